@@ -1,0 +1,65 @@
+# lemon: one binary, one layer per folder. `make` builds build/lemon;
+# `make test` builds and runs unit and integration tests; `make test-asan`
+# runs the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+CC ?= cc
+PKGS := libpci libkmod libcjson libdrm
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+PREFIX ?= /usr/local
+DATADIR ?= $(CURDIR)/compat
+
+BUILD ?= build
+WERROR ?=
+SAN ?=
+OPT ?= -O2
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 \
+	-Wno-missing-field-initializers -g $(OPT) $(WERROR) $(SAN) -I. \
+	-DLEMON_DATADIR='"$(DATADIR)"' -DLEMON_VERSION='"$(VERSION)"'
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+LDLIBS := $(PKG_LIBS) -ldl -lm
+override CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
+
+LAYERS := util detect detect/checks compat doctor
+LIB_SRCS := $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/lemon
+
+$(BUILD)/lemon: $(CLI_OBJS) $(BUILD)/liblemon.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/liblemon.a $(LDLIBS)
+
+$(BUILD)/liblemon.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblemon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblemon.a $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+test: all unit
+	LEMON=$(BUILD)/lemon BUILD=$(BUILD) tests/run.sh $(UNIT_BINS)
+
+test-asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 WERROR=-Werror \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+check:
+	scripts/check.sh
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all unit test test-asan check clean
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)

@@ -1,0 +1,188 @@
+/* compat: the data-driven compatibility table and what it says about the
+ * facts detect found.
+ *
+ * All hardware and release knowledge lives in compat/*.json (documented in
+ * compat/SCHEMA.md, every entry with its source). This layer loads and
+ * validates that data, resolves each detected device to a gfx target / NPU
+ * generation, and orders the backend candidates with a reason for each
+ * rejection. Adding a device is a data edit, never a code edit. */
+#ifndef LEMON_COMPAT_H
+#define LEMON_COMPAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "detect/detect.h"
+#include "util/err.h"
+
+struct compat_db;
+
+/* loads every compat file from dir (NULL: LEMON_COMPAT_DIR env, else the
+ * directory compiled in as LEMON_DATADIR). Unknown keys, duplicates and
+ * malformed values are INVALID_DATA naming the file and the entry. The
+ * caller owns *out; free with compat_db_free. */
+int compat_db_load(const char *dir, struct compat_db **out,
+		   struct lemon_err *err);
+void compat_db_free(struct compat_db *db);
+
+/* ---- raw lookups ------------------------------------------------------ */
+
+struct compat_gpu_entry {
+	char gfx[16];      /* "gfx1151" */
+	char name[96];     /* marketing name, "" when the data has none */
+	char kind[16];     /* "igpu", "dgpu", "accelerator" */
+	char family[16];   /* "RDNA3.5" */
+	char gc_ip[16];    /* "" when not pinned */
+	char confidence[8];
+};
+
+/* AMD GPU by PCI device id and revision (a revision-specific entry wins
+ * over the generic one); NOT_FOUND when unknown */
+int compat_gpu_lookup(const struct compat_db *db, uint16_t device,
+		      uint8_t revision, struct compat_gpu_entry *out,
+		      struct lemon_err *err);
+
+/* GC IP version ("11.5.1") -> gfx target; NOT_FOUND when unknown */
+int compat_gfx_from_gc_ip(const struct compat_db *db, const char *gc_ip,
+			  char *gfx, size_t cap, struct lemon_err *err);
+
+/* KFD gfx_target_version -> "gfx" + major + hex minor + hex stepping; the
+ * rule the kernel and ROCm use (110501 -> gfx1151, 90010 -> gfx90a) */
+int compat_gfx_from_kfd(uint32_t gfx_target_version, char *gfx, size_t cap,
+			struct lemon_err *err);
+
+struct compat_rocm {
+	char family[16];          /* ROCm llama.cpp build family, "gfx110X" */
+	bool prebuilt;            /* a ROCm llama.cpp build exists for it */
+	char hsa_override[16];    /* HSA_OVERRIDE_GFX_VERSION, "" when none */
+	char override_family[16]; /* family to use with that override */
+	char note[256];
+};
+
+/* gfx target -> ROCm facts; NOT_FOUND for targets the data does not know */
+int compat_rocm_lookup(const struct compat_db *db, const char *gfx,
+		       struct compat_rocm *out, struct lemon_err *err);
+
+struct compat_protocol {
+	int major;
+	int min_minor; /* accepts major.min_minor and above */
+};
+
+struct compat_npu_entry {
+	char generation[16];      /* "npu4" */
+	char xdna[24];            /* "XDNA 2" */
+	char product[128];
+	char firmware_dir[32];    /* "amdnpu/17f0_10" (no trailing slash) */
+	bool fastflowlm;          /* FastFlowLM supports it */
+	char confidence[8];
+};
+
+int compat_npu_lookup(const struct compat_db *db, uint16_t vendor,
+		      uint16_t device, uint8_t revision,
+		      struct compat_npu_entry *out, struct lemon_err *err);
+
+/* protocol versions the amdxdna driver of this kernel release accepts for a
+ * generation; n_out <= cap entries (7.0+ accepts 6.12+ or 7.x for npu4).
+ * module_version is the out-of-tree amdxdna version ("" for in-tree). */
+int compat_npu_driver_protocols(const struct compat_db *db,
+				const char *generation, const char *kernel,
+				const char *module_version,
+				struct compat_protocol *out, int cap, int *n_out,
+				struct lemon_err *err);
+
+/* firmware names the driver of this kernel tries, in order ("npu_7.sbin",
+ * "npu.sbin"); n_out <= cap */
+int compat_npu_firmware_names(const struct compat_db *db, const char *kernel,
+			      const char *module_version, char names[][24],
+			      int cap, int *n_out, struct lemon_err *err);
+
+/* known firmware version -> protocol "7" or "6.12"; NOT_FOUND when unknown */
+int compat_npu_firmware_protocol(const struct compat_db *db, const char *dir,
+				 const char *version, char *protocol,
+				 size_t cap, struct lemon_err *err);
+
+struct compat_kmsg_hit {
+	char id[32];        /* "npu-protocol-mismatch", "npu-sva", ... */
+	char meaning[256];
+	char fix[256];
+	int proto_major;    /* from the line when it states one, else -1 */
+	int proto_minor;
+};
+
+/* matches one kernel-log line against the known failure patterns */
+bool compat_kmsg_match(const struct compat_db *db, const char *line,
+		       struct compat_kmsg_hit *out);
+
+/* ---- resolution of a detect report ------------------------------------ */
+
+enum compat_status { COMPAT_OK = 0, COMPAT_WARN, COMPAT_FAIL };
+
+struct compat_gpu {
+	int index;              /* into report->gpus */
+	const char *vendor;     /* "AMD", "NVIDIA", "Intel" */
+	char name[128];
+	char kind[16];          /* "igpu" / "dgpu" / "accelerator" */
+	char gfx[16];           /* "" when unknown */
+	char gfx_source[16];    /* "kfd", "ip_discovery", "pci_table", "" */
+	bool gfx_guess;         /* best-effort answer for an unknown id */
+	char disagreement[256]; /* sources that disagree, "" when none */
+	char rocm_family[16];
+	bool rocm_prebuilt;
+	char hsa_override[16];
+};
+
+struct compat_npu {
+	int index; /* into report->npus */
+	bool known;
+	struct compat_npu_entry entry;
+	struct detect_firmware firmware; /* file[0] == 0 when none found */
+	char firmware_protocol[16];      /* "7.2" / "6.12" / "7", "" unknown */
+	char driver_protocol[32];        /* "6.12+" / "6.12+ or 7.x", "" unknown */
+	enum compat_status status;
+	char message[256];
+	char fix[256];
+};
+
+struct compat_view {
+	int n_gpus;
+	struct compat_gpu gpus[DETECT_MAX_GPUS];
+	int n_npus;
+	struct compat_npu npus[DETECT_MAX_NPUS];
+};
+
+/* resolves every GPU and NPU of the report: gfx from KFD first, then
+ * ip_discovery, then the PCI table (unknown ids get a labelled guess);
+ * NPU generation, firmware and protocol compatibility */
+int compat_resolve(const struct compat_db *db, const struct lemon_root *root,
+		   const struct detect_report *report, struct compat_view *out,
+		   struct lemon_err *err);
+
+/* ---- backend choice --------------------------------------------------- */
+
+#define COMPAT_MAX_CANDIDATES 8
+
+struct compat_candidate {
+	char backend[16]; /* "rocm", "vulkan", "cpu" */
+	char target[16];  /* gfx family for rocm, "" otherwise */
+	char gfx[16];     /* the device's gfx target, "" for vulkan/cpu */
+	int gpu_index;    /* into view->gpus, -1 for cpu */
+	bool usable;
+	char reason[256]; /* why usable, or exactly why not and the fix */
+	char env[64];     /* extra environment, e.g. HSA_OVERRIDE_GFX_VERSION=10.3.0 */
+};
+
+struct compat_choice {
+	int n;
+	struct compat_candidate c[COMPAT_MAX_CANDIDATES];
+	int recommended; /* index of the first usable candidate */
+};
+
+/* ordered candidates (rocm:<family> per AMD GPU, vulkan, cpu), each with a
+ * human reason; cpu is always last and always usable */
+int compat_pick_backend(const struct compat_db *db,
+			const struct detect_report *report,
+			const struct compat_view *view,
+			struct compat_choice *out, struct lemon_err *err);
+
+#endif

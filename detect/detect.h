@@ -1,0 +1,327 @@
+/* detect: the facts this machine reports about its CPUs, GPUs and NPUs.
+ *
+ * Every file is read through struct lemon_root so that a recorded tree
+ * (--sysroot DIR) replays exactly what a live machine would show. detect only
+ * records raw facts; mapping ids to gfx targets, families and verdicts is
+ * compat's job (hardware facts are data, never C tables).
+ *
+ * A fact is either known or unknown: every optional number carries a has_*
+ * flag and every optional string is "" when unknown (JSON null, never 0). */
+#ifndef LEMON_DETECT_H
+#define LEMON_DETECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* ---- sysroot ---------------------------------------------------------- */
+
+struct lemon_root;
+
+/* the trees lemon reads; their literal paths live only in detect/root.c */
+enum detect_base {
+	DETECT_BASE_SYS,      /* /sys */
+	DETECT_BASE_PROC,     /* /proc */
+	DETECT_BASE_DEV,      /* /dev */
+	DETECT_BASE_FIRMWARE, /* /lib/firmware */
+	DETECT_BASE_MODULES,  /* /lib/modules */
+	DETECT_BASE_LIBDRM,   /* /usr/share/libdrm */
+	DETECT_BASE_ETC,      /* /etc */
+};
+
+/* sysroot NULL or "" means the live machine. The caller owns *out and frees
+ * it with detect_root_free. Fails with NOT_FOUND if the sysroot is missing. */
+int detect_root_new(const char *sysroot, struct lemon_root **out,
+		    struct lemon_err *err);
+void detect_root_free(struct lemon_root *root);
+bool detect_root_is_live(const struct lemon_root *root);
+/* "" on the live machine */
+const char *detect_root_dir(const struct lemon_root *root);
+
+/* host path of base/rel into out; TOO_LARGE if it does not fit */
+int detect_root_path(const struct lemon_root *root, enum detect_base base,
+		     const char *rel, char *out, size_t cap,
+		     struct lemon_err *err);
+
+/* reads the whole file into buf (NUL-terminated, *len without the NUL).
+ * NOT_FOUND when missing, TOO_LARGE when longer than cap-1 bytes. */
+int detect_root_read(const struct lemon_root *root, enum detect_base base,
+		     const char *rel, char *buf, size_t cap, size_t *len,
+		     struct lemon_err *err);
+
+/* last path component of a symlink's target (e.g. a `driver` link) */
+int detect_root_link_name(const struct lemon_root *root, enum detect_base base,
+			  const char *rel, char *out, size_t cap,
+			  struct lemon_err *err);
+
+bool detect_root_exists(const struct lemon_root *root, enum detect_base base,
+			const char *rel);
+
+struct detect_names {
+	char **names; /* sorted, owned */
+	size_t count;
+};
+
+/* entries of a directory except "." and ".."; NOT_FOUND when missing */
+int detect_root_list(const struct lemon_root *root, enum detect_base base,
+		     const char *rel, struct detect_names *out,
+		     struct lemon_err *err);
+void detect_names_free(struct detect_names *names);
+
+/* ---- facts ------------------------------------------------------------ */
+
+#define DETECT_MAX_PCI 128
+#define DETECT_MAX_GPUS 16
+#define DETECT_MAX_NPUS 8
+#define DETECT_MAX_NODES 24
+#define DETECT_MAX_VK 16
+#define DETECT_MAX_KMSG 256
+#define DETECT_MAX_CPU_FLAGS 24
+#define DETECT_MAX_PROBE_ERRORS 16
+
+struct detect_pci {
+	char bdf[16]; /* "0000:c5:00.0" */
+	uint16_t vendor;
+	uint16_t device;
+	uint16_t subsys_vendor;
+	uint16_t subsys_device;
+	uint8_t revision;
+	uint32_t class_code; /* 24 bits: class, subclass, prog-if */
+	char driver[32];     /* bound kernel driver, "" when unbound */
+};
+
+struct detect_gpu {
+	struct detect_pci pci;
+	/* KFD topology node whose location matches this device */
+	bool has_kfd;
+	uint32_t kfd_gfx_target_version; /* decimal, e.g. 110501 */
+	int kfd_node;
+	/* amdgpu ip_discovery GC IP version, "" when not exposed */
+	char gc_ip[16]; /* "11.5.1" */
+	bool has_vram;
+	uint64_t vram_bytes;
+	bool has_gtt;
+	uint64_t gtt_bytes;
+	char render_node[24]; /* "renderD128" */
+	char card_node[24];   /* "card0" */
+	char marketing_name[128]; /* libdrm amdgpu.ids, "" when unknown */
+};
+
+struct detect_npu {
+	struct detect_pci pci;
+	char accel_node[24];  /* "accel0", "" when no node was created */
+	char fw_version[48];  /* sysfs fw_version attribute, if any */
+	char vbnv[64];        /* sysfs vbnv attribute, if any */
+};
+
+struct detect_kmod {
+	char name[32];
+	bool loaded;           /* /sys/module/<name> with initstate live */
+	bool has_available;    /* whether "available" is known */
+	bool available;        /* found in the module index or built in */
+	bool builtin;
+	char version[64];      /* module version, "" when none */
+	char path[256];        /* .ko path from the module index */
+};
+
+/* a device node and what the current user may do with it */
+struct detect_node {
+	char path[48];         /* "/dev/kfd", "/dev/dri/renderD128" */
+	bool exists;
+	bool has_mode;
+	unsigned mode;         /* permission bits */
+	unsigned uid;
+	unsigned gid;
+	char group[32];        /* group name of gid, "" when unknown */
+	bool readable;
+	bool writable;
+};
+
+struct detect_iommu {
+	bool cmdline_amd_iommu_off; /* amd_iommu=off */
+	bool cmdline_iommu_off;     /* iommu=off */
+	bool cmdline_iommu_pt;      /* iommu=pt */
+	bool has_units;
+	int units; /* entries in /sys/class/iommu */
+	bool has_groups;
+	int groups; /* entries in /sys/kernel/iommu_groups */
+};
+
+struct detect_cpu {
+	char model[128];
+	bool has_cores;
+	int cores;    /* logical processors */
+	char vendor[32];
+	int n_flags;
+	char flags[DETECT_MAX_CPU_FLAGS][20]; /* the ones that matter for llama.cpp */
+};
+
+struct detect_user {
+	bool known;
+	unsigned uid;
+	unsigned gid;
+	int n_groups;
+	unsigned groups[64];
+	bool has_memlock;
+	bool memlock_unlimited;
+	uint64_t memlock_bytes; /* soft limit */
+};
+
+struct detect_host {
+	char kernel[96];   /* osrelease, "" when unknown */
+	char cmdline[2048];
+	bool has_ram;
+	uint64_t ram_bytes;
+	bool hypervisor;   /* cpuinfo "hypervisor" flag */
+};
+
+enum detect_vk_type {
+	DETECT_VK_OTHER = 0,
+	DETECT_VK_INTEGRATED,
+	DETECT_VK_DISCRETE,
+	DETECT_VK_VIRTUAL,
+	DETECT_VK_CPU,
+};
+
+struct detect_vk_device {
+	char name[256];
+	uint32_t vendor_id;
+	uint32_t device_id;
+	char driver[64];  /* "radv", "amdvlk", "nvidia", "lavapipe", ... */
+	char driver_info[128];
+	enum detect_vk_type type;
+	uint32_t api_version; /* VK_MAKE_API_VERSION packing */
+};
+
+struct detect_vulkan {
+	bool probed;        /* false with --no-vulkan or under a sysroot */
+	char skipped_why[64];
+	bool loader;        /* libvulkan could be opened */
+	char error[160];    /* why the loader or instance failed */
+	int n_devices;
+	struct detect_vk_device devices[DETECT_MAX_VK];
+};
+
+struct detect_kmsg {
+	bool readable;
+	char error[128];
+	int n_lines;
+	char *lines[DETECT_MAX_KMSG]; /* owned; only driver-relevant lines */
+};
+
+struct detect_probe_error {
+	char probe[16];
+	struct lemon_err err;
+};
+
+struct detect_report {
+	bool live;
+	struct detect_host host;
+	struct detect_cpu cpu;
+	struct detect_user user;
+	int n_pci;
+	struct detect_pci pci[DETECT_MAX_PCI];
+	int n_gpus;
+	struct detect_gpu gpus[DETECT_MAX_GPUS];
+	int n_npus;
+	struct detect_npu npus[DETECT_MAX_NPUS];
+	bool kfd_present; /* /sys/class/kfd/kfd/topology exists */
+	struct detect_kmod kmod_amdgpu;
+	struct detect_kmod kmod_amdxdna;
+	struct detect_iommu iommu;
+	int n_nodes;
+	struct detect_node nodes[DETECT_MAX_NODES];
+	struct detect_vulkan vulkan;
+	struct detect_kmsg kmsg;
+	int n_probe_errors;
+	struct detect_probe_error probe_errors[DETECT_MAX_PROBE_ERRORS];
+};
+
+struct detect_options {
+	bool vulkan; /* run the Vulkan probe (ignored under a sysroot) */
+};
+
+/* runs every probe in order; a failing probe is recorded in
+ * report->probe_errors and the others still run. Returns -1 only when the
+ * report cannot be produced at all. Free with detect_report_free. */
+int detect_run(const struct lemon_root *root, const struct detect_options *opts,
+	       struct detect_report *report, struct lemon_err *err);
+void detect_report_free(struct detect_report *report);
+
+/* lookups over a finished report */
+const struct detect_node *detect_find_node(const struct detect_report *report,
+					   const char *path);
+bool detect_pci_is_gpu(const struct detect_pci *pci);
+bool detect_pci_is_npu(const struct detect_pci *pci);
+const char *detect_vendor_name(uint16_t vendor);
+const char *detect_vk_type_name(enum detect_vk_type type);
+
+/* ---- firmware files (the directory comes from compat data) ------------ */
+
+struct detect_firmware {
+	char file[256];    /* path as the kernel would load it, e.g. amdnpu/17f0_10/npu.sbin */
+	char target[128];  /* symlink target's last component, "" if not a link */
+	char version[48];  /* from the versioned name or the blob's "Release" tag */
+	bool compressed;   /* .zst / .xz variant */
+};
+
+/* looks for <dir>/<name>{,.zst,.xz} under /lib/firmware; NOT_FOUND when none */
+int detect_firmware_find(const struct lemon_root *root, const char *dir,
+			 const char *name, struct detect_firmware *out,
+			 struct lemon_err *err);
+
+/* ---- pure parsers (buffer in, struct out; unit-tested and fuzzed) ----- */
+
+/* KFD topology node properties: "key value" lines */
+struct detect_kfd_props {
+	bool has_gfx_target_version;
+	uint32_t gfx_target_version;
+	bool has_location;
+	uint32_t location_id; /* bus << 8 | devfn */
+	uint32_t domain;
+	uint32_t vendor_id;
+	uint32_t device_id;
+	uint32_t simd_count;
+};
+int detect_kfd_parse_props(const char *buf, size_t len,
+			   struct detect_kfd_props *out, struct lemon_err *err);
+
+/* libdrm amdgpu.ids: finds the name for (device, revision) */
+int detect_amdgpu_ids_lookup(const char *buf, size_t len, uint16_t device,
+			     uint8_t revision, char *name, size_t cap,
+			     struct lemon_err *err);
+
+/* /proc/cmdline */
+void detect_cmdline_parse_iommu(const char *buf, size_t len,
+				struct detect_iommu *out);
+
+/* /proc/cpuinfo */
+int detect_cpuinfo_parse(const char *buf, size_t len, struct detect_cpu *out,
+			 bool *hypervisor, struct lemon_err *err);
+
+/* /proc/meminfo MemTotal in bytes */
+int detect_meminfo_parse(const char *buf, size_t len, uint64_t *total,
+			 struct lemon_err *err);
+
+/* /proc/self/status Uid/Gid/Groups and /proc/self/limits memlock */
+int detect_status_parse(const char *buf, size_t len, struct detect_user *out,
+			struct lemon_err *err);
+int detect_limits_parse_memlock(const char *buf, size_t len,
+				struct detect_user *out, struct lemon_err *err);
+
+/* /etc/group: name of gid */
+bool detect_group_name(const char *buf, size_t len, unsigned gid, char *out,
+		       size_t cap);
+
+/* a dmesg text line (optionally "[ 1.23] " prefixed): true when relevant */
+bool detect_kmsg_relevant(const char *line, size_t len);
+
+/* firmware version from a versioned file name ("npu.sbin.1.0.0.63") */
+bool detect_firmware_version_from_name(const char *name, char *out, size_t cap);
+/* firmware version from a blob's embedded "Release x.y.z.w" tag */
+bool detect_firmware_version_from_blob(const char *buf, size_t len, char *out,
+				       size_t cap);
+
+#endif
