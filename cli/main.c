@@ -1,0 +1,56 @@
+/* lemon's entry point: dispatches to the command table below */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct cli_command commands[] = {
+	{ "doctor", cli_cmd_doctor, "diagnose drivers, firmware, permissions and pick the backend" },
+	{ "system-info", cli_cmd_system_info, "print the detection report as JSON" },
+};
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: lemon <command> [options]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nrun 'lemon <command> --help' for a command's options\n");
+}
+
+int cli_fail(const struct lemon_err *err)
+{
+	fprintf(stderr, "lemon: %s\n", err->msg);
+	switch (err->code) {
+	case LEMON_ERR_INVALID_ARG:
+		return CLI_EXIT_USAGE;
+	default:
+		return CLI_EXIT_DEGRADED;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("lemon %s\n", LEMON_VERSION);
+		return CLI_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "lemon: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}
