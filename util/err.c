@@ -23,7 +23,7 @@ int lemon_err_set(struct lemon_err *err, enum lemon_err_code code,
 void lemon_err_prefix(struct lemon_err *err, const char *fmt, ...)
 {
 	char prefix[LEMON_ERR_MSG_MAX];
-	char joined[LEMON_ERR_MSG_MAX];
+	char joined[2 * LEMON_ERR_MSG_MAX + 2];
 	va_list ap;
 
 	if (err == NULL)
@@ -32,7 +32,9 @@ void lemon_err_prefix(struct lemon_err *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	snprintf(joined, sizeof(joined), "%s: %s", prefix, err->msg);
-	memcpy(err->msg, joined, sizeof(err->msg));
+	/* the end of an over-long message is dropped, never the context */
+	memcpy(err->msg, joined, sizeof(err->msg) - 1);
+	err->msg[sizeof(err->msg) - 1] = '\0';
 }
 
 enum lemon_err_code lemon_err_code_from_errno(int errnum)

@@ -28,7 +28,7 @@ int lemon_parse_u64(const char *s, size_t len, int base, uint64_t max,
 int lemon_parse_version(const char *s, size_t len, uint32_t *parts,
 			int max_parts, struct lemon_err *err);
 
-/* next line of a buffer: *line/*line_len point into buf; returns false at
+/* next line of a buffer: line and line_len point into buf; returns false at
  * the end; *pos is the cursor */
 bool lemon_next_line(const char *buf, size_t len, size_t *pos,
 		     const char **line, size_t *line_len);

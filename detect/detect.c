@@ -1,0 +1,130 @@
+/* the probe table: runs every detection source in a fixed order.
+ *
+ * Order matters: host first (kernel release is needed by kmod), pci before
+ * the gpu/npu probes that refine PCI devices, gpu before kfd so each KFD
+ * node can be matched to a GPU, nodes after gpu/npu (it checks their nodes). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect/detect-private.h"
+#include "util/str.h"
+
+static const struct detect_probe probes[] = {
+	{ "host", detect_host_probe },     /* osrelease, cmdline */
+	{ "cpu", detect_cpu_probe },       /* cpuinfo, meminfo */
+	{ "user", detect_user_probe },     /* uid, groups, memlock */
+	{ "pci", detect_pci_probe },       /* libpci over <root>/sys/bus/pci */
+	{ "gpu", detect_gpu_probe },       /* drm nodes, vram, ip_discovery, name */
+	{ "kfd", detect_kfd_probe },       /* KFD topology -> gfx_target_version */
+	{ "npu", detect_npu_probe },       /* amdxdna accel node, fw_version */
+	{ "kmod", detect_kmod_probe },     /* amdgpu, amdxdna modules */
+	{ "iommu", detect_iommu_probe },   /* cmdline flags, units, groups */
+	{ "nodes", detect_nodes_probe },   /* /dev/kfd, render, accel access */
+	{ "kmsg", detect_kmsg_probe },     /* driver lines of the kernel log */
+	{ "vulkan", detect_vulkan_probe }, /* dlopen'ed loader, last: slowest */
+};
+
+static void record_probe_error(struct detect_report *report, const char *name,
+			       const struct lemon_err *perr)
+{
+	struct detect_probe_error *pe;
+
+	if (report->n_probe_errors >= DETECT_MAX_PROBE_ERRORS)
+		return;
+	pe = &report->probe_errors[report->n_probe_errors++];
+	lemon_str_copy(pe->probe, sizeof(pe->probe), name);
+	pe->err = *perr;
+}
+
+int detect_run(const struct lemon_root *root, const struct detect_options *opts,
+	       struct detect_report *report, struct lemon_err *err)
+{
+	struct detect_ctx ctx = { root, opts, report };
+	size_t i;
+
+	(void)err;
+	memset(report, 0, sizeof(*report));
+	report->live = detect_root_is_live(root);
+	for (i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		struct lemon_err perr = { 0 };
+
+		if (probes[i].run(&ctx, &perr) < 0)
+			record_probe_error(report, probes[i].name, &perr);
+	}
+	return 0;
+}
+
+void detect_report_free(struct detect_report *report)
+{
+	int i;
+
+	for (i = 0; i < report->kmsg.n_lines; i++)
+		free(report->kmsg.lines[i]);
+	report->kmsg.n_lines = 0;
+}
+
+const struct detect_node *detect_find_node(const struct detect_report *report,
+					   const char *path)
+{
+	int i;
+
+	for (i = 0; i < report->n_nodes; i++)
+		if (strcmp(report->nodes[i].path, path) == 0)
+			return &report->nodes[i];
+	return NULL;
+}
+
+bool detect_pci_is_gpu(const struct detect_pci *pci)
+{
+	uint32_t cls = pci->class_code >> 16;
+
+	/* display controllers of any vendor; AMD compute accelerators (CDNA)
+	 * also show as processing accelerators (class 0x12) */
+	if (cls == 0x03)
+		return true;
+	return pci->vendor == 0x1002 && cls == 0x12;
+}
+
+bool detect_pci_is_npu(const struct detect_pci *pci)
+{
+	/* XDNA NPUs are AMD (1022) signal processing controllers, 0x1180xx */
+	return pci->vendor == 0x1022 && (pci->class_code >> 8) == 0x1180;
+}
+
+const char *detect_vendor_name(uint16_t vendor)
+{
+	switch (vendor) {
+	case 0x1002:
+	case 0x1022:
+		return "AMD";
+	case 0x10de:
+		return "NVIDIA";
+	case 0x8086:
+		return "Intel";
+	case 0x1af4:
+		return "Red Hat (virtio)";
+	case 0x1234:
+		return "QEMU";
+	case 0x15ad:
+		return "VMware";
+	default:
+		return "unknown";
+	}
+}
+
+const char *detect_vk_type_name(enum detect_vk_type type)
+{
+	switch (type) {
+	case DETECT_VK_INTEGRATED:
+		return "integrated";
+	case DETECT_VK_DISCRETE:
+		return "discrete";
+	case DETECT_VK_VIRTUAL:
+		return "virtual";
+	case DETECT_VK_CPU:
+		return "cpu";
+	case DETECT_VK_OTHER:
+		return "other";
+	}
+	return "other";
+}
