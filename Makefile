@@ -19,7 +19,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 LDLIBS := $(PKG_LIBS) -ldl -lm
 override CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 
-LAYERS := util detect detect/checks compat doctor
+LAYERS := util detect compat doctor
 LIB_SRCS := $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_SRCS := $(wildcard cli/*.c)

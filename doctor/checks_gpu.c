@@ -1,0 +1,152 @@
+/* GPU checks: driver binding, KFD, device-node access, gfx sources, and
+ * the backend verdict */
+#include <stdio.h>
+#include <string.h>
+
+#include "doctor/doctor-private.h"
+
+/* "sudo usermod -aG render $USER" for a node the user cannot open */
+static void access_fix(const struct detect_node *n, char *fix, size_t cap)
+{
+	if (n->group[0] != '\0' && n->gid != 0)
+		snprintf(fix, cap,
+			 "sudo usermod -aG %s $USER, then log out and back in",
+			 n->group);
+	else
+		snprintf(fix, cap,
+			 "grant access to %s (mode %03o, gid %u): add a udev rule or run as a user in its group",
+			 n->path, n->mode, n->gid);
+}
+
+/* one check for a node's access; returns true when usable */
+static bool check_node(struct doctor_result *res, const char *section,
+		       const char *id, const char *path)
+{
+	const struct detect_node *n = detect_find_node(&res->report, path);
+	char fix[256];
+
+	if (n == NULL || !n->exists) {
+		doctor_add(res, section, id, DOCTOR_FAIL,
+			   "load the driver (see the checks above) so the kernel creates it",
+			   "%s does not exist", path);
+		return false;
+	}
+	if (!n->has_mode) {
+		doctor_add(res, section, id, DOCTOR_WARN, NULL,
+			   "%s exists; its permissions were not recorded", path);
+		return true;
+	}
+	if (n->readable && n->writable) {
+		doctor_add(res, section, id, DOCTOR_OK, NULL,
+			   "%s is readable and writable", path);
+		return true;
+	}
+	access_fix(n, fix, sizeof(fix));
+	doctor_add(res, section, id, DOCTOR_FAIL, fix,
+		   "%s is not accessible to this user (mode %03o, group %s)",
+		   path, n->mode, n->group[0] ? n->group : "unknown");
+	return false;
+}
+
+static void amdgpu_fix(const struct detect_kmod *km, char *fix, size_t cap)
+{
+	if (km->loaded)
+		snprintf(fix, cap,
+			 "amdgpu is loaded but did not bind: read 'sudo dmesg | grep amdgpu' for the probe error");
+	else if (km->has_available && !km->available)
+		snprintf(fix, cap,
+			 "install a kernel with amdgpu (CONFIG_DRM_AMDGPU) and linux-firmware");
+	else
+		snprintf(fix, cap, "sudo modprobe amdgpu");
+}
+
+static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg)
+{
+	const struct detect_gpu *g = &res->report.gpus[cg->index];
+	char id[32], fix[256], path[48];
+
+	snprintf(id, sizeof(id), "gpu:%s", g->pci.bdf);
+	if (g->pci.vendor != 0x1002) {
+		doctor_add(res, "gpu", id, g->pci.driver[0] ? DOCTOR_OK : DOCTOR_WARN,
+			   NULL, "%s %s (%04x:%04x), driver %s", cg->vendor,
+			   cg->name, g->pci.vendor, g->pci.device,
+			   g->pci.driver[0] ? g->pci.driver : "none");
+		return;
+	}
+	if (strcmp(g->pci.driver, "amdgpu") != 0) {
+		amdgpu_fix(&res->report.kmod_amdgpu, fix, sizeof(fix));
+		doctor_add(res, "gpu", id, DOCTOR_FAIL, fix,
+			   "%s (1002:%04x) is not bound to amdgpu (driver: %s)",
+			   cg->name, g->pci.device,
+			   g->pci.driver[0] ? g->pci.driver : "none");
+		return;
+	}
+	if (cg->gfx[0] == '\0')
+		doctor_add(res, "gpu", id, DOCTOR_WARN,
+			   "report the device: lemon doctor --json output and lspci -nn",
+			   "%s (1002:%04x rev %02x): unknown gfx target", cg->name,
+			   g->pci.device, g->pci.revision);
+	else if (cg->disagreement[0] != '\0' || cg->gfx_guess)
+		doctor_add(res, "gpu", id, DOCTOR_WARN, NULL,
+			   "%s: %s (%s%s)%s%s", cg->name, cg->gfx,
+			   cg->gfx_source, cg->gfx_guess ? ", a guess" : "",
+			   cg->disagreement[0] ? "; " : "", cg->disagreement);
+	else
+		doctor_add(res, "gpu", id, DOCTOR_OK, NULL,
+			   "%s: %s (from %s), ROCm family %s", cg->name,
+			   cg->gfx, cg->gfx_source,
+			   cg->rocm_family[0] ? cg->rocm_family : "none");
+	if (g->render_node[0] != '\0') {
+		snprintf(path, sizeof(path), "/dev/dri/%s", g->render_node);
+		snprintf(id, sizeof(id), "render:%s", g->render_node);
+		check_node(res, "gpu", id, path);
+	}
+}
+
+static void check_kfd(struct doctor_result *res)
+{
+	bool bound = false;
+	int i;
+
+	for (i = 0; i < res->report.n_gpus; i++)
+		if (strcmp(res->report.gpus[i].pci.driver, "amdgpu") == 0)
+			bound = true;
+	if (!bound)
+		return;
+	if (!res->report.kfd_present) {
+		doctor_add(res, "gpu", "kfd", DOCTOR_FAIL,
+			   "use a kernel built with CONFIG_HSA_AMD=y (all distribution kernels are)",
+			   "amdgpu is bound but the KFD topology is missing, so ROCm cannot run");
+		return;
+	}
+	check_node(res, "gpu", "kfd-access", "/dev/kfd");
+}
+
+void doctor_check_gpu(struct doctor_result *res)
+{
+	int i;
+
+	if (res->view.n_gpus == 0) {
+		doctor_add(res, "gpu", "gpu", DOCTOR_OK, NULL, "no GPU found");
+		return;
+	}
+	for (i = 0; i < res->view.n_gpus; i++)
+		check_one_gpu(res, &res->view.gpus[i]);
+	check_kfd(res);
+}
+
+void doctor_check_backend(struct doctor_result *res)
+{
+	const struct compat_choice *ch = &res->choice;
+	const struct compat_candidate *c;
+
+	if (ch->n == 0 || ch->recommended < 0 || ch->recommended >= ch->n) {
+		doctor_add(res, "backend", "backend", DOCTOR_FAIL, NULL,
+			   "no usable backend");
+		return;
+	}
+	c = &ch->c[ch->recommended];
+	doctor_add(res, "backend", "backend", DOCTOR_OK, NULL,
+		   "recommended: %s%s%s: %s", c->backend,
+		   c->target[0] ? ":" : "", c->target, c->reason);
+}

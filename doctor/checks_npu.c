@@ -1,0 +1,61 @@
+/* NPU checks: the verdict compat reached (generation, driver binding,
+ * firmware protocol) and access to the accel node */
+#include <stdio.h>
+#include <string.h>
+
+#include "doctor/doctor-private.h"
+
+static enum doctor_status from_compat(enum compat_status st)
+{
+	switch (st) {
+	case COMPAT_OK:
+		return DOCTOR_OK;
+	case COMPAT_WARN:
+		return DOCTOR_WARN;
+	case COMPAT_FAIL:
+		return DOCTOR_FAIL;
+	}
+	return DOCTOR_FAIL;
+}
+
+void doctor_check_npu(struct doctor_result *res)
+{
+	int i;
+
+	for (i = 0; i < res->view.n_npus; i++) {
+		const struct compat_npu *cn = &res->view.npus[i];
+		const struct detect_npu *n = &res->report.npus[cn->index];
+		const struct detect_node *node;
+		char id[32], path[48], fix[256];
+
+		snprintf(id, sizeof(id), "npu:%s", n->pci.bdf);
+		doctor_add(res, "npu", id, from_compat(cn->status),
+			   cn->fix[0] ? cn->fix : NULL, "%s", cn->message);
+		if (n->accel_node[0] == '\0')
+			continue;
+		snprintf(path, sizeof(path), "/dev/accel/%s", n->accel_node);
+		snprintf(id, sizeof(id), "accel:%s", n->accel_node);
+		node = detect_find_node(&res->report, path);
+		if (node == NULL || !node->exists)
+			doctor_add(res, "npu", id, DOCTOR_FAIL,
+				   "check that udev runs and 'ls -l /dev/accel'",
+				   "%s is missing although amdxdna bound the NPU",
+				   path);
+		else if (!node->has_mode || (node->readable && node->writable))
+			doctor_add(res, "npu", id, DOCTOR_OK, NULL,
+				   "%s is accessible", path);
+		else {
+			if (node->group[0] != '\0' && node->gid != 0)
+				snprintf(fix, sizeof(fix),
+					 "sudo usermod -aG %s $USER, then log out and back in",
+					 node->group);
+			else
+				snprintf(fix, sizeof(fix),
+					 "add a udev rule giving your user access to %s",
+					 path);
+			doctor_add(res, "npu", id, DOCTOR_FAIL, fix,
+				   "%s is not accessible to this user (mode %03o)",
+				   path, node->mode);
+		}
+	}
+}

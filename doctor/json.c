@@ -1,0 +1,221 @@
+/* the doctor JSON contract (schema 1): fields may be added, never renamed.
+ * Unknown facts are JSON null, never 0 or "". Ids are lower-case hex. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "doctor/doctor-private.h"
+
+static void add_str(cJSON *o, const char *key, const char *v)
+{
+	if (v != NULL && v[0] != '\0')
+		cJSON_AddStringToObject(o, key, v);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
+static void add_u64(cJSON *o, const char *key, bool known, uint64_t v)
+{
+	if (known)
+		cJSON_AddNumberToObject(o, key, (double)v);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
+static void add_hex(cJSON *o, const char *key, unsigned v, int width)
+{
+	char buf[12];
+
+	snprintf(buf, sizeof(buf), "%0*x", width, v);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+static cJSON *host_json(const struct detect_report *r)
+{
+	cJSON *host = cJSON_CreateObject(), *cpu, *flags;
+	int i;
+
+	add_str(host, "kernel", r->host.kernel);
+	add_str(host, "cmdline", r->host.cmdline);
+	cpu = cJSON_AddObjectToObject(host, "cpu");
+	add_str(cpu, "model", r->cpu.model);
+	add_u64(cpu, "cores", r->cpu.has_cores, (uint64_t)r->cpu.cores);
+	flags = cJSON_AddArrayToObject(cpu, "flags");
+	for (i = 0; i < r->cpu.n_flags; i++)
+		cJSON_AddItemToArray(flags, cJSON_CreateString(r->cpu.flags[i]));
+	add_u64(host, "ram_bytes", r->host.has_ram, r->host.ram_bytes);
+	cJSON_AddBoolToObject(host, "virtual_machine", r->host.hypervisor);
+	return host;
+}
+
+static void pci_json(cJSON *o, const struct detect_pci *p)
+{
+	cJSON_AddStringToObject(o, "pci", p->bdf);
+	add_hex(o, "vendor_id", p->vendor, 4);
+	add_hex(o, "device_id", p->device, 4);
+	add_hex(o, "revision", p->revision, 2);
+	add_hex(o, "subsystem_vendor_id", p->subsys_vendor, 4);
+	add_hex(o, "subsystem_device_id", p->subsys_device, 4);
+	add_hex(o, "class", p->class_code, 6);
+}
+
+static cJSON *gpu_json(const struct doctor_result *res, const struct compat_gpu *cg)
+{
+	const struct detect_gpu *g = &res->report.gpus[cg->index];
+	cJSON *o = cJSON_CreateObject();
+	bool accel = strcmp(cg->kind, "accelerator") == 0;
+
+	pci_json(o, &g->pci);
+	cJSON_AddStringToObject(o, "vendor", cg->vendor);
+	add_str(o, "name", cg->name);
+	add_str(o, "kind", accel ? "dgpu" : cg->kind);
+	cJSON_AddBoolToObject(o, "accelerator", accel);
+	add_str(o, "driver", g->pci.driver);
+	add_str(o, "gfx", cg->gfx);
+	add_str(o, "gfx_source", cg->gfx_source);
+	cJSON_AddBoolToObject(o, "gfx_guess", cg->gfx_guess);
+	add_str(o, "gfx_disagreement", cg->disagreement);
+	add_str(o, "rocm_family", cg->rocm_family);
+	add_str(o, "hsa_override_gfx_version", cg->hsa_override);
+	add_u64(o, "vram_bytes", g->has_vram, g->vram_bytes);
+	add_u64(o, "gtt_bytes", g->has_gtt, g->gtt_bytes);
+	add_u64(o, "kfd_gfx_target_version", g->has_kfd,
+		g->kfd_gfx_target_version);
+	add_str(o, "gc_ip", g->gc_ip);
+	add_str(o, "render_node", g->render_node);
+	return o;
+}
+
+static cJSON *npu_json(const struct doctor_result *res, const struct compat_npu *cn)
+{
+	const struct detect_npu *n = &res->report.npus[cn->index];
+	cJSON *o = cJSON_CreateObject(), *fw;
+	char node[48];
+
+	pci_json(o, &n->pci);
+	add_str(o, "generation", cn->known ? cn->entry.generation : "");
+	add_str(o, "name", cn->known ? cn->entry.product : "");
+	add_str(o, "driver", n->pci.driver);
+	snprintf(node, sizeof(node), "/dev/accel/%s", n->accel_node);
+	add_str(o, "device_node", n->accel_node[0] ? node : "");
+	if (cn->firmware.file[0] != '\0') {
+		fw = cJSON_AddObjectToObject(o, "firmware");
+		cJSON_AddStringToObject(fw, "file", cn->firmware.file);
+		add_str(fw, "version", cn->firmware.version);
+	} else {
+		cJSON_AddNullToObject(o, "firmware");
+	}
+	add_str(o, "firmware_protocol", cn->firmware_protocol);
+	add_str(o, "driver_protocol", cn->driver_protocol);
+	add_str(o, "sysfs_fw_version", n->fw_version);
+	cJSON_AddBoolToObject(o, "fastflowlm", cn->known && cn->entry.fastflowlm);
+	cJSON_AddStringToObject(o, "status", cn->status == COMPAT_OK   ? "ok" :
+					     cn->status == COMPAT_WARN ? "warn" :
+									 "fail");
+	add_str(o, "message", cn->message);
+	add_str(o, "fix", cn->fix);
+	return o;
+}
+
+static cJSON *vulkan_json(const struct detect_vulkan *vk)
+{
+	cJSON *o = cJSON_CreateObject(), *devs;
+	int i;
+
+	cJSON_AddBoolToObject(o, "probed", vk->probed);
+	if (!vk->probed)
+		add_str(o, "skipped", vk->skipped_why);
+	cJSON_AddBoolToObject(o, "loader", vk->loader);
+	add_str(o, "error", vk->error);
+	devs = cJSON_AddArrayToObject(o, "devices");
+	for (i = 0; i < vk->n_devices; i++) {
+		const struct detect_vk_device *d = &vk->devices[i];
+		cJSON *dj = cJSON_CreateObject();
+		char api[32];
+
+		cJSON_AddStringToObject(dj, "name", d->name);
+		add_hex(dj, "vendor_id", d->vendor_id, 4);
+		add_hex(dj, "device_id", d->device_id, 4);
+		add_str(dj, "driver", d->driver);
+		add_str(dj, "driver_info", d->driver_info);
+		cJSON_AddStringToObject(dj, "type", detect_vk_type_name(d->type));
+		snprintf(api, sizeof(api), "%u.%u.%u",
+			 (d->api_version >> 22) & 0x7f,
+			 (d->api_version >> 12) & 0x3ff, d->api_version & 0xfff);
+		cJSON_AddStringToObject(dj, "api", api);
+		cJSON_AddItemToArray(devs, dj);
+	}
+	return o;
+}
+
+static cJSON *backend_json(const struct compat_choice *ch)
+{
+	cJSON *o = cJSON_CreateObject(), *cands;
+	const struct compat_candidate *rec = NULL;
+	int i;
+
+	if (ch->recommended >= 0 && ch->recommended < ch->n)
+		rec = &ch->c[ch->recommended];
+	add_str(o, "recommended", rec ? rec->backend : "");
+	add_str(o, "target", rec ? rec->target : "");
+	cands = cJSON_AddArrayToObject(o, "candidates");
+	for (i = 0; i < ch->n; i++) {
+		cJSON *c = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(c, "backend", ch->c[i].backend);
+		add_str(c, "target", ch->c[i].target);
+		add_str(c, "gfx", ch->c[i].gfx);
+		cJSON_AddBoolToObject(c, "usable", ch->c[i].usable);
+		cJSON_AddStringToObject(c, "reason", ch->c[i].reason);
+		add_str(c, "env", ch->c[i].env);
+		cJSON_AddItemToArray(cands, c);
+	}
+	return o;
+}
+
+char *doctor_to_json(const struct doctor_result *res, bool pretty)
+{
+	cJSON *root = cJSON_CreateObject(), *arr, *errs;
+	char *out;
+	int i;
+
+	cJSON_AddNumberToObject(root, "schema", 1);
+	cJSON_AddStringToObject(root, "lemon", LEMON_VERSION);
+	cJSON_AddBoolToObject(root, "live", res->report.live);
+	cJSON_AddItemToObject(root, "host", host_json(&res->report));
+	arr = cJSON_AddArrayToObject(root, "gpus");
+	for (i = 0; i < res->view.n_gpus; i++)
+		cJSON_AddItemToArray(arr, gpu_json(res, &res->view.gpus[i]));
+	arr = cJSON_AddArrayToObject(root, "npus");
+	for (i = 0; i < res->view.n_npus; i++)
+		cJSON_AddItemToArray(arr, npu_json(res, &res->view.npus[i]));
+	cJSON_AddItemToObject(root, "vulkan", vulkan_json(&res->report.vulkan));
+	arr = cJSON_AddArrayToObject(root, "checks");
+	for (i = 0; i < res->n_checks; i++) {
+		const struct doctor_check *c = &res->checks[i];
+		cJSON *cj = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(cj, "id", c->id);
+		cJSON_AddStringToObject(cj, "section", c->section);
+		cJSON_AddStringToObject(cj, "status", doctor_status_name(c->status));
+		cJSON_AddStringToObject(cj, "message", c->message);
+		add_str(cj, "fix", c->fix);
+		cJSON_AddItemToArray(arr, cj);
+	}
+	cJSON_AddItemToObject(root, "backend", backend_json(&res->choice));
+	errs = cJSON_AddArrayToObject(root, "probe_errors");
+	for (i = 0; i < res->report.n_probe_errors; i++) {
+		const struct detect_probe_error *pe = &res->report.probe_errors[i];
+		cJSON *e = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(e, "probe", pe->probe);
+		cJSON_AddStringToObject(e, "code", lemon_err_code_name(pe->err.code));
+		cJSON_AddStringToObject(e, "message", pe->err.msg);
+		cJSON_AddItemToArray(errs, e);
+	}
+	out = pretty ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return out;
+}
