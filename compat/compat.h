@@ -1,7 +1,7 @@
 /* compat: the data-driven compatibility table and what it says about the
  * facts detect found.
  *
- * All hardware and release knowledge lives in compat/*.json (documented in
+ * All hardware and release knowledge lives in the JSON files of compat/ (documented in
  * compat/SCHEMA.md, every entry with its source). This layer loads and
  * validates that data, resolves each detected device to a gfx target / NPU
  * generation, and orders the backend candidates with a reason for each
@@ -184,5 +184,57 @@ int compat_pick_backend(const struct compat_db *db,
 			const struct detect_report *report,
 			const struct compat_view *view,
 			struct compat_choice *out, struct lemon_err *err);
+
+/* ---- backend manifest (compat/backends.json, compat/backends.c) -------- */
+
+#define COMPAT_MAX_BACKEND_ASSETS 24
+#define COMPAT_MAX_FAMILY_TARGETS 8
+
+/* one installable bundle; templates hold {version} (and {asset} in url) */
+struct compat_backend_asset {
+	char name[40];     /* "llamacpp:cpu", "llamacpp:rocm:gfx110X" */
+	char backend[16];  /* "llamacpp" */
+	char target[24];   /* "cpu", "vulkan", "rocm-gfx110X" (install dir part) */
+	char kind[16];     /* "cpu", "vulkan", "rocm": compat_candidate.backend */
+	char family[16];   /* rocm build family, "" otherwise */
+	int n_gfx;
+	char gfx_targets[COMPAT_MAX_FAMILY_TARGETS][16];
+	char version[32];  /* pinned release */
+	char asset[128];   /* asset name template */
+	char url[256];     /* download URL template */
+	char format[16];   /* "tar.gz", "zip" */
+	char exe[128];     /* executable path template inside the archive */
+	char sha256[65];   /* of the pinned version's asset, "" when unknown */
+	char source[512];
+};
+
+struct compat_backends {
+	int n;
+	struct compat_backend_asset a[COMPAT_MAX_BACKEND_ASSETS];
+};
+
+/* loads backends.json from dir (NULL: LEMON_COMPAT_DIR env, else
+ * LEMON_DATADIR); INVALID_DATA names the file and entry. Free with
+ * compat_backends_free. */
+int compat_backends_load(const char *dir, struct compat_backends **out,
+			 struct lemon_err *err);
+void compat_backends_free(struct compat_backends *bm);
+
+/* kind "cpu"/"vulkan"/"rocm"; for rocm, target is a family ("gfx110X") or
+ * a gfx target it covers ("gfx1101"), NULL/"" for cpu and vulkan.
+ * NOT_FOUND (naming what was asked) when no bundle fits. */
+int compat_backend_find(const struct compat_backends *bm, const char *kind,
+			const char *target,
+			const struct compat_backend_asset **out,
+			struct lemon_err *err);
+
+/* substitutes {version} into the templates (and {asset} into url); a
+ * result that does not fit is TOO_LARGE */
+int compat_backend_expand(const struct compat_backend_asset *a,
+			  const char *version, char *asset, size_t asset_cap,
+			  char *url, size_t url_cap, char *exe, size_t exe_cap,
+			  struct lemon_err *err);
+
+/* ---- end of backend manifest ------------------------------------------ */
 
 #endif

@@ -1,0 +1,144 @@
+/* Unit tests of compat/backends.c: the shipped backends.json loads and
+ * answers lookups, and malformed manifests fail with the exact code. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "compat/compat.h"
+
+static void test_shipped_manifest(void **state)
+{
+	struct lemon_err err = { 0 };
+	struct compat_backends *bm;
+	const struct compat_backend_asset *a;
+	char asset[128], url[256], exe[128];
+	int i;
+
+	(void)state;
+	assert_int_equal(compat_backends_load(LEMON_DATADIR, &bm, &err), 0);
+	assert_true(bm->n >= 3);
+	for (i = 0; i < bm->n; i++)
+		assert_true(bm->a[i].source[0] != 0);
+
+	assert_int_equal(compat_backend_find(bm, "cpu", NULL, &a, &err), 0);
+	assert_string_equal(a->name, "llamacpp:cpu");
+	assert_int_equal(compat_backend_expand(a, "b10375", asset, sizeof(asset),
+					       url, sizeof(url), exe, sizeof(exe),
+					       &err), 0);
+	assert_string_equal(asset, "llama-b10375-bin-ubuntu-x64.tar.gz");
+	assert_string_equal(url, "https://github.com/ggml-org/llama.cpp/releases/"
+			    "download/b10375/llama-b10375-bin-ubuntu-x64.tar.gz");
+	assert_string_equal(exe, "llama-b10375/llama-server");
+
+	assert_int_equal(compat_backend_find(bm, "rocm", "gfx1101", &a, &err), 0);
+	assert_string_equal(a->name, "llamacpp:rocm:gfx110X");
+	assert_string_equal(a->format, "zip");
+	assert_int_equal(compat_backend_find(bm, "rocm", "gfx110X", &a, &err), 0);
+	assert_string_equal(a->family, "gfx110X");
+
+	assert_int_equal(compat_backend_find(bm, "rocm", "gfx9999", &a, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+	lemon_err_clear(&err);
+	assert_int_equal(compat_backend_find(bm, "cuda", NULL, &a, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "unknown backend name 'cuda'"));
+	lemon_err_clear(&err);
+	assert_int_equal(compat_backend_expand(bm->a, "../x", asset, sizeof(asset),
+					       url, sizeof(url), exe, sizeof(exe),
+					       &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+	lemon_err_clear(&err);
+	assert_int_equal(compat_backend_expand(bm->a, "b1", asset, 8, url,
+					       sizeof(url), exe, sizeof(exe),
+					       &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_TOO_LARGE);
+	compat_backends_free(bm);
+}
+
+static const char good_target[] =
+	"\"kind\":\"cpu\",\"version\":\"b1\",\"asset\":\"a-{version}.tar.gz\","
+	"\"url\":\"https://x/{asset}\",\"format\":\"tar.gz\",\"exe\":\"s\","
+	"\"sha256\":null,\"source\":\"test\"";
+
+static int load_text(const char *text, struct lemon_err *err)
+{
+	char dir[] = "/tmp/lemon-test-backends-XXXXXX";
+	char path[256];
+	struct compat_backends *bm = NULL;
+	FILE *f;
+	int rc;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/backends.json", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	rc = compat_backends_load(dir, &bm, err);
+	compat_backends_free(bm);
+	unlink(path);
+	rmdir(dir);
+	return rc;
+}
+
+static void test_malformed(void **state)
+{
+	struct lemon_err err = { 0 };
+	struct compat_backends *bm;
+	char doc[1024];
+
+	(void)state;
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"backends\":{\"llamacpp\":"
+		 "{\"targets\":{\"cpu\":{%s}}}}}", good_target);
+	assert_int_equal(load_text(doc, &err), 0);
+
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"backends\":{\"llamacpp\":"
+		 "{\"targets\":{\"cpu\":{%s,\"colour\":\"red\"}}}}}", good_target);
+	assert_int_equal(load_text(doc, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "unknown key \"colour\""));
+	lemon_err_clear(&err);
+
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"backends\":{\"llamacpp\":"
+		 "{\"targets\":{\"cpu\":{%s},\"cpu2\":{%s}}}}}", good_target,
+		 good_target);
+	assert_int_equal(load_text(doc, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "duplicate entry llamacpp:cpu"));
+	lemon_err_clear(&err);
+
+	assert_int_equal(load_text("{\"schema\":2,\"backends\":{}}", &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	lemon_err_clear(&err);
+	assert_int_equal(load_text("{\"schema\":1,", &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	lemon_err_clear(&err);
+
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"backends\":{\"llamacpp\":"
+		 "{\"targets\":{\"cpu\":{%s}}}}}", good_target);
+	memcpy(strstr(doc, "null"), "\"ab\"", 4);
+	assert_int_equal(load_text(doc, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "sha256"));
+	lemon_err_clear(&err);
+
+	assert_int_equal(compat_backends_load("/nonexistent-lemon", &bm, &err), -1);
+	assert_null(bm);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shipped_manifest),
+		cmocka_unit_test(test_malformed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
