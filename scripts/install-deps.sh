@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs every Debian package lemon needs to build, test and benchmark.
+# Idempotent: packages already present are left alone. Run as root (or with
+# sudo available).
+set -eu
+
+PKGS="build-essential pkg-config git ca-certificates jq python3 \
+libpci-dev libdrm-dev libkmod-dev libvulkan-dev libcjson-dev libcmocka-dev \
+libcurl4-openssl-dev libssl-dev libarchive-dev libmicrohttpd-dev \
+umockdev libumockdev-dev mesa-vulkan-drivers vulkan-tools pciutils kmod \
+hyperfine cmake libarchive-tools curl nodejs npm"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
