@@ -1,0 +1,187 @@
+/* shared by the files of compat/ only: the in-memory form of the compat
+ * tables (filled by load.c, read by lookup.c, resolve.c and pick.c) and the
+ * small parsers they share */
+#ifndef LEMON_COMPAT_PRIVATE_H
+#define LEMON_COMPAT_PRIVATE_H
+
+#include "compat/compat.h"
+
+#define COMPAT_MAX_ACCEPTS 4
+#define COMPAT_MAX_FW_NAMES 4
+#define COMPAT_MAX_MATCH 4
+
+struct compat_gpu_name {
+	uint8_t rev;
+	char name[96];
+};
+
+struct compat_gpu_rec {
+	char key[24]; /* "1002:73ff:df", for messages */
+	uint16_t vendor;
+	uint16_t device;
+	bool has_rev;
+	uint8_t rev;
+	struct compat_gpu_entry e;
+	int n_names;
+	struct compat_gpu_name *names; /* owned */
+};
+
+struct compat_gc_rec {
+	char gc_ip[16];
+	char gfx[16];
+	uint32_t gfx_target_version;
+};
+
+struct compat_rocm_rec {
+	char gfx[16];
+	struct compat_rocm r;
+};
+
+struct compat_npu_rec {
+	uint16_t vendor;
+	uint16_t device;
+	uint8_t rev;
+	struct compat_npu_entry e;
+};
+
+/* a kernel release window [min, below) as major/minor pairs */
+struct compat_kwin {
+	bool has_min;
+	uint32_t min[2];
+	bool has_below;
+	uint32_t below[2];
+};
+
+struct compat_drv_rule {
+	char key[40];
+	char generation[16];
+	bool out_of_tree;
+	struct compat_kwin win;
+	int n;
+	struct compat_protocol accepts[COMPAT_MAX_ACCEPTS];
+};
+
+struct compat_fw_rule {
+	char key[40];
+	bool out_of_tree;
+	struct compat_kwin win;
+	int n;
+	char names[COMPAT_MAX_FW_NAMES][24];
+};
+
+struct compat_fw_version {
+	char dir[32];     /* "amdnpu/17f0_10" */
+	char version[48]; /* "1.0.0.63" */
+	char protocol[16];
+};
+
+struct compat_kmsg_rec {
+	char id[32];
+	int n;
+	char match[COMPAT_MAX_MATCH][160];
+	char meaning[256];
+	char fix[256];
+	char severity[8];
+};
+
+struct compat_db {
+	int n_gpus;
+	struct compat_gpu_rec *gpus;
+	int n_gc;
+	struct compat_gc_rec *gc;
+	int n_rocm;
+	struct compat_rocm_rec *rocm;
+	int n_npus;
+	struct compat_npu_rec *npus;
+	int n_drv;
+	struct compat_drv_rule *drv;
+	int n_fwn;
+	struct compat_fw_rule *fwn;
+	int n_fwv;
+	struct compat_fw_version *fwv;
+	int n_kmsg;
+	struct compat_kmsg_rec *kmsg;
+};
+
+/* "6.17.0-5-generic" -> {6, 17}; INVALID_DATA when it does not start with
+ * major.minor */
+int compat_kernel_parse(const char *release, uint32_t out[2],
+			struct lemon_err *err);
+
+/* "6.12" -> {6, 12}; "7" -> {7, -1} (minor unknown) */
+int compat_protocol_parse(const char *s, int *major, int *minor,
+			  struct lemon_err *err);
+
+/* template match (see SCHEMA.md): {major} {minor} {int} {hex} {any};
+ * the template may start anywhere in line. Sets *major and *minor when the
+ * template names them (else -1). */
+bool compat_template_match(const char *tmpl, const char *line, int *major,
+			   int *minor);
+
+/* whether a driver accepting accepts[0..n) takes protocol major.minor
+ * (minor -1: unknown, then only the major is compared) */
+bool compat_protocol_accepted(const struct compat_protocol *accepts, int n,
+			      int major, int minor);
+
+/* "6.12+" / "6.12+ or 7.x" */
+void compat_protocol_format(const struct compat_protocol *accepts, int n,
+			    char *out, size_t cap);
+
+/* lower-case hex id of exactly `digits` digits */
+int compat_parse_hex_id(const char *s, size_t len, int digits, uint32_t *out);
+
+/* ---- loader internals (load.c, load-npu.c) ----------------------------- */
+
+struct cJSON;
+
+enum compat_ftype { CF_STR, CF_BOOL, CF_NUM, CF_OBJ, CF_ARR };
+
+/* an allowed key of a JSON object and its type */
+struct compat_field {
+	const char *key;
+	enum compat_ftype type;
+	bool required;
+};
+
+/* where the loader is, for messages */
+struct compat_ctx {
+	char path[512];
+	const char *entry; /* key of the entry being read, NULL at top level */
+};
+
+/* INVALID_DATA "<path>: entry '<entry>': <msg>"; returns -1 */
+int compat_bad(const struct compat_ctx *ctx, struct lemon_err *err,
+	       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* rejects unknown and repeated keys, wrong types and missing required keys */
+int compat_check_keys(const struct compat_ctx *ctx, const struct cJSON *obj,
+		      const struct compat_field *fields, size_t n,
+		      struct lemon_err *err);
+/* optional string field into out ("" when absent; present ones non-empty) */
+int compat_get_str(const struct compat_ctx *ctx, const struct cJSON *obj,
+		   const char *key, char *out, size_t cap,
+		   struct lemon_err *err);
+/* like compat_get_str, the value must be one of allowed (NULL-terminated) */
+int compat_get_enum(const struct compat_ctx *ctx, const struct cJSON *obj,
+		    const char *key, const char *const *allowed, char *out,
+		    size_t cap, struct lemon_err *err);
+extern const char *const compat_confidences[];
+bool compat_gfx_valid(const char *s);
+bool compat_version3_valid(const char *s);
+
+/* section loaders of npus.json and kmsg*.json (load-npu.c) */
+int compat_load_npu_devices(struct compat_db *db, const struct compat_ctx *ctx,
+			    const struct cJSON *sec, struct lemon_err *err);
+int compat_load_driver_protocols(struct compat_db *db,
+				 const struct compat_ctx *ctx,
+				 const struct cJSON *sec, struct lemon_err *err);
+int compat_load_firmware_names(struct compat_db *db,
+			       const struct compat_ctx *ctx,
+			       const struct cJSON *sec, struct lemon_err *err);
+int compat_load_firmware_versions(struct compat_db *db,
+				  const struct compat_ctx *ctx,
+				  const struct cJSON *sec,
+				  struct lemon_err *err);
+int compat_load_kmsg(struct compat_db *db, const struct compat_ctx *ctx,
+		     const struct cJSON *sec, struct lemon_err *err);
+
+#endif

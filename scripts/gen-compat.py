@@ -1,0 +1,478 @@
+#!/usr/bin/env python3
+"""Derives lemon's compat/*.json tables from the reference data in ../shared/data.
+
+Reads amd-gpus.json, gc-ip-to-gfx.json, rocm-families.json and amd-npus.json,
+checks them (id formats, the KFD gfx_target_version -> gfx rule, GC IP ->
+gfx agreement, known primary-source corrections) and writes compat/gpus.json,
+compat/gc-ip.json, compat/rocm.json, compat/npus.json and compat/kmsg.json in
+lemon's own format (documented in compat/SCHEMA.md). Hand-edited entries live
+in compat/*-local.json and are never written here.
+
+Usage: scripts/gen-compat.py [SHARED_DATA_DIR] [--check]
+  --check  compare with the committed files instead of writing (exit 1 on drift)
+Python 3 standard library only.
+"""
+
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "compat")
+
+# upstream locations behind the shared data (SOURCES.md)
+URL_SHARED = "lemon ../shared/data"
+SRC_DI = "https://github.com/GPUOpen-Tools/device_info@a44c00c0c5f83acbda444ac500c8b0e627b05fa1 DeviceInfo.cpp"
+SRC_IDS = "https://gitlab.freedesktop.org/mesa/drm/-/blob/main/data/amdgpu.ids (mirror sailfishos-mirror/drm@82f74e7a5a7403392e91352af00210ae26a81f19)"
+SRC_KDRV = "https://github.com/torvalds/linux/blob/master/drivers/gpu/drm/amd/amdgpu/amdgpu_drv.c (pciidlist)"
+SRC_KFD = "https://github.com/torvalds/linux/blob/master/drivers/gpu/drm/amd/amdkfd/kfd_device.c (kgd2kfd_probe)"
+SRC_LEM = "https://github.com/lemonade-sdk/lemonade@e385039ed33551de7f54cb73194cd08088772c08"
+SRC_LRM = "https://github.com/lemonade-sdk/llamacpp-rocm@28def64ea376346df8169aac97518751bb903302 .github/workflows/build-llamacpp-rocm.yml"
+SRC_LLC = "https://github.com/lemonade-sdk/llama.cpp@54b6d82751c0bad2e81ca78d3e8a92d9e4d62f52 .github/workflows/release.yml"
+SRC_XDNA_K = "https://github.com/torvalds/linux/tree/master/drivers/accel/amdxdna"
+SRC_XD = "https://github.com/amd/xdna-driver@856409cafc23cee55976ebcaa0a073ab4ec6dfe2"
+SRC_FIX7 = "dri-devel: 'accel/amdxdna: Update firmware version check for latest firmware' (commit f1eac46fe5f7, 2025-12-18) and the npu_7.sbin fix (2026-02-25, closes https://gitlab.freedesktop.org/drm/amd/-/issues/5009)"
+
+HEX4 = re.compile(r"^[0-9a-f]{4}$")
+HEX2 = re.compile(r"^[0-9a-f]{2}$")
+GFX = re.compile(r"^gfx[0-9]{1,2}[0-9a-f]{2}$|^gfx[0-9][0-9a-f]{2}$")
+VER3 = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+KINDS = ("igpu", "dgpu", "accelerator")
+CONFIDENCE = ("high", "medium", "low")
+
+
+class DataError(Exception):
+    pass
+
+
+def fail(what, msg):
+    raise DataError("%s: %s" % (what, msg))
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f, object_pairs_hook=no_duplicates(path))
+
+
+def no_duplicates(path):
+    def hook(pairs):
+        seen = {}
+        for k, v in pairs:
+            if k in seen:
+                fail(path, "duplicate key %r" % k)
+            seen[k] = v
+        return seen
+    return hook
+
+
+def kfd_to_gfx(v):
+    """KFD gfx_target_version rule: gfx + decimal major + hex minor + hex stepping"""
+    major, minor, step = v // 10000, (v // 100) % 100, v % 100
+    if minor > 15 or step > 15:
+        return None
+    return "gfx%d%x%x" % (major, minor, step)
+
+
+# ---- corrections where the primary source wins (listed in the report) ----
+
+# the kernel pciidlist binds 0x73A8 as CHIP_SIENNA_CICHLID (Navi 21, GC 10.3.0,
+# gfx1030); amd-gpus.json left it out because device_info disagrees. It lives in
+# compat/gpus-local.json with that reasoning, so nothing is derived for it here.
+
+# ---------------------------------------------------------------- GPUs -----
+
+def gen_gpus(shared, gc_map):
+    data = load(os.path.join(shared, "amd-gpus.json"))
+    out = {}
+    for e in data:
+        dev = e.get("device_id", "")
+        if not HEX4.match(dev):
+            fail("amd-gpus.json", "malformed device_id %r" % dev)
+        for key in ("gfx", "kind", "family", "confidence", "source"):
+            if not e.get(key):
+                fail("amd-gpus.json %s" % dev, "missing %s" % key)
+        if not GFX.match(e["gfx"]):
+            fail("amd-gpus.json %s" % dev, "malformed gfx %r" % e["gfx"])
+        if e["kind"] not in KINDS:
+            fail("amd-gpus.json %s" % dev, "unknown kind %r" % e["kind"])
+        if e["confidence"] not in CONFIDENCE:
+            fail("amd-gpus.json %s" % dev, "unknown confidence %r" % e["confidence"])
+        gc = e.get("gc_ip")
+        if gc is not None:
+            if not VER3.match(gc):
+                fail("amd-gpus.json %s" % dev, "malformed gc_ip %r" % gc)
+            if gc_map.get(gc) != e["gfx"]:
+                fail("amd-gpus.json %s" % dev,
+                     "gc_ip %s maps to %s in gc-ip-to-gfx.json, entry says %s"
+                     % (gc, gc_map.get(gc), e["gfx"]))
+        revs = e.get("revisions") or [None]
+        for rev in revs:
+            if rev is not None and not HEX2.match(rev):
+                fail("amd-gpus.json %s" % dev, "malformed revision %r" % rev)
+            key = "1002:%s" % dev + (":%s" % rev if rev else "")
+            if key in out:
+                fail("amd-gpus.json", "duplicate entry %s" % key)
+            ent = {"gfx": e["gfx"], "family": e["family"], "kind": e["kind"]}
+            if e.get("name"):
+                ent["name"] = e["name"]
+            if e.get("codename"):
+                ent["codename"] = e["codename"]
+            if gc:
+                ent["gc_ip"] = gc
+            names = e.get("names_by_revision") or {}
+            if rev is None and names:
+                for r in names:
+                    if not HEX2.match(r):
+                        fail("amd-gpus.json %s" % dev, "malformed revision %r" % r)
+                ent["names"] = dict(sorted(names.items()))
+            ent["confidence"] = e["confidence"]
+            if e.get("note"):
+                ent["note"] = e["note"]
+            ent["source"] = e["source"]
+            out[key] = ent
+    return {
+        "schema": 1,
+        "about": "AMD GPU PCI device id (and revision where it matters) -> gfx target, family, kind, GC IP and name. The runtime KFD gfx_target_version and the ip_discovery GC IP win over this table. Generated by scripts/gen-compat.py from ../shared/data/amd-gpus.json (facts from GPUOpen device_info, libdrm amdgpu.ids, the kernel pciidlist and kfd_device.c); hand-edited entries are in gpus-local.json.",
+        "gpus": dict(sorted(out.items())),
+    }
+
+
+# -------------------------------------------------------------- GC IP ------
+
+def gen_gc(shared):
+    data = load(os.path.join(shared, "gc-ip-to-gfx.json"))
+    out = {}
+    for e in data["entries"]:
+        gc, gfx, tv = e["gc_ip"], e["gfx"], e["gfx_target_version"]
+        if not VER3.match(gc):
+            fail("gc-ip-to-gfx.json", "malformed gc_ip %r" % gc)
+        if not GFX.match(gfx):
+            fail("gc-ip-to-gfx.json %s" % gc, "malformed gfx %r" % gfx)
+        if kfd_to_gfx(tv) != gfx:
+            fail("gc-ip-to-gfx.json %s" % gc,
+                 "gfx_target_version %d decodes to %s, entry says %s"
+                 % (tv, kfd_to_gfx(tv), gfx))
+        if gc in out:
+            fail("gc-ip-to-gfx.json", "duplicate gc_ip %s" % gc)
+        if e.get("confidence") not in CONFIDENCE:
+            fail("gc-ip-to-gfx.json %s" % gc, "bad confidence")
+        ent = {"gfx": gfx, "gfx_target_version": tv, "chips": e["chips"],
+               "confidence": e["confidence"]}
+        if e.get("note"):
+            ent["note"] = e["note"]
+        src = e["source"]
+        if "kfd_device.c" in src and "github.com" not in src:
+            src = SRC_KFD + "; " + src
+        ent["source"] = src
+        out[gc] = ent
+    doc = {
+        "schema": 1,
+        "about": "amdgpu ip_discovery GC IP version (cardN/device/ip_discovery/die/0/GC/0/{major,minor,revision}) -> gfx target and the KFD gfx_target_version it reports. Generated by scripts/gen-compat.py from ../shared/data/gc-ip-to-gfx.json (Linux kfd_device.c kgd2kfd_probe and later amd-gfx patches).",
+        "gc_ip": dict(sorted(out.items())),
+    }
+    return doc, {k: v["gfx"] for k, v in out.items()}
+
+
+# --------------------------------------------------------------- ROCm ------
+
+def gen_rocm(shared):
+    data = load(os.path.join(shared, "rocm-families.json"))
+    lem = data["lemonade"]
+    fams = lem["rocm_asset_families"]
+    supported = set(lem["llamacpp_rocm_supported_families"])
+    overrides = {}
+    for w in data["hsa_override_gfx_version"]["workarounds"]:
+        if not VER3.match(w["override"]):
+            fail("rocm-families.json", "malformed override %r" % w["override"])
+        for g in w["gfx"]:
+            if g in overrides:
+                fail("rocm-families.json", "two overrides for %s" % g)
+            overrides[g] = w
+    out = {}
+    for t in data["gfx_targets"]:
+        gfx = t["gfx"]
+        if not GFX.match(gfx):
+            fail("rocm-families.json", "malformed gfx %r" % gfx)
+        fam = t["lemonade_asset_family"]
+        if fams.get(gfx, gfx) != fam:
+            fail("rocm-families.json %s" % gfx,
+                 "family %s disagrees with rocm_asset_families (%s)" % (fam, fams.get(gfx, gfx)))
+        lem_ok = bool(t["lemonade_llamacpp_rocm_supported"])
+        if lem_ok != (fam in supported):
+            fail("rocm-families.json %s" % gfx, "supported flag disagrees with the family list")
+        stable = bool(t["in_lemonade_stable_llamacpp_build"])
+        nightly = t.get("nightly_llamacpp_rocm_asset") is not None
+        ent = {"family": fam, "prebuilt": lem_ok and (stable or nightly),
+               "stable_build": stable, "nightly_build": nightly,
+               "upstream_build": bool(t["in_upstream_llamacpp_ubuntu_rocm_7.2_build"]),
+               "therock_linux": t["therock_linux_status"]}
+        w = overrides.get(gfx)
+        # the override is only worth setting where a prebuilt (the upstream
+        # ubuntu ROCm build) ships no code for the target itself
+        if w and not ent["upstream_build"]:
+            parts = w["override"].split(".")
+            base = "gfx%s%x%x" % (parts[0], int(parts[1]), int(parts[2]))
+            ent["hsa_override"] = w["override"]
+            ent["override_family"] = fams.get(base, base)
+            ent["override_confidence"] = w["confidence"]
+            ent["override_source"] = w["source"]
+        if t.get("note"):
+            ent["note"] = t["note"]
+        ent["source"] = "%s src/cpp/resources/backend_versions.json, src/cpp/server/backends/llamacpp/llamacpp_server.cpp (families); %s (stable targets); %s (nightly families); https://github.com/ROCm/TheRock@89553ce3746eda74ade42557470d25e37c91b6f0 SUPPORTED_GPUS.md" % (SRC_LEM, SRC_LLC, SRC_LRM)
+        out[gfx] = ent
+    for g in overrides:
+        if g not in out:
+            fail("rocm-families.json", "override for unknown target %s" % g)
+    return {
+        "schema": 1,
+        "about": "gfx target -> the ROCm llama.cpp build family as Lemonade's ROCm builds name them, whether a prebuilt exists (Lemonade stable lemonade-sdk/llama.cpp or nightly lemonade-sdk/llamacpp-rocm), and HSA_OVERRIDE_GFX_VERSION workarounds. Generated by scripts/gen-compat.py from ../shared/data/rocm-families.json.",
+        "targets": dict(sorted(out.items())),
+    }
+
+
+# ---------------------------------------------------------------- NPUs -----
+
+NPU_GEN = re.compile(r"^(npu[0-9]+)")
+
+
+def gen_npus(shared):
+    data = load(os.path.join(shared, "amd-npus.json"))
+    devices = {}
+    gens = set()
+    for d in data["devices"]:
+        for k in ("vendor", "device_id"):
+            if not HEX4.match(d[k]):
+                fail("amd-npus.json", "malformed %s %r" % (k, d[k]))
+        if not HEX2.match(d["revision"]):
+            fail("amd-npus.json", "malformed revision %r" % d["revision"])
+        m = NPU_GEN.match(d["generation"])
+        if not m:
+            fail("amd-npus.json", "malformed generation %r" % d["generation"])
+        gen = m.group(1)
+        gens.add(gen)
+        fw = d["firmware_dir"].split(" ")[0].rstrip("/")
+        if not re.match(r"^amdnpu/[0-9a-f]{4}_[0-9a-f]{2}$", fw):
+            fail("amd-npus.json %s" % gen, "malformed firmware_dir %r" % d["firmware_dir"])
+        key = "%s:%s:%s" % (d["vendor"], d["device_id"], d["revision"])
+        if key in devices:
+            fail("amd-npus.json", "duplicate device %s" % key)
+        ent = {"generation": gen, "xdna": d["xdna"]}
+        if d.get("product_family"):
+            ent["product"] = d["product_family"]
+        ent["firmware_dir"] = fw
+        ent["fastflowlm"] = bool(d.get("supported_by_fastflowlm", False))
+        ent["confidence"] = d["confidence"]
+        if d.get("note"):
+            ent["note"] = d["note"]
+        ent["source"] = d["source"]
+        devices[key] = ent
+
+    # driver protocol rules: restated from protocol_history + devices[].protocol
+    hist = {h["kernels"]: h for h in data["protocol_history"]}
+    if "6.14 - 6.19" not in hist or "7.0+" not in hist:
+        fail("amd-npus.json", "protocol_history lacks the 6.14 - 6.19 or 7.0+ era")
+    src614 = SRC_XDNA_K + " aie2_pci.c aie2_check_protocol (6.14-6.19: exact major, minimum minor); " + hist["6.14 - 6.19"]["source"]
+    src70 = SRC_FIX7 + "; " + hist["7.0+"]["source"]
+    srcoot = SRC_XD + " drivers/accel/amdxdna (upstream-track copy with the 7.0 per-device protocol table); src/driver/amdxdna"
+    rules = {}
+
+    def rule(key, gen, driver, kmin, kbelow, accepts, conf, src):
+        if gen not in gens:
+            fail("protocol rules", "unknown generation %s" % gen)
+        r = {"generation": gen, "driver": driver}
+        if kmin:
+            r["kernel_min"] = kmin
+        if kbelow:
+            r["kernel_below"] = kbelow
+        r["accepts"] = accepts
+        r["confidence"] = conf
+        r["source"] = src
+        rules[key] = r
+
+    for d in data["devices"]:
+        gen = NPU_GEN.match(d["generation"]).group(1)
+        p = d["protocol"]
+        if "6.14-6.19" in p or "6.14 era" in p:
+            txt = p.get("6.14-6.19") or p.get("6.14 era")
+            m = re.match(r"major (\d+), minor >= (\d+)", txt)
+            if not m:
+                fail("amd-npus.json %s" % gen, "unparsed protocol %r" % txt)
+            rule("in-tree-6.14/%s" % gen, gen, "in-tree", "6.14", "7.0",
+                 ["%s.%s" % m.groups()], "high" if gen != "npu2" else "low", src614)
+        if "7.0+" in p:
+            txt = p["7.0+"]
+            m = re.match(r"major (\d+),? minor >= (\d+)", txt)
+            if not m:
+                fail("amd-npus.json %s" % gen, "unparsed protocol %r" % txt)
+            acc = ["%s.%s" % m.groups()]
+            if "or major 7 any minor" in txt:
+                acc.append("7.0")
+            rule("in-tree-7.0/%s" % gen, gen, "in-tree", "7.0", None, acc, "medium", src70)
+            rule("out-of-tree/%s" % gen, gen, "out-of-tree", None, None, acc, "medium", srcoot)
+        if "xdna-driver HEAD" in p:
+            m = re.match(r"NPU firmware major (\d+) minor >= (\d+)", p["xdna-driver HEAD"])
+            if not m:
+                fail("amd-npus.json %s" % gen, "unparsed protocol %r" % p["xdna-driver HEAD"])
+            rule("out-of-tree/%s" % gen, gen, "out-of-tree", None, None,
+                 ["%s.%s" % m.groups()], "medium", srcoot)
+
+    lo = data["firmware"]["load_order"]
+    names = {
+        "in-tree-6.14": {"driver": "in-tree", "kernel_min": "6.14", "kernel_below": "7.0",
+                         "names": ["npu.sbin"], "source": SRC_XDNA_K + " aie2_pci.c; " + lo["6.14-6.19 (mainline)"]},
+        "in-tree-7.0": {"driver": "in-tree", "kernel_min": "7.0",
+                        "names": ["npu_7.sbin", "npu.sbin"], "source": SRC_FIX7 + "; " + lo["7.0+ (mainline, after the npu_7.sbin fix)"]},
+        "out-of-tree": {"driver": "out-of-tree",
+                        "names": ["npu.dev.sbin", "npu_7.sbin", "npu.sbin"], "source": SRC_XD + "; " + lo["amd/xdna-driver / amdxdna-dkms"]},
+    }
+    for k, v in names.items():
+        v["confidence"] = "high" if k == "in-tree-6.14" else "medium"
+
+    fwv = {}
+    for v in data["firmware"]["known_versions"]:
+        if "protocol" in v:
+            proto = v["protocol"]
+        elif "protocol_major" in v:
+            proto = str(v["protocol_major"])
+        else:
+            continue  # no protocol known: nothing to derive
+        if not re.match(r"^\d+(\.\d+)?$", proto):
+            fail("amd-npus.json", "malformed protocol %r" % proto)
+        if not re.match(r"^\d+(\.\d+){3}$", v["version"]):
+            fail("amd-npus.json", "malformed firmware version %r" % v["version"])
+        key = "amdnpu/%s/%s" % (v["dir"], v["version"])
+        fwv[key] = {"protocol": proto, "confidence": v["confidence"], "note": v["note"],
+                    "source": "amd/xdna-driver issues #1074, #1257 and third-party linux-firmware reports (see ../shared/data/SOURCES.md); " + SRC_XD + " tools/WHENCE"}
+
+    return {
+        "schema": 1,
+        "about": "AMD XDNA NPUs: PCI vendor:device:revision -> generation, firmware directory and FastFlowLM support; the firmware protocols each amdxdna driver accepts; the firmware names it tries, in order; known firmware versions -> protocol. Generated by scripts/gen-compat.py from ../shared/data/amd-npus.json.",
+        "devices": dict(sorted(devices.items())),
+        "driver_protocols": dict(sorted(rules.items())),
+        "firmware_names": dict(sorted(names.items())),
+        "firmware_versions": dict(sorted(fwv.items())),
+    }
+
+
+# ------------------------------------------------------- kernel log lines --
+
+# how each upstream dmesg pattern (keyed by its function and a fragment of its
+# text) becomes a lemon id, a match template and a fix; the templates use
+# {major} {minor} {int} {hex} {any} (see compat/SCHEMA.md)
+KMSG = [
+    ("Incompatible firmware protocol", "npu-protocol-mismatch",
+     ["aie2_check_protocol: Incompatible firmware protocol major {major} minor {minor}"],
+     "install kernel 7.0+ (or amdxdna-dkms), or pin linux-firmware's protocol-6 npu.sbin"),
+    ("Firmware minor version smaller", "npu-fw-too-old",
+     ["aie2_check_protocol: Firmware minor version smaller than supported"],
+     "update linux-firmware (the amdnpu/ firmware is older than the driver needs)"),
+    ("Invalid mbox magic", "npu-mbox-magic",
+     ["aie2_get_mgmt_chann_info: Invalid mbox magic 0x{hex}"],
+     "install the firmware that matches this kernel's amdxdna (update linux-firmware)"),
+    ("firmware is not alive", "npu-fw-not-alive",
+     ["aie2_hw_start: firmware is not alive"],
+     "check that the NPU firmware protocol matches the driver: lemon doctor shows both"),
+    ("smu cmd", "npu-smu-failed",
+     ["aie2_smu_exec: smu cmd {int} failed", "aie2_smu_fini: Power off failed, ret {int}"],
+     "use firmware of the protocol this kernel accepts (npu.sbin for 6.x kernels, npu_7.sbin needs 7.0+)"),
+    ("start npu failed", "npu-start-failed",
+     ["aie2_init: start npu failed, ret {int}"],
+     "see the amdxdna lines before this one in the kernel log: sudo dmesg | grep amdxdna"),
+    ("Hardware init failed", "npu-probe-failed",
+     ["amdxdna_probe: Hardware init failed, ret {int}", "probe with driver amdxdna failed with error {int}"],
+     "see the amdxdna lines before this one in the kernel log: sudo dmesg | grep amdxdna"),
+    ("failed to request_firmware", "npu-fw-missing",
+     ["aie2_init: failed to request_firmware {any}, ret {int}"],
+     "install the NPU firmware (amdnpu/ in linux-firmware); update the linux-firmware package"),
+    ("Running under hypervisor", "npu-hypervisor",
+     ["aie2_init: Running under hypervisor not supported"],
+     "run on bare metal: amdxdna refuses to start inside a virtual machine"),
+    ("amdxdna_drm_open: SVA bind device failed", "npu-sva",
+     ["amdxdna_drm_open: SVA bind device failed, ret {int}"],
+     "enable the AMD IOMMU: remove amd_iommu=off / iommu=off from the kernel command line and enable IOMMU in the firmware setup"),
+    ("SVA get pasid failed", "npu-sva-pasid",
+     ["amdxdna_drm_open: SVA get pasid failed"],
+     "enable the AMD IOMMU: remove amd_iommu=off / iommu=off from the kernel command line and enable IOMMU in the firmware setup"),
+    ("PASID not available for pid", "npu-pasid-unavailable",
+     ["amdxdna_sva_init: SVA bind device failed, ret {int}", "amdxdna_drm_open: PASID not available for pid {int}",
+      "amdxdna_drm_open: PASID unavailable and carveout not configured"],
+     "enable the AMD IOMMU with PASID support: remove amd_iommu=off from the kernel command line"),
+    ("Initialized amdxdna_accel_driver", "npu-initialized",
+     ["Initialized amdxdna_accel_driver {int}.{int}.{int} for {any} on minor {int}"], ""),
+    ("Load firmware", "npu-fw-loaded",
+     ["[drm] Load firmware amdnpu/{any}"], ""),
+]
+
+
+def gen_kmsg(shared):
+    data = load(os.path.join(shared, "amd-npus.json"))
+    out = {}
+    used = set()
+    for p in data["dmesg_patterns"]:
+        hit = [k for k in KMSG if k[0] in p["pattern"]]
+        if len(hit) != 1:
+            fail("amd-npus.json dmesg_patterns", "no single lemon id for %r" % p["pattern"])
+        frag, pid, tmpl, fix = hit[0]
+        if pid in out:
+            fail("kmsg", "duplicate id %s" % pid)
+        used.add(frag)
+        ent = {"match": tmpl, "meaning": p["meaning"].split(" Fix: ")[0],
+               "severity": "info" if fix == "" else "error"}
+        if fix:
+            ent["fix"] = fix
+        ent["confidence"] = p["confidence"]
+        ent["source"] = p["source"] + "; " + SRC_XDNA_K
+        out[pid] = ent
+    for k in KMSG:
+        if k[0] not in used:
+            fail("kmsg", "pattern %r is not in the shared data" % k[0])
+    return {
+        "schema": 1,
+        "about": "kernel-log (dmesg) lines that show an NPU failure or state -> id, meaning and fix. Generated by scripts/gen-compat.py from ../shared/data/amd-npus.json dmesg_patterns; GPU and IOMMU lines are hand-edited in kmsg-local.json.",
+        "patterns": dict(sorted(out.items())),
+    }
+
+
+def dump(doc):
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv):
+    check = "--check" in argv
+    args = [a for a in argv if a != "--check"]
+    shared = args[0] if args else os.path.join(ROOT, "..", "shared", "data")
+    try:
+        gc_doc, gc_map = gen_gc(shared)
+        files = {
+            "gpus.json": gen_gpus(shared, gc_map),
+            "gc-ip.json": gc_doc,
+            "rocm.json": gen_rocm(shared),
+            "npus.json": gen_npus(shared),
+            "kmsg.json": gen_kmsg(shared),
+        }
+    except (DataError, KeyError, OSError, ValueError) as e:
+        print("gen-compat: %s" % e, file=sys.stderr)
+        return 1
+    drift = 0
+    for name, doc in files.items():
+        path = os.path.join(OUT, name)
+        text = dump(doc)
+        if check:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    same = f.read() == text
+            except OSError:
+                same = False
+            if not same:
+                print("gen-compat: %s differs from the generated output" % path, file=sys.stderr)
+                drift = 1
+            continue
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+    return drift
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
