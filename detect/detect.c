@@ -64,12 +64,12 @@ void detect_report_free(struct detect_report *report)
 }
 
 const struct detect_node *detect_find_node(const struct detect_report *report,
-					   const char *path)
+					   const char *rel)
 {
 	int i;
 
 	for (i = 0; i < report->n_nodes; i++)
-		if (strcmp(report->nodes[i].path, path) == 0)
+		if (strcmp(report->nodes[i].rel, rel) == 0)
 			return &report->nodes[i];
 	return NULL;
 }

@@ -40,6 +40,10 @@ bool detect_root_is_live(const struct lemon_root *root);
 /* "" on the live machine */
 const char *detect_root_dir(const struct lemon_root *root);
 
+/* the path of base/rel as the user knows it, without the sysroot */
+void detect_root_display(enum detect_base base, const char *rel, char *out,
+			 size_t cap);
+
 /* host path of base/rel into out; TOO_LARGE if it does not fit */
 int detect_root_path(const struct lemon_root *root, enum detect_base base,
 		     const char *rel, char *out, size_t cap,
@@ -128,7 +132,8 @@ struct detect_kmod {
 
 /* a device node and what the current user may do with it */
 struct detect_node {
-	char path[48];         /* "/dev/kfd", "/dev/dri/renderD128" */
+	char rel[40];          /* under the dev tree: kfd, dri/renderD128 */
+	char path[48];         /* as the user sees it, for messages */
 	bool exists;
 	bool has_mode;
 	unsigned mode;         /* permission bits */
@@ -251,8 +256,10 @@ int detect_run(const struct lemon_root *root, const struct detect_options *opts,
 void detect_report_free(struct detect_report *report);
 
 /* lookups over a finished report */
+/* a checked device node by its name under the dev tree ("kfd",
+ * "dri/renderD128", "accel/accel0"); NULL when it was not checked */
 const struct detect_node *detect_find_node(const struct detect_report *report,
-					   const char *path);
+					   const char *rel);
 bool detect_pci_is_gpu(const struct detect_pci *pci);
 bool detect_pci_is_npu(const struct detect_pci *pci);
 const char *detect_vendor_name(uint16_t vendor);

@@ -17,7 +17,7 @@ struct stat_line {
 	unsigned mode, uid, gid;
 };
 
-/* "/dev/kfd 660 0 992" lines as `stat -c '%n %a %u %g'` prints them */
+/* "<path> 660 0 992" lines as `stat -c '%n %a %u %g'` prints them */
 static bool find_stat_line(const char *buf, size_t len, const char *path,
 			   struct stat_line *out)
 {
@@ -96,7 +96,8 @@ static void check_node(struct detect_ctx *ctx, const char *rel,
 		return;
 	n = &rep->nodes[rep->n_nodes++];
 	memset(n, 0, sizeof(*n));
-	snprintf(n->path, sizeof(n->path), "/dev/%s", rel);
+	lemon_str_copy(n->rel, sizeof(n->rel), rel);
+	detect_root_display(DETECT_BASE_DEV, rel, n->path, sizeof(n->path));
 	if (detect_root_path(ctx->root, DETECT_BASE_DEV, rel, host_path,
 			     sizeof(host_path), NULL) < 0)
 		return;

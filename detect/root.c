@@ -87,6 +87,12 @@ const char *detect_root_dir(const struct lemon_root *root)
 	return root->dir;
 }
 
+void detect_root_display(enum detect_base base, const char *rel, char *out,
+			 size_t cap)
+{
+	snprintf(out, cap, "%s/%s", base_path(base), rel);
+}
+
 int detect_root_path(const struct lemon_root *root, enum detect_base base,
 		     const char *rel, char *out, size_t cap,
 		     struct lemon_err *err)

@@ -20,11 +20,12 @@ static void access_fix(const struct detect_node *n, char *fix, size_t cap)
 
 /* one check for a node's access; returns true when usable */
 static bool check_node(struct doctor_result *res, const char *section,
-		       const char *id, const char *path)
+		       const char *id, const char *rel)
 {
-	const struct detect_node *n = detect_find_node(&res->report, path);
-	char fix[256];
+	const struct detect_node *n = detect_find_node(&res->report, rel);
+	char fix[256], path[48];
 
+	detect_root_display(DETECT_BASE_DEV, rel, path, sizeof(path));
 	if (n == NULL || !n->exists) {
 		doctor_add(res, section, id, DOCTOR_FAIL,
 			   "load the driver (see the checks above) so the kernel creates it",
@@ -97,7 +98,7 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 			   cg->gfx, cg->gfx_source,
 			   cg->rocm_family[0] ? cg->rocm_family : "none");
 	if (g->render_node[0] != '\0') {
-		snprintf(path, sizeof(path), "/dev/dri/%s", g->render_node);
+		snprintf(path, sizeof(path), "dri/%s", g->render_node);
 		snprintf(id, sizeof(id), "render:%s", g->render_node);
 		check_node(res, "gpu", id, path);
 	}
@@ -119,7 +120,7 @@ static void check_kfd(struct doctor_result *res)
 			   "amdgpu is bound but the KFD topology is missing, so ROCm cannot run");
 		return;
 	}
-	check_node(res, "gpu", "kfd-access", "/dev/kfd");
+	check_node(res, "gpu", "kfd-access", "kfd");
 }
 
 void doctor_check_gpu(struct doctor_result *res)

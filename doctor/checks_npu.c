@@ -26,16 +26,17 @@ void doctor_check_npu(struct doctor_result *res)
 		const struct compat_npu *cn = &res->view.npus[i];
 		const struct detect_npu *n = &res->report.npus[cn->index];
 		const struct detect_node *node;
-		char id[32], path[48], fix[256];
+		char id[32], rel[48], path[48], fix[256];
 
 		snprintf(id, sizeof(id), "npu:%s", n->pci.bdf);
 		doctor_add(res, "npu", id, from_compat(cn->status),
 			   cn->fix[0] ? cn->fix : NULL, "%s", cn->message);
 		if (n->accel_node[0] == '\0')
 			continue;
-		snprintf(path, sizeof(path), "/dev/accel/%s", n->accel_node);
+		snprintf(rel, sizeof(rel), "accel/%s", n->accel_node);
 		snprintf(id, sizeof(id), "accel:%s", n->accel_node);
-		node = detect_find_node(&res->report, path);
+		node = detect_find_node(&res->report, rel);
+		detect_root_display(DETECT_BASE_DEV, rel, path, sizeof(path));
 		if (node == NULL || !node->exists)
 			doctor_add(res, "npu", id, DOCTOR_FAIL,
 				   "check that udev runs and 'ls -l /dev/accel'",

@@ -92,13 +92,14 @@ static cJSON *npu_json(const struct doctor_result *res, const struct compat_npu 
 {
 	const struct detect_npu *n = &res->report.npus[cn->index];
 	cJSON *o = cJSON_CreateObject(), *fw;
-	char node[48];
+	char rel[40], node[48];
 
 	pci_json(o, &n->pci);
 	add_str(o, "generation", cn->known ? cn->entry.generation : "");
 	add_str(o, "name", cn->known ? cn->entry.product : "");
 	add_str(o, "driver", n->pci.driver);
-	snprintf(node, sizeof(node), "/dev/accel/%s", n->accel_node);
+	snprintf(rel, sizeof(rel), "accel/%s", n->accel_node);
+	detect_root_display(DETECT_BASE_DEV, rel, node, sizeof(node));
 	add_str(o, "device_node", n->accel_node[0] ? node : "");
 	if (cn->firmware.file[0] != '\0') {
 		fw = cJSON_AddObjectToObject(o, "firmware");

@@ -45,7 +45,7 @@ static void test_kfd_denied_without_render(void **state)
 	tree_new(dir);
 	write_machine(dir, "27 1000");
 	run(dir, rep);
-	n = detect_find_node(rep, "/dev/kfd");
+	n = detect_find_node(rep, "kfd");
 	assert_non_null(n);
 	assert_true(n->exists);
 	assert_true(n->has_mode);
@@ -69,7 +69,7 @@ static void test_kfd_allowed_in_render(void **state)
 	tree_new(dir);
 	write_machine(dir, "27 992 1000");
 	run(dir, rep);
-	n = detect_find_node(rep, "/dev/kfd");
+	n = detect_find_node(rep, "kfd");
 	assert_non_null(n);
 	assert_true(n->readable);
 	assert_true(n->writable);
