@@ -130,6 +130,25 @@ void compat_protocol_format(const struct compat_protocol *accepts, int n,
 /* lower-case hex id of exactly `digits` digits */
 int compat_parse_hex_id(const char *s, size_t len, int digits, uint32_t *out);
 
+/* ---- resolution internals (resolve.c, verdict.c) ----------------------- */
+
+/* first kernel-log line about the NPU at bdf that matches a pattern whose id
+ * starts with prefix (any id when NULL); with want_proto only lines that
+ * state a protocol, otherwise only lines that carry a fix */
+bool compat_kmsg_find(const struct compat_db *db,
+		      const struct detect_report *report, const char *bdf,
+		      const char *prefix, bool want_proto,
+		      struct compat_kmsg_hit *hit);
+
+/* fills n->status, message and fix for one NPU; tried lists the firmware
+ * paths looked for ("" when none were looked for); acc/n_acc are the
+ * protocols the installed driver accepts (n_acc 0: no driver rule) */
+void compat_npu_verdict(const struct compat_db *db,
+			const struct detect_report *report,
+			const struct detect_npu *npu, const char *tried,
+			const struct compat_protocol *acc, int n_acc,
+			struct compat_npu *n);
+
 /* ---- loader internals (load.c, load-npu.c) ----------------------------- */
 
 struct cJSON;

@@ -130,6 +130,7 @@ struct compat_gpu {
 	char rocm_family[16];
 	bool rocm_prebuilt;
 	char hsa_override[16];
+	char note[256];         /* why an answer is a guess, "" otherwise */
 };
 
 struct compat_npu {

@@ -1,0 +1,263 @@
+/* orders the llama.cpp backend candidates for this machine: one ROCm
+ * candidate per AMD GPU (discrete before integrated), then Vulkan, then the
+ * CPU, which is always usable. Every candidate carries the reason it is
+ * usable or exactly why not and the command that fixes it, so `lemon
+ * doctor` can print the reason verbatim. */
+#include "compat/compat-private.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/str.h"
+
+/* a device node the user must open; fills reason when it is not usable */
+static bool node_ok(const struct detect_report *report, const char *rel,
+		    const char *what, char *reason, size_t cap)
+{
+	const struct detect_node *node = detect_find_node(report, rel);
+	const char *group;
+
+	if (!node || !node->exists) {
+		snprintf(reason, cap, "%s skipped: device node %s missing", what,
+			 node ? node->path : rel);
+		return false;
+	}
+	if (node->readable && node->writable)
+		return true;
+	group = node->group[0] ? node->group : "render";
+	snprintf(reason, cap,
+		 "%s skipped: %s not accessible; add your user to the %s group: sudo usermod -aG %s $USER",
+		 what, node->path, group, group);
+	return false;
+}
+
+static int kind_rank(const char *kind)
+{
+	if (strcmp(kind, "dgpu") == 0 || strcmp(kind, "accelerator") == 0)
+		return 0;
+	if (strcmp(kind, "igpu") == 0)
+		return 1;
+	return 2;
+}
+
+static bool rocm_usable(const struct detect_report *report,
+			const struct compat_gpu *g, struct compat_candidate *c)
+{
+	const struct detect_gpu *gpu = &report->gpus[g->index];
+	char rel[40];
+
+	if (!g->rocm_prebuilt) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm skipped: no prebuilt ROCm llama.cpp for %s (%s)",
+			 g->gfx, g->name);
+		return false;
+	}
+	if (strcmp(gpu->pci.driver, "amdgpu") != 0) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm skipped: amdgpu not bound to %s; load it: sudo modprobe amdgpu",
+			 gpu->pci.bdf);
+		return false;
+	}
+	if (!report->kfd_present) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm skipped: KFD topology missing; use a kernel built with CONFIG_HSA_AMD (every distribution kernel has it)");
+		return false;
+	}
+	if (!gpu->has_kfd) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm skipped: KFD has no node for %s; check sudo dmesg | grep kfd (PCIe atomics, unsupported GC IP)",
+			 gpu->pci.bdf);
+		return false;
+	}
+	if (!node_ok(report, "kfd", "ROCm", c->reason, sizeof(c->reason)))
+		return false;
+	if (gpu->render_node[0]) {
+		snprintf(rel, sizeof(rel), "dri/%s", gpu->render_node);
+		if (!node_ok(report, rel, "ROCm", c->reason, sizeof(c->reason)))
+			return false;
+	}
+	return true;
+}
+
+static void add_rocm(const struct detect_report *report,
+		     const struct compat_gpu *g, struct compat_choice *out)
+{
+	struct compat_candidate *c = &out->c[out->n++];
+	const char *target = g->rocm_family[0] ? g->rocm_family : g->gfx;
+
+	memset(c, 0, sizeof(*c));
+	lemon_str_copy(c->backend, sizeof(c->backend), "rocm");
+	lemon_str_copy(c->target, sizeof(c->target), target);
+	lemon_str_copy(c->gfx, sizeof(c->gfx), g->gfx);
+	c->gpu_index = g->index;
+	if (!g->gfx[0]) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm skipped: gfx target of %s unknown (%s)", g->name,
+			 g->note[0] ? g->note : "no source answered");
+		return;
+	}
+	if (!rocm_usable(report, g, c))
+		return;
+	c->usable = true;
+	if (g->hsa_override[0]) {
+		snprintf(c->env, sizeof(c->env), "HSA_OVERRIDE_GFX_VERSION=%s",
+			 g->hsa_override);
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm %s build for %s (%s) with the HSA_OVERRIDE_GFX_VERSION=%s workaround; Vulkan is the alternative",
+			 target, g->gfx, g->name, g->hsa_override);
+	} else {
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm %s build for %s (%s)%s", target, g->gfx,
+			 g->name, g->gfx_guess ? "; gfx target is a guess" : "");
+	}
+}
+
+/* ---- Vulkan ---------------------------------------------------------------- */
+
+static int vk_rank(enum detect_vk_type t)
+{
+	switch (t) {
+	case DETECT_VK_DISCRETE:
+		return 0;
+	case DETECT_VK_INTEGRATED:
+		return 1;
+	case DETECT_VK_VIRTUAL:
+		return 2;
+	case DETECT_VK_OTHER:
+		return 3;
+	case DETECT_VK_CPU:
+		return 9;
+	}
+	return 9;
+}
+
+static void vulkan_probed(const struct detect_vulkan *vk,
+			  struct compat_candidate *c)
+{
+	const struct detect_vk_device *best = NULL;
+	int i;
+
+	for (i = 0; i < vk->n_devices; i++) {
+		const struct detect_vk_device *d = &vk->devices[i];
+
+		/* CPU implementations (lavapipe) never count as a GPU */
+		if (d->type == DETECT_VK_CPU)
+			continue;
+		if (!best || vk_rank(d->type) < vk_rank(best->type))
+			best = d;
+	}
+	if (best) {
+		c->usable = true;
+		snprintf(c->reason, sizeof(c->reason), "Vulkan on %.160s (%s)",
+			 best->name, best->driver[0] ? best->driver : "driver unknown");
+	} else if (!vk->loader) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "Vulkan skipped: no Vulkan loader (%s); install it: sudo apt install libvulkan1 mesa-vulkan-drivers",
+			 vk->error[0] ? vk->error : "libvulkan not found");
+	} else {
+		snprintf(c->reason, sizeof(c->reason),
+			 "Vulkan skipped: no GPU Vulkan device (only CPU implementations such as lavapipe)");
+	}
+}
+
+/* kernel drivers with a Vulkan driver on top (RADV needs amdgpu, not radeon) */
+static bool vk_capable_driver(const char *drv)
+{
+	static const char *const ok[] = { "amdgpu", "nvidia", "i915", "xe" };
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(drv, ok[i]) == 0)
+			return true;
+	return false;
+}
+
+static void vulkan_unprobed(const struct detect_report *report,
+			    const struct compat_view *view,
+			    struct compat_candidate *c)
+{
+	const char *why = report->vulkan.skipped_why[0] ?
+				  report->vulkan.skipped_why :
+				  "probe skipped";
+	char denied[256] = "";
+	int i;
+
+	for (i = 0; i < view->n_gpus; i++) {
+		const struct compat_gpu *g = &view->gpus[i];
+		const struct detect_gpu *gpu = &report->gpus[g->index];
+		char rel[40];
+
+		if (!vk_capable_driver(gpu->pci.driver) || !gpu->render_node[0])
+			continue;
+		snprintf(rel, sizeof(rel), "dri/%s", gpu->render_node);
+		if (!node_ok(report, rel, "Vulkan", denied, sizeof(denied)))
+			continue;
+		c->usable = true;
+		c->gpu_index = i;
+		snprintf(c->reason, sizeof(c->reason),
+			 "Vulkan on %s (%s bound, %s accessible; not probed: %s)",
+			 g->name, gpu->pci.driver, gpu->render_node, why);
+		return;
+	}
+	if (denied[0])
+		snprintf(c->reason, sizeof(c->reason), "%s (not probed: %s)",
+			 denied, why);
+	else
+		snprintf(c->reason, sizeof(c->reason),
+			 "Vulkan skipped: no GPU with a Vulkan-capable driver bound (not probed: %s)",
+			 why);
+}
+
+int compat_pick_backend(const struct compat_db *db,
+			const struct detect_report *report,
+			const struct compat_view *view,
+			struct compat_choice *out, struct lemon_err *err)
+{
+	struct compat_candidate *c;
+	int rank, i;
+
+	(void)db;
+	if (!report || !view || !out)
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "compat_pick_backend needs a report, a view and an output");
+	memset(out, 0, sizeof(*out));
+	/* ROCm: discrete first, then integrated, then unknown kinds; two slots
+	 * stay free for vulkan and cpu */
+	for (rank = 0; rank < 3; rank++)
+		for (i = 0; i < view->n_gpus; i++) {
+			const struct compat_gpu *g = &view->gpus[i];
+
+			if (strcmp(g->vendor ? g->vendor : "", "AMD") != 0 ||
+			    report->gpus[g->index].pci.vendor != 0x1002 ||
+			    kind_rank(g->kind) != rank ||
+			    out->n >= COMPAT_MAX_CANDIDATES - 2)
+				continue;
+			add_rocm(report, g, out);
+		}
+	c = &out->c[out->n++];
+	lemon_str_copy(c->backend, sizeof(c->backend), "vulkan");
+	c->gpu_index = -1;
+	if (report->vulkan.probed)
+		vulkan_probed(&report->vulkan, c);
+	else
+		vulkan_unprobed(report, view, c);
+
+	c = &out->c[out->n++];
+	lemon_str_copy(c->backend, sizeof(c->backend), "cpu");
+	c->gpu_index = -1;
+	c->usable = true;
+	if (report->cpu.has_cores)
+		snprintf(c->reason, sizeof(c->reason), "CPU: %s, %d threads",
+			 report->cpu.model[0] ? report->cpu.model : "model unknown",
+			 report->cpu.cores);
+	else
+		snprintf(c->reason, sizeof(c->reason), "CPU: %s",
+			 report->cpu.model[0] ? report->cpu.model : "model unknown");
+	out->recommended = out->n - 1;
+	for (i = 0; i < out->n; i++)
+		if (out->c[i].usable) {
+			out->recommended = i;
+			break;
+		}
+	return 0;
+}
