@@ -34,6 +34,11 @@ static void check_iommu(struct doctor_result *res)
 			   "no IOMMU unit is active, but the NPU needs the AMD IOMMU (SVA/PASID)");
 		return;
 	}
+	if (io->has_units && io->units == 0) {
+		doctor_add(res, "system", "iommu", DOCTOR_OK, NULL,
+			   "no IOMMU unit active; nothing found here needs one");
+		return;
+	}
 	if (!io->has_units) {
 		doctor_add(res, "system", "iommu", npu ? DOCTOR_WARN : DOCTOR_OK,
 			   NULL, "IOMMU state unknown (no iommu class in sysfs)");
