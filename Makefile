@@ -8,6 +8,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 PREFIX ?= /usr/local
 DATADIR ?= $(CURDIR)/compat
 
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 BUILD ?= build
 WERROR ?=
 SAN ?=
@@ -15,7 +16,6 @@ OPT ?= -O2
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 \
 	-Wno-missing-field-initializers -g $(OPT) $(WERROR) $(SAN) -I. \
 	-DLEMON_DATADIR='"$(DATADIR)"' -DLEMON_VERSION='"$(VERSION)"'
-VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 LDLIBS := $(PKG_LIBS) -ldl -lm
 override CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 
