@@ -23,5 +23,8 @@ int cli_fail(const struct lemon_err *err);
 
 int cli_cmd_doctor(int argc, char **argv);      /* cli/cmd_doctor.c */
 int cli_cmd_system_info(int argc, char **argv); /* cli/cmd_doctor.c */
+int cli_cmd_install_backend(int argc, char **argv);   /* cli/cmd_backend.c */
+int cli_cmd_backends(int argc, char **argv);          /* cli/cmd_backend.c */
+int cli_cmd_uninstall_backend(int argc, char **argv); /* cli/cmd_backend.c */
 
 #endif

@@ -7,6 +7,9 @@
 static const struct cli_command commands[] = {
 	{ "doctor", cli_cmd_doctor, "diagnose drivers, firmware, permissions and pick the backend" },
 	{ "system-info", cli_cmd_system_info, "print the detection report as JSON" },
+	{ "install-backend", cli_cmd_install_backend, "download, verify and install a llama.cpp backend" },
+	{ "backends", cli_cmd_backends, "list installed and available backends and the selected one" },
+	{ "uninstall-backend", cli_cmd_uninstall_backend, "remove an installed backend" },
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,314 @@
+/* `lemon install-backend`, `lemon backends` and `lemon uninstall-backend`:
+ * argument parsing, the walk over detection's candidates for `auto`
+ * (taking the next one when a bundle is unavailable, and saying why), and
+ * the listing of installed, available and selected backends. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "doctor/doctor.h"
+#include "provision/provision.h"
+
+struct install_args {
+	const char *name;
+	const char *sysroot;
+	const char *compat_dir;
+	struct provision_opts opts;
+};
+
+static void install_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: lemon install-backend [auto|llamacpp:cpu|llamacpp:vulkan|llamacpp:rocm[:gfxNNNN]]\n"
+		"         [--version V] [--mirror URL] [--force] [--insecure-skip-verify]\n"
+		"         [--progress auto|bar|json|none] [--sysroot DIR] [--compat-dir DIR]\n"
+		"  auto (default)  install the best backend detection recommends, falling back\n"
+		"                  to the next candidate when a bundle is unavailable\n"
+		"  --version V     install release V instead of the pinned one\n"
+		"  --mirror URL    fetch <URL>/<asset> and check it against <URL>/manifest.json\n"
+		"                  (also LEMON_MIRROR)\n"
+		"  --force         reinstall even when installed and working\n"
+		"  --insecure-skip-verify  install without a known SHA-256 (dangerous)\n");
+}
+
+static int parse_progress(const char *s, enum provision_progress *out)
+{
+	static const char *const names[] = { "auto", "bar", "json", "none" };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum provision_progress)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* returns 1 for --help, -1 on a usage error */
+static int parse_install(int argc, char **argv, struct install_args *a)
+{
+	const char *env = getenv("LEMON_PROGRESS");
+	bool named = false;
+	int i;
+
+	a->name = "auto";
+	a->sysroot = getenv("LEMON_SYSROOT");
+	if (env && parse_progress(env, &a->opts.progress) < 0)
+		a->opts.progress = PROVISION_PROGRESS_AUTO;
+	for (i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		bool more = i + 1 < argc;
+
+		if (strcmp(o, "--version") == 0 && more)
+			a->opts.version = argv[++i];
+		else if (strcmp(o, "--mirror") == 0 && more)
+			a->opts.mirror = argv[++i];
+		else if (strcmp(o, "--force") == 0)
+			a->opts.force = true;
+		else if (strcmp(o, "--insecure-skip-verify") == 0)
+			a->opts.insecure_skip_verify = true;
+		else if (strcmp(o, "--progress") == 0 && more &&
+			 parse_progress(argv[i + 1], &a->opts.progress) == 0)
+			i++;
+		else if (strcmp(o, "--sysroot") == 0 && more)
+			a->sysroot = argv[++i];
+		else if (strcmp(o, "--compat-dir") == 0 && more)
+			a->compat_dir = argv[++i];
+		else if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0)
+			return 1;
+		else if (o[0] != '-' && !named) {
+			a->name = o;
+			named = true;
+		}
+		else {
+			fprintf(stderr, "lemon install-backend: unknown or incomplete option '%s'\n", o);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void print_done(const struct provision_result *r)
+{
+	if (r->already)
+		printf("%s %s is already installed in %s (--force reinstalls)\n",
+		       r->name, r->version, r->dir);
+	else
+		printf("installed %s %s in %s\n", r->name, r->version, r->dir);
+	printf("llama-server: %s\n", r->exe);
+}
+
+static int detect_choice(const struct install_args *a, struct doctor_result *res,
+			 struct compat_db **db, struct lemon_err *err)
+{
+	struct detect_options dopts = { .vulkan = true };
+	struct lemon_root *root = NULL;
+	int rc;
+
+	if (detect_root_new(a->sysroot, &root, err) < 0)
+		return -1;
+	rc = compat_db_load(a->compat_dir, db, err);
+	if (rc == 0)
+		rc = doctor_run(root, *db, &dopts, res, err);
+	detect_root_free(root);
+	return rc;
+}
+
+/* walks the ordered candidates; only_rocm for "llamacpp:rocm" */
+static int install_auto(const struct install_args *a,
+			const struct compat_backends *bm, bool only_rocm,
+			struct lemon_err *err)
+{
+	struct doctor_result *res = calloc(1, sizeof(*res));
+	const struct compat_backend_asset *asset;
+	struct provision_result r;
+	struct compat_db *db = NULL;
+	const struct compat_candidate *c;
+	char label[48];
+	int i, rc = -1;
+
+	if (res == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	if (detect_choice(a, res, &db, err) < 0)
+		goto out;
+	for (i = 0; i < res->choice.n; i++) {
+		struct lemon_err e = { 0 };
+
+		c = &res->choice.c[i];
+		snprintf(label, sizeof(label), "%s%s%s", c->backend,
+			 c->target[0] ? ":" : "", c->target);
+		if (only_rocm && strcmp(c->backend, "rocm") != 0)
+			continue;
+		if (!c->usable) {
+			printf("skip %s: %s\n", label, c->reason);
+			continue;
+		}
+		if (compat_backend_find(bm, c->backend, c->target, &asset, &e) < 0) {
+			printf("skip %s: %s\n", label, e.msg);
+			continue;
+		}
+		printf("trying %s (%s): %s\n", asset->name, label, c->reason);
+		fflush(stdout);
+		if (provision_install(asset, &a->opts, &r, &e) == 0) {
+			print_done(&r);
+			rc = 0;
+			goto out;
+		}
+		if (!r.unavailable) {
+			lemon_err_set(err, e.code, "%s", e.msg);
+			goto out;
+		}
+		printf("skip %s: unavailable: %s\n", asset->name, e.msg);
+	}
+	lemon_err_set(err, LEMON_ERR_NOT_FOUND, "no %sbackend could be installed "
+		      "(see the reasons above)", only_rocm ? "ROCm " : "");
+out:
+	if (res->db != NULL)
+		doctor_result_free(res);
+	free(res);
+	compat_db_free(db);
+	return rc;
+}
+
+int cli_cmd_install_backend(int argc, char **argv)
+{
+	struct install_args a = { 0 };
+	const struct compat_backend_asset *asset = NULL;
+	struct compat_backends *bm = NULL;
+	struct provision_result r;
+	struct lemon_err err = { 0 };
+	bool needs_target = false;
+	int p = parse_install(argc, argv, &a), rc;
+
+	if (p != 0) {
+		install_usage(p > 0 ? stdout : stderr);
+		return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	if (compat_backends_load(a.compat_dir, &bm, &err) < 0)
+		return cli_fail(&err);
+	if (strcmp(a.name, "auto") == 0)
+		rc = install_auto(&a, bm, false, &err);
+	else if (provision_find(bm, a.name, &asset, &needs_target, &err) < 0)
+		rc = -1;
+	else if (needs_target)
+		rc = install_auto(&a, bm, true, &err);
+	else if ((rc = provision_install(asset, &a.opts, &r, &err)) == 0)
+		print_done(&r);
+	compat_backends_free(bm);
+	return rc < 0 ? cli_fail(&err) : CLI_EXIT_OK;
+}
+
+/* which installed backend `lemon serve` would use, and why */
+static void print_selected(const struct install_args *a,
+			   const struct compat_backends *bm,
+			   const struct provision_installed *inst, int n)
+{
+	struct doctor_result *res = calloc(1, sizeof(*res));
+	const struct compat_backend_asset *asset;
+	const struct compat_candidate *c, *first = NULL;
+	struct compat_db *db = NULL;
+	struct lemon_err err = { 0 };
+	int i, k;
+
+	if (res == NULL || detect_choice(a, res, &db, &err) < 0) {
+		printf("\nselected: unknown (detection failed: %s)\n", err.msg);
+		goto out;
+	}
+	for (i = 0; i < res->choice.n; i++) {
+		struct lemon_err e = { 0 };
+
+		c = &res->choice.c[i];
+		if (!c->usable ||
+		    compat_backend_find(bm, c->backend, c->target, &asset, &e) < 0)
+			continue;
+		if (first == NULL)
+			first = c;
+		for (k = 0; k < n; k++)
+			if (strcmp(inst[k].name, asset->name) == 0 && inst[k].works)
+				break;
+		if (k < n) {
+			printf("\nselected: %s %s (%s)\n", asset->name, inst[k].version,
+			       c->reason);
+			if (first != c)
+				printf("  better: %s%s%s is not installed (%s); "
+				       "run 'lemon install-backend auto'\n", first->backend,
+				       first->target[0] ? ":" : "", first->target,
+				       first->reason);
+			goto out;
+		}
+	}
+	printf("\nselected: none installed%s%s%s%s\n",
+	       first ? "; recommended " : "", first ? first->backend : "",
+	       first && first->target[0] ? ":" : "", first ? first->target : "");
+	printf("  run 'lemon install-backend auto'\n");
+out:
+	if (res && res->db)
+		doctor_result_free(res);
+	free(res);
+	compat_db_free(db);
+}
+
+int cli_cmd_backends(int argc, char **argv)
+{
+	struct provision_installed inst[PROVISION_MAX_INSTALLED];
+	struct install_args a = { 0 };
+	struct compat_backends *bm = NULL;
+	struct lemon_err err = { 0 };
+	int n = 0, i, k;
+
+	a.sysroot = getenv("LEMON_SYSROOT");
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--sysroot") == 0 && i + 1 < argc) {
+			a.sysroot = argv[++i];
+		} else if (strcmp(argv[i], "--compat-dir") == 0 && i + 1 < argc) {
+			a.compat_dir = argv[++i];
+		} else {
+			fprintf(strcmp(argv[i], "--help") ? stderr : stdout,
+				"usage: lemon backends [--sysroot DIR] [--compat-dir DIR]\n");
+			return strcmp(argv[i], "--help") ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+		}
+	}
+	if (compat_backends_load(a.compat_dir, &bm, &err) < 0 ||
+	    provision_list(NULL, inst, PROVISION_MAX_INSTALLED, &n, &err) < 0) {
+		compat_backends_free(bm);
+		return cli_fail(&err);
+	}
+	printf("installed:\n");
+	if (n == 0)
+		printf("  (none)\n");
+	for (i = 0; i < n; i++)
+		printf("  %-24s %-10s %-8s %s%s%s\n", inst[i].name, inst[i].version,
+		       inst[i].works ? "ok" : "BROKEN", inst[i].exe,
+		       inst[i].works ? "" : ": ", inst[i].works ? "" : inst[i].problem);
+	printf("\navailable:\n");
+	for (i = 0; i < bm->n; i++) {
+		for (k = 0; k < n; k++)
+			if (strcmp(inst[k].name, bm->a[i].name) == 0)
+				break;
+		printf("  %-24s %-10s %s%s\n", bm->a[i].name, bm->a[i].version,
+		       bm->a[i].sha256[0] ? "sha256 pinned" :
+		       "no sha256 known (needs --mirror or --insecure-skip-verify)",
+		       k < n ? ", installed" : "");
+	}
+	print_selected(&a, bm, inst, n);
+	compat_backends_free(bm);
+	return CLI_EXIT_OK;
+}
+
+int cli_cmd_uninstall_backend(int argc, char **argv)
+{
+	struct lemon_err err = { 0 };
+
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+			"usage: lemon uninstall-backend NAME   (a name from 'lemon backends')\n");
+		return argc == 2 && strcmp(argv[1], "--help") == 0 ? CLI_EXIT_OK :
+		       CLI_EXIT_USAGE;
+	}
+	if (provision_uninstall(NULL, argv[1], &err) < 0)
+		return cli_fail(&err);
+	printf("removed %s\n", argv[1]);
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,371 @@
+/* One install, start to finish, under the install lock: plan, download
+ * while unpacking into a private staging directory (tar.gz is unpacked as
+ * it streams in; zip needs its central directory, so it is unpacked after
+ * the download), verify SHA-256 and size, check the executable, flush,
+ * swap the staging directory into place and record it in installed.json.
+ * Any failure before the swap leaves the previous install as it was; the
+ * staging directory is private and removed on the next run. */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+
+#include "provision/provision-private.h"
+#include "util/str.h"
+
+struct job {
+	const struct compat_backend_asset *a;
+	const struct provision_opts *o;
+	struct prov_plan plan;
+	char bdir[4096];
+	char staging[4096];
+	char part[4096];
+	char final[4096];
+	char exe[4096];
+	struct prov_progress progress;
+	struct prov_fetch *fetch;
+	struct lemon_err fetch_err; /* what the archive read callback hit */
+	char got_sha[65];
+	uint64_t got_size;
+};
+
+static la_ssize_t read_cb(struct archive *ar, void *user, const void **buf)
+{
+	struct job *j = user;
+	size_t len = 0;
+
+	if (prov_fetch_read(j->fetch, buf, &len, &j->fetch_err) < 0) {
+		archive_set_error(ar, EIO, "download failed");
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+/* compares what arrived with what the manifest promised; a mismatch
+ * deletes the download so a retry starts clean */
+static int verify(struct job *j, struct lemon_err *err)
+{
+	if (j->plan.sha256[0] == 0)
+		return 0; /* --insecure-skip-verify, warned about earlier */
+	if (strcmp(j->got_sha, j->plan.sha256) == 0 &&
+	    (j->plan.size == 0 || j->plan.size == j->got_size))
+		return 0;
+	unlink(j->part);
+	if (strcmp(j->got_sha, j->plan.sha256) != 0)
+		return lemon_err_set(err, LEMON_ERR_CHECKSUM,
+				     "checksum mismatch for %s: expected %s (manifest), "
+				     "got %s (downloaded file, deleted)",
+				     j->plan.asset, j->plan.sha256, j->got_sha);
+	return lemon_err_set(err, LEMON_ERR_CHECKSUM,
+			     "size mismatch for %s: expected %llu bytes (manifest), got %llu "
+			     "(downloaded file, deleted)", j->plan.asset,
+			     (unsigned long long)j->plan.size,
+			     (unsigned long long)j->got_size);
+}
+
+static int fetch_and_unpack(struct job *j, int sfd, struct lemon_err *err)
+{
+	struct prov_fetch_opts fo = {
+		.url = j->plan.url, .part_path = j->part,
+		.expected_size = j->plan.size, .progress = &j->progress,
+	};
+	struct lemon_err uerr = { 0 };
+	struct archive *ar = NULL;
+	bool stream = strcmp(j->a->format, "zip") != 0;
+	int urc = 0;
+
+	if (prov_fetch_open(&fo, &j->fetch, err) < 0)
+		return -1;
+	if (stream) {
+		ar = prov_archive_reader(err);
+		if (ar == NULL)
+			return -1;
+		if (archive_read_open(ar, j, NULL, read_cb, NULL) != ARCHIVE_OK)
+			urc = prov_err_archive(&uerr, ar, j->plan.asset);
+		else
+			urc = prov_unpack(ar, sfd, 0, j->plan.asset, &uerr);
+		archive_read_free(ar);
+		if (j->fetch_err.code != LEMON_OK)
+			return lemon_err_set(err, j->fetch_err.code, "%s",
+					     j->fetch_err.msg);
+	}
+	/* drain what the unpacker did not need, then judge the bytes: a
+	 * tampered file is reported as such, not as a broken archive */
+	if (prov_fetch_finish(j->fetch, j->got_sha, &j->got_size, err) < 0)
+		return -1;
+	if (verify(j, err) < 0)
+		return -1;
+	if (stream && urc < 0) {
+		unlink(j->part);
+		return lemon_err_set(err, uerr.code, "%s", uerr.msg);
+	}
+	if (!stream && provision_unpack_file(j->part, j->staging, 0, err) < 0) {
+		unlink(j->part);
+		return -1;
+	}
+	return 0;
+}
+
+/* the executable is a regular file, and every symlink beside it resolves
+ * (a release once shipped links rewritten to nowhere) */
+static int check_tree(struct job *j, int sfd, struct lemon_err *err)
+{
+	char dir[256];
+	const char *slash = strrchr(j->plan.exe, '/');
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int dfd;
+
+	if (fstatat(sfd, j->plan.exe, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s holds no executable %s", j->plan.asset,
+				     j->plan.exe);
+	if (fchmodat(sfd, j->plan.exe, 0755, 0) < 0)
+		return prov_err_errno(err, errno, "chmod", j->plan.exe);
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - j->plan.exe) : 1,
+		 slash ? j->plan.exe : ".");
+	dfd = openat(sfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return prov_err_errno(err, errno, "opening", dir);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode) && fstatat(dfd, de->d_name, &st, 0) < 0) {
+			closedir(d);
+			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+					     "%s: broken symlink %s/%s", j->plan.asset,
+					     dir, de->d_name);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/* installed.json gets the new entry in place of any older one of the same
+ * name; old_dir receives the directory to delete afterwards ("" if none) */
+static int record(struct job *j, char *old_dir, size_t cap,
+		  struct lemon_err *err)
+{
+	struct provision_installed list[PROVISION_MAX_INSTALLED], *e;
+	int n, i, k = 0;
+
+	old_dir[0] = 0;
+	if (prov_state_read(j->bdir, list, PROVISION_MAX_INSTALLED, &n, err) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (strcmp(list[i].name, j->a->name) == 0) {
+			if (strcmp(list[i].dir, j->final) != 0)
+				lemon_str_copy(old_dir, cap, list[i].dir);
+			continue;
+		}
+		list[k++] = list[i];
+	}
+	if (k >= PROVISION_MAX_INSTALLED)
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "more than %d backends installed", k);
+	e = &list[k++];
+	memset(e, 0, sizeof(*e));
+	lemon_str_copy(e->name, sizeof(e->name), j->a->name);
+	lemon_str_copy(e->kind, sizeof(e->kind), j->a->kind);
+	lemon_str_copy(e->family, sizeof(e->family), j->a->family);
+	lemon_str_copy(e->version, sizeof(e->version), j->plan.version);
+	lemon_str_copy(e->asset, sizeof(e->asset), j->plan.asset);
+	lemon_str_copy(e->sha256, sizeof(e->sha256), j->plan.sha256);
+	lemon_str_copy(e->dir, sizeof(e->dir), j->final);
+	lemon_str_copy(e->exe, sizeof(e->exe), j->exe);
+	e->installed_at = (int64_t)time(NULL);
+	return prov_state_write(j->bdir, list, k, err);
+}
+
+/* true when installed.json already has this exact bundle, working */
+static bool already_installed(struct job *j, struct provision_result *res)
+{
+	struct provision_installed list[PROVISION_MAX_INSTALLED];
+	struct lemon_err ignore = { 0 };
+	int n, i;
+
+	if (prov_state_read(j->bdir, list, PROVISION_MAX_INSTALLED, &n, &ignore) < 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i].name, j->a->name) == 0 &&
+		    strcmp(list[i].dir, j->final) == 0 && list[i].works &&
+		    (j->plan.sha256[0] == 0 ||
+		     strcmp(list[i].sha256, j->plan.sha256) == 0)) {
+			lemon_str_copy(res->exe, sizeof(res->exe), list[i].exe);
+			return true;
+		}
+	return false;
+}
+
+static int paths(struct job *j, struct lemon_err *err)
+{
+	char sub[4096];
+
+	if (snprintf(j->final, sizeof(j->final), "%s/%s", j->bdir,
+		     j->plan.dirname) >= (int)sizeof(j->final) ||
+	    snprintf(j->staging, sizeof(j->staging), "%s/.staging/%s", j->bdir,
+		     j->plan.dirname) >= (int)sizeof(j->staging) ||
+	    snprintf(j->part, sizeof(j->part), "%s/.downloads/%s.part", j->bdir,
+		     j->plan.asset) >= (int)sizeof(j->part) ||
+	    snprintf(j->exe, sizeof(j->exe), "%s/%s", j->final, j->plan.exe) >=
+	    (int)sizeof(j->exe))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long under %s",
+				     j->bdir);
+	/* we hold the lock: anything in .staging is left by a dead install */
+	if (snprintf(sub, sizeof(sub), "%s/.staging", j->bdir) >= (int)sizeof(sub) ||
+	    prov_rm_rf(sub, err) < 0 || prov_mkdirs(sub, err) < 0)
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", sub);
+	if (snprintf(sub, sizeof(sub), "%s/.downloads", j->bdir) >= (int)sizeof(sub))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", sub);
+	return prov_mkdirs(sub, err);
+}
+
+static void warn_insecure(const struct job *j)
+{
+	fprintf(stderr,
+		"\n"
+		"**********************************************************************\n"
+		"WARNING: --insecure-skip-verify: installing %s WITHOUT checking\n"
+		"its SHA-256. Nothing guarantees these bytes are what the publisher\n"
+		"released; a tampered or corrupted build would run on this machine.\n"
+		"**********************************************************************\n\n",
+		j->plan.asset);
+}
+
+static int install_locked(struct job *j, struct provision_result *res,
+			  struct lemon_err *err)
+{
+	char old_dir[4096] = "";
+	bool swapped;
+	int sfd, rc;
+
+	if (prov_plan_make(j->a, j->o, &j->plan, &res->unavailable, err) < 0)
+		return -1;
+	lemon_str_copy(res->version, sizeof(res->version), j->plan.version);
+	lemon_str_copy(res->asset, sizeof(res->asset), j->plan.asset);
+	if (paths(j, err) < 0)
+		return -1;
+	lemon_str_copy(res->dir, sizeof(res->dir), j->final);
+	if (!j->o->force && already_installed(j, res)) {
+		res->already = true;
+		return 0;
+	}
+	if (j->plan.sha256[0] == 0)
+		warn_insecure(j);
+	if (prov_mkdirs(j->staging, err) < 0)
+		return -1;
+	sfd = open(j->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0)
+		return prov_err_errno(err, errno, "opening", j->staging);
+	prov_progress_init(&j->progress, j->o->progress, j->plan.asset, j->plan.size);
+	rc = fetch_and_unpack(j, sfd, err);
+	if (rc == 0)
+		rc = check_tree(j, sfd, err);
+	/* the bundle's bytes must be on disk before its name is */
+	if (rc == 0 && syncfs(sfd) < 0)
+		rc = prov_err_errno(err, errno, "syncing", j->staging);
+	close(sfd);
+	if (rc == 0)
+		rc = prov_swap_into_place(j->staging, j->final, &swapped, err);
+	if (rc == 0)
+		rc = prov_fsync_dir(j->bdir, err);
+	if (rc == 0)
+		rc = record(j, old_dir, sizeof(old_dir), err);
+	prov_rm_rf(j->staging, NULL);
+	if (rc < 0) {
+		if (err->code == LEMON_ERR_NOT_FOUND)
+			res->unavailable = true;
+		return -1;
+	}
+	unlink(j->part);
+	if (old_dir[0])
+		prov_rm_rf(old_dir, NULL);
+	lemon_str_copy(res->exe, sizeof(res->exe), j->exe);
+	return 0;
+}
+
+int provision_install(const struct compat_backend_asset *a,
+		      const struct provision_opts *opts,
+		      struct provision_result *res, struct lemon_err *err)
+{
+	struct job *j;
+	int lock = -1, rc;
+
+	memset(res, 0, sizeof(*res));
+	lemon_str_copy(res->name, sizeof(res->name), a->name);
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	j->a = a;
+	j->o = opts;
+	rc = provision_backends_dir(opts->data_dir, j->bdir, sizeof(j->bdir), err);
+	if (rc == 0)
+		rc = prov_mkdirs(j->bdir, err);
+	if (rc == 0)
+		rc = prov_lock(j->bdir, &lock, err);
+	if (rc == 0)
+		rc = install_locked(j, res, err);
+	prov_fetch_free(j->fetch);
+	prov_unlock(lock);
+	free(j);
+	if (rc < 0)
+		lemon_err_prefix(err, "installing %s", a->name);
+	return rc;
+}
+
+int provision_list(const char *data_dir, struct provision_installed *out,
+		   int cap, int *n, struct lemon_err *err)
+{
+	char bdir[4096];
+
+	*n = 0;
+	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0)
+		return -1;
+	return prov_state_read(bdir, out, cap, n, err);
+}
+
+int provision_uninstall(const char *data_dir, const char *name,
+			struct lemon_err *err)
+{
+	struct provision_installed list[PROVISION_MAX_INSTALLED];
+	char bdir[4096], victim[4096] = "";
+	const char *base;
+	int lock = -1, n = 0, i, k = 0, rc;
+
+	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0 ||
+	    prov_mkdirs(bdir, err) < 0 || prov_lock(bdir, &lock, err) < 0)
+		return -1;
+	rc = prov_state_read(bdir, list, PROVISION_MAX_INSTALLED, &n, err);
+	for (i = 0; rc == 0 && i < n; i++) {
+		base = strrchr(list[i].dir, '/');
+		if (victim[0] == 0 && (strcmp(list[i].name, name) == 0 ||
+				       (base && strcmp(base + 1, name) == 0))) {
+			lemon_str_copy(victim, sizeof(victim), list[i].dir);
+			continue;
+		}
+		list[k++] = list[i];
+	}
+	if (rc == 0 && victim[0] == 0)
+		rc = lemon_err_set(err, LEMON_ERR_NOT_FOUND,
+				   "backend '%s' is not installed (see lemon backends)",
+				   name);
+	/* forget it first: a crash then leaves an unlisted directory, never
+	 * a listed one that is half gone */
+	if (rc == 0)
+		rc = prov_state_write(bdir, list, k, err);
+	if (rc == 0)
+		rc = prov_rm_rf(victim, err);
+	prov_unlock(lock);
+	return rc;
+}

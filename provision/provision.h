@@ -1,0 +1,93 @@
+/* provision: puts a llama.cpp backend bundle on the machine. It downloads
+ * the asset named by compat's backend manifest (or a mirror), verifies its
+ * SHA-256 while the bytes arrive, unpacks it into a private staging
+ * directory with every path checked, and renames it into
+ * $XDG_DATA_HOME/lemon/backends/<backend>-<target>-<version>/ under a lock,
+ * recording it in installed.json. A failed or interrupted install leaves
+ * the previous one untouched. */
+#ifndef LEMON_PROVISION_H
+#define LEMON_PROVISION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compat/compat.h"
+#include "util/err.h"
+
+enum provision_progress {
+	PROVISION_PROGRESS_AUTO = 0, /* bar when stderr is a TTY, else none */
+	PROVISION_PROGRESS_BAR,
+	PROVISION_PROGRESS_JSON,     /* JSON lines on stderr */
+	PROVISION_PROGRESS_NONE,
+};
+
+struct provision_opts {
+	const char *version;  /* NULL: the pinned (or the mirror's) version */
+	const char *mirror;   /* NULL: LEMON_MIRROR, else the publisher */
+	const char *data_dir; /* NULL: $XDG_DATA_HOME/lemon, ~/.local/share/lemon */
+	bool force;           /* reinstall even when installed and working */
+	bool insecure_skip_verify;
+	enum provision_progress progress;
+};
+
+struct provision_result {
+	char name[40];
+	char version[32];
+	char asset[128];
+	char dir[4096];      /* the install directory */
+	char exe[4096];      /* absolute path of llama-server */
+	bool already;        /* it was installed and working; nothing done */
+	bool unavailable;    /* on failure: the asset does not exist or cannot
+			      * be verified, so another backend may serve */
+};
+
+/* "llamacpp:cpu", "llamacpp:vulkan", "llamacpp:rocm:gfx110X" or
+ * "llamacpp:rocm:gfx1101". *needs_target is set (and *out NULL) for
+ * "llamacpp:rocm" without a target, which detection must complete.
+ * Unknown names are NOT_FOUND with "unknown backend name '...'". */
+int provision_find(const struct compat_backends *bm, const char *name,
+		   const struct compat_backend_asset **out, bool *needs_target,
+		   struct lemon_err *err);
+
+/* installs one bundle; see the file comment. On failure res->unavailable
+ * tells the caller whether trying the next candidate makes sense. */
+int provision_install(const struct compat_backend_asset *a,
+		      const struct provision_opts *opts,
+		      struct provision_result *res, struct lemon_err *err);
+
+#define PROVISION_MAX_INSTALLED 32
+
+struct provision_installed {
+	char name[40];     /* "llamacpp:cpu" */
+	char kind[16];     /* "cpu", "vulkan", "rocm" */
+	char family[16];   /* rocm family, "" otherwise */
+	char version[32];
+	char asset[128];
+	char sha256[65];   /* "" when installed with --insecure-skip-verify */
+	char dir[4096];    /* absolute install directory */
+	char exe[4096];    /* absolute path of llama-server */
+	int64_t installed_at;
+	bool works;        /* the executable is there and executable */
+	char problem[160]; /* why not, when !works */
+};
+
+/* reads installed.json (a missing file is an empty list) */
+int provision_list(const char *data_dir, struct provision_installed *out,
+		   int cap, int *n, struct lemon_err *err);
+
+/* removes an installed backend by name ("llamacpp:cpu") or install
+ * directory name; NOT_FOUND when it is not installed */
+int provision_uninstall(const char *data_dir, const char *name,
+			struct lemon_err *err);
+
+/* the backends directory ($XDG_DATA_HOME/lemon/backends) */
+int provision_backends_dir(const char *data_dir, char *out, size_t cap,
+			   struct lemon_err *err);
+
+/* unpacks a zip or tar.* archive file into the existing directory dest,
+ * refusing absolute paths, "..", links that leave dest, device files and
+ * more than max_bytes of content (0: the default limit) */
+int provision_unpack_file(const char *archive_path, const char *dest,
+			  uint64_t max_bytes, struct lemon_err *err);
+
+#endif
