@@ -167,6 +167,8 @@ static void resolve_gpu(const struct compat_db *db,
 	g->vendor = detect_vendor_name(pci->vendor);
 	if (gpu->marketing_name[0])
 		lemon_str_copy(g->name, sizeof(g->name), gpu->marketing_name);
+	else if (pci->name[0])
+		lemon_str_copy(g->name, sizeof(g->name), pci->name);
 	if (pci->vendor == 0x1002) {
 		resolve_amd_gpu(db, gpu, g);
 	} else if (pci->vendor == 0x10de) {
@@ -177,9 +179,8 @@ static void resolve_gpu(const struct compat_db *db,
 			       strstr(pci->bdf, ":00:02.0") ? "igpu" : "dgpu");
 	}
 	if (!g->name[0])
-		snprintf(g->name, sizeof(g->name), "%s GPU %04x:%04x",
-			 g->vendor ? g->vendor : "unknown", pci->vendor,
-			 pci->device);
+		snprintf(g->name, sizeof(g->name), "%s GPU",
+			 g->vendor ? g->vendor : "unknown");
 }
 
 /* ---- NPUs ----------------------------------------------------------------- */

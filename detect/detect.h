@@ -29,6 +29,7 @@ enum detect_base {
 	DETECT_BASE_MODULES,  /* /lib/modules */
 	DETECT_BASE_LIBDRM,   /* /usr/share/libdrm */
 	DETECT_BASE_ETC,      /* /etc */
+	DETECT_BASE_HWDATA,   /* /usr/share/misc (pci.ids) */
 };
 
 /* sysroot NULL or "" means the live machine. The caller owns *out and frees
@@ -94,6 +95,7 @@ struct detect_pci {
 	uint8_t revision;
 	uint32_t class_code; /* 24 bits: class, subclass, prog-if */
 	char driver[32];     /* bound kernel driver, "" when unbound */
+	char name[128];      /* pci.ids name, looked up for non-AMD GPUs only */
 };
 
 struct detect_gpu {

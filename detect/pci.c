@@ -40,6 +40,36 @@ static void fill_one(struct pci_dev *d, struct detect_pci *out)
 		lemon_str_copy(out->driver, sizeof(out->driver), drv);
 }
 
+/* pci.ids names only for GPUs that amdgpu.ids and compat do not name:
+ * loading the 1.3 MB database costs more than the rest of detection */
+static void name_foreign_gpus(struct detect_ctx *ctx, struct pci_access *pacc)
+{
+	struct detect_report *rep = ctx->report;
+	char ids[1280];
+	bool loaded = false;
+	int i;
+
+	for (i = 0; i < rep->n_pci; i++) {
+		struct detect_pci *p = &rep->pci[i];
+
+		if (!detect_pci_is_gpu(p) || p->vendor == 0x1002)
+			continue;
+		if (!loaded) {
+			if (detect_root_path(ctx->root, DETECT_BASE_HWDATA,
+					     "pci.ids", ids, sizeof(ids), NULL) < 0 ||
+			    !detect_root_exists(ctx->root, DETECT_BASE_HWDATA,
+						"pci.ids"))
+				return;
+			pci_set_name_list_path(pacc, ids, 0);
+			loaded = true;
+		}
+		if (pci_lookup_name(pacc, p->name, sizeof(p->name),
+				    PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS,
+				    p->vendor, p->device) == NULL)
+			p->name[0] = '\0';
+	}
+}
+
 static int cmp_bdf(const void *a, const void *b)
 {
 	return strcmp(((const struct detect_pci *)a)->bdf,
@@ -75,7 +105,8 @@ int detect_pci_probe(struct detect_ctx *ctx, struct lemon_err *err)
 			break;
 		fill_one(d, &rep->pci[rep->n_pci++]);
 	}
-	pci_cleanup(pacc);
 	qsort(rep->pci, (size_t)rep->n_pci, sizeof(rep->pci[0]), cmp_bdf);
+	name_foreign_gpus(ctx, pacc);
+	pci_cleanup(pacc);
 	return 0;
 }

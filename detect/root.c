@@ -36,6 +36,8 @@ static const char *base_path(enum detect_base base)
 		return "/usr/share/libdrm";
 	case DETECT_BASE_ETC:
 		return "/etc";
+	case DETECT_BASE_HWDATA:
+		return "/usr/share/misc";
 	}
 	return "/nonexistent";
 }

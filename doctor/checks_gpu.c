@@ -69,8 +69,8 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 	snprintf(id, sizeof(id), "gpu:%s", g->pci.bdf);
 	if (g->pci.vendor != 0x1002) {
 		doctor_add(res, "gpu", id, g->pci.driver[0] ? DOCTOR_OK : DOCTOR_WARN,
-			   NULL, "%s %s (%04x:%04x), driver %s", cg->vendor,
-			   cg->name, g->pci.vendor, g->pci.device,
+			   NULL, "%s (%04x:%04x), driver %s", cg->name,
+			   g->pci.vendor, g->pci.device,
 			   g->pci.driver[0] ? g->pci.driver : "none");
 		return;
 	}

@@ -137,7 +137,7 @@ void doctor_check_vulkan(struct doctor_result *res)
 	if (gpus == 0 && res->report.n_gpus > 0) {
 		doctor_add(res, "vulkan", "vulkan", DOCTOR_WARN,
 			   "install the GPU's Vulkan driver: sudo apt install mesa-vulkan-drivers (AMD/Intel) or the NVIDIA driver's Vulkan ICD",
-			   "Vulkan sees no GPU (%d CPU device%s only) although %d GPU%s present",
+			   "the Vulkan loader lists no GPU (%d CPU device%s) although %d GPU%s present",
 			   vk->n_devices, vk->n_devices == 1 ? "" : "s",
 			   res->report.n_gpus,
 			   res->report.n_gpus == 1 ? " is" : "s are");
