@@ -200,7 +200,7 @@ static void vulkan_unprobed(const struct detect_report *report,
 		return;
 	}
 	if (denied[0])
-		snprintf(c->reason, sizeof(c->reason), "%s (not probed: %s)",
+		snprintf(c->reason, sizeof(c->reason), "%.200s (not probed: %.40s)",
 			 denied, why);
 	else
 		snprintf(c->reason, sizeof(c->reason),
