@@ -2,7 +2,7 @@
 # `make test` builds and runs unit and integration tests; `make test-asan`
 # runs the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 CC ?= cc
-PKGS := libpci libkmod libcjson libdrm libcurl libarchive openssl
+PKGS := libpci libkmod libcjson libcurl libarchive openssl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 PREFIX ?= /usr/local
@@ -19,7 +19,7 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 \
 LDLIBS := $(PKG_LIBS) -ldl -lm
 override CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 
-LAYERS := util detect compat doctor provision
+LAYERS := util detect compat doctor provision backends server
 LIB_SRCS := $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_SRCS := $(wildcard cli/*.c)
