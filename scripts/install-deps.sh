@@ -5,10 +5,14 @@
 set -eu
 
 PKGS="build-essential pkg-config git ca-certificates jq python3 \
-libpci-dev libdrm-dev libkmod-dev libvulkan-dev libcjson-dev libcmocka-dev \
+libpci-dev libkmod-dev libvulkan-dev libcjson-dev libcmocka-dev \
 libcurl4-openssl-dev libssl-dev libarchive-dev libmicrohttpd-dev \
 umockdev libumockdev-dev mesa-vulkan-drivers vulkan-tools pciutils kmod \
-hyperfine cmake libarchive-tools curl nodejs npm"
+hyperfine cmake libarchive-tools curl"
+# a machine may already carry Node.js from elsewhere (with npm bundled);
+# only a machine without node gets Debian's
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do
