@@ -48,7 +48,7 @@ static bool rocm_usable(const struct detect_report *report,
 
 	if (!g->rocm_prebuilt) {
 		snprintf(c->reason, sizeof(c->reason),
-			 "ROCm skipped: no prebuilt ROCm llama.cpp for %s (%s)",
+			 "ROCm skipped: no prebuilt ROCm llama.cpp for %s (%.100s)",
 			 g->gfx, g->name);
 		return false;
 	}
@@ -92,7 +92,7 @@ static void add_rocm(const struct detect_report *report,
 	c->gpu_index = g->index;
 	if (!g->gfx[0]) {
 		snprintf(c->reason, sizeof(c->reason),
-			 "ROCm skipped: gfx target of %s unknown (%s)", g->name,
+			 "ROCm skipped: gfx target of %.60s unknown (%.150s)", g->name,
 			 g->note[0] ? g->note : "no source answered");
 		return;
 	}
@@ -103,11 +103,11 @@ static void add_rocm(const struct detect_report *report,
 		snprintf(c->env, sizeof(c->env), "HSA_OVERRIDE_GFX_VERSION=%s",
 			 g->hsa_override);
 		snprintf(c->reason, sizeof(c->reason),
-			 "ROCm %s build for %s (%s) with the HSA_OVERRIDE_GFX_VERSION=%s workaround; Vulkan is the alternative",
+			 "ROCm %s build for %s (%.100s) with the HSA_OVERRIDE_GFX_VERSION=%s workaround; Vulkan is the alternative",
 			 target, g->gfx, g->name, g->hsa_override);
 	} else {
 		snprintf(c->reason, sizeof(c->reason),
-			 "ROCm %s build for %s (%s)%s", target, g->gfx,
+			 "ROCm %s build for %s (%.100s)%s", target, g->gfx,
 			 g->name, g->gfx_guess ? "; gfx target is a guess" : "");
 	}
 }
@@ -195,7 +195,7 @@ static void vulkan_unprobed(const struct detect_report *report,
 		c->usable = true;
 		c->gpu_index = i;
 		snprintf(c->reason, sizeof(c->reason),
-			 "Vulkan on %s (%s bound, %s accessible; not probed: %s)",
+			 "Vulkan on %.100s (%s bound, %s accessible; not probed: %.40s)",
 			 g->name, gpu->pci.driver, gpu->render_node, why);
 		return;
 	}
