@@ -59,7 +59,25 @@ check:
 	scripts/check.sh
 
 clean:
+	rm -rf build-fuzz
 	rm -rf build build-asan
 
 .PHONY: all unit test test-asan check clean
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+
+# bounded fuzzing of the detect parsers with libFuzzer (clang)
+FUZZ_SECONDS ?= 30
+FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
+	detect/user.c detect/iommu.c detect/firmware.c detect/kmsg.c detect/root.c \
+	detect/detect.c detect/pci.c detect/xdna.c detect/kmod.c detect/nodes.c \
+	detect/host.c detect/vulkan.c
+fuzz: build-fuzz/fuzz_detect_parsers
+	mkdir -p build-fuzz/corpus
+	build-fuzz/fuzz_detect_parsers -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus
+
+build-fuzz/fuzz_detect_parsers: tests/fuzz/fuzz_detect_parsers.c $(FUZZ_SRCS)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libpci libkmod) \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ $(shell pkg-config --libs libpci libkmod) -ldl
+
+.PHONY: fuzz
