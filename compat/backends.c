@@ -171,11 +171,18 @@ static int parse_target(const char *backend, const cJSON *t,
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 				     "%s: entry %s: asset name holds a '/'",
 				     BACKENDS_FILE, entry);
-	if (a->family[0])
-		snprintf(a->name, sizeof(a->name), "%s:%s:%s", backend, a->kind,
-			 a->family);
-	else
-		snprintf(a->name, sizeof(a->name), "%s:%s", backend, a->kind);
+	/* build the name in a separate buffer: gcc cannot tell that name,
+	 * kind and family are distinct members and warns (-Wrestrict) */
+	{
+		char name[sizeof(a->name)];
+
+		if (a->family[0])
+			snprintf(name, sizeof(name), "%s:%s:%s", backend,
+				 a->kind, a->family);
+		else
+			snprintf(name, sizeof(name), "%s:%s", backend, a->kind);
+		memcpy(a->name, name, sizeof(name));
+	}
 	return parse_gfx_list(t, a, err);
 }
 
