@@ -98,7 +98,7 @@ static void protocol_mismatch(const struct compat_db *db,
 			newer = false;
 	driver_name(report, drv, sizeof(drv));
 	snprintf(msg, sizeof(msg),
-		 "driver did not bind: firmware protocol %s is %s than %s accepts (%s)",
+		 "driver did not bind: firmware protocol %s is %s than what %s accepts (%s)",
 		 n->firmware_protocol, newer ? "newer" : "older", drv,
 		 n->driver_protocol);
 	fix[0] = '\0';
@@ -256,7 +256,7 @@ static void bound(const struct compat_db *db,
 		return;
 	}
 	snprintf(msg, sizeof(msg),
-		 "%s (%s) ready: amdxdna bound, firmware %s, protocol %s%s",
+		 "%s, %s: ready, amdxdna bound, firmware %s, protocol %s%s",
 		 n->entry.generation, n->entry.xdna,
 		 npu->fw_version[0]      ? npu->fw_version :
 		 n->firmware.version[0] ? n->firmware.version :

@@ -192,7 +192,7 @@ static void test_npu_protocol_mismatch(void **state)
 	assert_string_equal(f->view.npus[0].driver_protocol, "6.12+");
 	assert_int_equal(f->view.npus[0].status, COMPAT_FAIL);
 	assert_string_equal(f->view.npus[0].message,
-			    "driver did not bind: firmware protocol 7.2 is newer than amdxdna in kernel 6.17 accepts (6.12+)");
+			    "driver did not bind: firmware protocol 7.2 is newer than what amdxdna in kernel 6.17 accepts (6.12+)");
 	assert_string_equal(f->view.npus[0].fix,
 			    "install kernel 7.0+ (or amdxdna-dkms), or pin linux-firmware's protocol-6 npu.sbin (amdnpu/17f0_10/npu.sbin -> npu.sbin.1.0.0.63)");
 }
@@ -218,7 +218,7 @@ static void test_npu_healthy_7_0(void **state)
 	assert_string_equal(f->view.npus[0].driver_protocol, "6.12+ or 7.x");
 	assert_int_equal(f->view.npus[0].status, COMPAT_OK);
 	assert_string_equal(f->view.npus[0].message,
-			    "npu5 (XDNA 2) ready: amdxdna bound, firmware 1.1.2.65, protocol 7");
+			    "npu5, XDNA 2: ready, amdxdna bound, firmware 1.1.2.65, protocol 7");
 	assert_string_equal(f->view.npus[0].fix, "");
 
 	/* the same node closed to this user */
