@@ -89,11 +89,14 @@ static bool template_version(const char *tmpl, const char *name, char *ver,
 }
 
 /* picks the version when the user gave none: the pinned one if the mirror
- * has it, else the only version of this asset the mirror lists */
+ * has it, else the mirror's own "version" if it has that asset, else the
+ * only version of this asset the mirror lists */
 static int mirror_version(const struct compat_backend_asset *a,
-			  const cJSON *assets, const char *mirror, char *ver,
+			  const cJSON *root, const char *mirror, char *ver,
 			  size_t cap, bool *unavailable, struct lemon_err *err)
 {
+	const cJSON *assets = cJSON_GetObjectItemCaseSensitive(root, "assets");
+	const cJSON *mver = cJSON_GetObjectItemCaseSensitive(root, "version");
 	char asset[128], url[256], exe[128], v[32];
 	const cJSON *it;
 	int found = 0;
@@ -103,6 +106,11 @@ static int mirror_version(const struct compat_backend_asset *a,
 		return -1;
 	if (cJSON_GetObjectItemCaseSensitive(assets, asset) != NULL)
 		return lemon_str_copy(ver, cap, a->version) ? 0 : -1;
+	if (cJSON_IsString(mver) &&
+	    compat_backend_expand(a, mver->valuestring, asset, sizeof(asset), url,
+				  sizeof(url), exe, sizeof(exe), NULL) == 0 &&
+	    cJSON_GetObjectItemCaseSensitive(assets, asset) != NULL)
+		return lemon_str_copy(ver, cap, mver->valuestring) ? 0 : -1;
 	cJSON_ArrayForEach(it, assets) {
 		if (!template_version(a->asset, it->string, v, sizeof(v)))
 			continue;
@@ -150,7 +158,7 @@ static int plan_mirror(const struct compat_backend_asset *a,
 			lemon_err_set(err, LEMON_ERR_INVALID_ARG, "version too long");
 			goto out;
 		}
-	} else if (mirror_version(a, assets, url, p->version, sizeof(p->version),
+	} else if (mirror_version(a, root, url, p->version, sizeof(p->version),
 				  unavailable, err) < 0) {
 		goto out;
 	}

@@ -152,13 +152,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
-        entry.update(status=206 if rng else 200, sent=sent, start=start)
+        entry.update(status=206 if rng else 200, sent=sent, start=start,
+                     t_end=time.time())
         st.log(entry)
         if sent < length:
-            # drop: reset the connection instead of closing it cleanly
+            # drop: end the connection with the body short of its
+            # Content-Length; a clean FIN so the client has every byte sent
             try:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                           b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                self.connection.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
             self.close_connection = True
