@@ -151,6 +151,23 @@ static cJSON *vulkan_json(const struct detect_vulkan *vk)
 	return o;
 }
 
+static cJSON *kmod_json(const struct detect_kmod *k)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(o, "loaded", k->loaded);
+	if (k->has_available) {
+		cJSON_AddBoolToObject(o, "available", k->available);
+		cJSON_AddBoolToObject(o, "builtin", k->builtin);
+	} else {
+		cJSON_AddNullToObject(o, "available");
+		cJSON_AddNullToObject(o, "builtin");
+	}
+	add_str(o, "version", k->version);
+	add_str(o, "path", k->path);
+	return o;
+}
+
 static cJSON *backend_json(const struct compat_choice *ch)
 {
 	cJSON *o = cJSON_CreateObject(), *cands;
@@ -193,6 +210,14 @@ char *doctor_to_json(const struct doctor_result *res, bool pretty)
 	for (i = 0; i < res->view.n_npus; i++)
 		cJSON_AddItemToArray(arr, npu_json(res, &res->view.npus[i]));
 	cJSON_AddItemToObject(root, "vulkan", vulkan_json(&res->report.vulkan));
+	arr = cJSON_AddObjectToObject(root, "kernel_modules");
+	cJSON_AddItemToObject(arr, "amdgpu", kmod_json(&res->report.kmod_amdgpu));
+	cJSON_AddItemToObject(arr, "amdxdna", kmod_json(&res->report.kmod_amdxdna));
+	arr = cJSON_AddObjectToObject(root, "user");
+	add_u64(arr, "memlock_bytes", res->report.user.has_memlock &&
+				      !res->report.user.memlock_unlimited,
+		res->report.user.memlock_bytes);
+	cJSON_AddBoolToObject(arr, "memlock_unlimited", res->report.user.memlock_unlimited);
 	arr = cJSON_AddArrayToObject(root, "checks");
 	for (i = 0; i < res->n_checks; i++) {
 		const struct doctor_check *c = &res->checks[i];
