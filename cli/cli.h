@@ -26,5 +26,8 @@ int cli_cmd_system_info(int argc, char **argv); /* cli/cmd_doctor.c */
 int cli_cmd_install_backend(int argc, char **argv);   /* cli/cmd_backend.c */
 int cli_cmd_backends(int argc, char **argv);          /* cli/cmd_backend.c */
 int cli_cmd_uninstall_backend(int argc, char **argv); /* cli/cmd_backend.c */
+int cli_cmd_serve(int argc, char **argv); /* cli/cmd_serve.c */
+int cli_cmd_pull(int argc, char **argv);  /* cli/cmd_serve.c */
+int cli_cmd_list(int argc, char **argv);  /* cli/cmd_serve.c */
 
 #endif

@@ -10,6 +10,9 @@ static const struct cli_command commands[] = {
 	{ "install-backend", cli_cmd_install_backend, "download, verify and install a llama.cpp backend" },
 	{ "backends", cli_cmd_backends, "list installed and available backends and the selected one" },
 	{ "uninstall-backend", cli_cmd_uninstall_backend, "remove an installed backend" },
+	{ "serve", cli_cmd_serve, "serve the OpenAI-compatible API over supervised llama-server" },
+	{ "pull", cli_cmd_pull, "import a local GGUF model (--file PATH NAME)" },
+	{ "list", cli_cmd_list, "list the local models" },
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,370 @@
+/* the public face of the supervisor: creating it, preparing the first
+ * backend, leasing a ready child to a request, load/unload and the health
+ * report. Everything here runs on request threads under the mutex and only
+ * asks the supervisor thread to act. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/backends-private.h"
+#include "util/str.h"
+
+#define RETRY_FAILED_MS 5000 /* a failed model may be retried after this */
+
+int backends_new(const struct backends_opts *opts, struct backends **out,
+		 struct lemon_err *err)
+{
+	struct backends *b;
+	int i;
+
+	*out = NULL;
+	if (opts->n_candidates <= 0 || opts->n_candidates > BACKENDS_MAX_CANDIDATES)
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "backend candidates: %d (1..%d)",
+				     opts->n_candidates, BACKENDS_MAX_CANDIDATES);
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	b->o = *opts;
+	b->log = opts->log ? opts->log : stderr;
+	if (b->o.start_timeout_ms <= 0)
+		b->o.start_timeout_ms = 60000;
+	if (backends_data_dir(opts->data_dir, b->data_dir, sizeof(b->data_dir),
+			      err) < 0) {
+		free(b);
+		return -1;
+	}
+	b->o.data_dir = b->data_dir;
+	for (i = 0; i < SUP_MAX_CHILDREN; i++)
+		b->child[i].proc.log_fd = -1;
+	if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		lemon_err_errno(err, errno, "pipe");
+		free(b);
+		return -1;
+	}
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	if (sup_start_thread(b, err) < 0) {
+		backends_free(b);
+		return -1;
+	}
+	*out = b;
+	return 0;
+}
+
+int backends_prepare(struct backends *b, struct lemon_err *err)
+{
+	struct lemon_err e;
+	int i;
+
+	for (i = 0; i < b->o.n_candidates; i++) {
+		struct backends_candidate c;
+
+		pthread_mutex_lock(&b->mu);
+		c = b->o.cand[i];
+		pthread_mutex_unlock(&b->mu);
+		lemon_err_clear(&e);
+		if (backends_resolve_exe(&b->o, &c, &e) == 0) {
+			pthread_mutex_lock(&b->mu);
+			b->o.cand[i] = c;
+			pthread_mutex_unlock(&b->mu);
+			sup_log(b, "backend %s: %s", c.kind, c.exe);
+			return 0;
+		}
+		pthread_mutex_lock(&b->mu);
+		b->cand_failed[i] = true;
+		sup_record_fallback(b, "", i, i + 1 < b->o.n_candidates ? i + 1 : -1,
+				    e.msg);
+		pthread_mutex_unlock(&b->mu);
+		sup_log(b, "backend %s unavailable: %s", c.kind, e.msg);
+	}
+	return lemon_err_set(err, LEMON_ERR_BROKEN_SYSTEM,
+			     "no backend could be installed (last: %s)", e.msg);
+}
+
+static struct sup_child *find_child(struct backends *b, const char *model,
+				    enum backends_role role, bool alloc)
+{
+	int i;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		struct sup_child *c = &b->child[i];
+
+		if (c->state != SUP_UNUSED && c->role == role &&
+		    strcmp(c->model, model) == 0)
+			return c;
+	}
+	if (!alloc)
+		return NULL;
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		struct sup_child *c = &b->child[i];
+
+		if (c->state == SUP_UNUSED && c->proc.pid == 0) {
+			memset(c, 0, sizeof(*c));
+			c->proc.log_fd = -1;
+			c->state = SUP_IDLE;
+			c->role = role;
+			lemon_str_copy(c->model, sizeof(c->model), model);
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* the first candidate that has not failed; the last one when all have */
+static int first_candidate(struct backends *b)
+{
+	int i;
+
+	for (i = 0; i < b->o.n_candidates; i++)
+		if (!b->cand_failed[i])
+			return i;
+	b->cand_failed[b->o.n_candidates - 1] = false;
+	return b->o.n_candidates - 1;
+}
+
+static int wait_ready(struct backends *b, struct sup_child *c,
+		      struct backends_lease *l, struct lemon_err *err)
+{
+	int64_t deadline = sup_now_ms() + b->o.start_timeout_ms * 4LL + 600000;
+	struct timespec ts;
+
+	for (;;) {
+		if (c->state == SUP_IDLE ||
+		    (c->state == SUP_FAILED &&
+		     sup_now_ms() - c->failed_at > RETRY_FAILED_MS)) {
+			c->cand = first_candidate(b);
+			c->state = SUP_WANT;
+			sup_wake(b);
+		}
+		if (c->state == SUP_READY) {
+			l->port = c->port;
+			l->slot = (int)(c - b->child);
+			l->gen = c->gen;
+			lemon_str_copy(l->backend, sizeof(l->backend),
+				       b->o.cand[c->cand].kind);
+			return 0;
+		}
+		if (c->state == SUP_FAILED)
+			return lemon_err_set(err, LEMON_ERR_BROKEN_SYSTEM,
+					     "model failed to load: %s", c->reason);
+		if (c->state == SUP_UNUSED)
+			return lemon_err_set(err, LEMON_ERR_BUSY,
+					     "model '%s' was unloaded while loading",
+					     c->model);
+		if (b->stop || sup_now_ms() > deadline)
+			return lemon_err_set(err, LEMON_ERR_BUSY,
+					     "model '%s' did not become ready",
+					     c->model);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+	}
+}
+
+int backends_acquire(struct backends *b, const char *model,
+		     enum backends_role role, struct backends_lease *lease,
+		     struct lemon_err *err)
+{
+	struct sup_child *c;
+	char path[4200];
+	int rc;
+
+	if (backends_model_path(b->data_dir, model, path, sizeof(path), err) < 0)
+		return -1;
+	pthread_mutex_lock(&b->mu);
+	c = find_child(b, model, role, true);
+	if (c == NULL) {
+		pthread_mutex_unlock(&b->mu);
+		return lemon_err_set(err, LEMON_ERR_BUSY,
+				     "too many loaded models (%d); unload one first",
+				     SUP_MAX_CHILDREN);
+	}
+	c->unload = false;
+	rc = wait_ready(b, c, lease, err);
+	pthread_mutex_unlock(&b->mu);
+	return rc;
+}
+
+void backends_report_dead(struct backends *b, const struct backends_lease *l)
+{
+	struct sup_child *c;
+
+	if (l->slot < 0 || l->slot >= SUP_MAX_CHILDREN)
+		return;
+	pthread_mutex_lock(&b->mu);
+	c = &b->child[l->slot];
+	if (c->gen == l->gen && c->state == SUP_READY && c->proc.pid > 0) {
+		sup_log(b, "llama-server for %s is unreachable; restarting it",
+			c->model);
+		kill(-c->proc.pid, SIGKILL);
+		c->state = SUP_STOPPING;
+		sup_wake(b);
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+int backends_load(struct backends *b, const char *model,
+		  struct backends_lease *lease, struct lemon_err *err)
+{
+	return backends_acquire(b, model, BACKENDS_CHAT, lease, err);
+}
+
+int backends_unload(struct backends *b, const char *model,
+		    struct lemon_err *err)
+{
+	int found = 0, r;
+
+	if (!backends_model_name_valid(model))
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "invalid model name '%.64s'", model);
+	pthread_mutex_lock(&b->mu);
+	for (r = BACKENDS_CHAT; r <= BACKENDS_EMBED; r++) {
+		struct sup_child *c = find_child(b, model, r, false);
+
+		if (c == NULL)
+			continue;
+		found++;
+		if (c->proc.pid > 0) {
+			kill(-c->proc.pid, SIGTERM);
+			c->unload = true;
+			c->state = SUP_STOPPING;
+		} else {
+			c->state = SUP_UNUSED;
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	sup_wake(b);
+	if (!found)
+		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
+				     "model '%s' is not loaded", model);
+	sup_log(b, "unloading %s", model);
+	return 0;
+}
+
+static const char *state_name(enum sup_state s)
+{
+	switch (s) {
+	case SUP_UNUSED: return "unused";
+	case SUP_IDLE: return "idle";
+	case SUP_WANT: return "queued";
+	case SUP_STARTING: return "loading";
+	case SUP_READY: return "ready";
+	case SUP_STOPPING: return "stopping";
+	case SUP_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+static void add_children(struct backends *b, cJSON *arr)
+{
+	int i;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		struct sup_child *c = &b->child[i];
+		cJSON *o;
+
+		if (c->state == SUP_UNUSED)
+			continue;
+		o = cJSON_CreateObject();
+		if (o == NULL)
+			continue;
+		cJSON_AddStringToObject(o, "model", c->model);
+		cJSON_AddStringToObject(o, "role", c->role == BACKENDS_EMBED ?
+							   "embeddings" : "chat");
+		cJSON_AddStringToObject(o, "state", state_name(c->state));
+		cJSON_AddStringToObject(o, "backend", b->o.cand[c->cand].kind);
+		if (c->state == SUP_READY || c->state == SUP_STARTING) {
+			cJSON_AddNumberToObject(o, "pid", c->proc.pid);
+			cJSON_AddNumberToObject(o, "port", c->port);
+		}
+		if (c->state == SUP_FAILED)
+			cJSON_AddStringToObject(o, "error", c->reason);
+		cJSON_AddItemToArray(arr, o);
+	}
+}
+
+static void add_history(struct backends *b, cJSON *arr)
+{
+	int i;
+
+	for (i = 0; i < b->n_hist; i++) {
+		struct sup_fallback *h = &b->hist[i];
+		cJSON *o = cJSON_CreateObject();
+
+		if (o == NULL)
+			continue;
+		cJSON_AddNumberToObject(o, "time", (double)h->when);
+		if (h->model[0])
+			cJSON_AddStringToObject(o, "model", h->model);
+		else
+			cJSON_AddNullToObject(o, "model");
+		cJSON_AddStringToObject(o, "from", h->from);
+		if (h->to[0])
+			cJSON_AddStringToObject(o, "to", h->to);
+		else
+			cJSON_AddNullToObject(o, "to");
+		cJSON_AddStringToObject(o, "reason", h->reason);
+		cJSON_AddItemToArray(arr, o);
+	}
+}
+
+char *backends_health_json(struct backends *b)
+{
+	cJSON *root = cJSON_CreateObject(), *loaded, *fb, *cands;
+	char *s = NULL;
+	int i;
+
+	if (root == NULL)
+		return NULL;
+	pthread_mutex_lock(&b->mu);
+	loaded = cJSON_AddArrayToObject(root, "loaded");
+	fb = cJSON_AddArrayToObject(root, "fallbacks");
+	cands = cJSON_AddArrayToObject(root, "candidates");
+	if (loaded && fb && cands) {
+		add_children(b, loaded);
+		add_history(b, fb);
+		for (i = 0; i < b->o.n_candidates; i++) {
+			cJSON *o = cJSON_CreateObject();
+
+			if (o == NULL)
+				continue;
+			cJSON_AddStringToObject(o, "backend", b->o.cand[i].kind);
+			cJSON_AddStringToObject(o, "exe", b->o.cand[i].exe);
+			cJSON_AddBoolToObject(o, "failed", b->cand_failed[i]);
+			cJSON_AddItemToArray(cands, o);
+		}
+		s = cJSON_PrintUnformatted(root);
+	}
+	pthread_mutex_unlock(&b->mu);
+	cJSON_Delete(root);
+	return s;
+}
+
+void backends_free(struct backends *b)
+{
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->stop = true;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	sup_wake(b);
+	if (b->thread_started)
+		pthread_join(b->thread, NULL);
+	sup_stop_all(b);
+	close(b->wake[0]);
+	close(b->wake[1]);
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}

@@ -1,0 +1,112 @@
+/* shared between the files of backends/ only */
+#ifndef LEMON_BACKENDS_PRIVATE_H
+#define LEMON_BACKENDS_PRIVATE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "backends/backends.h"
+
+/* a spawned child: its pid (== its process group) and log pipe */
+struct backends_proc {
+	pid_t pid;
+	int log_fd; /* read end of the child's stdout+stderr, -1 when closed */
+};
+
+struct backends_spawn {
+	const char *exe;
+	const char *model_path;
+	const char *alias;
+	const char *env_extra; /* "NAME=value" or "" */
+	int port;
+	int ctx_size;
+	bool embeddings;
+};
+
+/* forks and execs llama-server in its own process group with the parent
+ * death signal set; fds other than 0..2 are closed in the child */
+int backends_spawn_child(const struct backends_spawn *s,
+			 struct backends_proc *out, struct lemon_err *err);
+
+/* a free loopback TCP port (bound and released; the child binds it next) */
+int backends_free_port(int *port, struct lemon_err *err);
+
+/* GET /health on 127.0.0.1:port: the HTTP status, or -1 when unreachable */
+int backends_http_status(int port, const char *path, int timeout_ms);
+
+/* the installed llama-server of a candidate, provisioning it when missing */
+int backends_resolve_exe(const struct backends_opts *o,
+			 struct backends_candidate *c, struct lemon_err *err);
+
+/* "exited with status N" / "killed by signal N" */
+void backends_describe_status(int status, char *out, size_t cap);
+
+/* ---- supervisor state (supervise.c, api.c) ---- */
+#include <pthread.h>
+#include <stdint.h>
+
+#define SUP_MAX_CHILDREN 8
+#define SUP_MAX_HISTORY 16
+
+enum sup_state {
+	SUP_UNUSED = 0, /* free slot */
+	SUP_IDLE,       /* known model, no process (never started or died) */
+	SUP_WANT,       /* a request wants it started */
+	SUP_STARTING,   /* forked, waiting for /health */
+	SUP_READY,
+	SUP_STOPPING,   /* SIGTERM sent, waiting for the exit */
+	SUP_FAILED,     /* every candidate failed; reason says why */
+};
+
+struct sup_child {
+	enum sup_state state;
+	char model[BACKENDS_NAME_MAX];
+	enum backends_role role;
+	int cand;           /* index into opts.cand */
+	int port;
+	unsigned gen;       /* bumped at every start */
+	bool unload;        /* free the slot once it exited */
+	int64_t deadline;   /* start timeout, monotonic ms */
+	int64_t failed_at;
+	struct backends_proc proc;
+	char reason[400];
+	char line[1024];
+	size_t line_len;
+	char last_line[1024];
+};
+
+struct sup_fallback {
+	int64_t when;
+	char model[BACKENDS_NAME_MAX];
+	char from[16];
+	char to[16];        /* "" when nothing was left */
+	char reason[400];
+};
+
+struct backends {
+	struct backends_opts o;
+	char data_dir[4096];
+	FILE *log;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool thread_started;
+	bool stop;
+	int wake[2];        /* self-pipe that wakes the supervisor's poll */
+	bool cand_failed[BACKENDS_MAX_CANDIDATES];
+	struct sup_child child[SUP_MAX_CHILDREN];
+	int n_hist;
+	struct sup_fallback hist[SUP_MAX_HISTORY];
+};
+
+void sup_log(struct backends *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void sup_wake(struct backends *b);
+/* appends to the fallback history (oldest dropped); to < 0: none left */
+void sup_record_fallback(struct backends *b, const char *model, int from,
+			 int to, const char *reason);
+int sup_start_thread(struct backends *b, struct lemon_err *err);
+void sup_stop_all(struct backends *b);
+int64_t sup_now_ms(void);
+
+#endif

@@ -1,0 +1,143 @@
+/* backends: the local model store and the supervision of llama-server
+ * children. Models are GGUF files under $XDG_DATA_HOME/lemon/models, named
+ * by validated names. Each loaded (model, role) pair runs as one
+ * llama-server child on a free loopback port, started from the installed
+ * backend of the first candidate that works (ROCm -> Vulkan -> CPU,
+ * provisioned on demand), health-checked before use and restarted on the
+ * next request after it dies. A supervisor thread forks every child (so
+ * the parent-death signal is tied to a thread that lives as long as
+ * lemon), reaps with non-blocking waitpid and prefixes child log lines into
+ * lemon's log. */
+#ifndef LEMON_BACKENDS_H
+#define LEMON_BACKENDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+#define BACKENDS_NAME_MAX 64 /* model names: 1..63 of [A-Za-z0-9._:-] */
+#define BACKENDS_MAX_CANDIDATES 8
+
+/* ---- local models (backends/models.c, backends/gguf.c) ---------------- */
+
+/* true for 1..63 characters of [A-Za-z0-9._:-], not starting with '.' and
+ * never "..": a name can never leave the models directory */
+bool backends_model_name_valid(const char *name);
+
+/* lemon's data directory: data_dir when given, else $XDG_DATA_HOME/lemon,
+ * else $HOME/.local/share/lemon; INVALID_ARG when none can be formed */
+int backends_data_dir(const char *data_dir, char *out, size_t cap,
+		      struct lemon_err *err);
+
+/* "<data>/models/<name>.gguf"; INVALID_ARG for a bad name, NOT_FOUND when
+ * the file does not exist */
+int backends_model_path(const char *data_dir, const char *name, char *out,
+			size_t cap, struct lemon_err *err);
+
+struct backends_gguf_info {
+	uint32_t version;   /* 2 or 3 */
+	uint64_t n_tensors;
+	uint64_t n_kv;
+	char arch[32];      /* general.architecture, "" when absent */
+	uint64_t header_len; /* bytes up to the end of the tensor infos */
+};
+
+/* parses a GGUF header from (buf, len) with every length and count checked
+ * against the buffer: INVALID_DATA for a bad magic, version, type or
+ * truncation (naming the offset) */
+int backends_gguf_parse(const unsigned char *buf, size_t len,
+			struct backends_gguf_info *out, struct lemon_err *err);
+
+/* validates the GGUF file at src and copies it to the store as name
+ * (temp file, fsync, rename); an existing model of that name is replaced */
+int backends_pull_file(const char *data_dir, const char *src,
+		       const char *name, struct backends_gguf_info *info,
+		       struct lemon_err *err);
+
+struct backends_model {
+	char name[BACKENDS_NAME_MAX];
+	uint64_t size;
+	int64_t mtime;
+};
+
+/* the models in the store, sorted by name; at most cap */
+int backends_list_models(const char *data_dir, struct backends_model *out,
+			 int cap, int *n, struct lemon_err *err);
+
+/* ---- supervision (backends/supervise.c, backends/spawn.c) ------------- */
+
+struct backends_candidate {
+	char kind[16];   /* "rocm", "vulkan", "cpu" */
+	char target[16]; /* rocm family ("gfx110X"), "" otherwise */
+	char env[64];    /* extra "NAME=value" for the child, "" when none */
+	char exe[4096];  /* llama-server to run; "" to find or provision it */
+};
+
+struct backends_opts {
+	const char *data_dir;   /* NULL: backends_data_dir's default */
+	const char *mirror;     /* passed to the provision layer */
+	const char *compat_dir; /* NULL: the built-in compat data */
+	int ctx_size;           /* 0: the model's own */
+	int start_timeout_ms;   /* 0: 60000 */
+	int n_candidates;       /* tried in order */
+	struct backends_candidate cand[BACKENDS_MAX_CANDIDATES];
+	FILE *log;              /* NULL: stderr */
+};
+
+enum backends_role {
+	BACKENDS_CHAT = 0, /* completions and chat */
+	BACKENDS_EMBED,    /* a child started with --embeddings */
+};
+
+struct backends;
+
+/* copies opts and starts the supervisor thread; free with backends_free */
+int backends_new(const struct backends_opts *opts, struct backends **out,
+		 struct lemon_err *err);
+
+/* makes sure the first candidate that can be had is installed (first run:
+ * provisions it); candidates that cannot be installed are recorded as
+ * fallbacks. BROKEN_SYSTEM when none can be. */
+int backends_prepare(struct backends *b, struct lemon_err *err);
+
+struct backends_lease {
+	int port;         /* loopback port of the ready child */
+	int slot;
+	unsigned gen;     /* start generation, for backends_report_dead */
+	char backend[16]; /* the kind it runs on */
+};
+
+/* returns a ready child for (model, role), loading it when needed and
+ * waiting up to the start timeout. INVALID_ARG: bad name; NOT_FOUND: no
+ * such model; BUSY: no free child slot; BROKEN_SYSTEM: every candidate
+ * failed (the message says why) */
+int backends_acquire(struct backends *b, const char *model,
+		     enum backends_role role, struct backends_lease *lease,
+		     struct lemon_err *err);
+
+/* the caller could not talk to the lease's child: it is killed so that the
+ * next backends_acquire starts a new one */
+void backends_report_dead(struct backends *b, const struct backends_lease *l);
+
+/* loads (both roles are separate; load starts the chat child) */
+int backends_load(struct backends *b, const char *model,
+		  struct backends_lease *lease, struct lemon_err *err);
+
+/* stops every child of the model; NOT_FOUND when none is loaded */
+int backends_unload(struct backends *b, const char *model,
+		    struct lemon_err *err);
+
+/* {"loaded":[...],"fallbacks":[...],"candidates":[...]} as a malloc'ed
+ * string, NULL on allocation failure */
+char *backends_health_json(struct backends *b);
+
+/* stops the children (SIGTERM to each process group, SIGKILL after 3 s),
+ * stops the supervisor and frees; b may be NULL */
+void backends_free(struct backends *b);
+
+/* connects a TCP socket (close-on-exec) to 127.0.0.1:port; -1 with err */
+int backends_connect(int port, int timeout_ms, struct lemon_err *err);
+
+#endif

@@ -1,0 +1,363 @@
+/* the supervisor: one thread that forks every llama-server child, probes
+ * /health until it is ready, reaps exits with non-blocking waitpid, copies
+ * child log lines into lemon's log with a prefix, and falls back to the
+ * next candidate when a start fails. Request threads only flip a child to
+ * WANT and wait on the condition variable. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/backends-private.h"
+#include "util/str.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sup_log(struct backends *b, const char *fmt, ...)
+{
+	char line[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(b->log, "lemon: %s\n", line);
+	fflush(b->log);
+}
+
+void sup_wake(struct backends *b)
+{
+	char c = 1;
+	ssize_t r = write(b->wake[1], &c, 1);
+
+	(void)r;
+}
+
+static const char *role_name(enum backends_role r)
+{
+	return r == BACKENDS_EMBED ? "embed" : "chat";
+}
+
+/* copies complete lines from the child's pipe into the log */
+static void drain_log(struct backends *b, struct sup_child *c)
+{
+	char buf[4096];
+	ssize_t n;
+	size_t i;
+
+	while (c->proc.log_fd >= 0) {
+		n = read(c->proc.log_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close(c->proc.log_fd);
+			c->proc.log_fd = -1;
+			break;
+		}
+		for (i = 0; i < (size_t)n; i++) {
+			if (buf[i] != '\n' && c->line_len < sizeof(c->line) - 1) {
+				c->line[c->line_len++] = buf[i];
+				continue;
+			}
+			if (buf[i] != '\n')
+				continue; /* over-long line: rest dropped */
+			c->line[c->line_len] = 0;
+			fprintf(b->log, "[llama-server %s/%s/%s] %s\n", c->model,
+				role_name(c->role), b->o.cand[c->cand].kind,
+				c->line);
+			if (c->line_len > 0)
+				memcpy(c->last_line, c->line, c->line_len + 1);
+			c->line_len = 0;
+		}
+		fflush(b->log);
+	}
+}
+
+void sup_record_fallback(struct backends *b, const char *model, int from,
+			 int to, const char *reason)
+{
+	struct sup_fallback *h;
+
+	if (b->n_hist == SUP_MAX_HISTORY) {
+		memmove(b->hist, b->hist + 1, sizeof(b->hist[0]) * (SUP_MAX_HISTORY - 1));
+		b->n_hist--;
+	}
+	h = &b->hist[b->n_hist++];
+	h->when = (int64_t)time(NULL);
+	lemon_str_copy(h->model, sizeof(h->model), model);
+	lemon_str_copy(h->from, sizeof(h->from), b->o.cand[from].kind);
+	lemon_str_copy(h->to, sizeof(h->to), to >= 0 ? b->o.cand[to].kind : "");
+	lemon_str_copy(h->reason, sizeof(h->reason), reason);
+}
+
+/* a start failed: record why and move to the next candidate, or fail */
+static void start_failed(struct backends *b, struct sup_child *c,
+			 const char *reason)
+{
+	int next = -1, i;
+
+	b->cand_failed[c->cand] = true;
+	for (i = c->cand + 1; i < b->o.n_candidates; i++)
+		if (!b->cand_failed[i]) {
+			next = i;
+			break;
+		}
+	sup_record_fallback(b, c->model, c->cand, next, reason);
+	if (next >= 0) {
+		sup_log(b, "%s on %s failed: %s; falling back to %s", c->model,
+			b->o.cand[c->cand].kind, reason, b->o.cand[next].kind);
+		c->cand = next;
+		c->state = SUP_WANT;
+		return;
+	}
+	sup_log(b, "%s on %s failed: %s; no candidate left", c->model,
+		b->o.cand[c->cand].kind, reason);
+	snprintf(c->reason, sizeof(c->reason), "%s on %s: %s", c->model,
+		 b->o.cand[c->cand].kind, reason);
+	c->state = SUP_FAILED;
+	c->failed_at = now_ms();
+	pthread_cond_broadcast(&b->cv);
+}
+
+static void kill_child(struct sup_child *c, int sig)
+{
+	if (c->proc.pid > 0)
+		kill(-c->proc.pid, sig);
+}
+
+/* WANT -> STARTING: resolve the executable (maybe provisioning, with the
+ * lock released), pick a port, fork */
+static void start_child(struct backends *b, struct sup_child *c)
+{
+	struct backends_candidate cand = b->o.cand[c->cand];
+	struct backends_spawn s = { 0 };
+	struct lemon_err err = { 0 };
+	char path[4200];
+	int rc;
+
+	c->state = SUP_STARTING;
+	c->last_line[0] = 0;
+	pthread_mutex_unlock(&b->mu);
+	rc = backends_resolve_exe(&b->o, &cand, &err);
+	if (rc == 0)
+		rc = backends_model_path(b->o.data_dir, c->model, path,
+					 sizeof(path), &err);
+	if (rc == 0)
+		rc = backends_free_port(&c->port, &err);
+	pthread_mutex_lock(&b->mu);
+	if (rc < 0) {
+		c->state = SUP_IDLE;
+		start_failed(b, c, err.msg);
+		return;
+	}
+	lemon_str_copy(b->o.cand[c->cand].exe, sizeof(cand.exe), cand.exe);
+	s.exe = cand.exe;
+	s.model_path = path;
+	s.alias = c->model;
+	s.env_extra = cand.env;
+	s.port = c->port;
+	s.ctx_size = b->o.ctx_size;
+	s.embeddings = c->role == BACKENDS_EMBED;
+	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
+		c->state = SUP_IDLE;
+		start_failed(b, c, err.msg);
+		return;
+	}
+	c->gen++;
+	c->deadline = now_ms() + b->o.start_timeout_ms;
+	sup_log(b, "starting %s (%s) on %s: %s port %d pid %d", c->model,
+		role_name(c->role), cand.kind, cand.exe, c->port,
+		(int)c->proc.pid);
+}
+
+/* exit of a child: a start failure, a crash or a requested stop */
+static void child_exited(struct backends *b, struct sup_child *c, int status)
+{
+	char why[64], reason[400];
+
+	backends_describe_status(status, why, sizeof(why));
+	drain_log(b, c);
+	if (c->proc.log_fd >= 0)
+		close(c->proc.log_fd);
+	c->proc.log_fd = -1;
+	c->proc.pid = 0;
+	c->line_len = 0;
+	if (c->state == SUP_STARTING) {
+		snprintf(reason, sizeof(reason), "llama-server %s before becoming healthy%s%.200s",
+			 why, c->last_line[0] ? ": " : "", c->last_line);
+		start_failed(b, c, reason);
+		return;
+	}
+	if (c->state == SUP_READY)
+		sup_log(b, "llama-server for %s (%s) %s; it restarts on the next request",
+			c->model, role_name(c->role), why);
+	c->state = c->unload ? SUP_UNUSED : SUP_IDLE;
+	c->unload = false;
+	pthread_cond_broadcast(&b->cv);
+}
+
+static void reap(struct backends *b)
+{
+	int i, status;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		struct sup_child *c = &b->child[i];
+
+		if (c->proc.pid <= 0)
+			continue;
+		if (waitpid(c->proc.pid, &status, WNOHANG) == c->proc.pid)
+			child_exited(b, c, status);
+	}
+}
+
+/* STARTING: poll /health (lock released) until ready or the deadline */
+static void probe(struct backends *b, struct sup_child *c)
+{
+	int port = c->port, code;
+	unsigned gen = c->gen;
+
+	pthread_mutex_unlock(&b->mu);
+	code = backends_http_status(port, "/health", 1000);
+	pthread_mutex_lock(&b->mu);
+	if (c->state != SUP_STARTING || c->gen != gen)
+		return;
+	if (code == 200) {
+		c->state = SUP_READY;
+		sup_log(b, "%s (%s) ready on %s, port %d", c->model,
+			role_name(c->role), b->o.cand[c->cand].kind, c->port);
+		pthread_cond_broadcast(&b->cv);
+		return;
+	}
+	if (now_ms() >= c->deadline) {
+		char reason[128];
+
+		snprintf(reason, sizeof(reason),
+			 "not healthy after %d ms (last /health status %d)",
+			 b->o.start_timeout_ms, code);
+		kill_child(c, SIGKILL);
+		waitpid(c->proc.pid, NULL, 0);
+		c->proc.pid = 0;
+		drain_log(b, c);
+		if (c->proc.log_fd >= 0)
+			close(c->proc.log_fd);
+		c->proc.log_fd = -1;
+		start_failed(b, c, reason);
+	}
+}
+
+static int collect_fds(struct backends *b, struct pollfd *pfd, int *idx)
+{
+	int n = 0, i;
+
+	pfd[n].fd = b->wake[0];
+	pfd[n++].events = POLLIN;
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		if (b->child[i].proc.log_fd < 0)
+			continue;
+		idx[n] = i;
+		pfd[n].fd = b->child[i].proc.log_fd;
+		pfd[n++].events = POLLIN;
+	}
+	return n;
+}
+
+static void *sup_main(void *arg)
+{
+	struct backends *b = arg;
+	struct pollfd pfd[SUP_MAX_CHILDREN + 1];
+	int idx[SUP_MAX_CHILDREN + 1], n, i;
+	char drain[64];
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->stop) {
+		n = collect_fds(b, pfd, idx);
+		pthread_mutex_unlock(&b->mu);
+		poll(pfd, (nfds_t)n, 50);
+		if (pfd[0].revents & POLLIN)
+			while (read(b->wake[0], drain, sizeof(drain)) > 0)
+				;
+		pthread_mutex_lock(&b->mu);
+		for (i = 1; i < n; i++)
+			if (pfd[i].revents)
+				drain_log(b, &b->child[idx[i]]);
+		reap(b);
+		for (i = 0; i < SUP_MAX_CHILDREN && !b->stop; i++) {
+			struct sup_child *c = &b->child[i];
+
+			if (c->state == SUP_WANT)
+				start_child(b, c);
+			if (c->state == SUP_STARTING && c->proc.pid > 0)
+				probe(b, c);
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+int sup_start_thread(struct backends *b, struct lemon_err *err)
+{
+	int rc = pthread_create(&b->thread, NULL, sup_main, b);
+
+	if (rc != 0)
+		return lemon_err_errno(err, rc, "starting the supervisor thread");
+	b->thread_started = true;
+	return 0;
+}
+
+/* SIGTERM to every process group, SIGKILL to what is left after 3 s */
+void sup_stop_all(struct backends *b)
+{
+	int64_t deadline = now_ms() + 3000;
+	int i, status, left;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++)
+		kill_child(&b->child[i], SIGTERM);
+	do {
+		left = 0;
+		for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+			struct sup_child *c = &b->child[i];
+
+			if (c->proc.pid <= 0)
+				continue;
+			if (waitpid(c->proc.pid, &status, WNOHANG) == c->proc.pid) {
+				drain_log(b, c);
+				c->proc.pid = 0;
+			} else {
+				left++;
+			}
+		}
+		if (left)
+			usleep(20000);
+	} while (left && now_ms() < deadline);
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		struct sup_child *c = &b->child[i];
+
+		if (c->proc.pid > 0) {
+			kill_child(c, SIGKILL);
+			waitpid(c->proc.pid, &status, 0);
+			c->proc.pid = 0;
+		}
+		if (c->proc.log_fd >= 0)
+			close(c->proc.log_fd);
+		c->proc.log_fd = -1;
+	}
+}
+
+int64_t sup_now_ms(void)
+{
+	return now_ms();
+}

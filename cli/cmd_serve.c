@@ -1,0 +1,303 @@
+/* `lemon serve`, `lemon pull` and `lemon list`: configuration (flags over
+ * environment over config file), detection to order the backend
+ * candidates, first-run provisioning, then the HTTP server until SIGINT or
+ * SIGTERM */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backends.h"
+#include "cli/cli.h"
+#include "doctor/doctor.h"
+#include "server/server.h"
+#include "util/str.h"
+
+struct serve_args {
+	struct server_config cfg;
+	const char *sysroot;
+	const char *compat_dir;
+	const char *config;
+	const char *data_dir;
+};
+
+static void serve_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: lemon serve [--host 127.0.0.1] [--port 8000] [--backend auto|rocm|vulkan|cpu]\n"
+		"                   [--ctx-size N] [--api-key KEY] [--mirror URL] [--cors-origin ORIGIN]\n"
+		"                   [--max-body BYTES] [--timeout S] [--config FILE] [--data-dir DIR]\n"
+		"                   [--sysroot DIR] [--compat-dir DIR]\n"
+		"settings come from flags, then LEMON_HOST, LEMON_PORT, LEMON_BACKEND, LEMON_CTX_SIZE,\n"
+		"LEMON_API_KEY, LEMON_MIRROR, LEMON_CORS_ORIGIN, LEMON_MAX_BODY, LEMON_TIMEOUT, then\n"
+		"$XDG_CONFIG_HOME/lemon/config.json; LEMON_LLAMA_SERVER_{ROCM,VULKAN,CPU} name an\n"
+		"explicit llama-server per backend\n");
+}
+
+static const struct {
+	const char *flag;
+	const char *key;
+} serve_flags[] = {
+	{ "--host", "host" },       { "--port", "port" },
+	{ "--backend", "backend" }, { "--ctx-size", "ctx_size" },
+	{ "--api-key", "api_key" }, { "--mirror", "mirror" },
+	{ "--cors-origin", "cors_origin" }, { "--max-body", "max_body" },
+	{ "--timeout", "timeout" },
+};
+
+/* the config file and env first (so flags win), then the flags */
+static int parse_serve(int argc, char **argv, struct serve_args *a,
+		       struct lemon_err *err)
+{
+	size_t k;
+	int i;
+
+	for (i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--config") == 0)
+			a->config = argv[i + 1];
+	a->sysroot = getenv("LEMON_SYSROOT");
+	server_config_defaults(&a->cfg);
+	if (server_config_load_file(&a->cfg, a->config, err) < 0 ||
+	    server_config_load_env(&a->cfg, err) < 0)
+		return -1;
+	for (i = 1; i < argc; i++) {
+		const char *f = argv[i];
+
+		if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0)
+			return 1;
+		if (i + 1 >= argc)
+			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+					     "unknown or incomplete option '%s'", f);
+		for (k = 0; k < sizeof(serve_flags) / sizeof(serve_flags[0]); k++)
+			if (strcmp(f, serve_flags[k].flag) == 0)
+				break;
+		if (k < sizeof(serve_flags) / sizeof(serve_flags[0])) {
+			if (server_config_set(&a->cfg, serve_flags[k].key,
+					      argv[++i], err) < 0) {
+				lemon_err_prefix(err, "%s", f);
+				return -1;
+			}
+		} else if (strcmp(f, "--sysroot") == 0) {
+			a->sysroot = argv[++i];
+		} else if (strcmp(f, "--compat-dir") == 0) {
+			a->compat_dir = argv[++i];
+		} else if (strcmp(f, "--data-dir") == 0) {
+			a->data_dir = argv[++i];
+		} else if (strcmp(f, "--config") == 0) {
+			i++;
+		} else {
+			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+					     "unknown option '%s'", f);
+		}
+	}
+	return 0;
+}
+
+static void add_cand(struct backends_opts *o, const char *kind,
+		     const char *target, const char *env)
+{
+	struct backends_candidate *c;
+	char var[64];
+	const char *exe;
+	int i;
+
+	for (i = 0; i < o->n_candidates; i++)
+		if (strcmp(o->cand[i].kind, kind) == 0)
+			return;
+	if (o->n_candidates == BACKENDS_MAX_CANDIDATES)
+		return;
+	c = &o->cand[o->n_candidates++];
+	memset(c, 0, sizeof(*c));
+	lemon_str_copy(c->kind, sizeof(c->kind), kind);
+	lemon_str_copy(c->target, sizeof(c->target), target ? target : "");
+	lemon_str_copy(c->env, sizeof(c->env), env ? env : "");
+	snprintf(var, sizeof(var), "LEMON_LLAMA_SERVER_%s",
+		 strcmp(kind, "rocm") == 0 ? "ROCM" :
+		 strcmp(kind, "vulkan") == 0 ? "VULKAN" : "CPU");
+	exe = getenv(var);
+	if (exe == NULL && strcmp(kind, "cpu") == 0)
+		exe = getenv("LEMON_LLAMA_SERVER");
+	if (exe)
+		lemon_str_copy(c->exe, sizeof(c->exe), exe);
+}
+
+/* auto: the doctor's usable candidates in order; forced: that backend,
+ * then the ones after it in the rocm -> vulkan -> cpu chain */
+static void build_candidates(const char *backend,
+			     const struct compat_choice *ch,
+			     struct backends_opts *o)
+{
+	static const char *chain[] = { "rocm", "vulkan", "cpu" };
+	int i, k, start = 0;
+
+	if (strcmp(backend, "auto") == 0) {
+		for (i = 0; ch && i < ch->n; i++)
+			if (ch->c[i].usable)
+				add_cand(o, ch->c[i].backend, ch->c[i].target,
+					 ch->c[i].env);
+		add_cand(o, "cpu", NULL, NULL);
+		return;
+	}
+	for (k = 0; k < 3; k++)
+		if (strcmp(backend, chain[k]) == 0)
+			start = k;
+	for (k = start; k < 3; k++) {
+		const struct compat_candidate *best = NULL;
+
+		for (i = 0; ch && i < ch->n; i++)
+			if (strcmp(ch->c[i].backend, chain[k]) == 0 &&
+			    (best == NULL || (!best->usable && ch->c[i].usable)))
+				best = &ch->c[i];
+		add_cand(o, chain[k], best ? best->target : NULL,
+			 best ? best->env : NULL);
+	}
+}
+
+/* detection for the candidate order and /api/v1/system-info; a failure
+ * leaves the CPU path and a null system-info */
+static char *detect(const struct serve_args *a, struct compat_choice *choice,
+		    bool *have)
+{
+	struct detect_options dopts = { .vulkan = true };
+	struct lemon_err err = { 0 };
+	struct lemon_root *root = NULL;
+	struct compat_db *db = NULL;
+	struct doctor_result *res = calloc(1, sizeof(*res));
+	char *json = NULL;
+
+	*have = false;
+	if (res && detect_root_new(a->sysroot, &root, &err) == 0 &&
+	    compat_db_load(a->compat_dir, &db, &err) == 0 &&
+	    doctor_run(root, db, &dopts, res, &err) == 0) {
+		*choice = res->choice;
+		*have = true;
+		json = doctor_to_json(res, false);
+		doctor_result_free(res);
+	} else {
+		fprintf(stderr, "lemon: detection failed (%s); using the CPU backend\n",
+			err.msg);
+	}
+	free(res);
+	compat_db_free(db);
+	detect_root_free(root);
+	return json;
+}
+
+static int wait_for_signal(const sigset_t *set)
+{
+	int sig = 0;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	return sig;
+}
+
+static int serve(struct serve_args *a, const sigset_t *sigs)
+{
+	struct backends_opts bo = { 0 };
+	struct lemon_err err = { 0 };
+	struct compat_choice *choice = calloc(1, sizeof(*choice));
+	struct backends *b = NULL;
+	struct server *srv = NULL;
+	char data_dir[4096];
+	char *sysinfo;
+	bool have;
+	int rc = CLI_EXIT_OK, sig;
+
+	if (choice == NULL)
+		return CLI_EXIT_DEGRADED;
+	sysinfo = detect(a, choice, &have);
+	build_candidates(a->cfg.backend, have ? choice : NULL, &bo);
+	free(choice);
+	bo.data_dir = a->data_dir;
+	bo.mirror = a->cfg.mirror[0] ? a->cfg.mirror : NULL;
+	bo.compat_dir = a->compat_dir;
+	bo.ctx_size = a->cfg.ctx_size;
+	if (backends_data_dir(a->data_dir, data_dir, sizeof(data_dir), &err) < 0 ||
+	    backends_new(&bo, &b, &err) < 0 || backends_prepare(b, &err) < 0 ||
+	    server_start(&a->cfg, b, data_dir, sysinfo, &srv, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	fprintf(stderr, "lemon: listening on http://%s:%d (backend %s)\n",
+		a->cfg.host, a->cfg.port, a->cfg.backend);
+	sig = wait_for_signal(sigs);
+	fprintf(stderr, "lemon: %s, shutting down\n", strsignal(sig));
+	server_quiesce(srv);
+out:
+	backends_free(b); /* ends in-flight streams: their children exit */
+	server_stop(srv);
+	free(sysinfo);
+	return rc;
+}
+
+int cli_cmd_serve(int argc, char **argv)
+{
+	struct lemon_err err = { 0 };
+	struct serve_args *a = calloc(1, sizeof(*a));
+	sigset_t sigs;
+	int p, rc;
+
+	if (a == NULL)
+		return CLI_EXIT_DEGRADED;
+	p = parse_serve(argc, argv, a, &err);
+	if (p != 0) {
+		if (p > 0)
+			serve_usage(stdout);
+		else
+			cli_fail(&err), serve_usage(stderr);
+		free(a);
+		return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	/* blocked before any thread exists, so only sigwait sees them */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rc = serve(a, &sigs);
+	free(a);
+	return rc;
+}
+
+int cli_cmd_pull(int argc, char **argv)
+{
+	struct backends_gguf_info info;
+	struct lemon_err err = { 0 };
+
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: lemon pull --file PATH NAME\n"
+		       "  imports a local GGUF model into $XDG_DATA_HOME/lemon/models as NAME\n");
+		return CLI_EXIT_OK;
+	}
+	if (argc != 4 || strcmp(argv[1], "--file") != 0) {
+		fprintf(stderr, "usage: lemon pull --file PATH NAME\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (backends_pull_file(NULL, argv[2], argv[3], &info, &err) < 0)
+		return cli_fail(&err);
+	printf("%s: GGUF v%u, %s, %llu tensors\n", argv[3], info.version,
+	       info.arch[0] ? info.arch : "unknown architecture",
+	       (unsigned long long)info.n_tensors);
+	return CLI_EXIT_OK;
+}
+
+int cli_cmd_list(int argc, char **argv)
+{
+	struct lemon_err err = { 0 };
+	struct backends_model m[256];
+	int n = 0, i;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: lemon list\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (backends_list_models(NULL, m, 256, &n, &err) < 0)
+		return cli_fail(&err);
+	for (i = 0; i < n; i++)
+		printf("%-40s %10.1f MiB\n", m[i].name,
+		       (double)m[i].size / (1024.0 * 1024.0));
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,180 @@
+/* lemon's own routes and the model list: /v1/models, /api/v1/health (what
+ * is loaded, on which backend, and the fallback history), system-info (the
+ * doctor JSON), stats (the last proxied request) and load/unload */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server-private.h"
+#include "util/str.h"
+
+#define API_MAX_MODELS 256
+
+void srv_stats_record(struct server *s, const struct srv_stats *st)
+{
+	pthread_mutex_lock(&s->mu);
+	s->last = *st;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static enum MHD_Result send_cjson(struct server *s, struct MHD_Connection *conn,
+				  unsigned status, cJSON *root)
+{
+	char *out = root ? cJSON_PrintUnformatted(root) : NULL;
+	enum MHD_Result rc;
+
+	cJSON_Delete(root);
+	if (out == NULL)
+		return srv_send_error(s, conn, 500, "server_error", NULL,
+				      "out of memory");
+	rc = srv_send_json(s, conn, status, out);
+	free(out);
+	return rc;
+}
+
+static enum MHD_Result models(struct server *s, struct MHD_Connection *conn)
+{
+	struct lemon_err err = { 0 };
+	struct backends_model *m;
+	cJSON *root, *data;
+	int n = 0, i;
+
+	m = calloc(API_MAX_MODELS, sizeof(*m));
+	if (m == NULL)
+		return MHD_NO;
+	if (backends_list_models(s->data_dir, m, API_MAX_MODELS, &n, &err) < 0) {
+		free(m);
+		return srv_send_lemon_err(s, conn, &err);
+	}
+	root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "object", "list");
+	data = cJSON_AddArrayToObject(root, "data");
+	for (i = 0; i < n && data; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "id", m[i].name);
+		cJSON_AddStringToObject(o, "object", "model");
+		cJSON_AddNumberToObject(o, "created", (double)m[i].mtime);
+		cJSON_AddStringToObject(o, "owned_by", "lemon");
+		cJSON_AddItemToArray(data, o);
+	}
+	free(m);
+	return send_cjson(s, conn, 200, root);
+}
+
+static enum MHD_Result health(struct server *s, struct MHD_Connection *conn)
+{
+	char *bj = backends_health_json(s->b);
+	cJSON *root = bj ? cJSON_Parse(bj) : NULL, *loaded, *it;
+	const char *model = NULL, *backend = NULL;
+
+	free(bj);
+	if (root == NULL)
+		return srv_send_error(s, conn, 500, "server_error", NULL,
+				      "out of memory");
+	loaded = cJSON_GetObjectItemCaseSensitive(root, "loaded");
+	cJSON_ArrayForEach(it, loaded) {
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(it, "state");
+
+		if (cJSON_IsString(st) && strcmp(st->valuestring, "ready") == 0) {
+			model = cJSON_GetObjectItemCaseSensitive(it, "model")->valuestring;
+			backend = cJSON_GetObjectItemCaseSensitive(it, "backend")->valuestring;
+			break;
+		}
+	}
+	cJSON_AddStringToObject(root, "status", "ok");
+	cJSON_AddStringToObject(root, "version", LEMON_VERSION);
+	if (model) {
+		cJSON_AddStringToObject(root, "model_loaded", model);
+		cJSON_AddStringToObject(root, "backend", backend);
+	} else {
+		cJSON_AddNullToObject(root, "model_loaded");
+		cJSON_AddNullToObject(root, "backend");
+	}
+	return send_cjson(s, conn, 200, root);
+}
+
+static enum MHD_Result stats(struct server *s, struct MHD_Connection *conn)
+{
+	struct srv_stats st;
+	cJSON *root = cJSON_CreateObject();
+
+	pthread_mutex_lock(&s->mu);
+	st = s->last;
+	pthread_mutex_unlock(&s->mu);
+	if (!st.valid) {
+		cJSON_AddNullToObject(root, "last_request");
+		return send_cjson(s, conn, 200, root);
+	}
+	cJSON_AddStringToObject(root, "model", st.model);
+	cJSON_AddStringToObject(root, "backend", st.backend);
+	cJSON_AddStringToObject(root, "endpoint", st.endpoint);
+	cJSON_AddBoolToObject(root, "stream", st.stream);
+	cJSON_AddBoolToObject(root, "ok", st.ok);
+	cJSON_AddNumberToObject(root, "time_to_first_token_ms", st.ttft_ms);
+	cJSON_AddNumberToObject(root, "total_ms", st.total_ms);
+	cJSON_AddNumberToObject(root, "tokens_per_second", st.tokens_per_second);
+	cJSON_AddNumberToObject(root, "input_tokens", (double)st.prompt_tokens);
+	cJSON_AddNumberToObject(root, "output_tokens", (double)st.completion_tokens);
+	return send_cjson(s, conn, 200, root);
+}
+
+/* {"model_name": "..."} (Lemonade) or {"model": "..."} */
+static enum MHD_Result load_unload(struct server *s,
+				   struct MHD_Connection *conn,
+				   const struct srv_req *req, bool load)
+{
+	struct backends_lease lease;
+	struct lemon_err err = { 0 };
+	cJSON *root, *m, *out;
+	char name[BACKENDS_NAME_MAX];
+	int rc;
+
+	root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
+	m = cJSON_GetObjectItemCaseSensitive(root, "model_name");
+	if (m == NULL)
+		m = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (!cJSON_IsString(m) || !backends_model_name_valid(m->valuestring)) {
+		bool json = cJSON_IsObject(root);
+
+		cJSON_Delete(root);
+		return srv_send_error(s, conn, 400, "invalid_request_error",
+				      json ? "invalid_model_name" : "invalid_json",
+				      json ? "'model_name' must be a valid model name" :
+					     "request body is not a JSON object");
+	}
+	lemon_str_copy(name, sizeof(name), m->valuestring);
+	cJSON_Delete(root);
+	rc = load ? backends_load(s->b, name, &lease, &err) :
+		    backends_unload(s->b, name, &err);
+	if (rc < 0)
+		return srv_send_lemon_err(s, conn, &err);
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "status", "success");
+	cJSON_AddStringToObject(out, "model_name", name);
+	if (load)
+		cJSON_AddStringToObject(out, "backend", lease.backend);
+	return send_cjson(s, conn, 200, out);
+}
+
+enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
+			const char *url, const char *method,
+			struct srv_req *req)
+{
+	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+
+	if (get && strcmp(url, "/v1/models") == 0)
+		return models(s, conn);
+	if (get && strcmp(url, "/api/v1/health") == 0)
+		return health(s, conn);
+	if (get && strcmp(url, "/api/v1/system-info") == 0)
+		return srv_send_json(s, conn, 200, s->sysinfo);
+	if (get && strcmp(url, "/api/v1/stats") == 0)
+		return stats(s, conn);
+	if (post && strcmp(url, "/api/v1/load") == 0)
+		return load_unload(s, conn, req, true);
+	if (post && strcmp(url, "/api/v1/unload") == 0)
+		return load_unload(s, conn, req, false);
+	return srv_send_error(s, conn, 404, "invalid_request_error",
+			      "not_found", "no route %s %.200s", method, url);
+}

@@ -1,0 +1,333 @@
+/* the libmicrohttpd daemon: request bodies collected under a size limit,
+ * bearer-key check, CORS, routing, and the error responses every route
+ * shares */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <cjson/cJSON.h>
+
+#include "server/server-private.h"
+#include "util/str.h"
+
+int64_t srv_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void srv_add_cors(struct server *s, struct MHD_Response *r)
+{
+	if (s->cfg.cors_origin[0] == 0)
+		return;
+	MHD_add_response_header(r, "Access-Control-Allow-Origin",
+				s->cfg.cors_origin);
+	MHD_add_response_header(r, "Access-Control-Allow-Methods",
+				"GET, POST, OPTIONS");
+	MHD_add_response_header(r, "Access-Control-Allow-Headers",
+				"Authorization, Content-Type");
+}
+
+enum MHD_Result srv_send_json(struct server *s, struct MHD_Connection *conn,
+			      unsigned status, const char *json)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	r = MHD_create_response_from_buffer(strlen(json), (void *)json,
+					    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	srv_add_cors(s, r);
+	rc = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+enum MHD_Result srv_send_error(struct server *s, struct MHD_Connection *conn,
+			       unsigned status, const char *type,
+			       const char *code, const char *fmt, ...)
+{
+	cJSON *root = cJSON_CreateObject(), *e;
+	char msg[512];
+	enum MHD_Result rc = MHD_NO;
+	char *out;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (root == NULL)
+		return MHD_NO;
+	e = cJSON_AddObjectToObject(root, "error");
+	if (e) {
+		cJSON_AddStringToObject(e, "message", msg);
+		cJSON_AddStringToObject(e, "type", type);
+		cJSON_AddNullToObject(e, "param");
+		if (code)
+			cJSON_AddStringToObject(e, "code", code);
+		else
+			cJSON_AddNullToObject(e, "code");
+	}
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (out) {
+		rc = srv_send_json(s, conn, status, out);
+		free(out);
+	}
+	return rc;
+}
+
+enum MHD_Result srv_send_lemon_err(struct server *s,
+				   struct MHD_Connection *conn,
+				   const struct lemon_err *err)
+{
+	switch (err->code) {
+	case LEMON_ERR_INVALID_ARG:
+	case LEMON_ERR_INVALID_DATA:
+		return srv_send_error(s, conn, 400, "invalid_request_error",
+				      "invalid_value", "%s", err->msg);
+	case LEMON_ERR_NOT_FOUND:
+		return srv_send_error(s, conn, 404, "invalid_request_error",
+				      "model_not_found", "%s", err->msg);
+	case LEMON_ERR_BUSY:
+		return srv_send_error(s, conn, 503, "server_error",
+				      "busy", "%s", err->msg);
+	case LEMON_ERR_NETWORK:
+		return srv_send_error(s, conn, 502, "server_error",
+				      "backend_unreachable", "%s", err->msg);
+	default:
+		return srv_send_error(s, conn, 503, "server_error",
+				      "backend_unavailable", "%s", err->msg);
+	}
+}
+
+/* constant-time so the key cannot be guessed byte by byte from timing */
+static bool key_ok(struct server *s, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    "Authorization");
+	const char *key = s->cfg.api_key;
+	size_t kl = strlen(key), hl, i;
+	unsigned diff = 0;
+
+	if (kl == 0)
+		return true;
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	hl = strlen(h);
+	diff = hl != kl;
+	for (i = 0; i < kl; i++)
+		diff |= (unsigned)(key[i] ^ (i < hl ? h[i] : 0));
+	return diff == 0;
+}
+
+static enum MHD_Result preflight(struct server *s, struct MHD_Connection *conn)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result rc;
+
+	if (r == NULL)
+		return MHD_NO;
+	srv_add_cors(s, r);
+	MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	rc = MHD_queue_response(conn, 204, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static enum MHD_Result route(struct server *s, struct MHD_Connection *conn,
+			     const char *url, const char *method,
+			     struct srv_req *req)
+{
+	bool post = strcmp(method, "POST") == 0;
+
+	if (strcmp(method, "OPTIONS") == 0)
+		return preflight(s, conn);
+	if (!key_ok(s, conn))
+		return srv_send_error(s, conn, 401, "invalid_request_error",
+				      "invalid_api_key",
+				      "missing or wrong API key (Authorization: Bearer KEY)");
+	if (req->too_large)
+		return srv_send_error(s, conn, 413, "invalid_request_error",
+				      "request_too_large",
+				      "request body larger than %zu bytes",
+				      s->cfg.max_body);
+	if (req->timed_out)
+		return srv_send_error(s, conn, 408, "invalid_request_error",
+				      "request_timeout",
+				      "request body not received within %d s",
+				      s->cfg.timeout_s);
+	if (strcmp(url, "/v1/chat/completions") == 0 ||
+	    strcmp(url, "/v1/completions") == 0 ||
+	    strcmp(url, "/v1/embeddings") == 0) {
+		if (!post)
+			return srv_send_error(s, conn, 405, "invalid_request_error",
+					      "method_not_allowed",
+					      "%s needs POST", url);
+		return srv_proxy(s, conn, url, req);
+	}
+	return srv_api(s, conn, url, method, req);
+}
+
+static bool body_over_limit(struct server *s, struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     "Content-Length");
+	uint64_t n;
+
+	if (cl == NULL)
+		return false;
+	return lemon_parse_u64(cl, strlen(cl), 10, UINT64_MAX / 2, &n, NULL) < 0 ||
+	       n > s->cfg.max_body;
+}
+
+static int append(struct server *s, struct srv_req *req, const char *data,
+		  size_t n)
+{
+	size_t need = req->len + n + 1;
+
+	if (req->len + n > s->cfg.max_body) {
+		req->too_large = true;
+		return 0;
+	}
+	if (need > req->cap) {
+		size_t cap = req->cap ? req->cap : 4096;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(req->body, cap);
+		if (p == NULL)
+			return -1;
+		req->body = p;
+		req->cap = cap;
+	}
+	memcpy(req->body + req->len, data, n);
+	req->len += n;
+	req->body[req->len] = 0;
+	return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *data,
+				  size_t *size, void **con_cls)
+{
+	struct server *s = cls;
+	struct srv_req *req = *con_cls;
+
+	(void)version;
+	if (req == NULL) {
+		req = calloc(1, sizeof(*req));
+		if (req == NULL)
+			return MHD_NO;
+		req->t0 = srv_now_ms();
+		*con_cls = req;
+		/* a declared oversized body is refused before it is read */
+		if (body_over_limit(s, conn)) {
+			req->too_large = true;
+			return srv_send_error(s, conn, 413, "invalid_request_error",
+					      "request_too_large",
+					      "request body larger than %zu bytes",
+					      s->cfg.max_body);
+		}
+		return MHD_YES;
+	}
+	if (*size > 0) {
+		if (!req->too_large && !req->timed_out &&
+		    append(s, req, data, *size) < 0)
+			return MHD_NO;
+		if (srv_now_ms() - req->t0 > s->cfg.timeout_s * 1000LL)
+			req->timed_out = true;
+		*size = 0;
+		return MHD_YES;
+	}
+	return route(s, conn, url, method, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+			 void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct srv_req *req = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (req == NULL)
+		return;
+	free(req->body);
+	free(req);
+	*con_cls = NULL;
+}
+
+int server_start(const struct server_config *c, struct backends *b,
+		 const char *data_dir, const char *system_info,
+		 struct server **out, struct lemon_err *err)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct server *s;
+
+	*out = NULL;
+	if (inet_pton(AF_INET, c->host, &sa.sin_addr) != 1)
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "host '%s' is not an IPv4 address", c->host);
+	sa.sin_port = htons((uint16_t)c->port);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	s->cfg = *c;
+	s->b = b;
+	lemon_str_copy(s->data_dir, sizeof(s->data_dir), data_dir);
+	s->sysinfo = strdup(system_info ? system_info : "null");
+	pthread_mutex_init(&s->mu, NULL);
+	s->d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)256 * 1024,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		MHD_OPTION_END);
+	if (s->d == NULL) {
+		server_stop(s);
+		return lemon_err_set(err, LEMON_ERR_IO,
+				     "cannot listen on %s:%d (in use or not permitted)",
+				     c->host, c->port);
+	}
+	*out = s;
+	return 0;
+}
+
+void server_quiesce(struct server *s)
+{
+	MHD_socket fd;
+
+	if (s == NULL || s->d == NULL)
+		return;
+	fd = MHD_quiesce_daemon(s->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+void server_stop(struct server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	pthread_mutex_destroy(&s->mu);
+	free(s->sysinfo);
+	free(s);
+}

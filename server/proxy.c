@@ -1,0 +1,450 @@
+/* the OpenAI routes: validate the request, lease a ready llama-server
+ * child, forward the body unchanged over loopback, and stream the
+ * response back through a callback that reads the upstream socket as bytes
+ * arrive (decoding upstream chunked encoding; MHD re-chunks for the
+ * client). A backend that dies mid-stream ends an SSE stream with an error
+ * event; before the response head it is a 502. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/server-private.h"
+#include "util/str.h"
+
+#define PX_BUF 16384
+#define PX_TAIL 8192
+
+enum px_chunk { PX_SIZE, PX_DATA, PX_CRLF, PX_DONE };
+
+struct px {
+	struct server *s;
+	struct backends_lease lease;
+	int fd;
+	bool sse;
+	bool chunked;
+	bool has_len;
+	uint64_t remaining; /* of a Content-Length body */
+	enum px_chunk cstate;
+	uint64_t crem;
+	bool error_sent;
+	size_t rpos, rlen;
+	char rbuf[PX_BUF];
+	struct srv_stats st;
+	int64_t t0;
+	size_t tail_len;
+	char tail[PX_TAIL + 1];
+};
+
+static int px_fill(struct px *p)
+{
+	ssize_t n;
+
+	if (p->rpos == p->rlen) {
+		p->rpos = p->rlen = 0;
+	} else if (p->rpos > 0) {
+		memmove(p->rbuf, p->rbuf + p->rpos, p->rlen - p->rpos);
+		p->rlen -= p->rpos;
+		p->rpos = 0;
+	}
+	if (p->rlen == sizeof(p->rbuf))
+		return -1;
+	do {
+		n = recv(p->fd, p->rbuf + p->rlen, sizeof(p->rbuf) - p->rlen, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	p->rlen += (size_t)n;
+	return n > 0 ? 1 : 0;
+}
+
+static size_t take(struct px *p, char *out, size_t max)
+{
+	size_t n = p->rlen - p->rpos;
+
+	if (n > max)
+		n = max;
+	memcpy(out, p->rbuf + p->rpos, n);
+	p->rpos += n;
+	return n;
+}
+
+/* next bytes of the upstream body: >0 bytes, 0 at its clean end, -1 when
+ * the upstream broke off */
+static ssize_t px_body(struct px *p, char *out, size_t max)
+{
+	const char *nl;
+	uint64_t v;
+	size_t n;
+
+	if (!p->chunked) {
+		if (p->has_len && p->remaining == 0)
+			return 0;
+		if (p->rpos == p->rlen) {
+			int f = px_fill(p);
+
+			if (f <= 0)
+				return f == 0 && !p->has_len ? 0 : -1;
+		}
+		if (p->has_len && max > p->remaining)
+			max = (size_t)p->remaining;
+		n = take(p, out, max);
+		p->remaining -= p->has_len ? n : 0;
+		return (ssize_t)n;
+	}
+	for (;;) {
+		size_t avail = p->rlen - p->rpos;
+
+		switch (p->cstate) {
+		case PX_DONE:
+			return 0;
+		case PX_SIZE:
+			nl = memchr(p->rbuf + p->rpos, '\n', avail);
+			if (nl == NULL)
+				break;
+			n = (size_t)(nl - (p->rbuf + p->rpos));
+			{
+				const char *semi = memchr(p->rbuf + p->rpos, ';', n);
+				size_t hl = semi ? (size_t)(semi - (p->rbuf + p->rpos)) : n;
+
+				if (lemon_parse_u64(p->rbuf + p->rpos, hl, 16,
+						    1ULL << 40, &v, NULL) < 0)
+					return -1;
+			}
+			p->rpos += n + 1;
+			p->crem = v;
+			p->cstate = v ? PX_DATA : PX_DONE;
+			continue;
+		case PX_DATA:
+			if (avail == 0)
+				break;
+			if (max > p->crem)
+				max = (size_t)p->crem;
+			n = take(p, out, max);
+			p->crem -= n;
+			if (p->crem == 0)
+				p->cstate = PX_CRLF;
+			return (ssize_t)n;
+		case PX_CRLF:
+			if (avail < 2)
+				break;
+			p->rpos += 2;
+			p->cstate = PX_SIZE;
+			continue;
+		}
+		if (px_fill(p) <= 0)
+			return -1;
+	}
+}
+
+static void tail_add(struct px *p, const char *b, size_t n)
+{
+	if (n >= PX_TAIL) {
+		memcpy(p->tail, b + n - PX_TAIL, PX_TAIL);
+		p->tail_len = PX_TAIL;
+	} else {
+		if (p->tail_len + n > PX_TAIL) {
+			size_t drop = p->tail_len + n - PX_TAIL;
+
+			memmove(p->tail, p->tail + drop, p->tail_len - drop);
+			p->tail_len -= drop;
+		}
+		memcpy(p->tail + p->tail_len, b, n);
+		p->tail_len += n;
+	}
+	p->tail[p->tail_len] = 0;
+}
+
+/* a JSON object that starts right after the last occurrence of key */
+static cJSON *last_object(const char *tail, const char *key)
+{
+	const char *at = NULL, *q = tail;
+
+	while ((q = strstr(q, key)) != NULL)
+		at = q++;
+	if (at == NULL || (at = strchr(at, '{')) == NULL)
+		return NULL;
+	return cJSON_ParseWithOpts(at, NULL, 0);
+}
+
+static double num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static void px_finish_stats(struct px *p, bool ok)
+{
+	cJSON *t = last_object(p->tail, "\"timings\"");
+	cJSON *u = last_object(p->tail, "\"usage\"");
+
+	p->st.ok = ok;
+	p->st.total_ms = (double)(srv_now_ms() - p->t0);
+	if (t) {
+		p->st.prompt_tokens = (int64_t)num(t, "prompt_n");
+		p->st.completion_tokens = (int64_t)num(t, "predicted_n");
+		p->st.tokens_per_second = num(t, "predicted_per_second");
+		if (!p->sse)
+			p->st.ttft_ms = num(t, "prompt_ms");
+	} else if (u) {
+		p->st.prompt_tokens = (int64_t)num(u, "prompt_tokens");
+		p->st.completion_tokens = (int64_t)num(u, "completion_tokens");
+	}
+	cJSON_Delete(t);
+	cJSON_Delete(u);
+	p->st.valid = true;
+	srv_stats_record(p->s, &p->st);
+}
+
+static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	static const char ev[] =
+		"data: {\"error\":{\"message\":\"the backend stopped before the response was complete\",\"type\":\"server_error\",\"param\":null,\"code\":\"backend_failed\"}}\n\n";
+	struct px *p = cls;
+	ssize_t n;
+
+	(void)pos;
+	if (p->error_sent)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = px_body(p, buf, max);
+	if (n > 0) {
+		if (p->st.ttft_ms == 0 && p->sse &&
+		    (memmem(buf, (size_t)n, "\"content\":\"", 11) ||
+		     memmem(buf, (size_t)n, "\"text\":\"", 8)))
+			p->st.ttft_ms = (double)(srv_now_ms() - p->t0);
+		tail_add(p, buf, (size_t)n);
+		return n;
+	}
+	px_finish_stats(p, n == 0);
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	fprintf(stderr, "lemon: %s: backend connection broke off mid-response\n",
+		p->st.model);
+	if (!p->sse || max < sizeof(ev) - 1)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	memcpy(buf, ev, sizeof(ev) - 1);
+	p->error_sent = true;
+	return (ssize_t)(sizeof(ev) - 1);
+}
+
+static void px_free(void *cls)
+{
+	struct px *p = cls;
+
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
+}
+
+static int send_all(int fd, const char *b, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* connects and sends the request; -1 when the child is unreachable */
+static int px_send(struct px *p, const char *url, const struct srv_req *req)
+{
+	struct timeval tv = { p->s->cfg.upstream_timeout_s, 0 };
+	char head[512];
+	int n;
+
+	p->fd = backends_connect(p->lease.port, 2000, NULL);
+	if (p->fd < 0)
+		return -1;
+	setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(p->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	n = snprintf(head, sizeof(head),
+		     "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+		     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+		     "Connection: close\r\n\r\n",
+		     url, p->lease.port, req->len);
+	if (send_all(p->fd, head, (size_t)n) < 0 ||
+	    send_all(p->fd, req->body, req->len) < 0) {
+		close(p->fd);
+		p->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static bool header_is(const char *line, size_t len, const char *name,
+		      const char **val, size_t *vlen)
+{
+	size_t nl = strlen(name);
+
+	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+		return false;
+	*val = line + nl + 1;
+	*vlen = len - nl - 1;
+	lemon_str_trim(val, vlen);
+	return true;
+}
+
+/* reads the response head into rbuf; status and content type out */
+static int px_head(struct px *p, unsigned *status, char *ctype, size_t cap)
+{
+	const char *end = NULL, *line, *v;
+	size_t pos = 0, len, vlen, hlen;
+	uint64_t code;
+	bool first = true;
+
+	while ((end = memmem(p->rbuf, p->rlen, "\r\n\r\n", 4)) == NULL)
+		if (px_fill(p) <= 0)
+			return -1;
+	hlen = (size_t)(end - p->rbuf) + 2;
+	while (lemon_next_line(p->rbuf, hlen, &pos, &line, &len)) {
+		if (len && line[len - 1] == '\r')
+			len--;
+		if (first) {
+			first = false;
+			if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 ||
+			    lemon_parse_u64(line + 9, 3, 10, 599, &code, NULL) < 0 ||
+			    code < 100)
+				return -1;
+			*status = (unsigned)code;
+		} else if (header_is(line, len, "Content-Type", &v, &vlen)) {
+			lemon_str_copy_n(ctype, cap, v, vlen);
+		} else if (header_is(line, len, "Content-Length", &v, &vlen)) {
+			if (lemon_parse_u64(v, vlen, 10, 1ULL << 40,
+					    &p->remaining, NULL) < 0)
+				return -1;
+			p->has_len = true;
+		} else if (header_is(line, len, "Transfer-Encoding", &v, &vlen)) {
+			p->chunked = memmem(v, vlen, "chunked", 7) != NULL;
+		}
+	}
+	p->rpos = (size_t)(end - p->rbuf) + 4;
+	if (p->chunked)
+		p->has_len = false;
+	return 0;
+}
+
+/* parses the body: the model name and whether it streams */
+static enum MHD_Result px_check(struct server *s, struct MHD_Connection *conn,
+				const struct srv_req *req, struct px *p,
+				bool *done)
+{
+	cJSON *root, *model, *stream;
+	enum MHD_Result rc = MHD_YES;
+
+	*done = true;
+	root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return srv_send_error(s, conn, 400, "invalid_request_error",
+				      "invalid_json",
+				      "request body is not a JSON object");
+	}
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	if (!cJSON_IsString(model))
+		rc = srv_send_error(s, conn, 400, "invalid_request_error",
+				    "missing_model",
+				    "'model' must be a string naming a model");
+	else if (!backends_model_name_valid(model->valuestring))
+		rc = srv_send_error(s, conn, 400, "invalid_request_error",
+				    "invalid_model_name",
+				    "invalid model name '%.64s'",
+				    model->valuestring);
+	else if (stream && !cJSON_IsBool(stream))
+		rc = srv_send_error(s, conn, 400, "invalid_request_error",
+				    "invalid_value", "'stream' must be a boolean");
+	else
+		*done = false;
+	if (!*done) {
+		lemon_str_copy(p->st.model, sizeof(p->st.model),
+			       model->valuestring);
+		p->st.stream = cJSON_IsTrue(stream);
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+static int px_connect(struct server *s, struct px *p, const char *url,
+		      const struct srv_req *req, enum backends_role role,
+		      struct lemon_err *err)
+{
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (backends_acquire(s->b, p->st.model, role, &p->lease, err) < 0)
+			return -1;
+		if (px_send(p, url, req) == 0)
+			return 0;
+		backends_report_dead(s->b, &p->lease);
+	}
+	return lemon_err_set(err, LEMON_ERR_NETWORK,
+			     "llama-server for '%s' is not reachable",
+			     p->st.model);
+}
+
+enum MHD_Result srv_proxy(struct server *s, struct MHD_Connection *conn,
+			  const char *url, struct srv_req *req)
+{
+	struct lemon_err err = { 0 };
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	char ctype[128] = "application/json";
+	unsigned status = 0;
+	struct px *p;
+	bool done;
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return MHD_NO;
+	p->s = s;
+	p->fd = -1;
+	p->t0 = req->t0;
+	rc = px_check(s, conn, req, p, &done);
+	if (done) {
+		free(p);
+		return rc;
+	}
+	lemon_str_copy(p->st.endpoint, sizeof(p->st.endpoint), url + 4);
+	if (px_connect(s, p, url, req, strcmp(url, "/v1/embeddings") == 0 ?
+			       BACKENDS_EMBED : BACKENDS_CHAT, &err) < 0) {
+		px_free(p);
+		return srv_send_lemon_err(s, conn, &err);
+	}
+	lemon_str_copy(p->st.backend, sizeof(p->st.backend), p->lease.backend);
+	if (px_head(p, &status, ctype, sizeof(ctype)) < 0) {
+		enum MHD_Result e;
+
+		px_finish_stats(p, false);
+		e = srv_send_error(s, conn, 502, "server_error", "backend_failed",
+				      "llama-server for '%s' closed the connection without a response",
+				      p->st.model);
+		px_free(p);
+		return e;
+	}
+	p->sse = strncmp(ctype, "text/event-stream", 17) == 0;
+	r = MHD_create_response_from_callback(p->has_len ? p->remaining :
+							    MHD_SIZE_UNKNOWN,
+					      PX_BUF, px_read, p, px_free);
+	if (r == NULL) {
+		px_free(p);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", ctype);
+	if (p->sse) {
+		MHD_add_response_header(r, "Cache-Control", "no-cache");
+		MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	}
+	srv_add_cors(s, r);
+	rc = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
