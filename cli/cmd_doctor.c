@@ -64,7 +64,6 @@ static int run_doctor(const struct doctor_args *a, bool always_zero)
 	struct detect_options opts = { .vulkan = a->vulkan };
 	struct lemon_err err = { 0 };
 	struct lemon_root *root = NULL;
-	struct compat_db *db = NULL;
 	struct doctor_result *res;
 	int rc;
 
@@ -74,8 +73,7 @@ static int run_doctor(const struct doctor_args *a, bool always_zero)
 		return CLI_EXIT_DEGRADED;
 	}
 	if (detect_root_new(a->sysroot, &root, &err) < 0 ||
-	    compat_db_load(a->compat_dir, &db, &err) < 0 ||
-	    doctor_run(root, db, &opts, res, &err) < 0) {
+	    doctor_run_detect_first(root, a->compat_dir, &opts, res, &err) < 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -98,7 +96,6 @@ static int run_doctor(const struct doctor_args *a, bool always_zero)
 	doctor_result_free(res);
 out:
 	free(res);
-	compat_db_free(db);
 	detect_root_free(root);
 	return rc;
 }

@@ -24,6 +24,22 @@ struct compat_db;
  * caller owns *out; free with compat_db_free. */
 int compat_db_load(const char *dir, struct compat_db **out,
 		   struct lemon_err *err);
+
+/* the data topics; a machine without AMD GPUs needs no GPU table */
+enum {
+	COMPAT_TOPIC_GPU = 1 << 0,     /* gpus, gc-ip, rocm */
+	COMPAT_TOPIC_NPU = 1 << 1,     /* npus */
+	COMPAT_TOPIC_KMSG = 1 << 2,    /* kernel-log patterns */
+	COMPAT_TOPIC_ALL = 0x7,
+};
+
+/* like compat_db_load for the given topics only; lookups in a topic that
+ * was not loaded find nothing (NOT_FOUND), as for an unknown device */
+int compat_db_load_topics(const char *dir, unsigned topics,
+			  struct compat_db **out, struct lemon_err *err);
+
+/* the topics a detect report needs (AMD GPUs, NPUs, driver log lines) */
+unsigned compat_topics_for(const struct detect_report *report);
 void compat_db_free(struct compat_db *db);
 
 /* ---- raw lookups ------------------------------------------------------ */

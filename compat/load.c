@@ -479,22 +479,25 @@ struct compat_file {
 	const char *sections[4];
 	int (*load[4])(struct compat_db *db, const struct compat_ctx *ctx,
 		       const cJSON *sec, struct lemon_err *err);
+	unsigned topic;
 };
 
 /* every shipped file, in load order (gpus-local after gpus so a local
  * entry that repeats a generated id is reported as the duplicate) */
 static const struct compat_file compat_files[] = {
-	{ "gpus.json", { "gpus" }, { load_gpus } },
-	{ "gpus-local.json", { "gpus" }, { load_gpus } },
-	{ "gc-ip.json", { "gc_ip" }, { load_gc } },
-	{ "rocm.json", { "targets" }, { load_rocm } },
+	{ "gpus.json", { "gpus" }, { load_gpus }, COMPAT_TOPIC_GPU },
+	{ "gpus-local.json", { "gpus" }, { load_gpus }, COMPAT_TOPIC_GPU },
+	{ "gc-ip.json", { "gc_ip" }, { load_gc }, COMPAT_TOPIC_GPU },
+	{ "rocm.json", { "targets" }, { load_rocm }, COMPAT_TOPIC_GPU },
 	{ "npus.json",
 	  { "devices", "driver_protocols", "firmware_names",
 	    "firmware_versions" },
 	  { compat_load_npu_devices, compat_load_driver_protocols,
-	    compat_load_firmware_names, compat_load_firmware_versions } },
-	{ "kmsg.json", { "patterns" }, { compat_load_kmsg } },
-	{ "kmsg-local.json", { "patterns" }, { compat_load_kmsg } },
+	    compat_load_firmware_names, compat_load_firmware_versions },
+	  COMPAT_TOPIC_NPU },
+	{ "kmsg.json", { "patterns" }, { compat_load_kmsg }, COMPAT_TOPIC_KMSG },
+	{ "kmsg-local.json", { "patterns" }, { compat_load_kmsg },
+	  COMPAT_TOPIC_KMSG },
 };
 
 static int load_doc(struct compat_db *db, const struct compat_file *file,
@@ -559,6 +562,27 @@ static int load_one(struct compat_db *db, const char *dir,
 int compat_db_load(const char *dir, struct compat_db **out,
 		   struct lemon_err *err)
 {
+	return compat_db_load_topics(dir, COMPAT_TOPIC_ALL, out, err);
+}
+
+unsigned compat_topics_for(const struct detect_report *report)
+{
+	unsigned topics = 0;
+	int i;
+
+	for (i = 0; i < report->n_gpus; i++)
+		if (report->gpus[i].pci.vendor == 0x1002)
+			topics |= COMPAT_TOPIC_GPU;
+	if (report->n_npus > 0)
+		topics |= COMPAT_TOPIC_NPU;
+	if (report->kmsg.n_lines > 0)
+		topics |= COMPAT_TOPIC_KMSG;
+	return topics;
+}
+
+int compat_db_load_topics(const char *dir, unsigned topics,
+			  struct compat_db **out, struct lemon_err *err)
+{
 	struct compat_db *db;
 	size_t i;
 
@@ -570,6 +594,8 @@ int compat_db_load(const char *dir, struct compat_db **out,
 	if (!db)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
 	for (i = 0; i < sizeof(compat_files) / sizeof(compat_files[0]); i++) {
+		if (!(compat_files[i].topic & topics))
+			continue;
 		if (load_one(db, dir, &compat_files[i], err)) {
 			lemon_err_prefix(err, "loading compat data");
 			compat_db_free(db);

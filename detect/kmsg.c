@@ -16,15 +16,12 @@ static const char *const relevant_words[] = {
 
 bool detect_kmsg_relevant(const char *line, size_t len)
 {
-	size_t i, w;
+	size_t w;
 
-	for (w = 0; w < sizeof(relevant_words) / sizeof(relevant_words[0]); w++) {
-		size_t wl = strlen(relevant_words[w]);
-
-		for (i = 0; i + wl <= len; i++)
-			if (memcmp(line + i, relevant_words[w], wl) == 0)
-				return true;
-	}
+	for (w = 0; w < sizeof(relevant_words) / sizeof(relevant_words[0]); w++)
+		if (memmem(line, len, relevant_words[w],
+			   strlen(relevant_words[w])) != NULL)
+			return true;
 	return false;
 }
 

@@ -29,7 +29,8 @@ struct doctor_check {
 };
 
 struct doctor_result {
-	const struct compat_db *db; /* not owned */
+	const struct compat_db *db; /* not owned, unless owned_db is set */
+	struct compat_db *owned_db;
 	struct detect_report report;
 	struct compat_view view;
 	struct compat_choice choice;
@@ -43,6 +44,13 @@ int doctor_run(const struct lemon_root *root, const struct compat_db *db,
 	       const struct detect_options *opts, struct doctor_result *out,
 	       struct lemon_err *err);
 void doctor_result_free(struct doctor_result *res);
+
+/* like doctor_run, but loads only the compat data the detected hardware
+ * needs from compat_dir (NULL: the default); the result owns that data */
+int doctor_run_detect_first(const struct lemon_root *root,
+			    const char *compat_dir,
+			    const struct detect_options *opts,
+			    struct doctor_result *out, struct lemon_err *err);
 
 /* true when a problem degrades the recommended path (any failed check) */
 bool doctor_degraded(const struct doctor_result *res);

@@ -37,18 +37,14 @@ struct doctor_check *doctor_add(struct doctor_result *res, const char *section,
 	return c;
 }
 
-int doctor_run(const struct lemon_root *root, const struct compat_db *db,
-	       const struct detect_options *opts, struct doctor_result *out,
-	       struct lemon_err *err)
+/* resolution, choice and checks over a finished detect report */
+static int doctor_judge(const struct lemon_root *root,
+			const struct compat_db *db, struct doctor_result *out,
+			struct lemon_err *err)
 {
 	size_t i;
 
-	memset(out, 0, sizeof(*out));
 	out->db = db;
-	if (detect_run(root, opts, &out->report, err) < 0) {
-		lemon_err_prefix(err, "detecting hardware");
-		return -1;
-	}
 	if (compat_resolve(db, root, &out->report, &out->view, err) < 0) {
 		lemon_err_prefix(err, "resolving devices");
 		doctor_result_free(out);
@@ -65,9 +61,41 @@ int doctor_run(const struct lemon_root *root, const struct compat_db *db,
 	return 0;
 }
 
+int doctor_run(const struct lemon_root *root, const struct compat_db *db,
+	       const struct detect_options *opts, struct doctor_result *out,
+	       struct lemon_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (detect_run(root, opts, &out->report, err) < 0) {
+		lemon_err_prefix(err, "detecting hardware");
+		return -1;
+	}
+	return doctor_judge(root, db, out, err);
+}
+
+int doctor_run_detect_first(const struct lemon_root *root,
+			    const char *compat_dir,
+			    const struct detect_options *opts,
+			    struct doctor_result *out, struct lemon_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (detect_run(root, opts, &out->report, err) < 0) {
+		lemon_err_prefix(err, "detecting hardware");
+		return -1;
+	}
+	if (compat_db_load_topics(compat_dir, compat_topics_for(&out->report),
+				  &out->owned_db, err) < 0) {
+		doctor_result_free(out);
+		return -1;
+	}
+	return doctor_judge(root, out->owned_db, out, err);
+}
+
 void doctor_result_free(struct doctor_result *res)
 {
 	detect_report_free(&res->report);
+	compat_db_free(res->owned_db);
+	res->owned_db = NULL;
 }
 
 bool doctor_degraded(const struct doctor_result *res)
