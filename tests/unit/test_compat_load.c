@@ -333,10 +333,44 @@ static void test_kmsg_errors(void **state)
 		    "'severity' has unknown value 'fatal'");
 }
 
+/* only the topics the hardware needs are loaded; the others find nothing */
+static void test_topics(void **state)
+{
+	struct detect_report *rep = calloc(1, sizeof(*rep));
+	struct compat_gpu_entry g;
+	struct compat_npu_entry n;
+	struct lemon_err err = { 0 };
+	struct compat_db *db;
+
+	(void)state;
+	assert_int_equal(compat_topics_for(rep), 0);
+	rep->n_gpus = 1;
+	rep->gpus[0].pci.vendor = 0x10de;
+	assert_int_equal(compat_topics_for(rep), 0);
+	rep->gpus[0].pci.vendor = 0x1002;
+	assert_int_equal(compat_topics_for(rep), COMPAT_TOPIC_GPU);
+	rep->n_npus = 1;
+	assert_int_equal(compat_topics_for(rep), COMPAT_TOPIC_GPU | COMPAT_TOPIC_NPU);
+	free(rep);
+
+	assert_int_equal(compat_db_load_topics(NULL, COMPAT_TOPIC_NPU, &db, &err), 0);
+	assert_int_equal(compat_npu_lookup(db, 0x1022, 0x17f0, 0x11, &n, &err), 0);
+	assert_string_equal(n.generation, "npu5");
+	assert_int_equal(compat_gpu_lookup(db, 0x1586, 0xc1, &g, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+	compat_db_free(db);
+	lemon_err_clear(&err);
+	assert_int_equal(compat_db_load_topics(NULL, COMPAT_TOPIC_GPU, &db, &err), 0);
+	assert_int_equal(compat_gpu_lookup(db, 0x1586, 0xc1, &g, &err), 0);
+	assert_string_equal(g.gfx, "gfx1151");
+	compat_db_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_files_load),
+		cmocka_unit_test(test_topics),
 		cmocka_unit_test_setup_teardown(test_copy_loads_and_env_dir,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_key, setup,
