@@ -184,6 +184,17 @@ static char *detect(const struct serve_args *a, struct compat_choice *choice,
 	return json;
 }
 
+/* LEMON_START_TIMEOUT_MS: how long a child may take to become healthy */
+static int start_timeout_ms(void)
+{
+	const char *v = getenv("LEMON_START_TIMEOUT_MS");
+	uint64_t n;
+
+	if (v && lemon_parse_u64(v, strlen(v), 10, 3600000, &n, NULL) == 0 && n)
+		return (int)n;
+	return 0;
+}
+
 static int wait_for_signal(const sigset_t *set)
 {
 	int sig = 0;
@@ -214,6 +225,7 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	bo.mirror = a->cfg.mirror[0] ? a->cfg.mirror : NULL;
 	bo.compat_dir = a->compat_dir;
 	bo.ctx_size = a->cfg.ctx_size;
+	bo.start_timeout_ms = start_timeout_ms();
 	if (backends_data_dir(a->data_dir, data_dir, sizeof(data_dir), &err) < 0 ||
 	    backends_new(&bo, &b, &err) < 0 || backends_prepare(b, &err) < 0 ||
 	    server_start(&a->cfg, b, data_dir, sysinfo, &srv, &err) < 0) {

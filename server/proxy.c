@@ -30,6 +30,7 @@ struct px {
 	enum px_chunk cstate;
 	uint64_t crem;
 	bool error_sent;
+	bool stats_done;
 	size_t rpos, rlen;
 	char rbuf[PX_BUF];
 	struct srv_stats st;
@@ -178,9 +179,13 @@ static double num(const cJSON *o, const char *k)
 
 static void px_finish_stats(struct px *p, bool ok)
 {
-	cJSON *t = last_object(p->tail, "\"timings\"");
-	cJSON *u = last_object(p->tail, "\"usage\"");
+	cJSON *t, *u;
 
+	if (p->stats_done)
+		return;
+	p->stats_done = true;
+	t = last_object(p->tail, "\"timings\"");
+	u = last_object(p->tail, "\"usage\"");
 	p->st.ok = ok;
 	p->st.total_ms = (double)(srv_now_ms() - p->t0);
 	if (t) {
@@ -216,6 +221,11 @@ static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
 		     memmem(buf, (size_t)n, "\"text\":\"", 8)))
 			p->st.ttft_ms = (double)(srv_now_ms() - p->t0);
 		tail_add(p, buf, (size_t)n);
+		/* record before the client has the last bytes, so a stats
+		 * request right after the response sees this one */
+		if ((p->has_len && p->remaining == 0) ||
+		    (p->sse && memmem(buf, (size_t)n, "data: [DONE]", 12)))
+			px_finish_stats(p, true);
 		return n;
 	}
 	px_finish_stats(p, n == 0);
@@ -236,6 +246,8 @@ static void px_free(void *cls)
 
 	if (p->fd >= 0)
 		close(p->fd);
+	if (p->st.valid || p->tail_len)
+		px_finish_stats(p, false);
 	free(p);
 }
 

@@ -1,0 +1,324 @@
+#!/bin/sh
+# Integration tests of `lemon serve` against the real llama-server: the CPU
+# bundle from scripts/build-backend.sh (cached) is served by a loopback
+# mirror so first-run provisioning runs for real; the tiny model comes from
+# tests/tools/make-tiny-gguf.py. Covers the openai npm client (tests/node),
+# fallback from a backend that cannot start, a child killed mid-stream, bad
+# input, slow clients and clean shutdown. Prints "ok NAME" or
+# "FAIL NAME: why"; exits non-zero on any failure.
+set -u
+
+LEMON=${LEMON:-build/lemon}
+case $LEMON in /*) ;; *) LEMON=$PWD/$LEMON ;; esac
+ROOT=$PWD
+T=$(mktemp -d /tmp/lemon-serve.XXXXXX)
+FAILS=0
+MPID=
+LPID=
+KEY=test-key-123
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if [ ! -x "$LEMON" ]; then
+	echo "FAIL setup: $LEMON is not built"
+	exit 1
+fi
+BUNDLE=$(scripts/build-backend.sh cpu | tail -n 1)
+if [ ! -f "$BUNDLE/manifest.json" ]; then
+	echo "FAIL setup: scripts/build-backend.sh cpu did not produce a bundle"
+	exit 1
+fi
+MODEL=build/models/tiny.gguf
+[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
+	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
+if [ ! -d tests/node/node_modules/openai ]; then
+	(cd tests/node && npm ci --silent > /dev/null 2>&1) ||
+		{ echo "FAIL setup: npm ci in tests/node"; exit 1; }
+fi
+
+python3 tests/tools/mirror.py --dir "$BUNDLE" > "$T/mport" 2> "$T/mirror.log" &
+MPID=$!
+i=0
+while [ ! -s "$T/mport" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+MIRROR=http://127.0.0.1:$(head -n 1 "$T/mport")
+
+export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
+unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_LLAMA_SERVER_ROCM \
+	LEMON_LLAMA_SERVER_VULKAN LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_lemon LOG ARGS...: starts lemon serve and waits for it to listen
+start_lemon() {
+	log=$1
+	shift
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	"$LEMON" serve --port "$PORT" "$@" > "$log" 2>&1 &
+	LPID=$!
+	i=0
+	while [ $i -lt 600 ]; do
+		grep -q "listening on" "$log" && return 0
+		kill -0 "$LPID" 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+stop_lemon() {
+	kill -TERM "$LPID" 2>/dev/null
+	wait "$LPID"
+	rc=$?
+	LPID=
+	return $rc
+}
+
+# curl with the key; prints the body, the status code on the last line
+req() { # method path [data]
+	if [ $# -ge 3 ]; then
+		curl -s -m 60 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' \
+			"$URL$2" -d "$3"
+	else
+		curl -s -m 60 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' "$URL$2"
+	fi
+}
+
+CHAT='{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":8'
+
+# --- pull and list --------------------------------------------------------
+name=pull_list
+if "$LEMON" pull --file "$MODEL" tiny > "$T/out" 2>&1 && grep -q "GGUF v3, llama" "$T/out" &&
+   "$LEMON" list | grep -q "^tiny " ; then
+	ok $name
+else
+	fail $name "$(cat "$T/out")"
+fi
+
+name=pull_rejects_bad_input
+head -c 4096 /dev/urandom > "$T/junk.gguf"
+printf 'GGUF\003\000\000\000\377\377\377\377\377\377\377\377' > "$T/trunc.gguf"
+if ! "$LEMON" pull --file "$T/junk.gguf" junk > "$T/o1" 2>&1 && grep -q "bad magic" "$T/o1" &&
+   ! "$LEMON" pull --file "$T/trunc.gguf" trunc > "$T/o2" 2>&1 && grep -q "gguf" "$T/o2" &&
+   ! "$LEMON" pull --file "$MODEL" ../../etc/passwd > "$T/o3" 2>&1 && grep -q "invalid model name" "$T/o3" &&
+   ! "$LEMON" list | grep -q -e junk -e trunc; then
+	ok $name
+else
+	fail $name "$(cat "$T/o1" "$T/o2" "$T/o3")"
+fi
+
+# --- first run: no backend installed, provisions CPU from the mirror -------
+name=first_run_provisions_and_streams
+if start_lemon "$T/l1.log" --backend cpu --mirror "$MIRROR" --api-key "$KEY" --timeout 3 --ctx-size 4096 &&
+   grep -q '"llamacpp:cpu"' "$XDG_DATA_HOME/lemon/backends/installed.json" &&
+   curl -s -N -m 60 -H "Authorization: Bearer $KEY" "$URL/v1/chat/completions" \
+	-d "$CHAT,\"stream\":true}" > "$T/sse" &&
+   [ "$(grep -c '^data: {' "$T/sse")" -ge 2 ] && [ "$(tail -n 2 "$T/sse" | head -n 1)" = "data: [DONE]" ]; then
+	ok $name
+else
+	fail $name "$(tail -n 5 "$T/l1.log"; tail -n 3 "$T/sse" 2>/dev/null)"
+fi
+
+name=openai_node_client
+if (cd tests/node && LEMON_URL=$URL LEMON_KEY=$KEY LEMON_MODEL=tiny LEMON_EMBD=64 \
+	timeout 120 node --test serve.test.mjs > "$T/node.out" 2>&1); then
+	ok "$name ($(grep -c '^ok ' "$T/node.out") cases)"
+else
+	fail $name "$(grep -E '^not ok|Error|error' "$T/node.out" | head -n 8)"
+fi
+
+name=health_reports_backend
+req GET /api/v1/health > "$T/h"
+if [ "$(tail -n 1 "$T/h")" = 200 ] &&
+   sed '$d' "$T/h" | jq -e '.model_loaded == "tiny" and .backend == "cpu" and (.fallbacks | type == "array")' > /dev/null &&
+   req GET /api/v1/system-info | sed '$d' | jq -e 'type == "object"' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/h")"
+fi
+
+# --- bad input ---------------------------------------------------------
+expect() { # name expected-status expected-code method path [data]
+	n=$1 st=$2 code=$3
+	shift 3
+	req "$@" > "$T/r"
+	if [ "$(tail -n 1 "$T/r")" = "$st" ] &&
+	   sed '$d' "$T/r" | jq -e --arg c "$code" '.error.code == $c and (.error.message | length > 0) and has("error") and (.error | has("type") and has("param"))' > /dev/null; then
+		ok "$n"
+	else
+		fail "$n" "$(cat "$T/r")"
+	fi
+}
+expect bad_json 400 invalid_json POST /v1/chat/completions '{"model": "tiny", '
+expect body_not_object 400 invalid_json POST /v1/chat/completions '[1,2]'
+expect missing_model 400 missing_model POST /v1/chat/completions '{"messages":[]}'
+expect unknown_model 404 model_not_found POST /v1/chat/completions '{"model":"nope","messages":[]}'
+expect traversal_name 400 invalid_model_name POST /v1/chat/completions '{"model":"../../etc/passwd","messages":[]}'
+expect traversal_load 400 invalid_model_name POST /api/v1/load '{"model_name":"../x"}'
+expect unknown_route 404 not_found GET /v2/nothing
+expect wrong_method 405 method_not_allowed GET /v1/chat/completions
+expect unload_not_loaded 404 model_not_found POST /api/v1/unload '{"model_name":"other"}'
+
+name=wrong_api_key
+code=$(curl -s -m 10 -o "$T/r" -w '%{http_code}' -H 'Authorization: Bearer nope' "$URL/v1/models")
+code2=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$URL/v1/models")
+if [ "$code" = 401 ] && [ "$code2" = 401 ] && jq -e '.error.code == "invalid_api_key"' "$T/r" > /dev/null; then
+	ok $name
+else
+	fail $name "$code $code2 $(cat "$T/r")"
+fi
+
+name=oversized_body
+head -c 1100000 /dev/zero | tr '\0' 'a' > "$T/big"
+code=$(curl -s -m 20 -o "$T/r" -w '%{http_code}' -H "Authorization: Bearer $KEY" \
+	--data-binary @"$T/big" "$URL/v1/chat/completions")
+code2=$(curl -s -m 20 -o "$T/r2" -w '%{http_code}' -H "Authorization: Bearer $KEY" \
+	-H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "$URL/v1/chat/completions")
+if [ "$code" = 413 ] && [ "$code2" = 413 ] && jq -e '.error.code == "request_too_large"' "$T/r" > /dev/null &&
+   jq -e '.error.code == "request_too_large"' "$T/r2" > /dev/null; then
+	ok $name
+else
+	fail $name "$code $code2"
+fi
+
+# slow-loris: 20 connections trickle header bytes; a normal client still
+# gets answers meanwhile, and a client that goes quiet is dropped after the
+# --timeout (3 s)
+name=slow_loris
+cat > "$T/loris.py" <<'PY'
+import socket, sys, time, threading
+port = int(sys.argv[1]); res = {}
+def trickle(i):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+    for _ in range(4):
+        time.sleep(0.5)
+        try: s.sendall(b"X-a: b\r\n")
+        except OSError: break
+    res[i] = s
+ts = [threading.Thread(target=trickle, args=(i,)) for i in range(20)]
+[t.start() for t in ts]; [t.join() for t in ts]
+# a client that stops sending must be closed by the server
+q = socket.create_connection(("127.0.0.1", port)); q.sendall(b"GET /v1/models HTTP/1.1\r\n")
+q.settimeout(10); t0 = time.time()
+try: closed = q.recv(100) == b""
+except socket.timeout: closed = False
+except OSError: closed = True
+print("closed" if closed and time.time() - t0 < 8 else "open")
+PY
+python3 "$T/loris.py" "$PORT" > "$T/loris.out" 2>&1 &
+lp=$!
+sleep 0.5
+good=0
+for i in 1 2 3; do
+	req POST /v1/chat/completions "$CHAT}" | tail -n 1 | grep -q 200 && good=$((good + 1))
+done
+wait $lp
+if [ $good = 3 ] && grep -q closed "$T/loris.out"; then
+	ok $name
+else
+	fail $name "good=$good $(cat "$T/loris.out")"
+fi
+
+# --- crash mid-stream --------------------------------------------------
+name=child_killed_mid_stream
+curl -s -N -m 60 -H "Authorization: Bearer $KEY" "$URL/v1/chat/completions" \
+	-d '{"model":"tiny","messages":[{"role":"user","content":"go"}],"max_tokens":2000,"stream":true,"ignore_eos":true}' > "$T/crash" &
+cp=$!
+i=0
+while [ "$(grep -c '^data: {' "$T/crash" 2>/dev/null)" -lt 3 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+pid=$(req GET /api/v1/health | sed '$d' | jq '.loaded[] | select(.role == "chat") | .pid')
+kill -9 "$pid"
+wait $cp
+if grep -q '"code":"backend_failed"' "$T/crash" && ! grep -q '^data: \[DONE\]' "$T/crash" &&
+   req POST /v1/chat/completions "$CHAT}" | tail -n 1 | grep -q 200 &&
+   kill -0 "$LPID"; then
+	ok $name
+else
+	fail $name "pid=$pid $(tail -c 300 "$T/crash")"
+fi
+
+name=load_unload
+r1=$(req POST /api/v1/unload '{"model_name":"tiny"}' | tail -n 1)
+sleep 0.5
+n1=$(req GET /api/v1/health | sed '$d' | jq '.loaded | length')
+r2=$(req POST /api/v1/load '{"model_name":"tiny"}' | tail -n 1)
+st=$(req GET /api/v1/health | sed '$d' | jq -r '.loaded[0].state')
+if [ "$r1" = 200 ] && [ "$n1" = 0 ] && [ "$r2" = 200 ] && [ "$st" = ready ]; then
+	ok $name
+else
+	fail $name "unload=$r1 left=$n1 load=$r2 state=$st"
+fi
+
+name=sigterm_stops_children
+pids=$(req GET /api/v1/health | sed '$d' | jq '.loaded[].pid')
+if stop_lemon; then
+	left=0
+	for p in $pids; do kill -0 "$p" 2>/dev/null && left=$((left + 1)); done
+	[ $left = 0 ] && ok $name || fail $name "$left children left"
+else
+	fail $name "lemon exited non-zero"
+fi
+
+# --- fallback: a ROCm build that cannot start here -> CPU -----------------
+name=fallback_rocm_to_cpu
+mkdir -p "$T/fake-rocm"
+cat > "$T/fake-rocm/llama-server" <<'SH'
+#!/bin/sh
+echo "ggml_cuda_init: failed to initialize ROCm: no ROCm-capable device is detected"
+echo "error: failed to load model"
+exit 1
+SH
+chmod +x "$T/fake-rocm/llama-server"
+if LEMON_LLAMA_SERVER_ROCM=$T/fake-rocm/llama-server start_lemon "$T/l3.log" --backend rocm --mirror "$MIRROR" &&
+   req POST /v1/chat/completions "$CHAT}" > "$T/r" && [ "$(tail -n 1 "$T/r")" = 200 ] &&
+   req GET /api/v1/health | sed '$d' > "$T/h" &&
+   jq -e '.backend == "cpu" and (.fallbacks | map(select(.from == "rocm")) | length == 1)
+	and (.fallbacks[] | select(.from == "rocm") | .reason | test("before becoming healthy"))' "$T/h" > /dev/null &&
+   grep -q "falling back to" "$T/l3.log"; then
+	ok $name
+else
+	fail $name "$(cat "$T/h" 2>/dev/null; tail -n 5 "$T/l3.log")"
+fi
+stop_lemon > /dev/null 2>&1
+
+# --- a backend that never becomes healthy times out and falls back --------
+name=fallback_on_start_timeout
+cat > "$T/fake-rocm/hang" <<'SH'
+#!/bin/sh
+exec sleep 60
+SH
+chmod +x "$T/fake-rocm/hang"
+if LEMON_LLAMA_SERVER_ROCM=$T/fake-rocm/hang LEMON_START_TIMEOUT_MS=1500 start_lemon "$T/l4.log" --backend rocm --mirror "$MIRROR" &&
+   req POST /v1/chat/completions "$CHAT}" | tail -n 1 | grep -q 200 &&
+   req GET /api/v1/health | sed '$d' | jq -e '.fallbacks[0].reason | test("not healthy after")' > /dev/null; then
+	ok $name
+else
+	fail $name "$(tail -n 5 "$T/l4.log")"
+fi
+stop_lemon > /dev/null 2>&1
+
+# --- second start needs no network: the mirror is gone -------------------
+kill "$MPID" 2>/dev/null
+MPID=
+name=second_start_offline
+if start_lemon "$T/l2.log" --backend cpu &&
+   KEY= req POST /v1/completions '{"model":"tiny","prompt":"a","max_tokens":3}' | tail -n 1 | grep -q 200 &&
+   stop_lemon; then
+	ok $name
+else
+	fail $name "$(tail -n 5 "$T/l2.log")"
+fi
+
+[ $FAILS -eq 0 ]
