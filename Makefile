@@ -2,7 +2,7 @@
 # `make test` builds and runs unit and integration tests; `make test-asan`
 # runs the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 CC ?= cc
-PKGS := libpci libkmod libcjson libcurl libarchive openssl libmicrohttpd
+PKGS := libpci libkmod libcjson libcurl libarchive openssl libisal libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 PREFIX ?= /usr/local

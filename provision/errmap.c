@@ -8,6 +8,7 @@
 
 #include <archive.h>
 #include <curl/curl.h>
+#include <isa-l/igzip_lib.h>
 #include <openssl/err.h>
 
 #include "provision/provision-private.h"
@@ -115,6 +116,31 @@ int prov_err_openssl(struct lemon_err *err, const char *what)
 	ERR_clear_error();
 	return lemon_err_set(err, LEMON_ERR_INTERNAL, "openssl: %s: %s", what,
 			     buf);
+}
+
+static const struct {
+	int code;
+	const char *text;
+} isal_table[] = {
+	{ ISAL_INVALID_BLOCK, "invalid deflate block" },
+	{ ISAL_INVALID_SYMBOL, "invalid deflate symbol" },
+	{ ISAL_INVALID_LOOKBACK, "invalid back-reference distance" },
+	{ ISAL_INVALID_WRAPPER, "invalid gzip header" },
+	{ ISAL_UNSUPPORTED_METHOD, "unsupported compression method" },
+	{ ISAL_INCORRECT_CHECKSUM, "CRC32 or length check failed" },
+};
+
+int prov_err_isal(struct lemon_err *err, int code, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(isal_table) / sizeof(isal_table[0]); i++)
+		if (isal_table[i].code == code)
+			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+					     "%s: corrupt data: %s", what,
+					     isal_table[i].text);
+	return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+			     "%s: corrupt data (inflate error %d)", what, code);
 }
 
 int prov_err_errno(struct lemon_err *err, int errnum, const char *what,

@@ -23,6 +23,10 @@
 #define FETCH_MAX_FAILURES 6   /* consecutive failures without progress */
 #define FETCH_BACKOFF_MS 250
 #define FETCH_BACKOFF_MAX_MS 8000
+/* received bytes waiting for the reader; when full the transfer pauses
+ * (TCP flow control holds the rest), so memory stays bounded and the
+ * buffer is never reallocated */
+#define FETCH_BUF_SIZE (1u << 20)
 
 struct prov_fetch {
 	CURLM *multi;
@@ -36,8 +40,9 @@ struct prov_fetch {
 	uint64_t have;       /* bytes hashed and in the .part */
 	uint64_t expected;
 	unsigned char *buf;  /* received, not yet handed out */
-	size_t cap, len;
+	size_t len;
 	bool handed;         /* buf was handed out: reset before refilling */
+	bool paused;         /* buf was full: the transfer waits for the reader */
 	bool running, eof;
 	int failures;
 	uint64_t skip;       /* bytes of a 200 reply already in the .part */
@@ -69,23 +74,6 @@ static void set_common(CURL *e, const char *url, char *errbuf)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "lemon/" LEMON_VERSION);
-}
-
-static bool grow(struct prov_fetch *f, size_t need)
-{
-	size_t cap = f->cap ? f->cap : (1u << 18);
-	unsigned char *nb;
-
-	while (cap < need)
-		cap *= 2;
-	if (cap == f->cap)
-		return true;
-	nb = realloc(f->buf, cap);
-	if (nb == NULL)
-		return false;
-	f->buf = nb;
-	f->cap = cap;
-	return true;
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -135,6 +123,14 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
 	struct prov_fetch *f = user;
 	size_t len = size * n, cut;
 
+	if (f->handed) {
+		f->len = 0;
+		f->handed = false;
+	}
+	if (f->len + len > FETCH_BUF_SIZE) {
+		f->paused = true;
+		return CURL_WRITEFUNC_PAUSE; /* curl keeps the chunk for later */
+	}
 	if (!f->status_seen) {
 		f->status_seen = true;
 		curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &f->status);
@@ -164,14 +160,6 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
 		prov_err_openssl(&f->werr, "sha256 update");
 		return 0;
 	}
-	if (f->handed) {
-		f->len = 0;
-		f->handed = false;
-	}
-	if (!grow(f, f->len + len)) {
-		lemon_err_set(&f->werr, LEMON_ERR_INTERNAL, "out of memory");
-		return 0;
-	}
 	memcpy(f->buf + f->len, data, len);
 	f->len += len;
 	f->have += len;
@@ -195,6 +183,7 @@ static int start_request(struct prov_fetch *f, struct lemon_err *err)
 		curl_easy_setopt(f->easy, CURLOPT_RANGE, range);
 	}
 	f->status_seen = false;
+	f->paused = false;
 	f->status = 0;
 	f->skip = 0;
 	f->errbuf[0] = 0;
@@ -284,6 +273,13 @@ static int pump(struct prov_fetch *f, struct lemon_err *err)
 		}
 		if (start_request(f, err) < 0)
 			return -1;
+	}
+	if (f->paused) {
+		f->paused = false;
+		/* may deliver the held chunk right here, into the emptied buf */
+		if (curl_easy_pause(f->easy, CURLPAUSE_CONT) != CURLE_OK)
+			return lemon_err_set(err, LEMON_ERR_INTERNAL,
+					     "curl_easy_pause failed");
 	}
 	if (curl_multi_perform(f->multi, &still) != CURLM_OK)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "curl_multi_perform failed");
@@ -378,6 +374,9 @@ int prov_fetch_open(const struct prov_fetch_opts *o, struct prov_fetch **out,
 		f->progress->start_bytes = f->part_len;
 		prov_progress_event(f->progress, "resume", o->part_path);
 	}
+	f->buf = malloc(FETCH_BUF_SIZE);
+	if (f->buf == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
 	f->md = EVP_MD_CTX_new();
 	if (f->md == NULL || EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1)
 		return prov_err_openssl(err, "sha256 init");

@@ -31,7 +31,9 @@ struct job {
 	char exe[4096];
 	struct prov_progress progress;
 	struct prov_fetch *fetch;
-	struct lemon_err fetch_err; /* what the archive read callback hit */
+	struct prov_gunzip *gz;
+	struct lemon_err fetch_err; /* what the archive read callback hit:
+				     * download or gzip decoding */
 	char got_sha[65];
 	uint64_t got_size;
 };
@@ -41,7 +43,7 @@ static la_ssize_t read_cb(struct archive *ar, void *user, const void **buf)
 	struct job *j = user;
 	size_t len = 0;
 
-	if (prov_fetch_read(j->fetch, buf, &len, &j->fetch_err) < 0) {
+	if (prov_gunzip_read(j->gz, buf, &len, &j->fetch_err) < 0) {
 		archive_set_error(ar, EIO, "download failed");
 		return -1;
 	}
@@ -84,6 +86,8 @@ static int fetch_and_unpack(struct job *j, int sfd, struct lemon_err *err)
 	if (prov_fetch_open(&fo, &j->fetch, err) < 0)
 		return -1;
 	if (stream) {
+		if (prov_gunzip_new(j->fetch, &j->gz, err) < 0)
+			return -1;
 		ar = prov_archive_reader(err);
 		if (ar == NULL)
 			return -1;
@@ -92,9 +96,16 @@ static int fetch_and_unpack(struct job *j, int sfd, struct lemon_err *err)
 		else
 			urc = prov_unpack(ar, sfd, 0, j->plan.asset, &uerr);
 		archive_read_free(ar);
-		if (j->fetch_err.code != LEMON_OK)
-			return lemon_err_set(err, j->fetch_err.code, "%s",
-					     j->fetch_err.msg);
+		/* a failed download ends here (the .part stays for resuming);
+		 * undecodable bytes are judged by their checksum below */
+		if (j->fetch_err.code != LEMON_OK) {
+			if (prov_gunzip_source_failed(j->gz))
+				return lemon_err_set(err, j->fetch_err.code, "%s",
+						     j->fetch_err.msg);
+			lemon_err_clear(&uerr);
+			urc = lemon_err_set(&uerr, j->fetch_err.code, "%s: %s",
+					    j->plan.asset, j->fetch_err.msg);
+		}
 	}
 	/* drain what the unpacker did not need, then judge the bytes: a
 	 * tampered file is reported as such, not as a broken archive */
@@ -316,6 +327,7 @@ int provision_install(const struct compat_backend_asset *a,
 		rc = prov_lock(j->bdir, &lock, err);
 	if (rc == 0)
 		rc = install_locked(j, res, err);
+	prov_gunzip_free(j->gz);
 	prov_fetch_free(j->fetch);
 	prov_unlock(lock);
 	free(j);

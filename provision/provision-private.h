@@ -24,6 +24,8 @@ int prov_err_archive(struct lemon_err *err, struct archive *ar,
 		     const char *what);
 /* OpenSSL: drains the error queue into one message */
 int prov_err_openssl(struct lemon_err *err, const char *what);
+/* ISA-L inflate return codes */
+int prov_err_isal(struct lemon_err *err, int code, const char *what);
 /* errno with specific words for disk full and permission denied */
 int prov_err_errno(struct lemon_err *err, int errnum, const char *what,
 		   const char *path);
@@ -74,6 +76,20 @@ void prov_fetch_free(struct prov_fetch *f);
  * NUL-terminated buffer of at most max bytes */
 int prov_fetch_small(const char *url, size_t max, char **out, size_t *len,
 		     struct lemon_err *err);
+
+/* ---- gzip decoding (gunzip.c) ---------------------------------------- */
+
+struct prov_gunzip;
+
+int prov_gunzip_new(struct prov_fetch *src, struct prov_gunzip **out,
+		    struct lemon_err *err);
+/* decompressed bytes of src (or src's bytes unchanged when they are not
+ * gzip); *len 0 at the end of the stream */
+int prov_gunzip_read(struct prov_gunzip *g, const void **buf, size_t *len,
+		     struct lemon_err *err);
+/* true when the last failure was the download's (so not the data's) */
+bool prov_gunzip_source_failed(const struct prov_gunzip *g);
+void prov_gunzip_free(struct prov_gunzip *g);
 
 /* ---- unpacking (unpack.c) --------------------------------------------- */
 

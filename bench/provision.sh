@@ -1,0 +1,78 @@
+#!/bin/sh
+# Benchmark: `lemon install-backend llamacpp:cpu --mirror ... --force`
+# against the sequential pipeline `curl -o f && sha256sum f && bsdtar -xf f`
+# on the same real bundle (scripts/build-backend.sh cpu) from the same
+# loopback mirror (tests/tools/mirror.py), alternating the two, N rounds,
+# each into a fresh directory. Prints each median wall time and the ratio
+# lemon / pipeline (lower is better; the issue's target is <= 0.7).
+#
+# usage: bench/provision.sh [ROUNDS]   (default 15; LEMON=path overrides)
+set -eu
+
+ROUNDS=${1:-15}
+LEMON=${LEMON:-build/lemon}
+case $LEMON in /*) ;; *) LEMON=$PWD/$LEMON ;; esac
+[ -x "$LEMON" ] || { echo "bench: $LEMON is not built (run make)" >&2; exit 1; }
+for t in curl sha256sum bsdtar python3; do
+	command -v $t > /dev/null || { echo "bench: needs $t" >&2; exit 1; }
+done
+
+BUNDLE=$(scripts/build-backend.sh cpu 2>/dev/null | tail -n 1)
+ASSET=$(cat "$BUNDLE/asset")
+T=$(mktemp -d /tmp/lemon-bench.XXXXXX)
+MPID=
+trap '[ -n "$MPID" ] && kill $MPID 2>/dev/null; rm -rf "$T"' EXIT
+
+python3 tests/tools/mirror.py --dir "$BUNDLE" > "$T/port" &
+MPID=$!
+i=0
+while [ ! -s "$T/port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+URL=http://127.0.0.1:$(head -n 1 "$T/port")
+
+now() { date +%s.%N; }
+
+# Each run starts from a fresh directory with the page cache flushed
+# (sync, untimed), so neither side pays for the other's dirty pages: lemon
+# syncs its staging directory before the rename that publishes it.
+run_lemon() {
+	rm -rf "$T/lemon"
+	sync
+	s=$(now)
+	XDG_DATA_HOME=$T/lemon "$LEMON" install-backend llamacpp:cpu \
+		--mirror "$URL" --force --progress none > /dev/null
+	e=$(now)
+	echo "$s $e" | awk '{printf "%.4f\n", $2 - $1}' >> "$T/lemon.times"
+}
+
+run_pipeline() {
+	rm -rf "$T/pipe"
+	mkdir -p "$T/pipe/x"
+	sync
+	s=$(now)
+	(cd "$T/pipe" && curl -sSf -o f "$URL/$ASSET" && sha256sum f > /dev/null &&
+		bsdtar -xf f -C x)
+	e=$(now)
+	echo "$s $e" | awk '{printf "%.4f\n", $2 - $1}' >> "$T/pipe.times"
+}
+
+median() { sort -n "$1" | awk '{v[NR] = $1} END {
+	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# one warm-up of each (page cache, mirror thread start), not counted
+run_lemon
+run_pipeline
+: > "$T/lemon.times"
+: > "$T/pipe.times"
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	if [ $((r % 2)) -eq 1 ]; then run_lemon; run_pipeline; else run_pipeline; run_lemon; fi
+	r=$((r + 1))
+done
+
+ml=$(median "$T/lemon.times")
+mp=$(median "$T/pipe.times")
+size=$(wc -c < "$BUNDLE/$ASSET" | tr -d ' ')
+echo "bundle: $ASSET ($size bytes), $ROUNDS rounds, alternating"
+echo "lemon install-backend median:               ${ml}s"
+echo "curl -o f && sha256sum f && bsdtar -xf f median: ${mp}s"
+echo "$ml $mp" | awk '{printf "ratio lemon/pipeline: %.2f\n", $1 / $2}'
