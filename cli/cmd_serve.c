@@ -2,17 +2,23 @@
  * environment over config file), detection to order the backend
  * candidates, first-run provisioning, then the HTTP server until SIGINT or
  * SIGTERM */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "backends/backends.h"
 #include "cli/cli.h"
 #include "doctor/doctor.h"
 #include "server/server.h"
 #include "util/str.h"
+
+#define DETECT_ANSWER_MAX (8u << 20)
 
 struct serve_args {
 	struct server_config cfg;
@@ -156,8 +162,8 @@ static void build_candidates(const char *backend,
 
 /* detection for the candidate order and /api/v1/system-info; a failure
  * leaves the CPU path and a null system-info */
-static char *detect(const struct serve_args *a, struct compat_choice *choice,
-		    bool *have)
+static char *detect_here(const struct serve_args *a,
+			 struct compat_choice *choice, bool *have)
 {
 	struct detect_options dopts = { .vulkan = true };
 	struct lemon_err err = { 0 };
@@ -181,6 +187,88 @@ static char *detect(const struct serve_args *a, struct compat_choice *choice,
 	free(res);
 	compat_db_free(db);
 	detect_root_free(root);
+	return json;
+}
+
+static bool write_full(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		c += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* reads the child's answer: the choice struct, then the JSON to EOF */
+static char *read_answer(int fd, struct compat_choice *choice, bool *have)
+{
+	size_t len = 0, cap = 65536;
+	char *buf = malloc(cap + 1), *p;
+	ssize_t n;
+
+	if (buf == NULL)
+		return NULL;
+	while ((n = read(fd, buf + len, cap - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+		if (len == cap) {
+			if (cap >= DETECT_ANSWER_MAX || (p = realloc(buf, cap * 2 + 1)) == NULL)
+				break;
+			buf = p;
+			cap *= 2;
+		}
+	}
+	if (len < sizeof(*choice) + 1 || buf[0] != 1) {
+		free(buf);
+		return NULL;
+	}
+	memcpy(choice, buf + 1, sizeof(*choice));
+	*have = true;
+	memmove(buf, buf + 1 + sizeof(*choice), len - 1 - sizeof(*choice));
+	buf[len - 1 - sizeof(*choice)] = 0;
+	return buf;
+}
+
+/* detection runs in a short-lived child: probing Vulkan loads the ICDs
+ * (llvmpipe pulls in all of LLVM) and libpci, which would otherwise stay
+ * mapped in the long-running server for nothing */
+static char *detect(const struct serve_args *a, struct compat_choice *choice,
+		    bool *have)
+{
+	int fds[2], status;
+	char *json;
+	pid_t pid;
+
+	*have = false;
+	if (pipe2(fds, O_CLOEXEC) < 0 || (pid = fork()) < 0)
+		return detect_here(a, choice, have);
+	if (pid == 0) {
+		char ok;
+
+		close(fds[0]);
+		json = detect_here(a, choice, have);
+		ok = *have && json != NULL;
+		if (write_full(fds[1], &ok, 1) && ok &&
+		    write_full(fds[1], choice, sizeof(*choice)))
+			write_full(fds[1], json, strlen(json));
+		_exit(0);
+	}
+	close(fds[1]);
+	json = read_answer(fds[0], choice, have);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
 	return json;
 }
 
@@ -226,9 +314,19 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	bo.compat_dir = a->compat_dir;
 	bo.ctx_size = a->cfg.ctx_size;
 	bo.start_timeout_ms = start_timeout_ms();
+	/* threads start with SIGINT/SIGTERM blocked so only sigwait below
+	 * sees them; during the first-run install (no children yet) the
+	 * default action still ends lemon at once */
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
 	if (backends_data_dir(a->data_dir, data_dir, sizeof(data_dir), &err) < 0 ||
-	    backends_new(&bo, &b, &err) < 0 || backends_prepare(b, &err) < 0 ||
-	    server_start(&a->cfg, b, data_dir, sysinfo, &srv, &err) < 0) {
+	    backends_new(&bo, &b, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	pthread_sigmask(SIG_UNBLOCK, sigs, NULL);
+	rc = backends_prepare(b, &err);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
+	if (rc < 0 || server_start(&a->cfg, b, data_dir, sysinfo, &srv, &err) < 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -262,11 +360,9 @@ int cli_cmd_serve(int argc, char **argv)
 		free(a);
 		return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}
-	/* blocked before any thread exists, so only sigwait sees them */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rc = serve(a, &sigs);
 	free(a);
