@@ -283,9 +283,11 @@ static int install_locked(struct job *j, struct provision_result *res,
 	rc = fetch_and_unpack(j, sfd, err);
 	if (rc == 0)
 		rc = check_tree(j, sfd, err);
-	/* the bundle's bytes must be on disk before its name is */
-	if (rc == 0 && syncfs(sfd) < 0)
-		rc = prov_err_errno(err, errno, "syncing", j->staging);
+	/* the bundle's bytes must be on disk before its name is; only its own
+	 * files are synced (syncfs would also flush the .part, which is
+	 * deleted unread, and everyone else's dirty pages) */
+	if (rc == 0)
+		rc = prov_sync_tree(j->staging, err);
 	close(sfd);
 	if (rc == 0)
 		rc = prov_swap_into_place(j->staging, j->final, &swapped, err);

@@ -147,6 +147,9 @@ void prov_unlock(int fd);
 int prov_write_atomic(const char *dir, const char *name, const char *data,
 		      size_t len, struct lemon_err *err);
 int prov_fsync_dir(const char *dir, struct lemon_err *err);
+/* makes every file and directory under dir durable (fsync each, after
+ * starting write-back of all of them) */
+int prov_sync_tree(const char *dir, struct lemon_err *err);
 /* moves staging into place; an existing final is swapped out atomically
  * and left at staging for the caller to remove */
 int prov_swap_into_place(const char *staging, const char *final,
