@@ -275,11 +275,15 @@ static int pump(struct prov_fetch *f, struct lemon_err *err)
 			return -1;
 	}
 	if (f->paused) {
+		CURLcode rc;
+
 		f->paused = false;
 		/* may deliver the held chunk right here, into the emptied buf */
-		if (curl_easy_pause(f->easy, CURLPAUSE_CONT) != CURLE_OK)
-			return lemon_err_set(err, LEMON_ERR_INTERNAL,
-					     "curl_easy_pause failed");
+		rc = curl_easy_pause(f->easy, CURLPAUSE_CONT);
+		if (f->werr.code != LEMON_OK)
+			return lemon_err_set(err, f->werr.code, "%s", f->werr.msg);
+		if (rc != CURLE_OK)
+			return prov_err_curl(err, rc, 0, f->url, f->errbuf);
 	}
 	if (curl_multi_perform(f->multi, &still) != CURLM_OK)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "curl_multi_perform failed");

@@ -14,6 +14,21 @@
 #include "provision/provision-private.h"
 #include "util/str.h"
 
+/* mkdir that accepts an existing directory, even where the caller could
+ * not create one (mkdir reports EACCES before EEXIST) */
+static int mkdir_one(const char *path, struct lemon_err *err)
+{
+	struct stat st;
+	int e;
+
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	e = errno;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	return prov_err_errno(err, e, "creating directory", path);
+}
+
 int prov_mkdirs(const char *dir, struct lemon_err *err)
 {
 	char buf[4096];
@@ -25,13 +40,11 @@ int prov_mkdirs(const char *dir, struct lemon_err *err)
 		if (buf[i] != '/')
 			continue;
 		buf[i] = 0;
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return prov_err_errno(err, errno, "creating directory", buf);
+		if (mkdir_one(buf, err) < 0)
+			return -1;
 		buf[i] = '/';
 	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return prov_err_errno(err, errno, "creating directory", buf);
-	return 0;
+	return mkdir_one(buf, err);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag,

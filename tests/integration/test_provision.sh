@@ -226,6 +226,44 @@ else
 	fail $name "$(cat "$T/err")"
 fi
 
+# disk full and permission denied need root (a private tmpfs mount, a
+# user without write access); elsewhere they are reported as skipped
+name=disk_full
+D=$T/full
+mkdir -p "$D"
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+	unshare -m sh -c 'mount -t tmpfs -o size=4m tmpfs "$0" &&
+		XDG_DATA_HOME=$0 exec "$@"' "$D" "$LEMON" install-backend llamacpp:cpu \
+		--mirror "$URL" > "$T/out" 2> "$T/err"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "disk full: " "$T/err" &&
+	   [ ! -e "$D/lemon" ]; then
+		ok $name
+	else
+		fail $name "rc=$rc $(cat "$T/err")"
+	fi
+else
+	echo "skip $name: needs root and mount namespaces"
+fi
+
+name=permission_denied
+D=$T/denied
+mkdir -p "$D"
+chmod 711 "$T"
+chmod 755 "$D"
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+	XDG_DATA_HOME=$D setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$LEMON" install-backend llamacpp:cpu --mirror "$URL" > "$T/out" 2> "$T/err"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "permission denied: creating directory $D/lemon" "$T/err"; then
+		ok $name
+	else
+		fail $name "rc=$rc $(cat "$T/err")"
+	fi
+else
+	echo "skip $name: needs root and setpriv"
+fi
+
 # --- crafted archives: refused, nothing outside the data dir -------------
 for v in zipslip symlink abspath hardlink; do
 	name=crafted_$v
