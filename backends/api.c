@@ -201,6 +201,10 @@ void backends_report_dead(struct backends *b, const struct backends_lease *l)
 
 	if (l->slot < 0 || l->slot >= SUP_MAX_CHILDREN)
 		return;
+	/* a child that still answers /health was only busy (a full listen
+	 * backlog under load): it must not be killed */
+	if (backends_http_status(l->port, "/health", 1000) == 200)
+		return;
 	pthread_mutex_lock(&b->mu);
 	c = &b->child[l->slot];
 	if (c->gen == l->gen && c->state == SUP_READY && c->proc.pid > 0) {

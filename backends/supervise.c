@@ -146,19 +146,23 @@ static void start_child(struct backends *b, struct sup_child *c)
 	struct backends_candidate cand = b->o.cand[c->cand];
 	struct backends_spawn s = { 0 };
 	struct lemon_err err = { 0 };
-	char path[4200];
-	int rc;
+	char path[4200], model[BACKENDS_NAME_MAX];
+	int rc, port = 0;
 
 	c->state = SUP_STARTING;
 	c->last_line[0] = 0;
+	lemon_str_copy(model, sizeof(model), c->model);
 	pthread_mutex_unlock(&b->mu);
 	rc = backends_resolve_exe(&b->o, &cand, &err);
 	if (rc == 0)
-		rc = backends_model_path(b->o.data_dir, c->model, path,
+		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
 	if (rc == 0)
-		rc = backends_free_port(&c->port, &err);
+		rc = backends_free_port(&port, &err);
 	pthread_mutex_lock(&b->mu);
+	if (c->state != SUP_STARTING)
+		return; /* unloaded meanwhile */
+	c->port = port;
 	if (rc < 0) {
 		c->state = SUP_IDLE;
 		start_failed(b, c, err.msg);
