@@ -4,7 +4,10 @@
 # on the same real bundle (scripts/build-backend.sh cpu) from the same
 # loopback mirror (tests/tools/mirror.py), alternating the two, N rounds,
 # each into a fresh directory. Prints each median wall time and the ratio
-# lemon / pipeline (lower is better; the issue's target is <= 0.7).
+# lemon / pipeline (lower is better; the issue's target is <= 0.7). lemon
+# makes the unpacked files durable (fsync) before publishing them and the
+# pipeline does not, so a third variant, the pipeline followed by
+# `sync -f` on the unpacked tree, is timed too, for the same durability.
 #
 # usage: bench/provision.sh [ROUNDS]   (default 15; LEMON=path overrides)
 set -eu
@@ -55,24 +58,43 @@ run_pipeline() {
 	echo "$s $e" | awk '{printf "%.4f\n", $2 - $1}' >> "$T/pipe.times"
 }
 
+run_pipeline_sync() {
+	rm -rf "$T/pipes"
+	mkdir -p "$T/pipes/x"
+	sync
+	s=$(now)
+	(cd "$T/pipes" && curl -sSf -o f "$URL/$ASSET" && sha256sum f > /dev/null &&
+		bsdtar -xf f -C x && sync -f x)
+	e=$(now)
+	echo "$s $e" | awk '{printf "%.4f\n", $2 - $1}' >> "$T/pipes.times"
+}
+
 median() { sort -n "$1" | awk '{v[NR] = $1} END {
 	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # one warm-up of each (page cache, mirror thread start), not counted
 run_lemon
 run_pipeline
+run_pipeline_sync
 : > "$T/lemon.times"
 : > "$T/pipe.times"
+: > "$T/pipes.times"
 r=1
 while [ $r -le "$ROUNDS" ]; do
-	if [ $((r % 2)) -eq 1 ]; then run_lemon; run_pipeline; else run_pipeline; run_lemon; fi
+	case $((r % 3)) in
+	1) run_lemon; run_pipeline; run_pipeline_sync ;;
+	2) run_pipeline; run_pipeline_sync; run_lemon ;;
+	0) run_pipeline_sync; run_lemon; run_pipeline ;;
+	esac
 	r=$((r + 1))
 done
 
 ml=$(median "$T/lemon.times")
 mp=$(median "$T/pipe.times")
+ms=$(median "$T/pipes.times")
 size=$(wc -c < "$BUNDLE/$ASSET" | tr -d ' ')
 echo "bundle: $ASSET ($size bytes), $ROUNDS rounds, alternating"
-echo "lemon install-backend median:               ${ml}s"
-echo "curl -o f && sha256sum f && bsdtar -xf f median: ${mp}s"
-echo "$ml $mp" | awk '{printf "ratio lemon/pipeline: %.2f\n", $1 / $2}'
+echo "lemon install-backend median:                    ${ml}s"
+echo "curl -o f && sha256sum f && bsdtar -xf f median:   ${mp}s"
+echo "  ... && sync -f x (same durability as lemon) median: ${ms}s"
+echo "$ml $mp $ms" | awk '{printf "ratio lemon/pipeline: %.2f\nratio lemon/(pipeline + sync): %.2f\n", $1 / $2, $1 / $3}'
