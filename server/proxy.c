@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "server/server-private.h"
@@ -31,6 +34,7 @@ struct px {
 	uint64_t crem;
 	bool error_sent;
 	bool stats_done;
+	bool nofill;        /* px_fill must not wait for the socket */
 	size_t rpos, rlen;
 	char rbuf[PX_BUF];
 	struct srv_stats st;
@@ -39,10 +43,14 @@ struct px {
 	char tail[PX_TAIL + 1];
 };
 
+/* 1: more bytes buffered, 0: upstream closed, -1: error, 2: nothing
+ * buffered and nofill set */
 static int px_fill(struct px *p)
 {
 	ssize_t n;
 
+	if (p->nofill)
+		return 2;
 	if (p->rpos == p->rlen) {
 		p->rpos = p->rlen = 0;
 	} else if (p->rpos > 0) {
@@ -73,7 +81,7 @@ static size_t take(struct px *p, char *out, size_t max)
 }
 
 /* next bytes of the upstream body: >0 bytes, 0 at its clean end, -1 when
- * the upstream broke off */
+ * the upstream broke off, -2 when nofill is set and nothing is buffered */
 static ssize_t px_body(struct px *p, char *out, size_t max)
 {
 	const char *nl;
@@ -86,6 +94,8 @@ static ssize_t px_body(struct px *p, char *out, size_t max)
 		if (p->rpos == p->rlen) {
 			int f = px_fill(p);
 
+			if (f == 2)
+				return -2;
 			if (f <= 0)
 				return f == 0 && !p->has_len ? 0 : -1;
 		}
@@ -135,8 +145,14 @@ static ssize_t px_body(struct px *p, char *out, size_t max)
 			p->cstate = PX_SIZE;
 			continue;
 		}
-		if (px_fill(p) <= 0)
+		switch (px_fill(p)) {
+		case 1:
+			break;
+		case 2:
+			return -2;
+		default:
 			return -1;
+		}
 	}
 }
 
@@ -216,6 +232,14 @@ static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	n = px_body(p, buf, max);
 	if (n > 0) {
+		ssize_t m;
+
+		/* whatever else is already buffered goes out in the same
+		 * write: one syscall per burst, not per upstream chunk */
+		p->nofill = true;
+		while ((size_t)n < max && (m = px_body(p, buf + n, max - (size_t)n)) > 0)
+			n += m;
+		p->nofill = false;
 		if (p->st.ttft_ms == 0 && p->sse &&
 		    (memmem(buf, (size_t)n, "\"content\":\"", 11) ||
 		     memmem(buf, (size_t)n, "\"text\":\"", 8)))
@@ -251,17 +275,28 @@ static void px_free(void *cls)
 	free(p);
 }
 
-static int send_all(int fd, const char *b, size_t n)
+/* head and body in one sendmsg: a second small write would wait for the
+ * first one's ACK (Nagle), adding latency to every request */
+static int send_request(int fd, char *head, size_t hlen, char *body,
+			size_t blen)
 {
-	while (n > 0) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+	struct iovec iov[2] = { { head, hlen }, { body, blen } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t w;
 
+	while (iov[0].iov_len + iov[1].iov_len > 0) {
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			return -1;
-		b += w;
-		n -= (size_t)w;
+		for (size_t i = 0; i < 2 && w > 0; i++) {
+			size_t n = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+
+			iov[i].iov_base = (char *)iov[i].iov_base + n;
+			iov[i].iov_len -= n;
+			w -= (ssize_t)n;
+		}
 	}
 	return 0;
 }
@@ -271,7 +306,7 @@ static int px_send(struct px *p, const char *url, const struct srv_req *req)
 {
 	struct timeval tv = { p->s->cfg.upstream_timeout_s, 0 };
 	char head[512];
-	int n;
+	int n, one = 1;
 
 	p->fd = backends_connect(p->lease.port, 2000, NULL);
 	if (p->fd < 0)
@@ -283,8 +318,8 @@ static int px_send(struct px *p, const char *url, const struct srv_req *req)
 		     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
 		     "Connection: close\r\n\r\n",
 		     url, p->lease.port, req->len);
-	if (send_all(p->fd, head, (size_t)n) < 0 ||
-	    send_all(p->fd, req->body, req->len) < 0) {
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (send_request(p->fd, head, (size_t)n, req->body, req->len) < 0) {
 		close(p->fd);
 		p->fd = -1;
 		return -1;
