@@ -4,7 +4,11 @@
 CC ?= cc
 PKGS := libpci libkmod libcjson libcurl libarchive openssl libisal libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+# libcurl, libarchive and libmicrohttpd are dlopen'ed on first use
+# (util/lazylib.h): linking them would make every command, doctor included,
+# pay for relocating some forty libraries they pull in
+LAZY_PKGS := libcurl libarchive libmicrohttpd
+PKG_LIBS := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)))
 PREFIX ?= /usr/local
 DATADIR ?= $(CURDIR)/compat
 
@@ -44,7 +48,8 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblemon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblemon.a $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblemon.a $(LDLIBS) -lcmocka \
+		$(shell pkg-config --libs $(LAZY_PKGS))
 
 unit: $(UNIT_BINS)
 

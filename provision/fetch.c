@@ -384,6 +384,8 @@ int prov_fetch_open(const struct prov_fetch_opts *o, struct prov_fetch **out,
 	f->md = EVP_MD_CTX_new();
 	if (f->md == NULL || EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1)
 		return prov_err_openssl(err, "sha256 init");
+	if (provision_curl_load(err) < 0)
+		return -1;
 	f->multi = curl_multi_init();
 	f->easy = curl_easy_init();
 	if (f->multi == NULL || f->easy == NULL)
@@ -440,6 +442,8 @@ int prov_fetch_small(const char *url, size_t max, char **out, size_t *len,
 	int attempt;
 
 	*out = NULL;
+	if (provision_curl_load(err) < 0)
+		return -1;
 	b.p = malloc(max + 1);
 	e = curl_easy_init();
 	if (b.p == NULL || e == NULL) {

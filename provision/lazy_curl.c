@@ -21,6 +21,8 @@ int provision_curl_load(struct lemon_err *err)
 LEMON_LAZY_FN(CURL *, curl_easy_init, (void), (), NULL)
 LEMON_LAZY_VOID(curl_easy_cleanup, (CURL *h), (h))
 LEMON_LAZY_VOID(curl_easy_reset, (CURL *h), (h))
+LEMON_LAZY_FN(CURLcode, curl_easy_pause, (CURL *h, int mask), (h, mask),
+	      CURLE_FAILED_INIT)
 LEMON_LAZY_FN(CURLcode, curl_easy_perform, (CURL *h), (h), CURLE_FAILED_INIT)
 LEMON_LAZY_FN(const char *, curl_easy_strerror, (CURLcode c), (c), "libcurl not loaded")
 LEMON_LAZY_FN(CURLM *, curl_multi_init, (void), (), NULL)

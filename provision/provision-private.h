@@ -155,4 +155,9 @@ int prov_sync_tree(const char *dir, struct lemon_err *err);
 int prov_swap_into_place(const char *staging, const char *final,
 			 bool *swapped, struct lemon_err *err);
 
+/* libcurl and libarchive are opened on first use (lazy_curl.c,
+ * lazy_archive.c); these say clearly when one is missing */
+int provision_curl_load(struct lemon_err *err);
+int provision_archive_load(struct lemon_err *err);
+
 #endif

@@ -298,8 +298,11 @@ static int one_entry(struct archive *ar, struct archive_entry *ent, int root,
 
 struct archive *prov_archive_reader(struct lemon_err *err)
 {
-	struct archive *ar = archive_read_new();
+	struct archive *ar;
 
+	if (provision_archive_load(err) < 0)
+		return NULL;
+	ar = archive_read_new();
 	if (ar == NULL) {
 		lemon_err_set(err, LEMON_ERR_INTERNAL, "archive_read_new failed");
 		return NULL;

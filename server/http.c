@@ -284,6 +284,10 @@ int server_start(const struct server_config *c, struct backends *b,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	if (server_mhd_load(err) < 0) {
+		free(s);
+		return -1;
+	}
 	s->cfg = *c;
 	s->b = b;
 	lemon_str_copy(s->data_dir, sizeof(s->data_dir), data_dir);
