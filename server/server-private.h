@@ -73,4 +73,7 @@ enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
 
 void srv_stats_record(struct server *s, const struct srv_stats *st);
 
+/* libmicrohttpd is opened on first use (lazy_mhd.c) */
+int server_mhd_load(struct lemon_err *err);
+
 #endif
