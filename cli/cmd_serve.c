@@ -4,6 +4,7 @@
  * SIGTERM */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -363,6 +364,9 @@ int cli_cmd_serve(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	/* one connection thread per stream: without a cap glibc gives many of
+	 * them their own malloc arena, which stays resident after the load */
+	mallopt(M_ARENA_MAX, 2);
 	signal(SIGPIPE, SIG_IGN);
 	rc = serve(a, &sigs);
 	free(a);

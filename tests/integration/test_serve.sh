@@ -313,6 +313,26 @@ else
 fi
 stop_lemon > /dev/null 2>&1
 
+# --- children never outlive lemon, even when it is SIGKILLed -------------
+name=sigkill_children_follow
+if start_lemon "$T/l5.log" --backend cpu --mirror "$MIRROR" &&
+   req POST /api/v1/load '{"model_name":"tiny"}' | tail -n 1 | grep -q 200; then
+	pid=$(req GET /api/v1/health | sed '$d' | jq '.loaded[0].pid')
+	kill -9 "$LPID"
+	wait "$LPID" 2>/dev/null
+	LPID=
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+		ok $name
+	else
+		fail $name "llama-server $pid still running after lemon was killed"
+		kill -9 "$pid" 2>/dev/null
+	fi
+else
+	fail $name "$(tail -n 5 "$T/l5.log")"
+fi
+
 # --- second start needs no network: the mirror is gone -------------------
 kill "$MPID" 2>/dev/null
 MPID=
