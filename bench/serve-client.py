@@ -6,12 +6,17 @@
       A, B...; prints per-server medians of time to first token (request
       sent -> first content chunk) and decode tokens/s (content chunks
       after the first / time from first to last chunk) as JSON
+  serve-client.py paired URL_A URL_B N
+      N raw-socket streaming requests to each, alternating; medians of the
+      time to the response head and to the first content chunk, and the
+      median of the paired differences A - B (the added latency)
   serve-client.py concurrent URL CLIENTS MAX_TOKENS
       CLIENTS streaming requests at once; prints errors, total content
       chunks and aggregate chunks/s as JSON
 """
 import http.client
 import json
+import socket
 import statistics
 import sys
 import threading
@@ -79,6 +84,47 @@ def alternate(a, b, rounds, max_tokens):
     return out
 
 
+def raw_once(url):
+    u = urllib.parse.urlparse(url)
+    body = json.dumps({"model": "tiny", "stream": True, "max_tokens": 4,
+                       "temperature": 0, "messages": [
+                           {"role": "user", "content": "Tell me a story"}]}).encode()
+    req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+           % len(body)) + body
+    t0 = time.perf_counter()
+    s = socket.create_connection((u.hostname, u.port))
+    s.sendall(req)
+    buf, th, tc = b"", None, None
+    while b"[DONE]" not in buf:
+        d = s.recv(65536)
+        if not d:
+            raise RuntimeError("connection closed early")
+        now = time.perf_counter()
+        buf += d
+        if th is None and b"\r\n\r\n" in buf:
+            th = now
+        if tc is None and b'"content":"' in buf:
+            tc = now
+    s.close()
+    return (th - t0) * 1000, (tc - t0) * 1000
+
+
+def paired(a, b, n):
+    ra, rb = [], []
+    for _ in range(3):
+        raw_once(a)
+        raw_once(b)
+    for _ in range(n):
+        ra.append(raw_once(a))
+        rb.append(raw_once(b))
+    med = statistics.median
+    return {"a_head_ms": med(x[0] for x in ra), "a_content_ms": med(x[1] for x in ra),
+            "b_head_ms": med(x[0] for x in rb), "b_content_ms": med(x[1] for x in rb),
+            "added_content_ms": med(x[1] - y[1] for x, y in zip(ra, rb)),
+            "n": n}
+
+
 def concurrent(url, clients, max_tokens):
     errors, counts, lock = [], [], threading.Lock()
 
@@ -107,6 +153,8 @@ def main():
     if mode == "alternate":
         print(json.dumps(alternate(sys.argv[2], sys.argv[3], int(sys.argv[4]),
                                    int(sys.argv[5]))))
+    elif mode == "paired":
+        print(json.dumps(paired(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     elif mode == "concurrent":
         threading.stack_size(256 * 1024)
         print(json.dumps(concurrent(sys.argv[2], int(sys.argv[3]),

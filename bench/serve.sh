@@ -64,6 +64,8 @@ IDLE=$(rss_kb $LPID)
 
 python3 bench/serve-client.py alternate "http://127.0.0.1:$LP" "http://127.0.0.1:$DP" \
 	"$ROUNDS" "$MAXTOK" > "$T/alt.json"
+python3 bench/serve-client.py paired "http://127.0.0.1:$LP" "http://127.0.0.1:$DP" \
+	"${PAIRED:-150}" > "$T/paired.json"
 # two passes in opposite order, so neither side always runs on a warm or
 # a cold server
 python3 bench/serve-client.py concurrent "http://127.0.0.1:$LP" "$CLIENTS" "$CTOK" > "$T/cl.json"
@@ -88,6 +90,11 @@ print("| decode tokens/s (median of %s, %s tokens) | %.1f | %.1f | %.3fx |" % (
     a["tokens_per_s_median"] / b["tokens_per_s_median"]))
 print("| time to first token, median ms | %.2f | %.2f | %+.2f ms |" % (
     a["ttft_ms_median"], b["ttft_ms_median"], a["ttft_ms_median"] - b["ttft_ms_median"]))
+pr = json.load(open(t + "/paired.json"))
+print("| paired, %d alternating requests: response head, median ms | %.2f | %.2f | %+.2f ms |" % (
+    pr["n"], pr["a_head_ms"], pr["b_head_ms"], pr["a_head_ms"] - pr["b_head_ms"]))
+print("| paired: first content chunk, median ms (median of paired differences) | %.2f | %.2f | %+.2f ms |" % (
+    pr["a_content_ms"], pr["b_content_ms"], pr["added_content_ms"]))
 for cl, cd, order in passes:
     print("| %s concurrent streams (%s tokens, %s): errors | %d | %d | |" % (
         clients, ctok, order, cl["errors"], cd["errors"]))
