@@ -151,21 +151,6 @@ int detect_meminfo_parse(const char *buf, size_t len, uint64_t *total,
 			     "meminfo has no MemTotal line");
 }
 
-/* reads a /proc file; a missing one leaves the fact unknown (returns 1) */
-static int read_proc(const struct lemon_root *root, const char *rel, char *buf,
-		     size_t cap, size_t *len, struct lemon_err *err)
-{
-	struct lemon_err e = { 0 };
-
-	if (detect_root_read(root, DETECT_BASE_PROC, rel, buf, cap, len,
-			     &e) == 0)
-		return 0;
-	if (e.code == LEMON_ERR_NOT_FOUND)
-		return 1;
-	*err = e;
-	return -1;
-}
-
 int detect_cpu_probe(struct detect_ctx *ctx, struct lemon_err *err)
 {
 	struct detect_report *report = ctx->report;
@@ -179,7 +164,7 @@ int detect_cpu_probe(struct detect_ctx *ctx, struct lemon_err *err)
 	buf = malloc(CPUINFO_CAP);
 	if (buf == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
-	rc = read_proc(ctx->root, "cpuinfo", buf, CPUINFO_CAP, &len, &e);
+	rc = detect_read_proc_optional(ctx->root, "cpuinfo", buf, CPUINFO_CAP, &len, &e);
 	if (rc == 0 && detect_cpuinfo_parse(buf, len, &report->cpu,
 					    &report->host.hypervisor, &e) < 0)
 		rc = -1;
@@ -192,7 +177,7 @@ int detect_cpu_probe(struct detect_ctx *ctx, struct lemon_err *err)
 
 	/* RAM is independent of the CPU facts: still read it */
 	e = (struct lemon_err){ 0 };
-	rc = read_proc(ctx->root, "meminfo", membuf, sizeof(membuf), &len, &e);
+	rc = detect_read_proc_optional(ctx->root, "meminfo", membuf, sizeof(membuf), &len, &e);
 	if (rc == 0 && detect_meminfo_parse(membuf, len, &total, &e) == 0) {
 		report->host.has_ram = true;
 		report->host.ram_bytes = total;

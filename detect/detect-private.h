@@ -36,6 +36,11 @@ int detect_vulkan_probe(struct detect_ctx *ctx, struct lemon_err *err); /* vulka
 int detect_read_attr(const struct lemon_root *root, enum detect_base base,
 		     const char *rel, char *out, size_t cap,
 		     struct lemon_err *err);
+/* reads a /proc file; a missing one leaves the fact unknown (returns 1,
+ * err untouched), other failures return -1 with err set */
+int detect_read_proc_optional(const struct lemon_root *root, const char *rel,
+			      char *buf, size_t cap, size_t *len,
+			      struct lemon_err *err);
 /* reads a numeric attribute (base 10 or 16) with an explicit maximum */
 int detect_read_u64(const struct lemon_root *root, enum detect_base base,
 		    const char *rel, int num_base, uint64_t max, uint64_t *out,

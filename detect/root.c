@@ -290,3 +290,18 @@ int detect_read_u64(const struct lemon_root *root, enum detect_base base,
 	}
 	return 0;
 }
+
+int detect_read_proc_optional(const struct lemon_root *root, const char *rel,
+			      char *buf, size_t cap, size_t *len,
+			      struct lemon_err *err)
+{
+	struct lemon_err e = { 0 };
+
+	if (detect_root_read(root, DETECT_BASE_PROC, rel, buf, cap, len,
+			     &e) == 0)
+		return 0;
+	if (e.code == LEMON_ERR_NOT_FOUND)
+		return 1;
+	*err = e;
+	return -1;
+}

@@ -211,21 +211,6 @@ static int live_user(struct detect_user *u, struct lemon_err *err)
 	return 0;
 }
 
-/* reads a /proc file; a missing one leaves the fact unknown (returns 1) */
-static int read_proc(const struct lemon_root *root, const char *rel, char *buf,
-		     size_t cap, size_t *len, struct lemon_err *err)
-{
-	struct lemon_err e = { 0 };
-
-	if (detect_root_read(root, DETECT_BASE_PROC, rel, buf, cap, len,
-			     &e) == 0)
-		return 0;
-	if (e.code == LEMON_ERR_NOT_FOUND)
-		return 1;
-	*err = e;
-	return -1;
-}
-
 int detect_user_probe(struct detect_ctx *ctx, struct lemon_err *err)
 {
 	struct detect_user *u = &ctx->report->user;
@@ -238,14 +223,14 @@ int detect_user_probe(struct detect_ctx *ctx, struct lemon_err *err)
 	if (detect_root_is_live(ctx->root))
 		return live_user(u, err);
 
-	rc = read_proc(ctx->root, "self/status", buf, sizeof(buf), &len, &e);
+	rc = detect_read_proc_optional(ctx->root, "self/status", buf, sizeof(buf), &len, &e);
 	if (rc == 0 && detect_status_parse(buf, len, u, &e) < 0)
 		rc = -1;
 	if (rc < 0)
 		*err = e;
 
 	e = (struct lemon_err){ 0 };
-	rc = read_proc(ctx->root, "self/limits", buf, LIMITS_CAP, &len, &e);
+	rc = detect_read_proc_optional(ctx->root, "self/limits", buf, LIMITS_CAP, &len, &e);
 	if (rc == 0 && detect_limits_parse_memlock(buf, len, u, &e) < 0)
 		rc = -1;
 	if (rc < 0 && err->code == LEMON_OK)

@@ -24,6 +24,7 @@
 
 #include "detect/detect.h"
 #include "tree.h"
+#include "run_tree.h"
 
 static const char zen5_flags[] =
 	"fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat "
@@ -281,27 +282,6 @@ static void test_meminfo_errors(void **state)
 	expect_meminfo_error("MemTotal: 1099511627777 kB\n", LEMON_ERR_INVALID_DATA);
 	expect_meminfo_error("MemTotal: 99999999999999999999999999999999999 kB\n",
 			     LEMON_ERR_INVALID_DATA);
-}
-
-static int probe_error(const struct detect_report *r, const char *probe)
-{
-	int i;
-
-	for (i = 0; i < r->n_probe_errors; i++)
-		if (strcmp(r->probe_errors[i].probe, probe) == 0)
-			return (int)r->probe_errors[i].err.code;
-	return -1;
-}
-
-static void run_tree(const char *dir, struct detect_report *r)
-{
-	struct detect_options opts = { .vulkan = false };
-	struct lemon_err err = { 0 };
-	struct lemon_root *root;
-
-	assert_int_equal(detect_root_new(dir, &root, &err), 0);
-	assert_int_equal(detect_run(root, &opts, r, &err), 0);
-	detect_root_free(root);
 }
 
 static void test_probe_sysroot(void **state)

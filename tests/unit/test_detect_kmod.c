@@ -19,29 +19,9 @@
 
 #include "detect/detect.h"
 #include "tree.h"
+#include "run_tree.h"
 
 #define AMDGPU_KO "kernel/drivers/gpu/drm/amd/amdgpu/amdgpu.ko"
-
-static int probe_error(const struct detect_report *r, const char *probe)
-{
-	int i;
-
-	for (i = 0; i < r->n_probe_errors; i++)
-		if (strcmp(r->probe_errors[i].probe, probe) == 0)
-			return (int)r->probe_errors[i].err.code;
-	return -1;
-}
-
-static void run_tree(const char *dir, struct detect_report *r)
-{
-	struct detect_options opts = { .vulkan = false };
-	struct lemon_err err = { 0 };
-	struct lemon_root *root;
-
-	assert_int_equal(detect_root_new(dir, &root, &err), 0);
-	assert_int_equal(detect_run(root, &opts, r, &err), 0);
-	detect_root_free(root);
-}
 
 /* a tree for kernel `release` whose lib/modules is the fixture index */
 static void tree_with_index(char *dir, const char *release)

@@ -17,6 +17,7 @@
 
 #include "detect/detect.h"
 #include "tree.h"
+#include "run_tree.h"
 
 static const char desktop_status[] =
 	"Name:\tlemon\n"
@@ -212,27 +213,6 @@ static void test_group_name(void **state)
 	/* a name that does not fit is not returned truncated */
 	assert_false(detect_group_name(group_file, sizeof(group_file) - 1, 992, name, 4));
 	assert_false(detect_group_name("", 0, 0, name, sizeof(name)));
-}
-
-static int probe_error(const struct detect_report *r, const char *probe)
-{
-	int i;
-
-	for (i = 0; i < r->n_probe_errors; i++)
-		if (strcmp(r->probe_errors[i].probe, probe) == 0)
-			return (int)r->probe_errors[i].err.code;
-	return -1;
-}
-
-static void run_tree(const char *dir, struct detect_report *r)
-{
-	struct detect_options opts = { .vulkan = false };
-	struct lemon_err err = { 0 };
-	struct lemon_root *root;
-
-	assert_int_equal(detect_root_new(dir, &root, &err), 0);
-	assert_int_equal(detect_run(root, &opts, r, &err), 0);
-	detect_root_free(root);
 }
 
 static void test_probe_sysroot(void **state)
