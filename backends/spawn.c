@@ -266,8 +266,7 @@ static int provision_candidate(const struct backends_opts *o,
 		lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 			      "%s needs a gfx target", name);
 	}
-	if (rc < 0)
-		lemon_err_prefix(err, "installing %s", name);
+	/* provision_install names the backend in its messages already */
 	compat_backends_free(bm);
 	free(res);
 	return rc;

@@ -2,6 +2,7 @@
  * bearer-key check, CORS, routing, and the error responses every route
  * shares */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -161,11 +162,6 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *conn,
 				      "request_too_large",
 				      "request body larger than %zu bytes",
 				      s->cfg.max_body);
-	if (req->timed_out)
-		return srv_send_error(s, conn, 408, "invalid_request_error",
-				      "request_timeout",
-				      "request body not received within %d s",
-				      s->cfg.timeout_s);
 	if (strcmp(url, "/v1/chat/completions") == 0 ||
 	    strcmp(url, "/v1/completions") == 0 ||
 	    strcmp(url, "/v1/embeddings") == 0) {
@@ -243,12 +239,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	if (*size > 0) {
-		if (!req->too_large && !req->timed_out &&
-		    append(s, req, data, *size) < 0)
+		if (!req->too_large && append(s, req, data, *size) < 0)
 			return MHD_NO;
-		if (srv_now_ms() - req->t0 > s->cfg.timeout_s * 1000LL)
-			req->timed_out = true;
 		*size = 0;
+		/* a body trickled in slower than the timeout (slow-loris) ends
+		 * the connection: libmicrohttpd 0.9.75 takes no response
+		 * before the whole body is in, so there is no 408 to send */
+		if (srv_now_ms() - req->t0 > s->cfg.timeout_s * 1000LL) {
+			fprintf(stderr, "lemon: request body slower than %d s, connection closed\n",
+				s->cfg.timeout_s);
+			return MHD_NO;
+		}
 		return MHD_YES;
 	}
 	return route(s, conn, url, method, req);

@@ -36,7 +36,6 @@ struct server {
 struct srv_req {
 	bool started;
 	bool too_large;
-	bool timed_out;
 	int64_t t0; /* monotonic ms at the first call */
 	char *body;
 	size_t len;

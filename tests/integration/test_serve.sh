@@ -220,6 +220,24 @@ try: closed = q.recv(100) == b""
 except socket.timeout: closed = False
 except OSError: closed = True
 print("closed" if closed and time.time() - t0 < 8 else "open")
+# a body trickled in byte by byte is cut off after the timeout too
+b = socket.create_connection(("127.0.0.1", port))
+b.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+t0, closed = time.time(), False
+for _ in range(40):
+    try:
+        b.sendall(b"a")
+        b.setblocking(False)
+        closed = b.recv(100) == b""
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed = True
+    b.setblocking(True)
+    if closed:
+        break
+    time.sleep(0.25)
+print("body-closed" if closed and time.time() - t0 < 8 else "body-open")
 PY
 python3 "$T/loris.py" "$PORT" > "$T/loris.out" 2>&1 &
 lp=$!
@@ -229,7 +247,7 @@ for i in 1 2 3; do
 	req POST /v1/chat/completions "$CHAT}" | tail -n 1 | grep -q 200 && good=$((good + 1))
 done
 wait $lp
-if [ $good = 3 ] && grep -q closed "$T/loris.out"; then
+if [ $good = 3 ] && grep -qx closed "$T/loris.out" && grep -qx body-closed "$T/loris.out"; then
 	ok $name
 else
 	fail $name "good=$good $(cat "$T/loris.out")"
