@@ -293,6 +293,31 @@ else
 	fail $name "lemon exited non-zero"
 fi
 
+# --- settings: flags over environment over the config file; CORS -------
+name=config_precedence_and_cors
+mkdir -p "$XDG_CONFIG_HOME/lemon"
+echo '{"api_key": "filekey", "cors_origin": "http://file.example"}' > "$XDG_CONFIG_HOME/lemon/config.json"
+code() { curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$URL/v1/models"; }
+r=""
+if LEMON_API_KEY=envkey start_lemon "$T/l6.log" --backend cpu; then
+	r="$r $(code filekey) $(code envkey)"
+	r="$r $(curl -s -m 10 -o /dev/null -D - -X OPTIONS "$URL/v1/chat/completions" |
+		tr -d '\r' | grep -i '^access-control-allow-origin:' | cut -d' ' -f2)"
+	stop_lemon > /dev/null 2>&1
+fi
+if LEMON_API_KEY=envkey start_lemon "$T/l7.log" --backend cpu --api-key flagkey --cors-origin ''; then
+	r="$r $(code envkey) $(code flagkey)"
+	r="$r $(curl -s -m 10 -D - -o /dev/null -H 'Authorization: Bearer flagkey' "$URL/v1/models" |
+		grep -ci '^access-control-allow-origin')"
+	stop_lemon > /dev/null 2>&1
+fi
+rm -f "$XDG_CONFIG_HOME/lemon/config.json"
+if [ "$r" = " 401 200 http://file.example 401 200 0" ]; then
+	ok $name
+else
+	fail $name "got '$r'"
+fi
+
 # --- fallback: a ROCm build that cannot start here -> CPU -----------------
 name=fallback_rocm_to_cpu
 mkdir -p "$T/fake-rocm"
