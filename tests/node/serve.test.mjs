@@ -99,3 +99,26 @@ test('stats describe the last request', async () => {
 	assert.ok(s.input_tokens >= 1);
 	assert.ok(s.tokens_per_second > 0);
 });
+
+test('a backend killed mid-stream surfaces as an error; the next request works', async () => {
+	const health = async () => (await fetch(`${process.env.LEMON_URL}/api/v1/health`,
+		{ headers: { Authorization: `Bearer ${process.env.LEMON_KEY}` } })).json();
+	const stream = await client.chat.completions.create({
+		model, max_tokens: 2000, stream: true, ignore_eos: true,
+		messages: [{ role: 'user', content: 'go on forever' }],
+	});
+	let chunks = 0;
+	await assert.rejects(async () => {
+		for await (const c of stream) {
+			if (++chunks === 3) {
+				const h = await health();
+				const child = h.loaded.find((l) => l.role === 'chat' && l.state === 'ready');
+				process.kill(child.pid, 'SIGKILL');
+			}
+		}
+	}, (e) => e instanceof OpenAI.APIError && /backend stopped/.test(e.message));
+	assert.ok(chunks >= 3);
+	const r = await client.chat.completions.create({ model, max_tokens: 3,
+		messages: [{ role: 'user', content: 'again' }] });
+	assert.equal(r.object, 'chat.completion');
+});
