@@ -1,0 +1,20 @@
+/* libFuzzer target for backends/gguf.c: any bytes either parse or fail
+ * with INVALID_DATA, never read outside the buffer */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "backends/backends.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct backends_gguf_info info;
+	struct lemon_err err = { 0 };
+
+	if (backends_gguf_parse(data, size, &info, &err) < 0 &&
+	    err.code != LEMON_ERR_INVALID_DATA)
+		abort();
+	if (err.code == LEMON_OK && info.header_len > size)
+		abort();
+	return 0;
+}
