@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Streaming benchmark client for bench/serve.sh (standard library only).
 
+  alternate and paired keep one connection per server open, as real clients
+  (the openai packages) do; concurrent opens one connection per stream.
+
   serve-client.py alternate URL_A URL_B ROUNDS MAX_TOKENS
       streams ROUNDS chat completions from each server, alternating A, B,
       A, B...; prints per-server medians of time to first token (request
       sent -> first content chunk) and decode tokens/s (content chunks
       after the first / time from first to last chunk) as JSON
   serve-client.py paired URL_A URL_B N
-      N raw-socket streaming requests to each, alternating; medians of the
+      N streaming requests to each, alternating; medians of the
       time to the response head and to the first content chunk, and the
       median of the paired differences A - B (the added latency)
   serve-client.py concurrent URL CLIENTS MAX_TOKENS
@@ -16,7 +19,6 @@
 """
 import http.client
 import json
-import socket
 import statistics
 import sys
 import threading
@@ -24,16 +26,41 @@ import time
 import urllib.parse
 
 
-def stream(url, max_tokens, prompt="Tell me a story"):
+_conns = {}
+
+
+def conn(url):
+    """one persistent connection per server, like real clients keep"""
+    u = urllib.parse.urlparse(url)
+    c = _conns.get(url)
+    if c is None:
+        c = _conns[url] = http.client.HTTPConnection(u.hostname, u.port,
+                                                     timeout=300)
+    return c
+
+
+def stream(url, max_tokens, prompt="Tell me a story", keep=True):
     u = urllib.parse.urlparse(url)
     body = json.dumps({"model": "tiny", "stream": True, "max_tokens": max_tokens,
                        "ignore_eos": True, "temperature": 0,
                        "messages": [{"role": "user", "content": prompt}]})
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+    c = conn(url) if keep else http.client.HTTPConnection(u.hostname, u.port,
+                                                          timeout=300)
     t0 = time.perf_counter()
-    c.request("POST", "/v1/chat/completions", body,
-              {"Content-Type": "application/json"})
-    r = c.getresponse()
+    try:
+        c.request("POST", "/v1/chat/completions", body,
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+    except (http.client.RemoteDisconnected, ConnectionError):
+        # the server closed the kept connection: reconnect, as clients do
+        c.close()
+        _conns.pop(url, None)
+        c = conn(url)
+        t0 = time.perf_counter()
+        c.request("POST", "/v1/chat/completions", body,
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+    th = time.perf_counter()
     if r.status != 200:
         raise RuntimeError("status %d" % r.status)
     first = last = None
@@ -58,10 +85,12 @@ def stream(url, max_tokens, prompt="Tell me a story"):
                 first = now
             last = now
             n += 1
-    c.close()
+    r.read()  # the rest of the chunked body, so the connection can be reused
+    if not keep:
+        c.close()
     if not done:
         raise RuntimeError("stream ended without [DONE]")
-    return t0, first, last, n
+    return t0, first, last, n, th
 
 
 def alternate(a, b, rounds, max_tokens):
@@ -71,7 +100,7 @@ def alternate(a, b, rounds, max_tokens):
         stream(b, 8)
     for i in range(rounds):
         for url in ((a, b) if i % 2 == 0 else (b, a)):
-            t0, first, last, n = stream(url, max_tokens)
+            t0, first, last, n, _ = stream(url, max_tokens)
             res[url]["ttft"].append((first - t0) * 1000)
             if n > 1 and last > first:
                 res[url]["tps"].append((n - 1) / (last - first))
@@ -84,40 +113,19 @@ def alternate(a, b, rounds, max_tokens):
     return out
 
 
-def raw_once(url):
-    u = urllib.parse.urlparse(url)
-    body = json.dumps({"model": "tiny", "stream": True, "max_tokens": 4,
-                       "temperature": 0, "messages": [
-                           {"role": "user", "content": "Tell me a story"}]}).encode()
-    req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-           % len(body)) + body
-    t0 = time.perf_counter()
-    s = socket.create_connection((u.hostname, u.port))
-    s.sendall(req)
-    buf, th, tc = b"", None, None
-    while b"[DONE]" not in buf:
-        d = s.recv(65536)
-        if not d:
-            raise RuntimeError("connection closed early")
-        now = time.perf_counter()
-        buf += d
-        if th is None and b"\r\n\r\n" in buf:
-            th = now
-        if tc is None and b'"content":"' in buf:
-            tc = now
-    s.close()
-    return (th - t0) * 1000, (tc - t0) * 1000
+def once(url):
+    t0, first, _, _, th = stream(url, 4)
+    return (th - t0) * 1000, (first - t0) * 1000
 
 
 def paired(a, b, n):
     ra, rb = [], []
     for _ in range(3):
-        raw_once(a)
-        raw_once(b)
+        once(a)
+        once(b)
     for _ in range(n):
-        ra.append(raw_once(a))
-        rb.append(raw_once(b))
+        ra.append(once(a))
+        rb.append(once(b))
     med = statistics.median
     return {"a_head_ms": med(x[0] for x in ra), "a_content_ms": med(x[1] for x in ra),
             "b_head_ms": med(x[0] for x in rb), "b_content_ms": med(x[1] for x in rb),
@@ -130,7 +138,7 @@ def concurrent(url, clients, max_tokens):
 
     def one():
         try:
-            _, _, _, n = stream(url, max_tokens, "Hi")
+            _, _, _, n, _ = stream(url, max_tokens, "Hi", keep=False)
             with lock:
                 counts.append(n)
         except Exception as e:  # noqa: BLE001 - every failure is counted
