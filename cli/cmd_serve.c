@@ -81,10 +81,8 @@ static int parse_serve(int argc, char **argv, struct serve_args *a,
 				break;
 		if (k < sizeof(serve_flags) / sizeof(serve_flags[0])) {
 			if (server_config_set(&a->cfg, serve_flags[k].key,
-					      argv[++i], err) < 0) {
-				lemon_err_prefix(err, "%s", f);
+					      argv[++i], err) < 0)
 				return -1;
-			}
 		} else if (strcmp(f, "--sysroot") == 0) {
 			a->sysroot = argv[++i];
 		} else if (strcmp(f, "--compat-dir") == 0) {
