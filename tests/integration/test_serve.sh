@@ -118,9 +118,10 @@ else
 	fail $name "$(cat "$T/o1" "$T/o2" "$T/o3")"
 fi
 
-# --- first run: no backend installed, provisions CPU from the mirror -------
+# --- first run (backend auto, as in the acceptance): nothing installed, so
+# detection picks the candidates and CPU is provisioned from the mirror ---
 name=first_run_provisions_and_streams
-if start_lemon "$T/l1.log" --backend cpu --mirror "$MIRROR" --api-key "$KEY" --timeout 3 --ctx-size 4096 &&
+if start_lemon "$T/l1.log" --mirror "$MIRROR" --api-key "$KEY" --timeout 3 --ctx-size 4096 &&
    grep -q '"llamacpp:cpu"' "$XDG_DATA_HOME/lemon/backends/installed.json" &&
    curl -s -N -m 60 -H "Authorization: Bearer $KEY" "$URL/v1/chat/completions" \
 	-d "$CHAT,\"stream\":true}" > "$T/sse" &&
