@@ -31,6 +31,11 @@ git ls-files '*.c' '*.h' | grep -v -e '^detect/root.c$' -e '^tests/' |
 git ls-files '*.c' '*.h' | xargs grep -n -E '\b(atoi|atol|sscanf|strtok|strcpy|strcat|sprintf|vsprintf|gets)\s*\(' &&
 	fail "banned function used"
 
+# functions stay short: a body (from "{" to "}" in column 0) over 150 lines
+for f in $(git ls-files '*.c' | grep -v '^tests/'); do
+	awk -v f="$f" '/^\{/ { s = NR } /^\}/ { if (s && NR - s > 150) print f ":" s ": function body of " NR - s " lines"; s = 0 }' "$f"
+done | grep . && fail "function longer than 150 lines"
+
 for j in compat/*.json; do
 	jq -e 'has("schema") and has("about")' "$j" >/dev/null || fail "$j lacks schema/about or is not JSON"
 done
