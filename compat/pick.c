@@ -154,6 +154,10 @@ static void vulkan_probed(const struct detect_vulkan *vk,
 		snprintf(c->reason, sizeof(c->reason),
 			 "Vulkan skipped: no Vulkan loader (%s); install it: sudo apt install libvulkan1 mesa-vulkan-drivers",
 			 vk->error[0] ? vk->error : "libvulkan not found");
+	} else if (vk->n_devices == 0) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "Vulkan skipped: the loader found no driver (%.120s); install the GPU's Vulkan driver (mesa-vulkan-drivers, or the NVIDIA driver's ICD)",
+			 vk->error[0] ? vk->error : "no physical device");
 	} else {
 		snprintf(c->reason, sizeof(c->reason),
 			 "Vulkan skipped: no GPU Vulkan device (only CPU implementations such as lavapipe)");
@@ -187,7 +191,19 @@ static void vulkan_unprobed(const struct detect_report *report,
 		const struct detect_gpu *gpu = &report->gpus[g->index];
 		char rel[40];
 
-		if (!vk_capable_driver(gpu->pci.driver) || !gpu->render_node[0])
+		if (!vk_capable_driver(gpu->pci.driver))
+			continue;
+		/* NVIDIA's proprietary Vulkan driver talks to /dev/nvidia*, so a
+		 * missing DRM render node (nvidia-drm not loaded) is no obstacle */
+		if (!gpu->render_node[0] && strcmp(gpu->pci.driver, "nvidia") == 0) {
+			c->usable = true;
+			c->gpu_index = i;
+			snprintf(c->reason, sizeof(c->reason),
+				 "Vulkan on %.100s (nvidia bound; not probed: %.40s)",
+				 g->name, why);
+			return;
+		}
+		if (!gpu->render_node[0])
 			continue;
 		snprintf(rel, sizeof(rel), "dri/%s", gpu->render_node);
 		if (!node_ok(report, rel, "Vulkan", denied, sizeof(denied)))

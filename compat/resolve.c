@@ -156,11 +156,28 @@ static void resolve_amd_gpu(const struct compat_db *db,
 	}
 }
 
+/* the name the Vulkan driver gives the same PCI device, if it was probed */
+static const char *vulkan_name(const struct detect_vulkan *vk,
+			       const struct detect_pci *pci)
+{
+	int i;
+
+	for (i = 0; i < vk->n_devices; i++)
+		if (vk->devices[i].type != DETECT_VK_CPU &&
+		    vk->devices[i].vendor_id == pci->vendor &&
+		    vk->devices[i].device_id == pci->device &&
+		    vk->devices[i].name[0])
+			return vk->devices[i].name;
+	return NULL;
+}
+
 static void resolve_gpu(const struct compat_db *db,
+			const struct detect_report *report,
 			const struct detect_gpu *gpu, int index,
 			struct compat_gpu *g)
 {
 	const struct detect_pci *pci = &gpu->pci;
+	const char *vk_name = vulkan_name(&report->vulkan, pci);
 
 	memset(g, 0, sizeof(*g));
 	g->index = index;
@@ -178,6 +195,8 @@ static void resolve_gpu(const struct compat_db *db,
 		lemon_str_copy(g->kind, sizeof(g->kind),
 			       strstr(pci->bdf, ":00:02.0") ? "igpu" : "dgpu");
 	}
+	if (!g->name[0] && vk_name != NULL)
+		lemon_str_copy(g->name, sizeof(g->name), vk_name);
 	if (!g->name[0])
 		snprintf(g->name, sizeof(g->name), "%s GPU",
 			 g->vendor ? g->vendor : "unknown");
@@ -312,7 +331,7 @@ int compat_resolve(const struct compat_db *db, const struct lemon_root *root,
 				     "compat_resolve needs a database, a report and an output");
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < report->n_gpus && i < DETECT_MAX_GPUS; i++)
-		resolve_gpu(db, &report->gpus[i], i, &out->gpus[i]);
+		resolve_gpu(db, report, &report->gpus[i], i, &out->gpus[i]);
 	out->n_gpus = i;
 	for (i = 0; i < report->n_npus && i < DETECT_MAX_NPUS; i++)
 		resolve_npu(db, root, report, i, &out->npus[i]);

@@ -280,6 +280,46 @@ static void test_vulkan_probed(void **state)
 			       "sudo apt install libvulkan1 mesa-vulkan-drivers"));
 }
 
+/* nvidia without nvidia-drm: no render node, yet its Vulkan driver works
+ * (the recorded H100 machine); a probed Vulkan device names the GPU */
+static void test_nvidia_without_render_node(void **state)
+{
+	struct fx *f = *state;
+	struct detect_gpu *g = &f->r.gpus[f->r.n_gpus++];
+	struct detect_vk_device *d;
+
+	lemon_str_copy(g->pci.bdf, sizeof(g->pci.bdf), "0000:00:06.0");
+	g->pci.vendor = 0x10de;
+	g->pci.device = 0x2330;
+	lemon_str_copy(g->pci.driver, sizeof(g->pci.driver), "nvidia");
+	run(f);
+	assert_cand(&f->ch.c[0], "vulkan", "", true);
+	assert_non_null(strstr(f->ch.c[0].reason, "nvidia bound"));
+
+	/* probed: the loader found no driver at all */
+	f->r.vulkan.probed = true;
+	f->r.vulkan.loader = true;
+	lemon_str_copy(f->r.vulkan.error, sizeof(f->r.vulkan.error),
+		       "vkCreateInstance failed: VK_ERROR_INCOMPATIBLE_DRIVER");
+	run(f);
+	assert_cand(&f->ch.c[0], "vulkan", "", false);
+	assert_non_null(strstr(f->ch.c[0].reason, "the loader found no driver (vkCreateInstance failed"));
+
+	/* probed with the NVIDIA ICD (as seen on that machine) */
+	f->r.vulkan.error[0] = '\0';
+	f->r.vulkan.n_devices = 1;
+	d = &f->r.vulkan.devices[0];
+	lemon_str_copy(d->name, sizeof(d->name), "NVIDIA H100 80GB HBM3");
+	lemon_str_copy(d->driver, sizeof(d->driver), "nvidia");
+	d->vendor_id = 0x10de;
+	d->device_id = 0x2330;
+	d->type = DETECT_VK_DISCRETE;
+	run(f);
+	assert_string_equal(f->view.gpus[0].name, "NVIDIA H100 80GB HBM3");
+	assert_cand(&f->ch.c[0], "vulkan", "", true);
+	assert_string_equal(f->ch.c[0].reason, "Vulkan on NVIDIA H100 80GB HBM3 (nvidia)");
+}
+
 static void test_nvidia_only(void **state)
 {
 	struct fx *f = *state;
@@ -353,6 +393,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vulkan_probed, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_nvidia_without_render_node,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nvidia_only, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cpu_only, setup, teardown),
