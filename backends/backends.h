@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "provision/provision.h"
 #include "util/err.h"
 
 #define BACKENDS_NAME_MAX 64 /* model names: 1..63 of [A-Za-z0-9._:-] */
@@ -42,13 +43,53 @@ struct backends_gguf_info {
 	uint64_t n_kv;
 	char arch[32];      /* general.architecture, "" when absent */
 	uint64_t header_len; /* bytes up to the end of the tensor infos */
+	/* "<arch>.*" keys; 0 when absent */
+	uint64_t context_length;
+	uint64_t block_count;
+	uint64_t embedding_length;
+	uint64_t head_count;
+	uint64_t head_count_kv;
+	bool has_file_type;
+	uint32_t file_type;  /* general.file_type (quantization) */
+	bool has_chat_template;
+	uint32_t alignment;  /* general.alignment, 32 when absent */
+	uint64_t n_params;   /* elements over all tensors */
+	uint64_t tensor_bytes; /* sum of the tensors' sizes */
+	uint64_t layer_bytes;  /* the part in "blk.N.*" tensors */
+	uint64_t data_len;   /* end of the last tensor in the data section */
 };
 
 /* parses a GGUF header from (buf, len) with every length and count checked
- * against the buffer: INVALID_DATA for a bad magic, version, type or
- * truncation (naming the offset) */
+ * against the buffer: INVALID_DATA for a bad magic, version, value type,
+ * tensor type, dimension, offset or truncation (naming the offset) */
 int backends_gguf_parse(const unsigned char *buf, size_t len,
 			struct backends_gguf_info *out, struct lemon_err *err);
+
+/* "Q4_K_M" for a general.file_type value, "unknown" otherwise */
+const char *backends_gguf_ftype_name(uint32_t file_type);
+
+/* parses the header of the GGUF file at path, reading only as much of the
+ * file as the header takes (at most 256 MiB); IO when it cannot be read */
+int backends_gguf_read_file(const char *path, struct backends_gguf_info *out,
+			    struct lemon_err *err);
+
+/* memory plan for one model on one device (backends/fit.c) */
+struct backends_fit {
+	uint64_t need;       /* weights + context + compute, estimated */
+	uint64_t weights;
+	uint64_t context;    /* KV cache for the context size */
+	int n_gpu_layers;    /* -1: every layer on the device (or CPU only) */
+	bool partial;        /* part of the layers stay in RAM */
+};
+
+/* plans where a model goes: everything on the GPU when it fits in vram,
+ * else the layers that fit (partial offload), else TOO_LARGE naming the
+ * sizes when it fits nowhere. vram 0: a CPU backend; ram 0: unknown (no
+ * check). ctx 0: the smallest context llama-server shrinks an unset one
+ * to (4096, or the model's own when smaller). */
+int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
+		      int ctx, uint64_t ram, uint64_t vram,
+		      struct backends_fit *out, struct lemon_err *err);
 
 /* validates the GGUF file at src and copies it to the store as name
  * (temp file, fsync, rename); an existing model of that name is replaced */
@@ -139,5 +180,33 @@ void backends_free(struct backends *b);
 
 /* connects a TCP socket (close-on-exec) to 127.0.0.1:port; -1 with err */
 int backends_connect(int port, int timeout_ms, struct lemon_err *err);
+
+/* ---- registry pull and delete (backends/pull.c) ------------------------
+ * For the CLI and the HTTP routes (POST /api/v1/pull, /api/pull,
+ * /api/v1/delete, DELETE /api/delete). */
+
+/* pulls the registry model name (compat_models_load: shipped models.json
+ * merged with the user's) into the store: downloads into
+ * <data>/models/.pull-<name>/ (kept across failures so a retry resumes),
+ * checks every file with the GGUF header parser, then publishes atomically
+ * as <data>/models/<name>.gguf, or for a split model as the directory
+ * <data>/models/<name>/ holding all parts under their split names (the
+ * path llama-server gets is the first part). progress (may be NULL) sees
+ * every step, ending with status "success". INVALID_ARG: bad name;
+ * NOT_FOUND: not in the registry or not on the server; BUSY: a pull of
+ * the same name is running; CHECKSUM: digest mismatch (nothing
+ * published); INVALID_DATA: not a GGUF; NETWORK. data_dir NULL: the
+ * default data directory. */
+int backends_pull_model(const char *data_dir, const char *name,
+			provision_pull_cb progress, void *ctx,
+			struct lemon_err *err);
+
+/* removes the model name from the store (file, split directory and any
+ * unfinished pull); INVALID_ARG for a bad name, NOT_FOUND when absent.
+ * Unloading a running child first is the caller's job. */
+int backends_delete_model(const char *data_dir, const char *name,
+			  struct lemon_err *err);
+
+/* ---- end of registry pull and delete ----------------------------------- */
 
 #endif

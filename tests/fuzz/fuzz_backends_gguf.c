@@ -16,5 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (err.code == LEMON_OK && info.header_len > size)
 		abort();
+	/* the sizes the memory plan trusts stay within the parser's caps */
+	if (err.code == LEMON_OK &&
+	    (info.layer_bytes > info.tensor_bytes ||
+	     info.data_len > (1ull << 50) || info.alignment == 0 ||
+	     (info.alignment & (info.alignment - 1)) != 0))
+		abort();
 	return 0;
 }

@@ -10,7 +10,7 @@
 #include "backends/backends.h"
 
 struct buf {
-	unsigned char b[512];
+	unsigned char b[1024];
 	size_t n;
 };
 
@@ -162,6 +162,179 @@ static void test_bad_type_and_dims(void **state)
 	expect_invalid(b.b, b.n, "tensor info invalid");
 }
 
+
+/* a plausible model: arch keys, file type, chat template, two layers */
+static void model(struct buf *b, uint64_t off2, uint32_t type2)
+{
+	memset(b, 0, sizeof(*b));
+	put(b, "GGUF", 4);
+	u32(b, 3);
+	u64(b, 3);
+	u64(b, 8);
+	str(b, "general.architecture");
+	u32(b, 8);
+	str(b, "llama");
+	str(b, "llama.context_length");
+	u32(b, 4);
+	u32(b, 8192);
+	str(b, "llama.block_count");
+	u32(b, 4);
+	u32(b, 2);
+	str(b, "llama.embedding_length");
+	u32(b, 10);
+	u64(b, 4096);
+	str(b, "llama.attention.head_count");
+	u32(b, 4);
+	u32(b, 32);
+	str(b, "llama.attention.head_count_kv");
+	u32(b, 4);
+	u32(b, 8);
+	str(b, "general.file_type");
+	u32(b, 4);
+	u32(b, 15);
+	str(b, "tokenizer.chat_template");
+	u32(b, 8);
+	str(b, "{{ messages }}");
+	/* f32 4096 x 32000, then two q4_k blk tensors of 4096 x 4096 */
+	str(b, "token_embd.weight");
+	u32(b, 2);
+	u64(b, 4096);
+	u64(b, 32000);
+	u32(b, 0);
+	u64(b, 0);
+	str(b, "blk.0.attn_q.weight");
+	u32(b, 2);
+	u64(b, 4096);
+	u64(b, 4096);
+	u32(b, 12);
+	u64(b, 524288000);
+	str(b, "blk.1.attn_q.weight");
+	u32(b, 2);
+	u64(b, 4096);
+	u64(b, 4096);
+	u32(b, type2);
+	u64(b, off2);
+}
+
+static void test_model_info(void **state)
+{
+	struct backends_gguf_info info;
+	struct lemon_err err = { 0 };
+	struct buf b;
+	uint64_t q4k = 4096ull * 4096 / 256 * 144;
+
+	(void)state;
+	model(&b, 524288000 + q4k, 12);
+	assert_int_equal(backends_gguf_parse(b.b, b.n, &info, &err), 0);
+	assert_string_equal(info.arch, "llama");
+	assert_int_equal(info.context_length, 8192);
+	assert_int_equal(info.block_count, 2);
+	assert_int_equal(info.embedding_length, 4096);
+	assert_int_equal(info.head_count, 32);
+	assert_int_equal(info.head_count_kv, 8);
+	assert_true(info.has_file_type);
+	assert_int_equal(info.file_type, 15);
+	assert_string_equal(backends_gguf_ftype_name(info.file_type), "Q4_K_M");
+	assert_string_equal(backends_gguf_ftype_name(4), "unknown");
+	assert_true(info.has_chat_template);
+	assert_int_equal(info.alignment, 32);
+	assert_int_equal(info.n_params, 4096ull * 32000 + 2 * 4096ull * 4096);
+	assert_int_equal(info.tensor_bytes, 524288000 + 2 * q4k);
+	assert_int_equal(info.layer_bytes, 2 * q4k);
+	assert_int_equal(info.data_len, 524288000 + 2 * q4k);
+	assert_int_equal(info.header_len, b.n);
+}
+
+static void test_hostile_tensors(void **state)
+{
+	struct buf b;
+	size_t dim_at;
+
+	(void)state;
+	model(&b, 524288000 + 1, 12);
+	expect_invalid(b.b, b.n, "unaligned offset 524288001");
+	model(&b, 1ull << 50, 12);
+	expect_invalid(b.b, b.n, "offset 1125899906842624");
+	model(&b, UINT64_MAX - 31, 12);
+	expect_invalid(b.b, b.n, "offset");
+	model(&b, 0, 200);
+	expect_invalid(b.b, b.n, "type 200");
+	model(&b, 0, 4); /* a removed ggml type */
+	expect_invalid(b.b, b.n, "type 4");
+	/* the last tensor's second dimension: 8 + 4 + 8 + 4 + 8 from its end */
+	model(&b, 0, 12);
+	dim_at = b.n - 8 - 4 - 8;
+	memset(b.b + dim_at, 0, 8);
+	expect_invalid(b.b, b.n, "dimension 0");
+	memset(b.b + dim_at, 0xff, 8);
+	expect_invalid(b.b, b.n, "dimension 18446744073709551615");
+	/* 2^40 x 2^40 elements: each dimension allowed, the product is not */
+	model(&b, 0, 0);
+	memcpy(b.b + dim_at, "\0\0\0\0\0\x01\0\0", 8);
+	memcpy(b.b + dim_at - 8, "\0\0\0\0\0\x01\0\0", 8);
+	expect_invalid(b.b, b.n, "dimension 1099511627776");
+	/* a q4_k row of 100 elements is not a whole number of blocks */
+	model(&b, 0, 12);
+	memcpy(b.b + dim_at - 8, "\x64\0\0\0\0\0\0\0", 8);
+	expect_invalid(b.b, b.n, "row length for its type 100");
+}
+
+static void test_hostile_keys(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	put(&b, "GGUF", 4);
+	u32(&b, 3);
+	u64(&b, 0);
+	u64(&b, 1);
+	str(&b, "general.alignment");
+	u32(&b, 4);
+	u32(&b, 48);
+	expect_invalid(b.b, b.n, "alignment 48 invalid");
+	b.n -= 4;
+	u32(&b, 0);
+	expect_invalid(b.b, b.n, "alignment 0 invalid");
+	memset(&b, 0, sizeof(b));
+	put(&b, "GGUF", 4);
+	u32(&b, 3);
+	u64(&b, 0);
+	u64(&b, 1);
+	u64(&b, 0); /* empty key */
+	u32(&b, 4);
+	u32(&b, 1);
+	expect_invalid(b.b, b.n, "key length 0 invalid");
+	/* an array of strings claiming 2^40 elements in a short buffer */
+	memset(&b, 0, sizeof(b));
+	put(&b, "GGUF", 4);
+	u32(&b, 3);
+	u64(&b, 0);
+	u64(&b, 1);
+	str(&b, "tokenizer.ggml.tokens");
+	u32(&b, 9);
+	u32(&b, 8);
+	u64(&b, 1ull << 40);
+	str(&b, "a");
+	expect_invalid(b.b, b.n, "truncated");
+	/* a context length of a signed negative value reads as absent */
+	memset(&b, 0, sizeof(b));
+	put(&b, "GGUF", 4);
+	u32(&b, 3);
+	u64(&b, 0);
+	u64(&b, 1);
+	str(&b, "llama.context_length");
+	u32(&b, 5);
+	u32(&b, 0xffffffffu);
+	{
+		struct backends_gguf_info info;
+		struct lemon_err err = { 0 };
+
+		assert_int_equal(backends_gguf_parse(b.b, b.n, &info, &err), 0);
+		assert_int_equal(info.context_length, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +343,9 @@ int main(void)
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_huge_lengths),
 		cmocka_unit_test(test_bad_type_and_dims),
+		cmocka_unit_test(test_model_info),
+		cmocka_unit_test(test_hostile_tensors),
+		cmocka_unit_test(test_hostile_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
