@@ -20,6 +20,8 @@ struct backends_spawn {
 	const char *env_extra; /* "NAME=value" or "" */
 	int port;
 	int ctx_size;
+	int parallel;     /* 0: llama-server's default */
+	int n_gpu_layers; /* -1: llama-server's default */
 	bool embeddings;
 };
 
@@ -40,6 +42,12 @@ int backends_resolve_exe(const struct backends_opts *o,
 
 /* "exited with status N" / "killed by signal N" */
 void backends_describe_status(int status, char *out, size_t cap);
+
+/* a split model's directory: the path of its first part
+ * ("*-00001-of-NNNNN.gguf") and the bytes of all parts; -1 when none
+ * (backends/pull.c) */
+int backends_split_first(const char *dir, char *out, size_t cap,
+			 uint64_t *total);
 
 /* ---- supervisor state (supervise.c, api.c) ---- */
 #include <pthread.h>
@@ -68,6 +76,8 @@ struct sup_child {
 	bool unload;        /* free the slot once it exited */
 	int64_t deadline;   /* start timeout, monotonic ms */
 	int64_t failed_at;
+	int64_t last_used;  /* monotonic ms of the last lease, for LRU/idle */
+	int n_gpu_layers;   /* of the running child, -1: all/default */
 	struct backends_proc proc;
 	char reason[400];
 	char line[1024];
@@ -108,5 +118,9 @@ void sup_record_fallback(struct backends *b, const char *model, int from,
 int sup_start_thread(struct backends *b, struct lemon_err *err);
 void sup_stop_all(struct backends *b);
 int64_t sup_now_ms(void);
+/* the memory plan for a model on a candidate (fit.c): -1 with err when it
+ * fits nowhere or cannot be read */
+int sup_plan(const struct backends *b, const char *path, const char *model,
+	     int cand, struct backends_fit *fit, struct lemon_err *err);
 
 #endif

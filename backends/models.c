@@ -73,8 +73,9 @@ static int models_dir(const char *data_dir, char *out, size_t cap,
 int backends_model_path(const char *data_dir, const char *name, char *out,
 			size_t cap, struct lemon_err *err)
 {
-	char dir[4096];
+	char dir[4096], split[4200];
 	struct stat st;
+	uint64_t total;
 	int n;
 
 	if (!backends_model_name_valid(name))
@@ -87,7 +88,11 @@ int backends_model_path(const char *data_dir, const char *name, char *out,
 	if (n < 0 || (size_t)n >= cap)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 				     "model path too long");
-	if (stat(out, &st) < 0 || !S_ISREG(st.st_mode))
+	if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
+		return 0;
+	/* a split model: the directory <name>/ and its first part */
+	snprintf(split, sizeof(split), "%s/%s", dir, name);
+	if (backends_split_first(split, out, cap, &total) < 0)
 		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
 				     "model '%s' not found in %s", name, dir);
 	return 0;
@@ -204,6 +209,24 @@ static int cmp_model(const void *a, const void *b)
 		      ((const struct backends_model *)b)->name);
 }
 
+/* a split model's directory <name>/ as one entry */
+static bool list_split(const char *dir, const char *entry,
+		       struct backends_model *m)
+{
+	char path[4400], first[4400];
+	struct stat st;
+
+	if (!backends_model_name_valid(entry) ||
+	    !lemon_str_copy(m->name, sizeof(m->name), entry))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", dir, entry);
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    backends_split_first(path, first, sizeof(first), &m->size) < 0)
+		return false;
+	m->mtime = (int64_t)st.st_mtime;
+	return true;
+}
+
 int backends_list_models(const char *data_dir, struct backends_model *out,
 			 int cap, int *n, struct lemon_err *err)
 {
@@ -222,6 +245,8 @@ int backends_list_models(const char *data_dir, struct backends_model *out,
 		size_t len = strlen(de->d_name);
 		struct backends_model *m = &out[*n];
 
+		if (list_split(dir, de->d_name, m))
+			(*n)++;
 		if (len <= 5 || strcmp(de->d_name + len - 5, ".gguf") != 0 ||
 		    len - 5 >= sizeof(m->name))
 			continue;

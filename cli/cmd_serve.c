@@ -377,10 +377,13 @@ int cli_cmd_pull(int argc, char **argv)
 	struct lemon_err err = { 0 };
 
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: lemon pull --file PATH NAME\n"
-		       "  imports a local GGUF model into $XDG_DATA_HOME/lemon/models as NAME\n");
+		printf("usage: lemon pull NAME | lemon pull --file PATH NAME\n"
+		       "  pulls NAME from the model registry, or imports a local GGUF model\n"
+		       "  into $XDG_DATA_HOME/lemon/models as NAME ('lemon pull NAME --help')\n");
 		return CLI_EXIT_OK;
 	}
+	if (argc >= 2 && strcmp(argv[1], "--file") != 0)
+		return cli_pull_registry(argc, argv);
 	if (argc != 4 || strcmp(argv[1], "--file") != 0) {
 		fprintf(stderr, "usage: lemon pull --file PATH NAME\n");
 		return CLI_EXIT_USAGE;

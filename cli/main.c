@@ -11,7 +11,8 @@ static const struct cli_command commands[] = {
 	{ "backends", cli_cmd_backends, "list installed and available backends and the selected one" },
 	{ "uninstall-backend", cli_cmd_uninstall_backend, "remove an installed backend" },
 	{ "serve", cli_cmd_serve, "serve the OpenAI-compatible API over supervised llama-server" },
-	{ "pull", cli_cmd_pull, "import a local GGUF model (--file PATH NAME)" },
+	{ "pull", cli_cmd_pull, "pull a model from the registry (NAME) or import one (--file PATH NAME)" },
+	{ "rm", cli_cmd_rm, "remove a local model" },
 	{ "list", cli_cmd_list, "list the local models" },
 };
 

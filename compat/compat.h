@@ -254,4 +254,77 @@ int compat_backend_expand(const struct compat_backend_asset *a,
 
 /* ---- end of backend manifest ------------------------------------------ */
 
+/* ---- model registry (compat/models.c, compat/models.json) ------------- */
+
+#define COMPAT_MAX_MODELS 128
+#define COMPAT_MODEL_MAX_PARTS 16  /* split GGUF parts per model */
+#define COMPAT_MODEL_MAX_SUGGEST 4
+
+enum compat_model_label {
+	COMPAT_MODEL_LLM = 1u << 0,
+	COMPAT_MODEL_EMBEDDING = 1u << 1,
+	COMPAT_MODEL_REASONING = 1u << 2,
+	COMPAT_MODEL_VISION = 1u << 3,
+};
+
+struct compat_model_file {
+	char file[256];    /* path inside the repo ("x-00001-of-00002.gguf") */
+	uint64_t size;     /* bytes, 0 when unknown */
+	char sha256[65];   /* lower-case hex, "" when unknown */
+};
+
+/* with less than vram_below_mb of VRAM, suggest model instead */
+struct compat_model_suggest {
+	uint32_t vram_below_mb;
+	char model[64];
+};
+
+struct compat_model {
+	char name[64];     /* 1..63 of [A-Za-z0-9._:-], no "..", no leading '.' */
+	char recipe[16];   /* backend kind: "llamacpp" */
+	char repo[128];    /* Hugging Face "owner/name" */
+	int n_files;       /* 1, or the split parts in order */
+	struct compat_model_file files[COMPAT_MODEL_MAX_PARTS];
+	unsigned labels;   /* enum compat_model_label bits */
+	int n_suggest;
+	struct compat_model_suggest suggest[COMPAT_MODEL_MAX_SUGGEST];
+	char source[512];
+	bool user;         /* from the user's models.json */
+};
+
+struct compat_models {
+	int n;
+	struct compat_model m[COMPAT_MAX_MODELS];
+};
+
+/* loads models.json from dir (NULL: LEMON_COMPAT_DIR env, else
+ * LEMON_DATADIR), then merges user_file over it (NULL: LEMON_MODELS_JSON
+ * env, else $XDG_CONFIG_HOME/lemon/models.json, else
+ * ~/.config/lemon/models.json; a missing user file is fine): a user entry
+ * replaces the shipped one of the same name. INVALID_DATA names the file
+ * and entry. Free with compat_models_free. */
+int compat_models_load(const char *dir, const char *user_file,
+		       struct compat_models **out, struct lemon_err *err);
+void compat_models_free(struct compat_models *reg);
+
+/* parses one registry document (for tests and the loader); what names it
+ * in messages; entries are appended to reg, replacing same-name ones */
+int compat_models_parse(struct compat_models *reg, const char *text,
+			const char *what, bool user, struct lemon_err *err);
+
+/* the entry named name; NOT_FOUND "model 'x' is not in the registry" */
+int compat_model_find(const struct compat_models *reg, const char *name,
+		      const struct compat_model **out, struct lemon_err *err);
+
+/* the model to use on a device with vram_mb of free VRAM (0: unknown, no
+ * change): the suggestion with the smallest vram_below_mb above vram_mb,
+ * else m itself */
+const char *compat_model_suggest_for(const struct compat_model *m,
+				     uint32_t vram_mb);
+
+/* "llm,embedding" style list of the label bits into out */
+void compat_model_labels_str(unsigned labels, char *out, size_t cap);
+
+/* ---- end of model registry -------------------------------------------- */
+
 #endif

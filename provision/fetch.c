@@ -51,6 +51,7 @@ struct prov_fetch {
 	struct lemon_err werr;
 	char errbuf[CURL_ERROR_SIZE];
 	struct prov_progress *progress;
+	char bearer[1024];
 	unsigned char rbuf[1 << 16];
 };
 
@@ -178,6 +179,11 @@ static int start_request(struct prov_fetch *f, struct lemon_err *err)
 	curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(f->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(f->easy, CURLOPT_HEADERDATA, f);
+	if (f->bearer[0]) {
+		/* libcurl keeps it to the first host across redirects */
+		curl_easy_setopt(f->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(f->easy, CURLOPT_XOAUTH2_BEARER, f->bearer);
+	}
 	if (f->have > 0) {
 		snprintf(range, sizeof(range), "%" PRIu64 "-", f->have);
 		curl_easy_setopt(f->easy, CURLOPT_RANGE, range);
@@ -363,6 +369,9 @@ int prov_fetch_open(const struct prov_fetch_opts *o, struct prov_fetch **out,
 				     o->url);
 	f->expected = o->expected_size;
 	f->progress = o->progress;
+	if (o->bearer && !lemon_str_copy(f->bearer, sizeof(f->bearer), o->bearer))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "token longer than %zu bytes", sizeof(f->bearer) - 1);
 	f->part_fd = open(o->part_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (f->part_fd < 0 || fstat(f->part_fd, &st) < 0)
 		return prov_err_errno(err, errno, "opening", o->part_path);
@@ -477,5 +486,109 @@ int prov_fetch_small(const char *url, size_t max, char **out, size_t *len,
 	b.p[b.len] = 0;
 	*out = b.p;
 	*len = b.len;
+	return 0;
+}
+
+/* the value of a header line named name (case-insensitive), trimmed and
+ * unquoted, into out; false when the line is another header */
+static bool header_value(const char *line, size_t len, const char *name,
+			 char *out, size_t cap)
+{
+	const char *k, *v;
+	size_t klen, vlen;
+
+	if (!lemon_split_kv(line, len, ':', &k, &klen, &v, &vlen) ||
+	    klen != strlen(name) || strncasecmp(k, name, klen) != 0)
+		return false;
+	lemon_str_trim(&v, &vlen);
+	if (vlen >= 2 && v[0] == 'W' && v[1] == '/') {
+		v += 2;
+		vlen -= 2;
+	}
+	if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+		v++;
+		vlen -= 2;
+	}
+	return lemon_str_copy_n(out, cap, v, vlen);
+}
+
+static bool is_sha_hex(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[64] == 0;
+}
+
+struct head_state {
+	struct prov_head *h;
+	uint64_t linked_size, length;
+	char etag[65];
+};
+
+static size_t on_head(char *data, size_t size, size_t n, void *user)
+{
+	struct head_state *hs = user;
+	size_t len = size * n;
+	char v[128];
+
+	if (header_value(data, len, "x-linked-etag", v, sizeof(v)) &&
+	    is_sha_hex(v))
+		lemon_str_copy(hs->h->sha256, sizeof(hs->h->sha256), v);
+	else if (header_value(data, len, "etag", v, sizeof(v)) && is_sha_hex(v))
+		lemon_str_copy(hs->etag, sizeof(hs->etag), v);
+	else if (header_value(data, len, "x-linked-size", v, sizeof(v)))
+		lemon_parse_u64(v, strlen(v), 10, UINT64_MAX, &hs->linked_size, NULL);
+	else if (header_value(data, len, "content-length", v, sizeof(v)))
+		lemon_parse_u64(v, strlen(v), 10, UINT64_MAX, &hs->length, NULL);
+	return len;
+}
+
+int prov_fetch_head(const char *url, const char *bearer, struct prov_head *h,
+		    struct lemon_err *err)
+{
+	struct head_state hs = { .h = h };
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode rc = CURLE_OK;
+	CURL *e;
+	int attempt;
+
+	memset(h, 0, sizeof(*h));
+	if (provision_curl_load(err) < 0)
+		return -1;
+	e = curl_easy_init();
+	if (e == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "curl init failed");
+	for (attempt = 1; attempt <= 3; attempt++) {
+		curl_easy_reset(e);
+		set_common(e, url, errbuf);
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_head);
+		curl_easy_setopt(e, CURLOPT_HEADERDATA, &hs);
+		if (bearer && bearer[0]) {
+			curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+			curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, bearer);
+		}
+		memset(&hs, 0, sizeof(hs));
+		hs.h = h;
+		h->sha256[0] = 0;
+		rc = curl_easy_perform(e);
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &h->status);
+		if (rc == CURLE_OK || !transient(rc, h->status))
+			break;
+		backoff(attempt);
+	}
+	curl_easy_cleanup(e);
+	if (rc != CURLE_OK)
+		return prov_err_curl(err, rc, h->status, url, errbuf);
+	if (h->sha256[0] == 0 && hs.etag[0])
+		lemon_str_copy(h->sha256, sizeof(h->sha256), hs.etag);
+	h->size = hs.linked_size;
+	/* a redirect's Content-Length is its own body's, not the file's */
+	if (h->size == 0 && h->status >= 200 && h->status < 300)
+		h->size = hs.length;
 	return 0;
 }

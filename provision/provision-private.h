@@ -58,6 +58,7 @@ struct prov_fetch_opts {
 	const char *part_path;   /* bytes land here; an existing one is resumed */
 	uint64_t expected_size;  /* 0 when unknown */
 	struct prov_progress *progress; /* may be NULL */
+	const char *bearer;      /* token sent to url's host only, or NULL */
 };
 
 int prov_fetch_open(const struct prov_fetch_opts *o, struct prov_fetch **out,
@@ -71,6 +72,17 @@ int prov_fetch_read(struct prov_fetch *f, const void **buf, size_t *len,
 int prov_fetch_finish(struct prov_fetch *f, char sha_hex[65], uint64_t *size,
 		      struct lemon_err *err);
 void prov_fetch_free(struct prov_fetch *f);
+
+/* what a HEAD request (redirects not followed, since Hugging Face puts
+ * the LFS facts on its redirect) says about a file */
+struct prov_head {
+	long status;
+	uint64_t size;       /* X-Linked-Size, else Content-Length; 0 unknown */
+	char sha256[65];     /* X-Linked-Etag, else an ETag of 64 hex; "" */
+};
+
+int prov_fetch_head(const char *url, const char *bearer, struct prov_head *h,
+		    struct lemon_err *err);
 
 /* a small document (the mirror's manifest.json) into a malloc'd,
  * NUL-terminated buffer of at most max bytes */

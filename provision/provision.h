@@ -90,4 +90,47 @@ int provision_backends_dir(const char *data_dir, char *out, size_t cap,
 int provision_unpack_file(const char *archive_path, const char *dest,
 			  uint64_t max_bytes, struct lemon_err *err);
 
+/* ---- model pull (provision/pull.c) -------------------------------------
+ * Downloads a registry model's GGUF file(s) from Hugging Face (or the
+ * HF_ENDPOINT mirror): <endpoint>/<repo>/resolve/main/<file>, HF_TOKEN
+ * sent as a bearer token when set. Each file lands as <dest>/<file>.part
+ * (resumed when present, retried on transient failures) and is renamed to
+ * <dest>/<basename> once its SHA-256 matches the registry's, else the
+ * server's X-Linked-Etag / ETag LFS oid; when neither is known the file is
+ * kept with its computed digest reported. Publishing into the model store
+ * is the backends layer's job (backends_pull_model). */
+
+/* what the progress callback is told; strings live until it returns */
+struct provision_pull_progress {
+	const char *model;    /* registry name */
+	const char *status;   /* "pulling manifest", "downloading",
+			       * "verifying sha256 digest", "writing manifest",
+			       * "success" (the last two come from backends) */
+	const char *file;     /* current file, NULL before the first */
+	const char *digest;   /* "sha256:<hex>" once known, else NULL */
+	int part, n_parts;    /* 1-based index of the current file */
+	uint64_t completed;   /* bytes of the current file on disk */
+	uint64_t total;       /* its size, 0 when unknown */
+	uint64_t all_completed; /* bytes of every part so far */
+	uint64_t all_total;   /* sum of the part sizes, 0 when one is unknown */
+};
+
+typedef void (*provision_pull_cb)(void *ctx,
+				  const struct provision_pull_progress *p);
+
+/* the host to pull from: HF_ENDPOINT without trailing '/', else
+ * https://huggingface.co */
+int provision_hf_endpoint(char *out, size_t cap, struct lemon_err *err);
+
+/* downloads every file of m into the existing directory dest (see above);
+ * cb may be NULL and is called at most ~10 times a second per file while
+ * bytes arrive. CHECKSUM "<file>: sha256 mismatch: expected X, got Y" (the
+ * .part is removed so the next try starts afresh); NETWORK / NOT_FOUND
+ * from the transfer (the .part is kept for a resume). */
+int provision_pull_files(const struct compat_model *m, const char *dest,
+			 provision_pull_cb cb, void *ctx,
+			 struct lemon_err *err);
+
+/* ---- end of model pull ------------------------------------------------- */
+
 #endif

@@ -1,0 +1,501 @@
+/* The model registry: models.json names the models `lemon pull NAME` can
+ * fetch (Hugging Face repo and GGUF file or split parts, sizes and digests
+ * where known, labels, smaller choices for small VRAM). The shipped file is
+ * read first and the user's own models.json is merged over it, so a user
+ * can add models or repoint a shipped name. Every string that later becomes
+ * part of a URL or a path is checked here, once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "compat/compat-private.h"
+#include "util/str.h"
+
+#define MODELS_FILE "models.json"
+#define MODELS_MAX_BYTES (4u << 20)
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} label_names[] = {
+	{ "llm", COMPAT_MODEL_LLM },
+	{ "embedding", COMPAT_MODEL_EMBEDDING },
+	{ "reasoning", COMPAT_MODEL_REASONING },
+	{ "vision", COMPAT_MODEL_VISION },
+};
+
+static bool name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= 64 || s[0] == '.' || strstr(s, "..") != NULL)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == ':' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* [A-Za-z0-9._-] segments joined by '/', none empty, "." or "..";
+ * exactly slashes '/' when slashes >= 0, any number otherwise */
+static bool segments_ok(const char *s, int slashes)
+{
+	int seen = 0;
+	size_t seg = 0;
+	const char *start = s;
+
+	for (;; s++) {
+		char c = *s;
+
+		if (c == '/' || c == 0) {
+			if (seg == 0 || (seg == 1 && start[0] == '.') ||
+			    (seg == 2 && start[0] == '.' && start[1] == '.'))
+				return false;
+			if (c == 0)
+				break;
+			seen++;
+			seg = 0;
+			start = s + 1;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+		seg++;
+	}
+	return slashes < 0 || seen == slashes;
+}
+
+static bool hex64_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[64] == 0;
+}
+
+/* the basename of part i of n must end in "-<i>-of-<n>.gguf", 5 digits */
+static bool split_name_ok(const char *file, int i, int n)
+{
+	char tail[32];
+	size_t fl = strlen(file), tl;
+
+	snprintf(tail, sizeof(tail), "-%05d-of-%05d.gguf", i, n);
+	tl = strlen(tail);
+	return fl > tl && strcmp(file + fl - tl, tail) == 0;
+}
+
+static bool ends_gguf(const char *file)
+{
+	size_t n = strlen(file);
+
+	return n > 5 && strcmp(file + n - 5, ".gguf") == 0;
+}
+
+static int get_str(const cJSON *o, const char *key, bool required, char *out,
+		   size_t cap, const char *what, const char *entry,
+		   struct lemon_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	out[0] = 0;
+	if (v == NULL && !required)
+		return 0;
+	if (!cJSON_IsString(v) || v->valuestring[0] == 0)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': '%s' must be a non-empty string",
+				     what, entry, key);
+	if (!lemon_str_copy(out, cap, v->valuestring))
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': '%s' longer than %zu bytes",
+				     what, entry, key, cap - 1);
+	return 0;
+}
+
+static int get_u64(const cJSON *o, const char *key, uint64_t *out,
+		   const char *what, const char *entry, struct lemon_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	/* sizes above 2^53 would lose precision in a double: refuse them */
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
+	    v->valuedouble > 9007199254740992.0 ||
+	    v->valuedouble != (double)(uint64_t)v->valuedouble)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': '%s' must be a non-negative integer",
+				     what, entry, key);
+	*out = (uint64_t)v->valuedouble;
+	return 0;
+}
+
+static int parse_file(const cJSON *o, struct compat_model_file *f,
+		      const char *what, const char *entry, struct lemon_err *err)
+{
+	if (!cJSON_IsObject(o))
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': each of 'files' must be an object",
+				     what, entry);
+	if (get_str(o, "file", true, f->file, sizeof(f->file), what, entry, err) < 0 ||
+	    get_str(o, "sha256", false, f->sha256, sizeof(f->sha256), what, entry,
+		    err) < 0 ||
+	    get_u64(o, "size", &f->size, what, entry, err) < 0)
+		return -1;
+	if (!segments_ok(f->file, -1) || !ends_gguf(f->file))
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': bad file '%s' (want a relative .gguf path of [A-Za-z0-9._-])",
+				     what, entry, f->file);
+	if (f->sha256[0] && !hex64_ok(f->sha256))
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': sha256 of '%s' is not 64 lower-case hex digits",
+				     what, entry, f->file);
+	return 0;
+}
+
+static int parse_files(const cJSON *o, struct compat_model *m,
+		       const char *what, struct lemon_err *err)
+{
+	const cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files"), *f;
+	int n;
+
+	n = cJSON_GetArraySize(files);
+	if (!cJSON_IsArray(files) || n == 0)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': 'files' must be a non-empty array",
+				     what, m->name);
+	if (n > COMPAT_MODEL_MAX_PARTS)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': %d files, at most %d",
+				     what, m->name, n, COMPAT_MODEL_MAX_PARTS);
+	m->n_files = 0;
+	cJSON_ArrayForEach(f, files) {
+		struct compat_model_file *mf = &m->files[m->n_files];
+
+		if (parse_file(f, mf, what, m->name, err) < 0)
+			return -1;
+		m->n_files++;
+		if (n > 1 && !split_name_ok(mf->file, m->n_files, n))
+			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+					     "%s: model '%s': split part %d '%s' must end in -%05d-of-%05d.gguf",
+					     what, m->name, m->n_files, mf->file,
+					     m->n_files, n);
+	}
+	return 0;
+}
+
+static int parse_labels(const cJSON *o, struct compat_model *m,
+			const char *what, struct lemon_err *err)
+{
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels"), *l;
+	size_t k;
+
+	if (!cJSON_IsArray(labels) || cJSON_GetArraySize(labels) == 0)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': 'labels' must be a non-empty array",
+				     what, m->name);
+	cJSON_ArrayForEach(l, labels) {
+		for (k = 0; k < sizeof(label_names) / sizeof(label_names[0]); k++)
+			if (cJSON_IsString(l) &&
+			    strcmp(l->valuestring, label_names[k].name) == 0)
+				break;
+		if (k == sizeof(label_names) / sizeof(label_names[0]))
+			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+					     "%s: model '%s': unknown label '%s' (llm, embedding, reasoning, vision)",
+					     what, m->name,
+					     cJSON_IsString(l) ? l->valuestring : "?");
+		m->labels |= label_names[k].bit;
+	}
+	return 0;
+}
+
+static int parse_suggest(const cJSON *o, struct compat_model *m,
+			 const char *what, struct lemon_err *err)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "suggest"), *s;
+	uint64_t mb;
+
+	if (arr == NULL)
+		return 0;
+	if (!cJSON_IsArray(arr) ||
+	    cJSON_GetArraySize(arr) > COMPAT_MODEL_MAX_SUGGEST)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': 'suggest' must be an array of at most %d",
+				     what, m->name, COMPAT_MODEL_MAX_SUGGEST);
+	cJSON_ArrayForEach(s, arr) {
+		struct compat_model_suggest *g = &m->suggest[m->n_suggest];
+
+		if (!cJSON_IsObject(s) ||
+		    get_str(s, "model", true, g->model, sizeof(g->model), what,
+			    m->name, err) < 0 ||
+		    get_u64(s, "vram_below_mb", &mb, what, m->name, err) < 0)
+			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+					     "%s: model '%s': bad 'suggest' entry",
+					     what, m->name);
+		if (!name_ok(g->model) || mb == 0 || mb > UINT32_MAX)
+			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+					     "%s: model '%s': 'suggest' needs a valid model and vram_below_mb > 0",
+					     what, m->name);
+		g->vram_below_mb = (uint32_t)mb;
+		m->n_suggest++;
+	}
+	return 0;
+}
+
+static int parse_entry(const cJSON *o, struct compat_model *m,
+		       const char *what, struct lemon_err *err)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+
+	memset(m, 0, sizeof(*m));
+	if (!cJSON_IsObject(o) || !cJSON_IsString(name) ||
+	    !lemon_str_copy(m->name, sizeof(m->name), name->valuestring) ||
+	    !name_ok(m->name))
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: every model needs a 'name' of 1-63 of A-Z a-z 0-9 . _ : - without '..' (got '%.64s')",
+				     what, cJSON_IsString(name) ? name->valuestring : "");
+	if (get_str(o, "recipe", true, m->recipe, sizeof(m->recipe), what,
+		    m->name, err) < 0 ||
+	    get_str(o, "repo", true, m->repo, sizeof(m->repo), what, m->name,
+		    err) < 0 ||
+	    get_str(o, "source", true, m->source, sizeof(m->source), what,
+		    m->name, err) < 0)
+		return -1;
+	if (strcmp(m->recipe, "llamacpp") != 0)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': unknown recipe '%s' (llamacpp)",
+				     what, m->name, m->recipe);
+	if (!segments_ok(m->repo, 1))
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: model '%s': repo '%s' is not owner/name of [A-Za-z0-9._-]",
+				     what, m->name, m->repo);
+	if (parse_files(o, m, what, err) < 0 || parse_labels(o, m, what, err) < 0)
+		return -1;
+	return parse_suggest(o, m, what, err);
+}
+
+int compat_models_parse(struct compat_models *reg, const char *text,
+			const char *what, bool user, struct lemon_err *err)
+{
+	struct compat_model *tmp;
+	const cJSON *arr, *e;
+	cJSON *root;
+	int i, rc = 0;
+
+	root = cJSON_Parse(text);
+	if (root == NULL)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA, "%s: not valid JSON",
+				     what);
+	arr = cJSON_GetObjectItemCaseSensitive(root, "models");
+	if (!cJSON_IsArray(arr)) {
+		cJSON_Delete(root);
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: no 'models' array", what);
+	}
+	tmp = malloc(sizeof(*tmp));
+	if (tmp == NULL) {
+		cJSON_Delete(root);
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	}
+	cJSON_ArrayForEach(e, arr) {
+		if ((rc = parse_entry(e, tmp, what, err)) < 0)
+			break;
+		tmp->user = user;
+		for (i = 0; i < reg->n; i++)
+			if (strcmp(reg->m[i].name, tmp->name) == 0)
+				break;
+		if (i == reg->n && reg->n == COMPAT_MAX_MODELS) {
+			rc = lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+					   "%s: more than %d models", what,
+					   COMPAT_MAX_MODELS);
+			break;
+		}
+		reg->m[i] = *tmp;
+		if (i == reg->n)
+			reg->n++;
+	}
+	free(tmp);
+	cJSON_Delete(root);
+	return rc;
+}
+
+static int read_text(const char *path, bool missing_ok, char **out,
+		     struct lemon_err *err)
+{
+	struct stat st;
+	ssize_t r;
+	size_t got = 0;
+	char *buf;
+	int fd;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (missing_ok && errno == ENOENT)
+			return 0;
+		return lemon_err_errno(err, errno, path);
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > MODELS_MAX_BYTES) {
+		close(fd);
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: not a regular file of at most %u bytes",
+				     path, MODELS_MAX_BYTES);
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	}
+	while (got < (size_t)st.st_size) {
+		r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	buf[got] = 0;
+	*out = buf;
+	return 0;
+}
+
+static int user_path(char *out, size_t cap, struct lemon_err *err)
+{
+	const char *env = getenv("LEMON_MODELS_JSON");
+	const char *x = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (env && env[0])
+		n = snprintf(out, cap, "%s", env);
+	else if (x && x[0] == '/')
+		n = snprintf(out, cap, "%s/lemon/models.json", x);
+	else if (home && home[0] == '/')
+		n = snprintf(out, cap, "%s/.config/lemon/models.json", home);
+	else
+		n = snprintf(out, cap, "%s", "");
+	if (n < 0 || (size_t)n >= cap)
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "user models.json path too long");
+	return 0;
+}
+
+static int load_one(struct compat_models *reg, const char *path,
+		    bool missing_ok, bool user, struct lemon_err *err)
+{
+	char *text;
+	int rc;
+
+	if (read_text(path, missing_ok, &text, err) < 0)
+		return -1;
+	if (text == NULL)
+		return 0;
+	rc = compat_models_parse(reg, text, path, user, err);
+	free(text);
+	return rc;
+}
+
+int compat_models_load(const char *dir, const char *user_file,
+		       struct compat_models **out, struct lemon_err *err)
+{
+	struct compat_models *reg;
+	char path[4096], upath[4096];
+
+	*out = NULL;
+	if (dir == NULL)
+		dir = getenv("LEMON_COMPAT_DIR");
+	if (dir == NULL || dir[0] == 0)
+		dir = LEMON_DATADIR;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, MODELS_FILE) >=
+	    (int)sizeof(path))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "compat directory path too long: %s", dir);
+	if (user_file == NULL) {
+		if (user_path(upath, sizeof(upath), err) < 0)
+			return -1;
+		user_file = upath;
+	}
+	reg = calloc(1, sizeof(*reg));
+	if (reg == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	if (load_one(reg, path, false, false, err) < 0 ||
+	    (user_file[0] && load_one(reg, user_file, true, true, err) < 0)) {
+		free(reg);
+		return -1;
+	}
+	*out = reg;
+	return 0;
+}
+
+void compat_models_free(struct compat_models *reg)
+{
+	free(reg);
+}
+
+int compat_model_find(const struct compat_models *reg, const char *name,
+		      const struct compat_model **out, struct lemon_err *err)
+{
+	int i;
+
+	*out = NULL;
+	for (i = 0; i < reg->n; i++)
+		if (strcmp(reg->m[i].name, name) == 0) {
+			*out = &reg->m[i];
+			return 0;
+		}
+	return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
+			     "model '%.64s' is not in the registry (add it to $XDG_CONFIG_HOME/lemon/models.json)",
+			     name);
+}
+
+const char *compat_model_suggest_for(const struct compat_model *m,
+				     uint32_t vram_mb)
+{
+	const char *best = m->name;
+	uint32_t best_mb = UINT32_MAX;
+	int i;
+
+	if (vram_mb == 0)
+		return best;
+	for (i = 0; i < m->n_suggest; i++)
+		if (vram_mb < m->suggest[i].vram_below_mb &&
+		    m->suggest[i].vram_below_mb <= best_mb) {
+			best_mb = m->suggest[i].vram_below_mb;
+			best = m->suggest[i].model;
+		}
+	return best;
+}
+
+void compat_model_labels_str(unsigned labels, char *out, size_t cap)
+{
+	size_t k, used = 0;
+	int n;
+
+	if (cap == 0)
+		return;
+	out[0] = 0;
+	for (k = 0; k < sizeof(label_names) / sizeof(label_names[0]); k++) {
+		if (!(labels & label_names[k].bit))
+			continue;
+		n = snprintf(out + used, cap - used, "%s%s", used ? "," : "",
+			     label_names[k].name);
+		if (n < 0 || (size_t)n >= cap - used)
+			return;
+		used += (size_t)n;
+	}
+}
