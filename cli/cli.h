@@ -3,6 +3,10 @@
 #ifndef LEMON_CLI_H
 #define LEMON_CLI_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 #include "util/err.h"
 
 /* exit statuses shared by every command */
@@ -31,5 +35,47 @@ int cli_cmd_pull(int argc, char **argv);  /* cli/cmd_serve.c */
 int cli_cmd_list(int argc, char **argv);  /* cli/cmd_serve.c */
 int cli_pull_registry(int argc, char **argv); /* cli/cmd_models.c */
 int cli_cmd_rm(int argc, char **argv);        /* cli/cmd_models.c */
+int cli_cmd_run(int argc, char **argv);    /* cli/cmd_client.c */
+int cli_cmd_ps(int argc, char **argv);     /* cli/cmd_client.c */
+int cli_cmd_status(int argc, char **argv); /* cli/cmd_client.c */
+int cli_cmd_stop(int argc, char **argv);   /* cli/cmd_client.c */
+
+/* ---- the HTTP client of the commands above (cli/client_http.c) ---- */
+
+/* where the server is: --host/--port over LEMON_HOST/LEMON_PORT over the
+ * config file, as lemon serve reads them; the API key likewise */
+struct cli_target {
+	char host[64];
+	int port;
+	char api_key[256];
+};
+
+struct cli_http {
+	int fd;
+	unsigned status;
+	bool chunked, has_len;
+	uint64_t remaining; /* of a Content-Length body */
+	int cstate;
+	uint64_t crem;
+	size_t pos, len;
+	char buf[16384];
+};
+
+/* a connected socket; NOT_FOUND "no lemon server is running on H:P; start
+ * one with: lemon serve" when nothing answers */
+int cli_http_connect(const struct cli_target *t, struct lemon_err *err);
+
+/* sends one request (body may be NULL) and reads the response head */
+int cli_http_request(const struct cli_target *t, const char *method,
+		     const char *path, const char *body, struct cli_http *h,
+		     struct lemon_err *err);
+
+/* the next body bytes as they arrive: >0, 0 at the end, -1 broken off */
+ssize_t cli_http_read(struct cli_http *h, char *out, size_t max);
+
+/* the rest of the body, NUL-terminated; NULL when broken or over max */
+char *cli_http_read_all(struct cli_http *h, size_t max);
+
+void cli_http_close(struct cli_http *h);
 
 #endif

@@ -14,6 +14,10 @@ static const struct cli_command commands[] = {
 	{ "pull", cli_cmd_pull, "pull a model from the registry (NAME) or import one (--file PATH NAME)" },
 	{ "rm", cli_cmd_rm, "remove a local model" },
 	{ "list", cli_cmd_list, "list the local models" },
+	{ "run", cli_cmd_run, "chat with a model through the running server" },
+	{ "ps", cli_cmd_ps, "list the models the running server has loaded" },
+	{ "status", cli_cmd_status, "say whether a server runs, where, and what it has loaded" },
+	{ "stop", cli_cmd_stop, "ask the running server to shut down" },
 };
 
 static void usage(FILE *out)

@@ -2,8 +2,10 @@
  * is loaded, on which backend, and the fallback history), system-info (the
  * doctor JSON), stats (the last proxied request) and load/unload */
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/server-private.h"
 #include "util/str.h"
@@ -157,6 +159,51 @@ static enum MHD_Result load_unload(struct server *s,
 	return send_cjson(s, conn, 200, out);
 }
 
+#define SHUTDOWN_BODY "{\"status\":\"shutting down\"}"
+
+static ssize_t shutdown_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	size_t n = sizeof(SHUTDOWN_BODY) - 1;
+
+	(void)cls;
+	if (pos >= n)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n -= (size_t)pos;
+	if (n > max)
+		n = max;
+	memcpy(buf, SHUTDOWN_BODY + pos, n);
+	return (ssize_t)n;
+}
+
+/* lemon serve stops on SIGTERM; it is raised once the answer is done with,
+ * so the client has it before the listener closes */
+static void shutdown_done(void *cls)
+{
+	(void)cls;
+	kill(getpid(), SIGTERM);
+}
+
+/* POST /api/v1/shutdown (`lemon stop`); behind the API key like every
+ * route */
+static enum MHD_Result shutdown_req(struct server *s,
+				    struct MHD_Connection *conn)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	r = MHD_create_response_from_callback(sizeof(SHUTDOWN_BODY) - 1, 256,
+					      shutdown_body, NULL, shutdown_done);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Connection", "close");
+	srv_add_cors(s, r);
+	fprintf(stderr, "lemon: shutdown requested over the API\n");
+	rc = MHD_queue_response(conn, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
 enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
 			const char *url, const char *method,
 			struct srv_req *req)
@@ -175,6 +222,11 @@ enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
 		return load_unload(s, conn, req, true);
 	if (post && strcmp(url, "/api/v1/unload") == 0)
 		return load_unload(s, conn, req, false);
+	if (post && strcmp(url, "/api/v1/shutdown") == 0)
+		return shutdown_req(s, conn);
+	if (strcmp(url, "/") == 0 ||
+	    (strncmp(url, "/api/", 5) == 0 && strncmp(url, "/api/v1/", 8) != 0))
+		return srv_ollama(s, conn, url, method, req);
 	return srv_send_error(s, conn, 404, "invalid_request_error",
 			      "not_found", "no route %s %.200s", method, url);
 }

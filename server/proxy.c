@@ -495,3 +495,66 @@ enum MHD_Result srv_proxy(struct server *s, struct MHD_Connection *conn,
 	MHD_destroy_response(r);
 	return rc;
 }
+
+/* ---- upstream requests for the translating routes (server/ollama.c) ---- */
+
+struct srv_upstream {
+	struct px p;
+};
+
+int srv_upstream_open(struct server *s, const char *url, const char *model,
+		      enum backends_role role, const struct srv_req *req,
+		      struct srv_upstream **out, unsigned *status,
+		      int64_t *load_ns, struct lemon_err *err)
+{
+	char ctype[128] = "application/json";
+	struct srv_upstream *u;
+	struct px *p;
+	int64_t t;
+
+	*out = NULL;
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	p = &u->p;
+	p->s = s;
+	p->fd = -1;
+	p->t0 = req->t0;
+	lemon_str_copy(p->st.model, sizeof(p->st.model), model);
+	lemon_str_copy(p->st.endpoint, sizeof(p->st.endpoint), url + 4);
+	t = srv_now_ms();
+	if (px_connect(s, p, url, req, role, err) < 0) {
+		free(u);
+		return -1;
+	}
+	*load_ns = (srv_now_ms() - t) * 1000000;
+	lemon_str_copy(p->st.backend, sizeof(p->st.backend), p->lease.backend);
+	if (px_head(p, status, ctype, sizeof(ctype)) < 0) {
+		px_finish_stats(p, false);
+		px_free(p);
+		return lemon_err_set(err, LEMON_ERR_NETWORK,
+				     "llama-server for '%s' closed the connection without a response",
+				     model);
+	}
+	p->sse = strncmp(ctype, "text/event-stream", 17) == 0;
+	p->st.stream = p->sse;
+	*out = u;
+	return 0;
+}
+
+ssize_t srv_upstream_read(struct srv_upstream *u, char *out, size_t max)
+{
+	ssize_t n = px_body(&u->p, out, max);
+
+	if (n > 0)
+		tail_add(&u->p, out, (size_t)n);
+	else
+		px_finish_stats(&u->p, n == 0);
+	return n;
+}
+
+void srv_upstream_close(struct srv_upstream *u)
+{
+	if (u)
+		px_free(&u->p);
+}

@@ -2,7 +2,9 @@
 #ifndef LEMON_SERVER_PRIVATE_H
 #define LEMON_SERVER_PRIVATE_H
 
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -65,10 +67,56 @@ void srv_add_cors(struct server *s, struct MHD_Response *r);
 enum MHD_Result srv_proxy(struct server *s, struct MHD_Connection *conn,
 			  const char *url, struct srv_req *req);
 
-/* GET /v1/models, /api/v1/{health,system-info,stats}, POST load/unload */
+/* GET /v1/models, /api/v1/{health,system-info,stats}, POST load/unload
+ * and shutdown (raises SIGTERM once answered); the Ollama routes */
 enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
 			const char *url, const char *method,
 			struct srv_req *req);
+
+/* an upstream request to a llama-server child for the routes that
+ * translate (server/ollama.c): leases the child for model and role, sends
+ * req's body to url and reads the response head; the body is then read
+ * with srv_upstream_read (>0 bytes, 0 at its end, -1 when it broke off).
+ * load_ns: the time spent getting a ready child. Stats are recorded as for
+ * the proxied routes. */
+struct srv_upstream;
+
+int srv_upstream_open(struct server *s, const char *url, const char *model,
+		      enum backends_role role, const struct srv_req *req,
+		      struct srv_upstream **out, unsigned *status,
+		      int64_t *load_ns, struct lemon_err *err);
+ssize_t srv_upstream_read(struct srv_upstream *u, char *out, size_t max);
+void srv_upstream_close(struct srv_upstream *u);
+
+/* the Ollama routes (server/ollama.c): GET /, /api/... other than
+ * /api/v1/... */
+enum MHD_Result srv_ollama(struct server *s, struct MHD_Connection *conn,
+			   const char *url, const char *method,
+			   struct srv_req *req);
+
+/* shared by server/ollama.c and server/ollama_chat.c: Ollama's error shape
+ * {"error":"..."}, the lemon error code mapped to its HTTP status, a body
+ * parsed for a valid "model" (or "name") resolved against the store (a
+ * ":latest" tag is dropped when only the bare name exists; NULL with the
+ * error response queued in *rc), RFC 3339 UTC times (unix_s < 0: now) */
+enum MHD_Result srv_ollama_send(struct server *s, struct MHD_Connection *conn,
+				unsigned status, cJSON *body);
+enum MHD_Result srv_ollama_error(struct server *s, struct MHD_Connection *conn,
+				 unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+enum MHD_Result srv_ollama_lemon_err(struct server *s,
+				     struct MHD_Connection *conn,
+				     const struct lemon_err *err);
+cJSON *srv_ollama_parse(struct server *s, struct MHD_Connection *conn,
+			const struct srv_req *req, char *model, size_t cap,
+			enum MHD_Result *rc);
+void srv_ollama_time(char *out, size_t cap, int64_t unix_s, long usec);
+int64_t srv_ollama_now_ns(void);
+
+/* POST /api/chat (chat true) and /api/generate (server/ollama_chat.c) */
+enum MHD_Result srv_ollama_generate(struct server *s,
+				    struct MHD_Connection *conn,
+				    const struct srv_req *req, bool chat);
 
 void srv_stats_record(struct server *s, const struct srv_stats *st);
 

@@ -1,0 +1,400 @@
+/* the Ollama API, so that clients written for Ollama work against lemon
+ * unchanged: the model list (/api/tags), what is loaded (/api/ps), the
+ * version, model details (/api/show), embeddings (/api/embed and the older
+ * /api/embeddings), pull and delete; chat and generate are in
+ * ollama_chat.c. Errors use Ollama's {"error":"..."} shape. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server-private.h"
+#include "util/str.h"
+
+#define OL_MAX_MODELS 256
+#define OL_EMBED_MAX (64u << 20) /* largest embeddings answer read back */
+
+enum MHD_Result srv_ollama_send(struct server *s, struct MHD_Connection *conn,
+				unsigned status, cJSON *body)
+{
+	char *t = body ? cJSON_PrintUnformatted(body) : NULL;
+	enum MHD_Result rc;
+
+	cJSON_Delete(body);
+	if (t == NULL)
+		return srv_send_json(s, conn, 500, "{\"error\":\"out of memory\"}");
+	rc = srv_send_json(s, conn, status, t);
+	free(t);
+	return rc;
+}
+
+enum MHD_Result srv_ollama_error(struct server *s, struct MHD_Connection *conn,
+				 unsigned status, const char *fmt, ...)
+{
+	cJSON *o = cJSON_CreateObject();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON_AddStringToObject(o, "error", msg);
+	return srv_ollama_send(s, conn, status, o);
+}
+
+enum MHD_Result srv_ollama_lemon_err(struct server *s,
+				     struct MHD_Connection *conn,
+				     const struct lemon_err *err)
+{
+	unsigned st;
+
+	switch (err->code) {
+	case LEMON_ERR_INVALID_ARG:
+	case LEMON_ERR_INVALID_DATA:
+		st = 400;
+		break;
+	case LEMON_ERR_NOT_FOUND:
+		st = 404;
+		break;
+	case LEMON_ERR_BUSY:
+		st = 503;
+		break;
+	case LEMON_ERR_NETWORK:
+		st = 502;
+		break;
+	default:
+		st = 500;
+	}
+	return srv_ollama_error(s, conn, st, "%s", err->msg);
+}
+
+/* the store's name for what the client asked for: "tiny:latest" is
+ * "tiny" unless a model is really called "tiny:latest" */
+static int resolve(struct server *s, const char *want, char *out, size_t cap)
+{
+	char path[4096];
+	size_t n = strlen(want);
+
+	lemon_str_copy(out, cap, want);
+	if (backends_model_path(s->data_dir, want, path, sizeof(path), NULL) == 0)
+		return 0;
+	if (n > 7 && strcmp(want + n - 7, ":latest") == 0) {
+		lemon_str_copy_n(out, cap, want, n - 7);
+		if (backends_model_path(s->data_dir, out, path, sizeof(path), NULL) == 0)
+			return 0;
+		lemon_str_copy(out, cap, want);
+	}
+	return -1;
+}
+
+cJSON *srv_ollama_parse(struct server *s, struct MHD_Connection *conn,
+			const struct srv_req *req, char *model, size_t cap,
+			enum MHD_Result *rc)
+{
+	cJSON *root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
+	const cJSON *m;
+
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		*rc = srv_ollama_error(s, conn, 400, "request body is not a JSON object");
+		return NULL;
+	}
+	m = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (!cJSON_IsString(m))
+		m = cJSON_GetObjectItemCaseSensitive(root, "name");
+	if (!cJSON_IsString(m) || m->valuestring[0] == 0) {
+		*rc = srv_ollama_error(s, conn, 400, "model is required");
+	} else if (!backends_model_name_valid(m->valuestring)) {
+		*rc = srv_ollama_error(s, conn, 400, "invalid model name '%.64s'",
+				       m->valuestring);
+	} else if (resolve(s, m->valuestring, model, cap) < 0) {
+		*rc = srv_ollama_error(s, conn, 404,
+				       "model '%s' not found, try pulling it first",
+				       m->valuestring);
+	} else {
+		return root;
+	}
+	cJSON_Delete(root);
+	return NULL;
+}
+
+/* Ollama's "details" object for a model in the store */
+static cJSON *details(void)
+{
+	cJSON *d = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(d, "parent_model", "");
+	cJSON_AddStringToObject(d, "format", "gguf");
+	cJSON_AddStringToObject(d, "family", "");
+	cJSON_AddNullToObject(d, "families");
+	cJSON_AddStringToObject(d, "parameter_size", "");
+	cJSON_AddStringToObject(d, "quantization_level", "");
+	return d;
+}
+
+static int list(struct server *s, struct backends_model **m, int *n,
+		struct lemon_err *err)
+{
+	*m = calloc(OL_MAX_MODELS, sizeof(**m));
+	if (*m == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	if (backends_list_models(s->data_dir, *m, OL_MAX_MODELS, n, err) < 0) {
+		free(*m);
+		*m = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static enum MHD_Result tags(struct server *s, struct MHD_Connection *conn)
+{
+	struct lemon_err err = { 0 };
+	struct backends_model *m;
+	cJSON *root, *arr;
+	char ts[48];
+	int n = 0, i;
+
+	if (list(s, &m, &n, &err) < 0)
+		return srv_ollama_lemon_err(s, conn, &err);
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "models");
+	for (i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		srv_ollama_time(ts, sizeof(ts), m[i].mtime, 0);
+		cJSON_AddStringToObject(o, "name", m[i].name);
+		cJSON_AddStringToObject(o, "model", m[i].name);
+		cJSON_AddStringToObject(o, "modified_at", ts);
+		cJSON_AddNumberToObject(o, "size", (double)m[i].size);
+		cJSON_AddStringToObject(o, "digest", "");
+		cJSON_AddItemToObject(o, "details", details());
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(m);
+	return srv_ollama_send(s, conn, 200, root);
+}
+
+static uint64_t model_size(const struct backends_model *m, int n,
+			   const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(m[i].name, name) == 0)
+			return m[i].size;
+	return 0;
+}
+
+/* the models with a ready child, each once (chat and embedding children
+ * of one model are one entry) */
+static enum MHD_Result ps(struct server *s, struct MHD_Connection *conn)
+{
+	struct lemon_err err = { 0 };
+	struct backends_model *m;
+	char *hj = backends_health_json(s->b);
+	cJSON *h = hj ? cJSON_Parse(hj) : NULL, *it, *root, *arr;
+	int n = 0;
+
+	free(hj);
+	if (h == NULL || list(s, &m, &n, &err) < 0) {
+		cJSON_Delete(h);
+		return h ? srv_ollama_lemon_err(s, conn, &err) :
+			   srv_ollama_error(s, conn, 500, "out of memory");
+	}
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "models");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(h, "loaded")) {
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "model");
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(it, "state");
+		const cJSON *be = cJSON_GetObjectItemCaseSensitive(it, "backend");
+		const cJSON *e;
+		bool seen = false;
+		uint64_t size;
+		cJSON *o;
+
+		if (!cJSON_IsString(nm) || !cJSON_IsString(st) ||
+		    strcmp(st->valuestring, "ready") != 0)
+			continue;
+		cJSON_ArrayForEach(e, arr)
+			seen |= strcmp(cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring,
+				       nm->valuestring) == 0;
+		if (seen)
+			continue;
+		size = model_size(m, n, nm->valuestring);
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", nm->valuestring);
+		cJSON_AddStringToObject(o, "model", nm->valuestring);
+		cJSON_AddNumberToObject(o, "size", (double)size);
+		cJSON_AddStringToObject(o, "digest", "");
+		cJSON_AddItemToObject(o, "details", details());
+		/* no fixed expiry: children stay until unloaded or evicted */
+		cJSON_AddStringToObject(o, "expires_at", "0001-01-01T00:00:00Z");
+		cJSON_AddNumberToObject(o, "size_vram",
+					cJSON_IsString(be) && strcmp(be->valuestring, "cpu") != 0 ?
+						(double)size : 0);
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(m);
+	cJSON_Delete(h);
+	return srv_ollama_send(s, conn, 200, root);
+}
+
+static enum MHD_Result show(struct server *s, struct MHD_Connection *conn,
+			    const struct srv_req *req)
+{
+	struct backends_gguf_info gi;
+	struct lemon_err err = { 0 };
+	char model[BACKENDS_NAME_MAX], path[4096];
+	cJSON *root, *o, *info, *caps;
+	enum MHD_Result rc;
+
+	root = srv_ollama_parse(s, conn, req, model, sizeof(model), &rc);
+	if (root == NULL)
+		return rc;
+	cJSON_Delete(root);
+	memset(&gi, 0, sizeof(gi));
+	if (backends_model_path(s->data_dir, model, path, sizeof(path), &err) < 0)
+		return srv_ollama_lemon_err(s, conn, &err);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "modelfile", "");
+	cJSON_AddStringToObject(o, "parameters", "");
+	cJSON_AddStringToObject(o, "template", "");
+	cJSON_AddItemToObject(o, "details", details());
+	info = cJSON_AddObjectToObject(o, "model_info");
+	if (gi.arch[0])
+		cJSON_AddStringToObject(info, "general.architecture", gi.arch);
+	caps = cJSON_AddArrayToObject(o, "capabilities");
+	cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
+	cJSON_AddItemToArray(caps, cJSON_CreateString("embedding"));
+	return srv_ollama_send(s, conn, 200, o);
+}
+
+/* the whole upstream body, NUL-terminated; NULL when it broke off */
+static char *read_all(struct srv_upstream *u, size_t max)
+{
+	size_t len = 0, cap = 65536;
+	char *b = malloc(cap + 1), *p;
+	ssize_t n;
+
+	while (b && (n = srv_upstream_read(u, b + len, cap - len)) != 0) {
+		if (n < 0 || len + (size_t)n > max) {
+			free(b);
+			return NULL;
+		}
+		len += (size_t)n;
+		if (len == cap) {
+			p = realloc(b, cap * 2 + 1);
+			if (p == NULL) {
+				free(b);
+				return NULL;
+			}
+			b = p;
+			cap *= 2;
+		}
+	}
+	if (b)
+		b[len] = 0;
+	return b;
+}
+
+/* POST /api/embed ({"input": string or [strings]}) and the older
+ * /api/embeddings ({"prompt": string} -> {"embedding": [...]}) */
+static enum MHD_Result embed(struct server *s, struct MHD_Connection *conn,
+			     const struct srv_req *req, bool legacy)
+{
+	struct srv_req up = { .t0 = req->t0 };
+	struct lemon_err err = { 0 };
+	struct srv_upstream *u = NULL;
+	char model[BACKENDS_NAME_MAX], *ans;
+	int64_t t0 = srv_ollama_now_ns(), load_ns = 0;
+	cJSON *root, *in, *body, *res, *out, *arr, *it;
+	unsigned status = 0;
+	enum MHD_Result rc;
+
+	root = srv_ollama_parse(s, conn, req, model, sizeof(model), &rc);
+	if (root == NULL)
+		return rc;
+	in = cJSON_DetachItemFromObjectCaseSensitive(root, legacy ? "prompt" : "input");
+	cJSON_Delete(root);
+	if (!cJSON_IsString(in) && !cJSON_IsArray(in)) {
+		cJSON_Delete(in);
+		return srv_ollama_error(s, conn, 400, legacy ?
+					"prompt must be a string" :
+					"input must be a string or an array of strings");
+	}
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "model", model);
+	cJSON_AddItemToObject(body, "input", in);
+	up.body = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);
+	if (up.body == NULL)
+		return MHD_NO;
+	up.len = strlen(up.body);
+	if (srv_upstream_open(s, "/v1/embeddings", model, BACKENDS_EMBED, &up,
+			      &u, &status, &load_ns, &err) < 0) {
+		free(up.body);
+		return srv_ollama_lemon_err(s, conn, &err);
+	}
+	free(up.body);
+	ans = read_all(u, OL_EMBED_MAX);
+	srv_upstream_close(u);
+	res = ans ? cJSON_Parse(ans) : NULL;
+	free(ans);
+	if (status != 200 || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(res, "data"))) {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(res, "error");
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+
+		rc = srv_ollama_error(s, conn, status >= 400 ? status : 502, "%s",
+				      cJSON_IsString(m) ? m->valuestring :
+				      "the backend returned no embeddings");
+		cJSON_Delete(res);
+		return rc;
+	}
+	out = cJSON_CreateObject();
+	if (legacy) {
+		it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "data"), 0);
+		cJSON_AddItemToObject(out, "embedding",
+				      cJSON_DetachItemFromObjectCaseSensitive(it, "embedding"));
+		cJSON_Delete(res);
+		return srv_ollama_send(s, conn, 200, out);
+	}
+	cJSON_AddStringToObject(out, "model", model);
+	arr = cJSON_AddArrayToObject(out, "embeddings");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res, "data"))
+		cJSON_AddItemToArray(arr, cJSON_DetachItemFromObjectCaseSensitive(it, "embedding"));
+	cJSON_AddNumberToObject(out, "total_duration", (double)(srv_ollama_now_ns() - t0));
+	cJSON_AddNumberToObject(out, "load_duration", (double)load_ns);
+	cJSON_AddNumberToObject(out, "prompt_eval_count",
+				cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(
+					cJSON_GetObjectItemCaseSensitive(res, "usage"),
+					"prompt_tokens")));
+	cJSON_Delete(res);
+	return srv_ollama_send(s, conn, 200, out);
+}
+
+enum MHD_Result srv_ollama(struct server *s, struct MHD_Connection *conn,
+			   const char *url, const char *method,
+			   struct srv_req *req)
+{
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	bool post = strcmp(method, "POST") == 0;
+
+	if (get && strcmp(url, "/") == 0)
+		return srv_send_json(s, conn, 200, "\"lemon is running\"");
+	if (get && strcmp(url, "/api/version") == 0)
+		return srv_send_json(s, conn, 200, "{\"version\":\"" LEMON_VERSION "\"}");
+	if (get && strcmp(url, "/api/tags") == 0)
+		return tags(s, conn);
+	if (get && strcmp(url, "/api/ps") == 0)
+		return ps(s, conn);
+	if (post && strcmp(url, "/api/chat") == 0)
+		return srv_ollama_generate(s, conn, req, true);
+	if (post && strcmp(url, "/api/generate") == 0)
+		return srv_ollama_generate(s, conn, req, false);
+	if (post && strcmp(url, "/api/show") == 0)
+		return show(s, conn, req);
+	if (post && strcmp(url, "/api/embed") == 0)
+		return embed(s, conn, req, false);
+	if (post && strcmp(url, "/api/embeddings") == 0)
+		return embed(s, conn, req, true);
+	return srv_ollama_error(s, conn, 404, "no route %s %.200s", method, url);
+}
