@@ -34,6 +34,8 @@ int backends_new(const struct backends_opts *opts, struct backends **out,
 	b->log = opts->log ? opts->log : stderr;
 	if (b->o.start_timeout_ms <= 0)
 		b->o.start_timeout_ms = 60000;
+	if (b->o.parallel <= 0)
+		b->o.parallel = 4;
 	if (backends_data_dir(opts->data_dir, b->data_dir, sizeof(b->data_dir),
 			      err) < 0) {
 		free(b);
@@ -128,14 +130,41 @@ static int first_candidate(struct backends *b)
 	return b->o.n_candidates - 1;
 }
 
+/* true while a child of the role is stopping to make room */
+static bool evicting(struct backends *b, enum backends_role role)
+{
+	int i;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++)
+		if (b->child[i].role == role && b->child[i].unload &&
+		    b->child[i].state == SUP_STOPPING)
+			return true;
+	return false;
+}
+
+/* the lock is held; woken by any state change or after 200 ms */
+static void wait_a_little(struct backends *b)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+}
+
 static int wait_ready(struct backends *b, struct sup_child *c,
 		      struct backends_lease *l, struct lemon_err *err)
 {
 	int64_t deadline = sup_now_ms() + b->o.start_timeout_ms * 4LL + 600000;
-	struct timespec ts;
 
 	for (;;) {
-		if (c->state == SUP_IDLE ||
+		/* an evicted child's memory is given back before a new one
+		 * is started */
+		if ((c->state == SUP_IDLE && !evicting(b, c->role)) ||
 		    (c->state == SUP_FAILED &&
 		     sup_now_ms() - c->failed_at > RETRY_FAILED_MS)) {
 			c->cand = first_candidate(b);
@@ -161,13 +190,113 @@ static int wait_ready(struct backends *b, struct sup_child *c,
 			return lemon_err_set(err, LEMON_ERR_BUSY,
 					     "model '%s' did not become ready",
 					     c->model);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+		wait_a_little(b);
+	}
+}
+
+/* children of the role that hold (or are about to hold) memory */
+static int count_loaded(struct backends *b, enum backends_role role,
+			const struct sup_child *except)
+{
+	int i, n = 0;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		const struct sup_child *c = &b->child[i];
+
+		if (c == except || c->role != role)
+			continue;
+		/* an idle one counts: it is about to start (or restart) */
+		if (c->state == SUP_WANT || c->state == SUP_STARTING ||
+		    c->state == SUP_READY || c->state == SUP_IDLE ||
+		    (c->state == SUP_STOPPING && !c->unload))
+			n++;
+	}
+	return n;
+}
+
+static bool free_slot(struct backends *b)
+{
+	int i;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++)
+		if (b->child[i].state == SUP_UNUSED && b->child[i].proc.pid == 0)
+			return true;
+	return false;
+}
+
+/* the least recently used child that may go (ready, idle or failed): of
+ * the role when the role is at its limit, of any role for a slot */
+static struct sup_child *lru_victim(struct backends *b, enum backends_role role,
+				    bool any_role, const struct sup_child *keep)
+{
+	struct sup_child *v = NULL;
+	int i;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		struct sup_child *c = &b->child[i];
+		bool ok = c->state == SUP_READY || c->state == SUP_IDLE ||
+			  c->state == SUP_FAILED;
+
+		if (c == keep || !ok || (!any_role && c->role != role))
+			continue;
+		if (v == NULL || c->last_used < v->last_used)
+			v = c;
+	}
+	return v;
+}
+
+static void evict(struct backends *b, struct sup_child *v, const char *for_model)
+{
+	sup_log(b, "unloading %s (least recently used) to load %s", v->model,
+		for_model);
+	if (v->proc.pid > 0) {
+		kill(-v->proc.pid, SIGTERM);
+		v->unload = true;
+		v->state = SUP_STOPPING;
+		sup_wake(b);
+	} else {
+		v->state = SUP_UNUSED;
+	}
+}
+
+/* finds or makes the child for (model, role), evicting by LRU while the
+ * role is at --max-loaded or every slot is taken; waits (cv) while all
+ * the others are still loading */
+static struct sup_child *place_child(struct backends *b, const char *model,
+				     enum backends_role role,
+				     struct lemon_err *err)
+{
+	int limit = b->o.max_loaded > 0 ? b->o.max_loaded : SUP_MAX_CHILDREN;
+	int64_t deadline = sup_now_ms() + b->o.start_timeout_ms * 2LL;
+	struct sup_child *c, *v;
+
+	for (;;) {
+		c = find_child(b, model, role, false);
+		if (c && (c->state == SUP_WANT || c->state == SUP_STARTING ||
+			  c->state == SUP_READY))
+			return c; /* loaded or loading: share it */
+		v = NULL;
+		if (count_loaded(b, role, c) >= limit)
+			v = lru_victim(b, role, false, c);
+		else if (c == NULL && !free_slot(b))
+			v = lru_victim(b, role, true, c);
+		else if (c)
+			return c;
+		else if ((c = find_child(b, model, role, true)) != NULL) {
+			c->last_used = sup_now_ms(); /* not the LRU victim */
+			return c;
 		}
-		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+		if (v) {
+			evict(b, v, model);
+			continue;
+		}
+		if (b->stop || sup_now_ms() > deadline) {
+			lemon_err_set(err, LEMON_ERR_BUSY,
+				      "no room to load '%s': %d models are loading or stopping",
+				      model, limit);
+			return NULL;
+		}
+		wait_a_little(b);
 	}
 }
 
@@ -175,22 +304,30 @@ int backends_acquire(struct backends *b, const char *model,
 		     enum backends_role role, struct backends_lease *lease,
 		     struct lemon_err *err)
 {
+	struct backends_fit fit;
 	struct sup_child *c;
 	char path[4200];
-	int rc;
+	int rc, ci;
 
 	if (backends_model_path(b->data_dir, model, path, sizeof(path), err) < 0)
 		return -1;
+	/* a model that fits nowhere is refused before anything starts or is
+	 * evicted for it */
 	pthread_mutex_lock(&b->mu);
-	c = find_child(b, model, role, true);
+	ci = first_candidate(b);
+	pthread_mutex_unlock(&b->mu);
+	if (sup_plan(b, path, model, ci, &fit, err) < 0)
+		return -1;
+	pthread_mutex_lock(&b->mu);
+	c = place_child(b, model, role, err);
 	if (c == NULL) {
 		pthread_mutex_unlock(&b->mu);
-		return lemon_err_set(err, LEMON_ERR_BUSY,
-				     "too many loaded models (%d); unload one first",
-				     SUP_MAX_CHILDREN);
+		return -1;
 	}
 	c->unload = false;
 	rc = wait_ready(b, c, lease, err);
+	if (rc == 0)
+		c->last_used = sup_now_ms();
 	pthread_mutex_unlock(&b->mu);
 	return rc;
 }
@@ -291,6 +428,11 @@ static void add_children(struct backends *b, cJSON *arr)
 			cJSON_AddNumberToObject(o, "pid", c->proc.pid);
 			cJSON_AddNumberToObject(o, "port", c->port);
 		}
+		if (c->state == SUP_READY)
+			cJSON_AddNumberToObject(o, "idle_s",
+						(double)((sup_now_ms() - c->last_used) / 1000));
+		if (c->n_gpu_layers >= 0 && c->state == SUP_READY)
+			cJSON_AddNumberToObject(o, "n_gpu_layers", c->n_gpu_layers);
 		if (c->state == SUP_FAILED)
 			cJSON_AddStringToObject(o, "error", c->reason);
 		cJSON_AddItemToArray(arr, o);
@@ -335,6 +477,9 @@ char *backends_health_json(struct backends *b)
 	fb = cJSON_AddArrayToObject(root, "fallbacks");
 	cands = cJSON_AddArrayToObject(root, "candidates");
 	if (loaded && fb && cands) {
+		cJSON_AddNumberToObject(root, "max_loaded", b->o.max_loaded);
+		cJSON_AddNumberToObject(root, "idle_timeout", b->o.idle_timeout_s);
+		cJSON_AddNumberToObject(root, "parallel", b->o.parallel);
 		add_children(b, loaded);
 		add_history(b, fb);
 		for (i = 0; i < b->o.n_candidates; i++) {

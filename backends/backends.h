@@ -114,6 +114,7 @@ struct backends_candidate {
 	char target[16]; /* rocm family ("gfx110X"), "" otherwise */
 	char env[64];    /* extra "NAME=value" for the child, "" when none */
 	char exe[4096];  /* llama-server to run; "" to find or provision it */
+	uint64_t vram_bytes; /* the device's memory; 0: CPU or unknown */
 };
 
 struct backends_opts {
@@ -125,6 +126,10 @@ struct backends_opts {
 	int n_candidates;       /* tried in order */
 	struct backends_candidate cand[BACKENDS_MAX_CANDIDATES];
 	FILE *log;              /* NULL: stderr */
+	uint64_t ram_bytes;     /* the machine's RAM; 0: unknown (no check) */
+	int parallel;           /* llama-server --parallel; 0: 4 */
+	int max_loaded;         /* children per role; 0: as many as fit */
+	int idle_timeout_s;     /* unload after this long unused; 0: never */
 };
 
 enum backends_role {
@@ -151,9 +156,13 @@ struct backends_lease {
 };
 
 /* returns a ready child for (model, role), loading it when needed and
- * waiting up to the start timeout. INVALID_ARG: bad name; NOT_FOUND: no
- * such model; BUSY: no free child slot; BROKEN_SYSTEM: every candidate
- * failed (the message says why) */
+ * waiting up to the start timeout; concurrent requests for a model being
+ * loaded wait for that one child. When max_loaded children of the role are
+ * loaded, the least recently used one is unloaded first. INVALID_ARG: bad
+ * name; NOT_FOUND: no such model; INVALID_DATA: not a valid GGUF;
+ * TOO_LARGE: it fits in neither RAM nor VRAM (nothing is started, the
+ * message names the sizes); BUSY: no child could be had in time;
+ * BROKEN_SYSTEM: every candidate failed (the message says why) */
 int backends_acquire(struct backends *b, const char *model,
 		     enum backends_role role, struct backends_lease *lease,
 		     struct lemon_err *err);

@@ -134,3 +134,14 @@ out:
 	free(buf);
 	return rc;
 }
+
+int sup_plan(const struct backends *b, const char *path, const char *model,
+	     int cand, struct backends_fit *fit, struct lemon_err *err)
+{
+	struct backends_gguf_info info;
+
+	if (backends_gguf_read_file(path, &info, err) < 0)
+		return -1;
+	return backends_fit_plan(&info, model, b->o.ctx_size, b->o.ram_bytes,
+				 b->o.cand[cand].vram_bytes, fit, err);
+}

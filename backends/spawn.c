@@ -166,8 +166,8 @@ static char **child_env(const char *extra)
 int backends_spawn_child(const struct backends_spawn *s,
 			 struct backends_proc *out, struct lemon_err *err)
 {
-	char port[16], ctx[16];
-	const char *argv[24];
+	char port[16], ctx[16], par[16], ngl[16];
+	const char *argv[32];
 	int n = 0, logp[2], inp[2];
 	pid_t parent = getpid(), pid;
 	char **envp;
@@ -187,6 +187,16 @@ int backends_spawn_child(const struct backends_spawn *s,
 	if (s->ctx_size > 0) {
 		argv[n++] = "-c";
 		argv[n++] = ctx;
+	}
+	if (s->parallel > 0) {
+		snprintf(par, sizeof(par), "%d", s->parallel);
+		argv[n++] = "--parallel";
+		argv[n++] = par;
+	}
+	if (s->n_gpu_layers >= 0) {
+		snprintf(ngl, sizeof(ngl), "%d", s->n_gpu_layers);
+		argv[n++] = "--n-gpu-layers";
+		argv[n++] = ngl;
 	}
 	if (s->embeddings) {
 		argv[n++] = "--embeddings";

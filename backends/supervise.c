@@ -148,9 +148,10 @@ static void start_child(struct backends *b, struct sup_child *c)
 {
 	struct backends_candidate cand = b->o.cand[c->cand];
 	struct backends_spawn s = { 0 };
+	struct backends_fit fit = { .n_gpu_layers = -1 };
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
-	int rc, port = 0;
+	int rc, port = 0, ci = c->cand;
 
 	c->state = SUP_STARTING;
 	c->last_line[0] = 0;
@@ -160,11 +161,21 @@ static void start_child(struct backends *b, struct sup_child *c)
 	if (rc == 0)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
+	if (rc == 0 && sup_plan(b, path, model, ci, &fit, &err) < 0)
+		rc = -2;
 	if (rc == 0)
 		rc = backends_free_port(&port, &err);
 	pthread_mutex_lock(&b->mu);
 	if (c->state != SUP_STARTING)
 		return; /* unloaded meanwhile */
+	if (rc == -2) {
+		/* the model, not the backend, is at fault: no fallback */
+		snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
+		c->state = SUP_FAILED;
+		c->failed_at = now_ms();
+		pthread_cond_broadcast(&b->cv);
+		return;
+	}
 	c->port = port;
 	if (rc < 0) {
 		c->state = SUP_IDLE;
@@ -178,6 +189,13 @@ static void start_child(struct backends *b, struct sup_child *c)
 	s.env_extra = cand.env;
 	s.port = c->port;
 	s.ctx_size = b->o.ctx_size;
+	s.parallel = b->o.parallel;
+	s.n_gpu_layers = fit.n_gpu_layers;
+	c->n_gpu_layers = fit.n_gpu_layers;
+	if (fit.partial)
+		sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM: %d of its layers on %s, the rest in RAM",
+			c->model, fit.need / 1048576.0,
+			cand.vram_bytes / 1048576.0, fit.n_gpu_layers, cand.kind);
 	s.embeddings = c->role == BACKENDS_EMBED;
 	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
 		c->state = SUP_IDLE;
@@ -244,6 +262,7 @@ static void probe(struct backends *b, struct sup_child *c)
 		return;
 	if (code == 200) {
 		c->state = SUP_READY;
+		c->last_used = now_ms();
 		sup_log(b, "%s (%s) ready on %s, port %d", c->model,
 			role_name(c->role), b->o.cand[c->cand].kind, c->port);
 		pthread_cond_broadcast(&b->cv);
@@ -266,14 +285,38 @@ static void probe(struct backends *b, struct sup_child *c)
 	}
 }
 
-/* true while a child is starting: then /health is probed often */
+/* --idle-timeout: a ready child not leased for that long is stopped and
+ * its slot freed; the next request loads it again */
+static void unload_idle(struct backends *b)
+{
+	int64_t now = now_ms();
+	int i;
+
+	if (b->o.idle_timeout_s <= 0)
+		return;
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		struct sup_child *c = &b->child[i];
+
+		if (c->state != SUP_READY || c->proc.pid <= 0 ||
+		    now - c->last_used < b->o.idle_timeout_s * 1000LL)
+			continue;
+		sup_log(b, "unloading %s (%s): idle for %d s", c->model,
+			role_name(c->role), b->o.idle_timeout_s);
+		kill_child(c, SIGTERM);
+		c->unload = true;
+		c->state = SUP_STOPPING;
+	}
+}
+
+/* true while a child is starting or stopping: then it is watched often */
 static bool any_starting(struct backends *b)
 {
 	int i;
 
 	for (i = 0; i < SUP_MAX_CHILDREN; i++)
 		if (b->child[i].state == SUP_STARTING ||
-		    b->child[i].state == SUP_WANT)
+		    b->child[i].state == SUP_WANT ||
+		    b->child[i].state == SUP_STOPPING)
 			return true;
 	return false;
 }
@@ -303,6 +346,7 @@ static void *sup_main(void *arg)
 		for (i = 0; i < SUP_MAX_CHILDREN; i++)
 			drain_log(b, &b->child[i]);
 		reap(b);
+		unload_idle(b);
 		for (i = 0; i < SUP_MAX_CHILDREN && !b->stop; i++) {
 			struct sup_child *c = &b->child[i];
 

@@ -27,6 +27,16 @@ struct serve_args {
 	const char *compat_dir;
 	const char *config;
 	const char *data_dir;
+	int max_loaded;     /* 0: as many as fit */
+	int idle_timeout_s; /* 0: never */
+	int parallel;       /* 0: backends' default (4) */
+};
+
+/* what detection says about memory, passed from the detection child with
+ * the choice: RAM, and the VRAM of each choice candidate's GPU */
+struct serve_mem {
+	uint64_t ram;
+	uint64_t vram[COMPAT_MAX_CANDIDATES];
 };
 
 static void serve_usage(FILE *out)
@@ -35,7 +45,11 @@ static void serve_usage(FILE *out)
 		"usage: lemon serve [--host 127.0.0.1] [--port 8000] [--backend auto|rocm|vulkan|cpu]\n"
 		"                   [--ctx-size N] [--api-key KEY] [--mirror URL] [--cors-origin ORIGIN]\n"
 		"                   [--max-body BYTES] [--timeout S] [--config FILE] [--data-dir DIR]\n"
-		"                   [--sysroot DIR] [--compat-dir DIR]\n"
+		"                   [--sysroot DIR] [--compat-dir DIR] [--max-loaded N]\n"
+		"                   [--idle-timeout S] [--parallel N]\n"
+		"--max-loaded: models loaded per kind (chat, embeddings), least recently used\n"
+		"unloaded first (default: as many as fit); --idle-timeout: unload a model unused\n"
+		"for S seconds (default: never); --parallel: slots per llama-server (default 4)\n"
 		"settings come from flags, then LEMON_HOST, LEMON_PORT, LEMON_BACKEND, LEMON_CTX_SIZE,\n"
 		"LEMON_API_KEY, LEMON_MIRROR, LEMON_CORS_ORIGIN, LEMON_MAX_BODY, LEMON_TIMEOUT, then\n"
 		"$XDG_CONFIG_HOME/lemon/config.json; LEMON_LLAMA_SERVER_{ROCM,VULKAN,CPU} name an\n"
@@ -52,6 +66,31 @@ static const struct {
 	{ "--cors-origin", "cors_origin" }, { "--max-body", "max_body" },
 	{ "--timeout", "timeout" },
 };
+
+/* --max-loaded 1..8, --idle-timeout 0..86400 s, --parallel 1..64 */
+static int parse_count(const char *flag, const char *v, struct serve_args *a,
+		       struct lemon_err *err)
+{
+	uint64_t n;
+	uint64_t max = strcmp(flag, "--max-loaded") == 0 ? 8 :
+		       strcmp(flag, "--parallel") == 0 ? 64 : 86400;
+
+	if (lemon_parse_u64(v, strlen(v), 10, max, &n, err) < 0 ||
+	    (n == 0 && strcmp(flag, "--idle-timeout") != 0)) {
+		lemon_err_clear(err);
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "%s '%s': expected %s..%llu", flag, v,
+				     strcmp(flag, "--idle-timeout") == 0 ? "0" : "1",
+				     (unsigned long long)max);
+	}
+	if (strcmp(flag, "--max-loaded") == 0)
+		a->max_loaded = (int)n;
+	else if (strcmp(flag, "--parallel") == 0)
+		a->parallel = (int)n;
+	else
+		a->idle_timeout_s = (int)n;
+	return 0;
+}
 
 /* the config file and env first (so flags win), then the flags */
 static int parse_serve(int argc, char **argv, struct serve_args *a,
@@ -91,6 +130,11 @@ static int parse_serve(int argc, char **argv, struct serve_args *a,
 			a->data_dir = argv[++i];
 		} else if (strcmp(f, "--config") == 0) {
 			i++;
+		} else if (strcmp(f, "--max-loaded") == 0 ||
+			   strcmp(f, "--idle-timeout") == 0 ||
+			   strcmp(f, "--parallel") == 0) {
+			if (parse_count(f, argv[++i], a, err) < 0)
+				return -1;
 		} else {
 			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 					     "unknown option '%s'", f);
@@ -159,10 +203,53 @@ static void build_candidates(const char *backend,
 	}
 }
 
+/* RAM and, per candidate, the memory of the GPU it runs on */
+static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
+{
+	const struct detect_gpu *gpu;
+	bool igpu;
+	int i, g;
+
+	memset(mem, 0, sizeof(*mem));
+	if (res->report.host.has_ram)
+		mem->ram = res->report.host.ram_bytes;
+	for (i = 0; i < res->choice.n && i < COMPAT_MAX_CANDIDATES; i++) {
+		g = res->choice.c[i].gpu_index;
+		if (g < 0 || g >= res->view.n_gpus)
+			continue;
+		igpu = strcmp(res->view.gpus[g].kind, "igpu") == 0;
+		g = res->view.gpus[g].index;
+		if (g < 0 || g >= res->report.n_gpus)
+			continue;
+		gpu = &res->report.gpus[g];
+		if (gpu->has_vram)
+			mem->vram[i] = gpu->vram_bytes;
+		/* an APU's carve-out is small; it also maps system memory */
+		if (igpu && gpu->has_gtt)
+			mem->vram[i] += gpu->gtt_bytes;
+	}
+}
+
+/* the backends get the memory of the device each candidate runs on */
+static void set_mem(const struct compat_choice *ch, const struct serve_mem *mem,
+		    struct backends_opts *o)
+{
+	int i, k;
+
+	o->ram_bytes = mem->ram;
+	for (k = 0; k < o->n_candidates; k++)
+		for (i = 0; ch && i < ch->n && i < COMPAT_MAX_CANDIDATES; i++)
+			if (strcmp(ch->c[i].backend, o->cand[k].kind) == 0 &&
+			    strcmp(ch->c[i].target, o->cand[k].target) == 0 &&
+			    mem->vram[i] > o->cand[k].vram_bytes)
+				o->cand[k].vram_bytes = mem->vram[i];
+}
+
 /* detection for the candidate order and /api/v1/system-info; a failure
  * leaves the CPU path and a null system-info */
 static char *detect_here(const struct serve_args *a,
-			 struct compat_choice *choice, bool *have)
+			 struct compat_choice *choice, struct serve_mem *mem,
+			 bool *have)
 {
 	struct detect_options dopts = { .vulkan = true };
 	struct lemon_err err = { 0 };
@@ -176,6 +263,7 @@ static char *detect_here(const struct serve_args *a,
 	    compat_db_load(a->compat_dir, &db, &err) == 0 &&
 	    doctor_run(root, db, &dopts, res, &err) == 0) {
 		*choice = res->choice;
+		note_mem(res, mem);
 		*have = true;
 		json = doctor_to_json(res, false);
 		doctor_result_free(res);
@@ -206,10 +294,12 @@ static bool write_full(int fd, const void *p, size_t n)
 	return true;
 }
 
-/* reads the child's answer: the choice struct, then the JSON to EOF */
-static char *read_answer(int fd, struct compat_choice *choice, bool *have)
+/* reads the child's answer: the choice and memory structs, then the JSON
+ * to EOF */
+static char *read_answer(int fd, struct compat_choice *choice,
+			 struct serve_mem *mem, bool *have)
 {
-	size_t len = 0, cap = 65536;
+	size_t len = 0, cap = 65536, head;
 	char *buf = malloc(cap + 1), *p;
 	ssize_t n;
 
@@ -228,14 +318,16 @@ static char *read_answer(int fd, struct compat_choice *choice, bool *have)
 			cap *= 2;
 		}
 	}
-	if (len < sizeof(*choice) + 1 || buf[0] != 1) {
+	head = 1 + sizeof(*choice) + sizeof(*mem);
+	if (len < head || buf[0] != 1) {
 		free(buf);
 		return NULL;
 	}
 	memcpy(choice, buf + 1, sizeof(*choice));
+	memcpy(mem, buf + 1 + sizeof(*choice), sizeof(*mem));
 	*have = true;
-	memmove(buf, buf + 1 + sizeof(*choice), len - 1 - sizeof(*choice));
-	buf[len - 1 - sizeof(*choice)] = 0;
+	memmove(buf, buf + head, len - head);
+	buf[len - head] = 0;
 	return buf;
 }
 
@@ -243,7 +335,7 @@ static char *read_answer(int fd, struct compat_choice *choice, bool *have)
  * (llvmpipe pulls in all of LLVM) and libpci, which would otherwise stay
  * mapped in the long-running server for nothing */
 static char *detect(const struct serve_args *a, struct compat_choice *choice,
-		    bool *have)
+		    struct serve_mem *mem, bool *have)
 {
 	int fds[2], status;
 	char *json;
@@ -251,20 +343,21 @@ static char *detect(const struct serve_args *a, struct compat_choice *choice,
 
 	*have = false;
 	if (pipe2(fds, O_CLOEXEC) < 0 || (pid = fork()) < 0)
-		return detect_here(a, choice, have);
+		return detect_here(a, choice, mem, have);
 	if (pid == 0) {
 		char ok;
 
 		close(fds[0]);
-		json = detect_here(a, choice, have);
+		json = detect_here(a, choice, mem, have);
 		ok = *have && json != NULL;
 		if (write_full(fds[1], &ok, 1) && ok &&
-		    write_full(fds[1], choice, sizeof(*choice)))
+		    write_full(fds[1], choice, sizeof(*choice)) &&
+		    write_full(fds[1], mem, sizeof(*mem)))
 			write_full(fds[1], json, strlen(json));
 		_exit(0);
 	}
 	close(fds[1]);
-	json = read_answer(fds[0], choice, have);
+	json = read_answer(fds[0], choice, mem, have);
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -296,6 +389,7 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	struct backends_opts bo = { 0 };
 	struct lemon_err err = { 0 };
 	struct compat_choice *choice = calloc(1, sizeof(*choice));
+	struct serve_mem mem = { 0 };
 	struct backends *b = NULL;
 	struct server *srv = NULL;
 	char data_dir[4096];
@@ -305,14 +399,18 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 
 	if (choice == NULL)
 		return CLI_EXIT_DEGRADED;
-	sysinfo = detect(a, choice, &have);
+	sysinfo = detect(a, choice, &mem, &have);
 	build_candidates(a->cfg.backend, have ? choice : NULL, &bo);
+	set_mem(have ? choice : NULL, &mem, &bo);
 	free(choice);
 	bo.data_dir = a->data_dir;
 	bo.mirror = a->cfg.mirror[0] ? a->cfg.mirror : NULL;
 	bo.compat_dir = a->compat_dir;
 	bo.ctx_size = a->cfg.ctx_size;
 	bo.start_timeout_ms = start_timeout_ms();
+	bo.max_loaded = a->max_loaded;
+	bo.idle_timeout_s = a->idle_timeout_s;
+	bo.parallel = a->parallel;
 	/* threads start with SIGINT/SIGTERM blocked so only sigwait below
 	 * sees them; during the first-run install (no children yet) the
 	 * default action still ends lemon at once */
