@@ -224,6 +224,10 @@ enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
 		return load_unload(s, conn, req, false);
 	if (post && strcmp(url, "/api/v1/shutdown") == 0)
 		return shutdown_req(s, conn);
+	if (post && strcmp(url, "/api/v1/pull") == 0)
+		return srv_pull(s, conn, req, false);
+	if (post && strcmp(url, "/api/v1/delete") == 0)
+		return srv_delete(s, conn, req, false);
 	if (strcmp(url, "/") == 0 ||
 	    (strncmp(url, "/api/", 5) == 0 && strncmp(url, "/api/v1/", 8) != 0))
 		return srv_ollama(s, conn, url, method, req);

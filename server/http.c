@@ -29,7 +29,7 @@ void srv_add_cors(struct server *s, struct MHD_Response *r)
 	MHD_add_response_header(r, "Access-Control-Allow-Origin",
 				s->cfg.cors_origin);
 	MHD_add_response_header(r, "Access-Control-Allow-Methods",
-				"GET, POST, OPTIONS");
+				"GET, POST, DELETE, OPTIONS");
 	MHD_add_response_header(r, "Access-Control-Allow-Headers",
 				"Authorization, Content-Type");
 }
@@ -145,18 +145,24 @@ static enum MHD_Result preflight(struct server *s, struct MHD_Connection *conn)
 	return rc;
 }
 
+#define BAD_KEY "missing or wrong API key (Authorization: Bearer KEY)"
+
 static enum MHD_Result route(struct server *s, struct MHD_Connection *conn,
 			     const char *url, const char *method,
 			     struct srv_req *req)
 {
 	bool post = strcmp(method, "POST") == 0;
+	/* Ollama clients read {"error": "..."} */
+	bool ollama = strcmp(url, "/") == 0 ||
+		      (strncmp(url, "/api/", 5) == 0 && strncmp(url, "/api/v1/", 8) != 0);
 
 	if (strcmp(method, "OPTIONS") == 0)
 		return preflight(s, conn);
+	if (!key_ok(s, conn) && ollama)
+		return srv_ollama_error(s, conn, 401, "%s", BAD_KEY);
 	if (!key_ok(s, conn))
 		return srv_send_error(s, conn, 401, "invalid_request_error",
-				      "invalid_api_key",
-				      "missing or wrong API key (Authorization: Bearer KEY)");
+				      "invalid_api_key", "%s", BAD_KEY);
 	if (req->too_large)
 		return srv_send_error(s, conn, 413, "invalid_request_error",
 				      "request_too_large",

@@ -1,8 +1,8 @@
 /* the Ollama API, so that clients written for Ollama work against lemon
  * unchanged: the model list (/api/tags), what is loaded (/api/ps), the
  * version, model details (/api/show), embeddings (/api/embed and the older
- * /api/embeddings), pull and delete; chat and generate are in
- * ollama_chat.c. Errors use Ollama's {"error":"..."} shape. */
+ * /api/embeddings); chat and generate are in ollama_chat.c, pull and
+ * delete in ollama_pull.c. Errors use Ollama's {"error":"..."} shape. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,17 +117,48 @@ cJSON *srv_ollama_parse(struct server *s, struct MHD_Connection *conn,
 	return NULL;
 }
 
-/* Ollama's "details" object for a model in the store */
-static cJSON *details(void)
+static void param_size(char *out, size_t cap, uint64_t n)
 {
-	cJSON *d = cJSON_CreateObject();
+	if (n >= 1000000000ULL)
+		snprintf(out, cap, "%.1fB", (double)n / 1e9);
+	else if (n >= 1000000ULL)
+		snprintf(out, cap, "%.0fM", (double)n / 1e6);
+	else if (n > 0)
+		snprintf(out, cap, "%.0fK", (double)n / 1e3);
+	else
+		out[0] = 0;
+}
 
+/* Ollama's "details" object from the model's GGUF header (left blank when
+ * the header cannot be read); gi may be NULL */
+static cJSON *details(struct server *s, const char *name,
+		      struct backends_gguf_info *gi)
+{
+	struct backends_gguf_info local;
+	cJSON *d = cJSON_CreateObject(), *fam;
+	char path[4096], ps[32] = "";
+	bool ok;
+
+	if (gi == NULL)
+		gi = &local;
+	memset(gi, 0, sizeof(*gi));
+	ok = backends_model_path(s->data_dir, name, path, sizeof(path), NULL) == 0 &&
+	     backends_gguf_read_file(path, gi, NULL) == 0;
+	if (ok)
+		param_size(ps, sizeof(ps), gi->n_params);
 	cJSON_AddStringToObject(d, "parent_model", "");
 	cJSON_AddStringToObject(d, "format", "gguf");
-	cJSON_AddStringToObject(d, "family", "");
-	cJSON_AddNullToObject(d, "families");
-	cJSON_AddStringToObject(d, "parameter_size", "");
-	cJSON_AddStringToObject(d, "quantization_level", "");
+	cJSON_AddStringToObject(d, "family", ok ? gi->arch : "");
+	if (ok && gi->arch[0]) {
+		fam = cJSON_AddArrayToObject(d, "families");
+		cJSON_AddItemToArray(fam, cJSON_CreateString(gi->arch));
+	} else {
+		cJSON_AddNullToObject(d, "families");
+	}
+	cJSON_AddStringToObject(d, "parameter_size", ps);
+	cJSON_AddStringToObject(d, "quantization_level",
+				ok && gi->has_file_type ?
+					backends_gguf_ftype_name(gi->file_type) : "");
 	return d;
 }
 
@@ -166,7 +197,7 @@ static enum MHD_Result tags(struct server *s, struct MHD_Connection *conn)
 		cJSON_AddStringToObject(o, "modified_at", ts);
 		cJSON_AddNumberToObject(o, "size", (double)m[i].size);
 		cJSON_AddStringToObject(o, "digest", "");
-		cJSON_AddItemToObject(o, "details", details());
+		cJSON_AddItemToObject(o, "details", details(s, m[i].name, NULL));
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(m);
@@ -225,7 +256,7 @@ static enum MHD_Result ps(struct server *s, struct MHD_Connection *conn)
 		cJSON_AddStringToObject(o, "model", nm->valuestring);
 		cJSON_AddNumberToObject(o, "size", (double)size);
 		cJSON_AddStringToObject(o, "digest", "");
-		cJSON_AddItemToObject(o, "details", details());
+		cJSON_AddItemToObject(o, "details", details(s, nm->valuestring, NULL));
 		/* no fixed expiry: children stay until unloaded or evicted */
 		cJSON_AddStringToObject(o, "expires_at", "0001-01-01T00:00:00Z");
 		cJSON_AddNumberToObject(o, "size_vram",
@@ -238,12 +269,21 @@ static enum MHD_Result ps(struct server *s, struct MHD_Connection *conn)
 	return srv_ollama_send(s, conn, 200, root);
 }
 
+static void add_u64(cJSON *o, const char *arch, const char *key, uint64_t v)
+{
+	char k[96];
+
+	if (v == 0)
+		return;
+	snprintf(k, sizeof(k), "%s.%s", arch, key);
+	cJSON_AddNumberToObject(o, k, (double)v);
+}
+
 static enum MHD_Result show(struct server *s, struct MHD_Connection *conn,
 			    const struct srv_req *req)
 {
 	struct backends_gguf_info gi;
-	struct lemon_err err = { 0 };
-	char model[BACKENDS_NAME_MAX], path[4096];
+	char model[BACKENDS_NAME_MAX];
 	cJSON *root, *o, *info, *caps;
 	enum MHD_Result rc;
 
@@ -251,17 +291,27 @@ static enum MHD_Result show(struct server *s, struct MHD_Connection *conn,
 	if (root == NULL)
 		return rc;
 	cJSON_Delete(root);
-	memset(&gi, 0, sizeof(gi));
-	if (backends_model_path(s->data_dir, model, path, sizeof(path), &err) < 0)
-		return srv_ollama_lemon_err(s, conn, &err);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "modelfile", "");
 	cJSON_AddStringToObject(o, "parameters", "");
 	cJSON_AddStringToObject(o, "template", "");
-	cJSON_AddItemToObject(o, "details", details());
+	cJSON_AddItemToObject(o, "details", details(s, model, &gi));
 	info = cJSON_AddObjectToObject(o, "model_info");
-	if (gi.arch[0])
+	if (gi.arch[0]) {
 		cJSON_AddStringToObject(info, "general.architecture", gi.arch);
+		if (gi.has_file_type)
+			cJSON_AddNumberToObject(info, "general.file_type", gi.file_type);
+		if (gi.n_params)
+			cJSON_AddNumberToObject(info, "general.parameter_count",
+						(double)gi.n_params);
+		add_u64(info, gi.arch, "context_length", gi.context_length);
+		add_u64(info, gi.arch, "block_count", gi.block_count);
+		add_u64(info, gi.arch, "embedding_length", gi.embedding_length);
+		add_u64(info, gi.arch, "attention.head_count", gi.head_count);
+		add_u64(info, gi.arch, "attention.head_count_kv", gi.head_count_kv);
+	}
+	/* every GGUF that loads can complete text, and the embedding child
+	 * (--embeddings) serves any of them */
 	caps = cJSON_AddArrayToObject(o, "capabilities");
 	cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
 	cJSON_AddItemToArray(caps, cJSON_CreateString("embedding"));
@@ -396,5 +446,9 @@ enum MHD_Result srv_ollama(struct server *s, struct MHD_Connection *conn,
 		return embed(s, conn, req, false);
 	if (post && strcmp(url, "/api/embeddings") == 0)
 		return embed(s, conn, req, true);
+	if (post && strcmp(url, "/api/pull") == 0)
+		return srv_pull(s, conn, req, true);
+	if (strcmp(method, "DELETE") == 0 && strcmp(url, "/api/delete") == 0)
+		return srv_delete(s, conn, req, true);
 	return srv_ollama_error(s, conn, 404, "no route %s %.200s", method, url);
 }

@@ -113,6 +113,14 @@ cJSON *srv_ollama_parse(struct server *s, struct MHD_Connection *conn,
 void srv_ollama_time(char *out, size_t cap, int64_t unix_s, long usec);
 int64_t srv_ollama_now_ns(void);
 
+/* POST /api/pull and DELETE /api/delete (ollama true: NDJSON progress,
+ * Ollama's error shape), POST /api/v1/pull (progress as server-sent
+ * events) and /api/v1/delete (server/ollama_pull.c) */
+enum MHD_Result srv_pull(struct server *s, struct MHD_Connection *conn,
+			 const struct srv_req *req, bool ollama);
+enum MHD_Result srv_delete(struct server *s, struct MHD_Connection *conn,
+			   const struct srv_req *req, bool ollama);
+
 /* POST /api/chat (chat true) and /api/generate (server/ollama_chat.c) */
 enum MHD_Result srv_ollama_generate(struct server *s,
 				    struct MHD_Connection *conn,

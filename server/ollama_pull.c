@@ -1,0 +1,291 @@
+/* pull and delete over HTTP, in both of lemon's API flavours: POST
+ * /api/pull streams Ollama's NDJSON progress objects ({"status",
+ * "digest", "total", "completed"}, ending with {"status":"success"}),
+ * POST /api/v1/pull the same steps as server-sent events with lemon's
+ * fuller fields; DELETE /api/delete and POST /api/v1/delete unload the
+ * model and remove it from the store. A pull runs in a thread of its own
+ * that hands each progress event to the connection as it happens; a
+ * client that goes away does not stop the download (the next pull finds
+ * it finished or resumes it). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server-private.h"
+#include "util/str.h"
+
+struct pl {
+	struct server *s;
+	bool sse;      /* /api/v1/pull: SSE; /api/pull: NDJSON */
+	char model[BACKENDS_NAME_MAX];
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *out;     /* events not yet handed on, under mu */
+	size_t len, cap, pos;
+	bool done;     /* the thread has queued its last event */
+	bool thread_started;
+};
+
+static void queue(struct pl *p, cJSON *ev)
+{
+	char *t = cJSON_PrintUnformatted(ev);
+	size_t n = t ? strlen(t) : 0, need = n + 16;
+
+	cJSON_Delete(ev);
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (p->len + need > p->cap) {
+		size_t cap = p->cap ? p->cap : 4096;
+		char *q;
+
+		while (cap < p->len + need)
+			cap *= 2;
+		q = realloc(p->out, cap);
+		if (q) {
+			p->out = q;
+			p->cap = cap;
+		}
+	}
+	if (p->len + need <= p->cap) {
+		if (p->sse) {
+			memcpy(p->out + p->len, "data: ", 6);
+			p->len += 6;
+		}
+		memcpy(p->out + p->len, t, n);
+		p->len += n;
+		memcpy(p->out + p->len, p->sse ? "\n\n" : "\n", p->sse ? 2 : 1);
+		p->len += p->sse ? 2 : 1;
+	}
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	free(t);
+}
+
+/* one progress step in the flavour's shape */
+static cJSON *event(bool ollama, const struct provision_pull_progress *g)
+{
+	cJSON *o = cJSON_CreateObject();
+	char st[160];
+
+	if (ollama) {
+		bool dl = strcmp(g->status, "downloading") == 0;
+
+		snprintf(st, sizeof(st), "%s%s%s", g->status, dl && g->digest ? " " : "",
+			 dl && g->digest ? g->digest : "");
+		cJSON_AddStringToObject(o, "status", st);
+		if (dl) {
+			cJSON_AddStringToObject(o, "digest", g->digest ? g->digest :
+							     g->file ? g->file : "");
+			cJSON_AddNumberToObject(o, "total", (double)g->total);
+			cJSON_AddNumberToObject(o, "completed", (double)g->completed);
+		}
+		return o;
+	}
+	cJSON_AddStringToObject(o, "model", g->model);
+	cJSON_AddStringToObject(o, "status", g->status);
+	if (g->file) {
+		cJSON_AddStringToObject(o, "file", g->file);
+		cJSON_AddNumberToObject(o, "part", g->part);
+		cJSON_AddNumberToObject(o, "n_parts", g->n_parts);
+		cJSON_AddNumberToObject(o, "completed", (double)g->completed);
+		cJSON_AddNumberToObject(o, "total", (double)g->total);
+		cJSON_AddNumberToObject(o, "all_completed", (double)g->all_completed);
+		cJSON_AddNumberToObject(o, "all_total", (double)g->all_total);
+	}
+	if (g->digest)
+		cJSON_AddStringToObject(o, "digest", g->digest);
+	return o;
+}
+
+static void on_progress(void *ctx, const struct provision_pull_progress *g)
+{
+	struct pl *p = ctx;
+
+	queue(p, event(!p->sse, g));
+}
+
+static cJSON *error_event(bool ollama, const struct lemon_err *err)
+{
+	cJSON *o = cJSON_CreateObject(), *e;
+
+	if (ollama) {
+		cJSON_AddStringToObject(o, "error", err->msg);
+		return o;
+	}
+	e = cJSON_AddObjectToObject(o, "error");
+	cJSON_AddStringToObject(e, "message", err->msg);
+	cJSON_AddStringToObject(e, "type", "server_error");
+	return o;
+}
+
+/* Ollama clients name models "NAME:latest"; the registry has "NAME" */
+static int pull(struct server *s, const char *name, provision_pull_cb cb,
+		void *ctx, struct lemon_err *err)
+{
+	char bare[BACKENDS_NAME_MAX];
+	size_t n = strlen(name);
+
+	if (backends_pull_model(s->data_dir, name, cb, ctx, err) == 0)
+		return 0;
+	if (err->code != LEMON_ERR_NOT_FOUND || n <= 7 ||
+	    strcmp(name + n - 7, ":latest") != 0)
+		return -1;
+	lemon_str_copy_n(bare, sizeof(bare), name, n - 7);
+	memset(err, 0, sizeof(*err));
+	return backends_pull_model(s->data_dir, bare, cb, ctx, err);
+}
+
+static void *pull_thread(void *arg)
+{
+	struct pl *p = arg;
+	struct lemon_err err = { 0 };
+
+	if (pull(p->s, p->model, on_progress, p, &err) < 0)
+		queue(p, error_event(!p->sse, &err));
+	pthread_mutex_lock(&p->mu);
+	p->done = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static ssize_t pl_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct pl *p = cls;
+	size_t n;
+
+	(void)pos;
+	pthread_mutex_lock(&p->mu);
+	while (p->pos == p->len && !p->done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	n = p->len - p->pos;
+	if (n > max)
+		n = max;
+	memcpy(buf, p->out + p->pos, n);
+	p->pos += n;
+	if (p->pos == p->len)
+		p->pos = p->len = 0;
+	pthread_mutex_unlock(&p->mu);
+	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void pl_free(void *cls)
+{
+	struct pl *p = cls;
+
+	if (p->thread_started)
+		pthread_join(p->th, NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->out);
+	free(p);
+}
+
+/* {"model"} or {"name"} (Ollama), {"model_name"} (lemon); "stream" false
+ * waits for the end and answers once */
+static int pull_args(const struct srv_req *req, char *model, size_t cap,
+		     bool *stream, const char **msg)
+{
+	cJSON *root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "stream");
+
+	if (!cJSON_IsString(m))
+		m = cJSON_GetObjectItemCaseSensitive(root, "name");
+	if (!cJSON_IsString(m))
+		m = cJSON_GetObjectItemCaseSensitive(root, "model_name");
+	*msg = !cJSON_IsObject(root) ? "request body is not a JSON object" :
+	       !cJSON_IsString(m) ? "model is required" :
+	       !backends_model_name_valid(m->valuestring) ? "invalid model name" : NULL;
+	if (*msg == NULL) {
+		lemon_str_copy(model, cap, m->valuestring);
+		*stream = !cJSON_IsFalse(st);
+	}
+	cJSON_Delete(root);
+	return *msg ? -1 : 0;
+}
+
+static enum MHD_Result bad(struct server *s, struct MHD_Connection *conn,
+			   bool ollama, const struct lemon_err *err)
+{
+	return ollama ? srv_ollama_lemon_err(s, conn, err) :
+			srv_send_lemon_err(s, conn, err);
+}
+
+enum MHD_Result srv_pull(struct server *s, struct MHD_Connection *conn,
+			 const struct srv_req *req, bool ollama)
+{
+	struct lemon_err err = { 0 };
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	const char *msg;
+	struct pl *p;
+	bool stream = true;
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return MHD_NO;
+	if (pull_args(req, p->model, sizeof(p->model), &stream, &msg) < 0) {
+		free(p);
+		lemon_err_set(&err, LEMON_ERR_INVALID_ARG, "%s", msg);
+		return bad(s, conn, ollama, &err);
+	}
+	p->s = s;
+	p->sse = !ollama;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (!stream) {
+		rc = pull(s, p->model, NULL, NULL, &err) < 0 ? bad(s, conn, ollama, &err) :
+		     srv_send_json(s, conn, 200, "{\"status\":\"success\"}");
+		pl_free(p);
+		return rc;
+	}
+	if (pthread_create(&p->th, NULL, pull_thread, p) != 0) {
+		pl_free(p);
+		lemon_err_set(&err, LEMON_ERR_INTERNAL, "cannot start the pull");
+		return bad(s, conn, ollama, &err);
+	}
+	p->thread_started = true;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, pl_read, p,
+					      pl_free);
+	if (r == NULL) {
+		pl_free(p);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", ollama ? "application/x-ndjson" :
+							    "text/event-stream");
+	srv_add_cors(s, r);
+	rc = MHD_queue_response(conn, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+enum MHD_Result srv_delete(struct server *s, struct MHD_Connection *conn,
+			   const struct srv_req *req, bool ollama)
+{
+	struct lemon_err err = { 0 };
+	char model[BACKENDS_NAME_MAX];
+	const char *msg;
+	bool stream;
+
+	char path[4096];
+	size_t n;
+
+	if (pull_args(req, model, sizeof(model), &stream, &msg) < 0) {
+		lemon_err_set(&err, LEMON_ERR_INVALID_ARG, "%s", msg);
+		return bad(s, conn, ollama, &err);
+	}
+	n = strlen(model);
+	if (n > 7 && strcmp(model + n - 7, ":latest") == 0 &&
+	    backends_model_path(s->data_dir, model, path, sizeof(path), NULL) < 0)
+		model[n - 7] = 0;
+	/* a running child would keep the deleted file open */
+	if (backends_unload(s->b, model, &err) < 0 && err.code != LEMON_ERR_NOT_FOUND)
+		return bad(s, conn, ollama, &err);
+	memset(&err, 0, sizeof(err));
+	if (backends_delete_model(s->data_dir, model, &err) < 0)
+		return bad(s, conn, ollama, &err);
+	return srv_send_json(s, conn, 200, "{\"status\":\"success\"}");
+}
