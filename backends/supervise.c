@@ -17,7 +17,7 @@
 #include "backends/backends-private.h"
 #include "util/str.h"
 
-#define SUP_FAST_MS 50  /* loop period while a child starts */
+#define SUP_FAST_MS 10  /* loop period while a child starts or stops */
 #define SUP_SLOW_MS 250 /* otherwise: reaping and log copying */
 
 static int64_t now_ms(void)
