@@ -544,12 +544,22 @@ int srv_upstream_open(struct server *s, const char *url, const char *model,
 
 ssize_t srv_upstream_read(struct srv_upstream *u, char *out, size_t max)
 {
-	ssize_t n = px_body(&u->p, out, max);
+	struct px *p = &u->p;
+	ssize_t n = px_body(p, out, max);
 
-	if (n > 0)
-		tail_add(&u->p, out, (size_t)n);
-	else
-		px_finish_stats(&u->p, n == 0);
+	if (n <= 0) {
+		px_finish_stats(p, n == 0);
+		return n;
+	}
+	if (p->st.ttft_ms == 0 && p->sse &&
+	    (memmem(out, (size_t)n, "\"content\":\"", 11) ||
+	     memmem(out, (size_t)n, "\"text\":\"", 8)))
+		p->st.ttft_ms = (double)(srv_now_ms() - p->t0);
+	tail_add(p, out, (size_t)n);
+	/* the caller may stop reading at [DONE]: the request went well */
+	if ((p->has_len && p->remaining == 0) ||
+	    (p->sse && memmem(out, (size_t)n, "data: [DONE]", 12)))
+		px_finish_stats(p, true);
 	return n;
 }
 
