@@ -73,6 +73,11 @@ const char *backends_gguf_ftype_name(uint32_t file_type);
 int backends_gguf_read_file(const char *path, struct backends_gguf_info *out,
 			    struct lemon_err *err);
 
+/* backends_gguf_read_file, and for the first part of a split model
+ * ("-00001-of-0000N.gguf") the tensors of every part added up */
+int backends_gguf_read_model(const char *path, struct backends_gguf_info *out,
+			     struct lemon_err *err);
+
 /* memory plan for one model on one device (backends/fit.c) */
 struct backends_fit {
 	uint64_t need;       /* weights + context + compute, estimated */

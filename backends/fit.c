@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "backends/backends-private.h"
+#include "util/str.h"
 
 #define MIB (1024.0 * 1024.0)
 #define READ_FIRST (1u << 20)
@@ -135,12 +136,53 @@ out:
 	return rc;
 }
 
+/* a split model ("<prefix>-00001-of-0000N.gguf"): the tensors of every
+ * part count, each part's header read and checked on its own */
+static int add_split_parts(const char *path, struct backends_gguf_info *info,
+			   struct lemon_err *err)
+{
+	struct backends_gguf_info part;
+	const char *tail = strstr(path, "-00001-of-");
+	char p[4200];
+	uint64_t n, k;
+	size_t pre;
+
+	if (tail == NULL || strlen(tail) != 20 ||
+	    lemon_parse_u64(tail + 10, 5, 10, 99999, &n, NULL) < 0)
+		return 0;
+	pre = (size_t)(tail - path);
+	for (k = 2; k <= n; k++) {
+		if (snprintf(p, sizeof(p), "%.*s-%05llu-of-%05llu.gguf", (int)pre,
+			     path, (unsigned long long)k,
+			     (unsigned long long)n) >= (int)sizeof(p))
+			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+					     "model path too long");
+		if (backends_gguf_read_file(p, &part, err) < 0)
+			return -1;
+		if (part.tensor_bytes > UINT64_MAX / 2 - info->tensor_bytes)
+			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+					     "%s: tensor sizes overflow", p);
+		info->tensor_bytes += part.tensor_bytes;
+		info->layer_bytes += part.layer_bytes;
+		info->n_params += part.n_params;
+	}
+	return 0;
+}
+
+int backends_gguf_read_model(const char *path, struct backends_gguf_info *out,
+			     struct lemon_err *err)
+{
+	if (backends_gguf_read_file(path, out, err) < 0)
+		return -1;
+	return add_split_parts(path, out, err);
+}
+
 int sup_plan(const struct backends *b, const char *path, const char *model,
 	     int cand, struct backends_fit *fit, struct lemon_err *err)
 {
 	struct backends_gguf_info info;
 
-	if (backends_gguf_read_file(path, &info, err) < 0)
+	if (backends_gguf_read_model(path, &info, err) < 0)
 		return -1;
 	return backends_fit_plan(&info, model, b->o.ctx_size, b->o.ram_bytes,
 				 b->o.cand[cand].vram_bytes, fit, err);

@@ -168,6 +168,54 @@ static void test_read_file(void **state)
 	free(buf);
 }
 
+/* GGUF v3, no keys, one f32 tensor "blk.0.w" of n elements */
+static void one_tensor(const char *path, uint64_t n)
+{
+	unsigned char b[64] = "GGUF\3\0\0\0\1";
+	size_t pos = 24;
+
+	b[pos] = 7;
+	memcpy(b + pos + 8, "blk.0.w", 7);
+	pos += 15;
+	b[pos] = 1; /* one dimension */
+	pos += 4;
+	memcpy(b + pos, &n, 8); /* little-endian host */
+	pos += 8 + 4 + 8;       /* type 0 (f32), offset 0 */
+	write_file(path, b, pos);
+}
+
+static void test_split_model(void **state)
+{
+	struct backends_gguf_info info;
+	struct lemon_err err = { 0 };
+	char dir[] = "/tmp/lemon-split-XXXXXX", p1[80], p2[80], p3[80];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(p1, sizeof(p1), "%s/m-00001-of-00003.gguf", dir);
+	snprintf(p2, sizeof(p2), "%s/m-00002-of-00003.gguf", dir);
+	snprintf(p3, sizeof(p3), "%s/m-00003-of-00003.gguf", dir);
+	one_tensor(p1, 1000);
+	one_tensor(p2, 2000);
+	/* the third part is missing: named in the error */
+	assert_int_equal(backends_gguf_read_model(p1, &info, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "m-00003-of-00003.gguf"));
+	one_tensor(p3, 3000);
+	lemon_err_clear(&err);
+	assert_int_equal(backends_gguf_read_model(p1, &info, &err), 0);
+	assert_int_equal(info.tensor_bytes, 4 * 6000);
+	assert_int_equal(info.layer_bytes, 4 * 6000);
+	assert_int_equal(info.n_params, 6000);
+	/* a single file reads as itself */
+	assert_int_equal(backends_gguf_read_model(p2, &info, &err), 0);
+	assert_int_equal(info.n_params, 2000);
+	unlink(p1);
+	unlink(p2);
+	unlink(p3);
+	rmdir(dir);
+}
+
 /* the tiny model the integration tests use (tests/tools/make-tiny-gguf.py
  * defaults: llama, 2 layers, 64 wide, 4 heads, context 512) */
 static void test_tiny_model(void **state)
@@ -201,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_fits_nowhere),
 		cmocka_unit_test(test_saturates),
 		cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_split_model),
 		cmocka_unit_test(test_tiny_model),
 	};
 
