@@ -40,6 +40,7 @@ struct ol {
 	double prompt_n, prompt_ms, predicted_n, predicted_ms;
 	double usage_prompt, usage_completion;
 	int chunks;
+	char error[256]; /* an error event's message */
 };
 
 static int buf_add(struct ol_buf *b, const char *s, size_t n)
@@ -184,9 +185,11 @@ static int ol_event(struct ol *o, const cJSON *ev)
 		const char *m = jstr(err, "message");
 
 		o->finished = true;
+		lemon_str_copy(o->error, sizeof(o->error),
+			       m ? m : "the backend reported an error");
 		if (!o->stream)
 			return -2;
-		return emit(o, ol_error_line(m ? m : "the backend reported an error"));
+		return emit(o, ol_error_line(o->error));
 	}
 	if (cJSON_IsObject(t)) {
 		o->have_timings = true;
@@ -489,9 +492,11 @@ static enum MHD_Result respond(struct server *s, struct MHD_Connection *conn,
 	if (!o->stream) {
 		while (!o->finished)
 			if ((e = ol_pump(o)) < 0) {
+				rc = srv_ollama_error(s, conn, e == -2 ? 500 : 502, "%s",
+						      e == -2 ? o->error :
+						      "the backend stopped before the response was complete");
 				ol_free(o);
-				return srv_ollama_error(s, conn, e == -2 ? 500 : 502,
-							"the backend stopped before the response was complete");
+				return rc;
 			}
 		rc = srv_ollama_send(s, conn, 200, ol_final(o));
 		ol_free(o);
