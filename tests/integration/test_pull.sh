@@ -4,7 +4,8 @@
 # through HF_ENDPOINT, with the test models named in a user registry
 # (LEMON_MODELS_JSON): plain pull with digest check, a dropped connection
 # resumed with Range, a .part from an earlier run resumed, a wrong digest
-# refused with nothing published, a split GGUF, HF_TOKEN, a hostile GGUF
+# refused with nothing published, a split GGUF (also loaded end to end by
+# a real llama-server under lemon serve), HF_TOKEN, a busy lock, a hostile GGUF
 # header, a missing file, bad names and rm. Prints "ok NAME" or
 # "FAIL NAME: why" per test; exits non-zero on any failure.
 set -u
@@ -20,6 +21,7 @@ fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
 
 cleanup() {
 	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	[ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -29,8 +31,19 @@ if [ ! -x "$LEMON" ]; then
 	echo "FAIL setup: $LEMON is not built"
 	exit 1
 fi
+# a real llama-server (the cached CPU bundle test_serve.sh uses too) and
+# the real tiny model, split in two by the mirror tool, for an end-to-end
+# load of a pulled split model
+BUNDLE=$(scripts/build-backend.sh cpu | tail -n 1)
+ASSET=$(cat "$BUNDLE/asset" 2>/dev/null)
+[ -n "$ASSET" ] && tar -xzf "$BUNDLE/$ASSET" -C "$T" ||
+	{ echo "FAIL setup: no llama.cpp CPU bundle from scripts/build-backend.sh"; exit 1; }
+LLAMA_SERVER=$(find "$T" -name llama-server -type f | head -n 1)
+MODEL=build/models/tiny.gguf
+[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
+	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
 HUB=$T/hub
-python3 tests/tools/hf-mirror.py make "$HUB" --registry "$T/models.json" >/dev/null ||
+python3 tests/tools/hf-mirror.py make "$HUB" --tiny "$MODEL" --registry "$T/models.json" >/dev/null ||
 	{ echo "FAIL setup: hf-mirror.py make"; exit 1; }
 python3 tests/tools/hf-mirror.py serve "$HUB" --control "$T/ctl" --log "$T/log" \
 	>"$T/port" 2>"$T/mirror.err" &
@@ -144,6 +157,33 @@ else
 	fail pull-split-resume "$(cat "$T/err")"
 fi
 
+# 7b. a pulled split model loads in a real llama-server through lemon serve
+# (the store hands it the first part; llama.cpp finds the second by name)
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+SPORT=$(free_port)
+SPID=
+if "$LEMON" pull tiny-real-split >"$T/out" 2>"$T/err"; then
+	LEMON_LLAMA_SERVER_CPU=$LLAMA_SERVER "$LEMON" serve --port "$SPORT" --backend cpu \
+		>"$T/serve.log" 2>&1 &
+	SPID=$!
+	i=0
+	while ! curl -sf "http://127.0.0.1:$SPORT/health" >/dev/null 2>&1 && [ $i -lt 300 ]; do
+		sleep 0.2; i=$((i + 1))
+	done
+	curl -s -m 60 "http://127.0.0.1:$SPORT/v1/completions" -H 'content-type: application/json' \
+		-d '{"model":"tiny-real-split","prompt":"hello","max_tokens":4}' >"$T/resp" 2>&1
+	kill "$SPID" 2>/dev/null
+	wait "$SPID" 2>/dev/null
+fi
+if grep -q '"completion_tokens":4' "$T/resp" 2>/dev/null &&
+	grep -q '"model":"tiny-real-split"' "$T/resp"; then
+	ok split-serves
+else
+	fail split-serves "$(cat "$T/err" "$T/resp" 2>/dev/null; tail -n 5 "$T/serve.log" 2>/dev/null)"
+fi
+
 # 8. HF_TOKEN is sent as a bearer token; without it a gated repo says so
 "$LEMON" rm tiny >/dev/null 2>&1
 knobs '{"require_token": "s3cret"}'
@@ -160,6 +200,20 @@ else
 	fail hf-token "$(cat "$T/err")"
 fi
 knobs '{}'
+
+# 8b. one pull per name at a time: a held lock makes the second one BUSY
+"$LEMON" rm tiny >/dev/null 2>&1
+if command -v flock >/dev/null; then
+	if flock "$MODELS/.pull-tiny.lock" "$LEMON" pull tiny >"$T/out" 2>"$T/err"; then
+		fail pull-busy "pull succeeded under a held lock"
+	elif grep -q "a pull of 'tiny' is already running" "$T/err" &&
+		[ ! -e "$MODELS/tiny.gguf" ]; then
+		ok pull-busy
+	else
+		fail pull-busy "$(cat "$T/err")"
+	fi
+	"$LEMON" pull tiny >/dev/null 2>&1
+fi
 
 # 9. a hostile GGUF header (2^60 tensors) is refused and not published
 if "$LEMON" pull bad >"$T/out" 2>"$T/err"; then
@@ -205,7 +259,7 @@ fi
 # 12. rm removes a file model and a split model; a second rm is NOT_FOUND
 if "$LEMON" rm tiny >/dev/null 2>"$T/err" && [ ! -e "$MODELS/tiny.gguf" ] &&
 	"$LEMON" rm tiny-split >/dev/null 2>>"$T/err" && [ ! -e "$MODELS/tiny-split" ] &&
-	! "$LEMON" list | grep -q '^tiny'; then
+	! "$LEMON" list | grep -q '^tiny \|^tiny-split '; then
 	ok rm
 else
 	fail rm "$(cat "$T/err")"

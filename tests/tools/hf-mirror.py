@@ -9,6 +9,9 @@
                                                 (a llama.cpp-style split:
                                                  every part a GGUF with
                                                  split.no/count/tensors.count)
+        lemon-test/tiny-real-split-GGUF/tiny-real-0000{1,2}-of-00002.gguf
+                                                (with --tiny: PATH split in
+                                                 two loadable parts)
         lemon-test/bad-GGUF/bad.gguf            (a GGUF header claiming 2^60
                                                  tensors: must be refused)
         lemon-test/big-GGUF/big.gguf            (with --big-mb, N MiB)
@@ -96,6 +99,96 @@ def base_meta(name):
             kv("general.alignment", T_U32, ALIGN)]
 
 
+class Reader:
+    """bounds-checked little-endian reader of a GGUF header"""
+    SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8,
+              12: 8}
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def take(self, n):
+        if n < 0 or self.pos + n > len(self.data):
+            raise ValueError("truncated GGUF at offset %d" % self.pos)
+        self.pos += n
+        return self.data[self.pos - n:self.pos]
+
+    def u32(self):
+        return struct.unpack("<I", self.take(4))[0]
+
+    def u64(self):
+        return struct.unpack("<Q", self.take(8))[0]
+
+    def string(self):
+        return self.take(self.u64()).decode()
+
+    def skip(self, vtype):
+        if vtype in self.SCALAR:
+            self.take(self.SCALAR[vtype])
+        elif vtype == T_STR:
+            self.take(self.u64())
+        elif vtype == 9:
+            etype, count = self.u32(), self.u64()
+            if etype in self.SCALAR:
+                self.take(self.SCALAR[etype] * count)
+            else:
+                for _ in range(count):
+                    self.skip(etype)
+        else:
+            raise ValueError("unknown GGUF value type %d" % vtype)
+
+
+def split_real(src, out_dir, prefix, n=2):
+    """splits a real GGUF the way llama.cpp's split files are laid out: the
+    first part keeps every key, each part holds split.no/count/
+    tensors.count and a share of the tensors, offsets relative to its own
+    data section"""
+    with open(src, "rb") as f:
+        r = Reader(f.read())
+    if r.take(4) != b"GGUF" or r.u32() != 3:
+        raise ValueError("%s: not a GGUF v3 file" % src)
+    n_t, n_kv = r.u64(), r.u64()
+    kvs, align = [], ALIGN
+    for _ in range(n_kv):
+        start = r.pos
+        key = r.string()
+        vtype = r.u32()
+        vpos = r.pos
+        r.skip(vtype)
+        if key == "general.alignment":
+            align = struct.unpack("<I", r.data[vpos:vpos + 4])[0]
+        kvs.append(r.data[start:r.pos])
+    infos = []
+    for _ in range(n_t):
+        name = r.string()
+        nd = r.u32()
+        dims = [r.u64() for _ in range(nd)]
+        ttype, off = r.u32(), r.u64()
+        infos.append((name, dims, ttype, off))
+    data0 = r.pos + (align - r.pos % align) % align
+    offs = sorted(i[3] for i in infos) + [len(r.data) - data0]
+    size = {o: offs[k + 1] - o for k, o in enumerate(offs[:-1])}
+    per = (n_t + n - 1) // n
+    for i in range(n):
+        part = infos[i * per:(i + 1) * per]
+        meta = (kvs if i == 0 else []) + [
+            kv("split.no", T_U16, i), kv("split.count", T_U16, n),
+            kv("split.tensors.count", T_I32, n_t)]
+        tinfo, blobs, off = [], [], 0
+        for name, dims, ttype, o in part:
+            tinfo.append(gguf_str(name) + struct.pack("<I", len(dims)) +
+                         b"".join(struct.pack("<Q", d) for d in dims) +
+                         struct.pack("<IQ", ttype, off))
+            blobs.append(r.data[data0 + o:data0 + o + size[o]])
+            off += size[o]
+        head = b"GGUF" + struct.pack("<IQQ", 3, len(part), len(meta))
+        head += b"".join(meta) + b"".join(tinfo)
+        head += b"\0" * ((align - len(head) % align) % align)
+        path = os.path.join(out_dir, "%s-%05d-of-%05d.gguf" % (prefix, i + 1, n))
+        with open(path, "wb") as f:
+            f.write(head + b"".join(blobs))
+
+
 def make(a):
     root = a.dir
     tiny = os.path.join(root, "lemon-test", "tiny-GGUF")
@@ -123,6 +216,15 @@ def make(a):
          "files": [{"file": "tiny-split-%05d-of-%05d.gguf" % (i + 1, n)}
                    for i in range(n)], "labels": ["llm"]},
     ]
+    if a.tiny:
+        real = os.path.join(root, "lemon-test", "tiny-real-split-GGUF")
+        os.makedirs(real, exist_ok=True)
+        split_real(a.tiny, real, "tiny-real")
+        models.append({"name": "tiny-real-split",
+                       "repo": "lemon-test/tiny-real-split-GGUF",
+                       "files": [{"file": "tiny-real-%05d-of-00002.gguf"
+                                  % (i + 1)} for i in range(2)],
+                       "labels": ["llm"]})
     bad = os.path.join(root, "lemon-test", "bad-GGUF")
     os.makedirs(bad, exist_ok=True)
     with open(os.path.join(bad, "bad.gguf"), "wb") as f:
