@@ -311,11 +311,20 @@ int backends_acquire(struct backends *b, const char *model,
 
 	if (backends_model_path(b->data_dir, model, path, sizeof(path), err) < 0)
 		return -1;
-	/* a model that fits nowhere is refused before anything starts or is
-	 * evicted for it */
 	pthread_mutex_lock(&b->mu);
+	c = find_child(b, model, role, false);
+	if (c && c->state == SUP_READY) {
+		/* the common case: no header to read, nothing to plan */
+		c->unload = false;
+		rc = wait_ready(b, c, lease, err);
+		c->last_used = sup_now_ms();
+		pthread_mutex_unlock(&b->mu);
+		return rc;
+	}
 	ci = first_candidate(b);
 	pthread_mutex_unlock(&b->mu);
+	/* a model that fits nowhere is refused before anything starts or is
+	 * evicted for it */
 	if (sup_plan(b, path, model, ci, &fit, err) < 0)
 		return -1;
 	pthread_mutex_lock(&b->mu);
