@@ -268,4 +268,30 @@ else
 fi
 stop_lemon
 
+# --- partial offload: a GPU fixture (rx6700xt: 12272 MiB VRAM, 32020 MiB
+# RAM) whose Vulkan candidate is the CPU llama-server. The same header
+# does not fit in VRAM but fits in VRAM + RAM, so it starts with part of
+# its layers offloaded; the file has no tensor data, so that start fails,
+# and the CPU fallback is refused by the plan (RAM alone is too small)
+name=partial_offload_planned
+EXE=$(find "$XDG_DATA_HOME/lemon/backends" -name llama-server -type f -perm -u+x | head -n 1)
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+LEMON_LLAMA_SERVER_VULKAN=$EXE "$LEMON" serve --port "$PORT" --backend vulkan \
+	--sysroot tests/fixtures/rx6700xt > "$T/l6.log" 2>&1 &
+LPID=$!
+i=0
+while ! grep -q "listening on" "$T/l6.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+code=$(chat huge)
+if [ "$code" = 503 ] &&
+   grep -Eq "huge needs about 38976 MiB, more than the 12272 MiB of VRAM: [1-9][0-9]? of its layers on vulkan, the rest in RAM" "$T/l6.log" &&
+   grep -q "starting huge (chat) on vulkan" "$T/l6.log" &&
+   ! grep -q "starting huge (chat) on cpu" "$T/l6.log" &&
+   jq -e '.error.message | test("needs about 38976 MiB .* but the machine has 32020 MiB of RAM")' "$T/chat.huge" > /dev/null; then
+	ok $name
+else
+	fail $name "$code $(cat "$T/chat.huge"; grep -E "huge|VRAM" "$T/l6.log" | head -n 5)"
+fi
+stop_lemon
+
 [ $FAILS -eq 0 ]
