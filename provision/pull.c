@@ -136,6 +136,7 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 	const void *b;
 	size_t n;
 	double t;
+	uint64_t emitted = UINT64_MAX;
 	int rc;
 
 	if (file_url(c, i, url, sizeof(url), err) < 0 ||
@@ -162,6 +163,7 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 		if (t - c->last >= PULL_CB_INTERVAL) {
 			c->last = t;
 			emit(c, "downloading");
+			emitted = c->p.completed;
 		}
 	}
 	if (rc == 0)
@@ -171,10 +173,12 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 		lemon_err_prefix(err, "pulling %s", c->p.file);
 		return -1;
 	}
-	c->p.completed = size;
-	c->p.all_completed = base + size;
-	emit(c, "downloading");
-	emit(c, "verifying sha256 digest");
+	/* the last chunk may have fallen between two rate-limited events */
+	if (emitted != size) {
+		c->p.completed = size;
+		c->p.all_completed = base + size;
+		emit(c, "downloading");
+	}
 	if (want[0] && strcmp(want, got) != 0) {
 		unlink(part); /* a wrong file must not be resumed */
 		return lemon_err_set(err, LEMON_ERR_CHECKSUM,
