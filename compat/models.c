@@ -300,6 +300,12 @@ int compat_models_parse(struct compat_models *reg, const char *text,
 	if (root == NULL)
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA, "%s: not valid JSON",
 				     what);
+	arr = cJSON_GetObjectItemCaseSensitive(root, "schema");
+	if (arr != NULL && (!cJSON_IsNumber(arr) || arr->valuedouble != 1)) {
+		cJSON_Delete(root);
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: unsupported schema (want 1)", what);
+	}
 	arr = cJSON_GetObjectItemCaseSensitive(root, "models");
 	if (!cJSON_IsArray(arr)) {
 		cJSON_Delete(root);

@@ -246,6 +246,14 @@ static void test_split_and_limits(void **state)
 	assert_int_equal(compat_models_parse(reg, "{\"x\":1}", "t.json", false, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	assert_non_null(strstr(err.msg, "no 'models' array"));
+	lemon_err_clear(&err);
+	assert_int_equal(compat_models_parse(reg, "{\"schema\":2,\"models\":[]}", "t.json",
+					     false, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "t.json: unsupported schema (want 1)"));
+	lemon_err_clear(&err);
+	assert_int_equal(compat_models_parse(reg, "{\"schema\":1,\"models\":[]}", "t.json",
+					     false, &err), 0);
 	free(reg);
 }
 
