@@ -36,6 +36,10 @@ int backends_free_port(int *port, struct lemon_err *err);
 /* GET /health on 127.0.0.1:port: the HTTP status, or -1 when unreachable */
 int backends_http_status(int port, const char *path, int timeout_ms);
 
+/* GET /slots: true when a slot of the child is processing a request
+ * (false when it cannot tell) */
+bool backends_child_busy(int port, int timeout_ms);
+
 /* the installed llama-server of a candidate, provisioning it when missing */
 int backends_resolve_exe(const struct backends_opts *o,
 			 struct backends_candidate *c, struct lemon_err *err);

@@ -286,11 +286,15 @@ static void probe(struct backends *b, struct sup_child *c)
 }
 
 /* --idle-timeout: a ready child not leased for that long is stopped and
- * its slot freed; the next request loads it again */
+ * its slot freed; the next request loads it again. Leases are not handed
+ * back, so a child still answering a long request (its /slots says so)
+ * counts as used now instead. */
 static void unload_idle(struct backends *b)
 {
 	int64_t now = now_ms();
-	int i;
+	unsigned gen;
+	int i, port;
+	bool busy;
 
 	if (b->o.idle_timeout_s <= 0)
 		return;
@@ -300,6 +304,18 @@ static void unload_idle(struct backends *b)
 		if (c->state != SUP_READY || c->proc.pid <= 0 ||
 		    now - c->last_used < b->o.idle_timeout_s * 1000LL)
 			continue;
+		port = c->port;
+		gen = c->gen;
+		pthread_mutex_unlock(&b->mu);
+		busy = backends_child_busy(port, 1000);
+		pthread_mutex_lock(&b->mu);
+		if (c->state != SUP_READY || c->gen != gen ||
+		    now_ms() - c->last_used < b->o.idle_timeout_s * 1000LL)
+			continue;
+		if (busy) {
+			c->last_used = now_ms();
+			continue;
+		}
 		sup_log(b, "unloading %s (%s): idle for %d s", c->model,
 			role_name(c->role), b->o.idle_timeout_s);
 		kill_child(c, SIGTERM);

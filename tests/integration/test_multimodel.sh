@@ -37,6 +37,10 @@ for m in tiny:1234 tiny-b:99 tiny-c:7; do
 	[ -f "$f" ] || python3 tests/tools/make-tiny-gguf.py --seed "${m#*:}" --out "$f" > /dev/null ||
 		{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
 done
+# a wider model with a 4096 context: long generations take seconds
+[ -f build/models/slow.gguf ] ||
+	python3 tests/tools/make-tiny-gguf.py --seed 5 --embd 128 --layers 4 --ctx 4096 \
+		--out build/models/slow.gguf > /dev/null || { echo "FAIL setup: slow model"; exit 1; }
 
 python3 tests/tools/mirror.py --dir "$BUNDLE" > "$T/mport" 2> "$T/mirror.log" &
 MPID=$!
@@ -47,7 +51,7 @@ MIRROR=http://127.0.0.1:$(head -n 1 "$T/mport")
 export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_LLAMA_SERVER_ROCM \
 	LEMON_LLAMA_SERVER_VULKAN LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
-for m in tiny tiny-b tiny-c; do
+for m in tiny tiny-b tiny-c slow; do
 	"$LEMON" pull --file "build/models/$m.gguf" "$m" > /dev/null ||
 		{ echo "FAIL setup: pull $m"; exit 1; }
 done
@@ -212,6 +216,28 @@ if [ "$s" = 200 ] && [ -n "$p" ] && [ "$still" = "$p" ] && [ -z "$(pid_of tiny)"
 	ok $name
 else
 	fail $name "$s pid '$p' at 1 s '$still' now '$(pid_of tiny)'"
+fi
+stop_lemon
+
+# a request still running past the idle timeout keeps its child: the
+# supervisor asks the child's /slots before unloading it
+name=idle_timeout_spares_busy_child
+start_lemon "$T/l4b.log" --idle-timeout 1 --ctx-size 16384
+chat slow > /dev/null
+p=$(pid_of slow)
+t0=$(date +%s%N)
+code=$(curl -s -m 30 -o "$T/long" -w '%{http_code}' "$URL/v1/chat/completions" \
+	-d '{"model":"slow","messages":[{"role":"user","content":"hi"}],"max_tokens":3000,"ignore_eos":true}')
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$ms" -lt 1600 ]; then
+	echo "skip $name: the request took $ms ms, too short to outlast the 1 s timeout"
+elif [ "$code" = 200 ] && jq -e '.usage.completion_tokens == 3000' "$T/long" > /dev/null &&
+     [ "$(grep -c "unloading slow (chat): idle" "$T/l4b.log")" = 0 ] &&
+     [ "$(pid_of slow)" = "$p" ] && gone "$p" &&
+     grep -q "unloading slow (chat): idle for 1 s" "$T/l4b.log"; then
+	ok "$name ($ms ms request)"
+else
+	fail $name "$code after $ms ms: $(head -c 200 "$T/long"); $(grep unloading "$T/l4b.log")"
 fi
 stop_lemon
 
