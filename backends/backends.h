@@ -7,7 +7,11 @@
  * next request after it dies. A supervisor thread forks every child (so
  * the parent-death signal is tied to a thread that lives as long as
  * lemon), reaps with non-blocking waitpid and prefixes child log lines into
- * lemon's log. */
+ * lemon's log. Several models can be loaded at once (--max-loaded per role,
+ * least recently used unloaded first, --idle-timeout), each child serving
+ * concurrent requests in its --parallel slots. Before a model is started its
+ * GGUF header gives the memory it needs: on a GPU that is too small part
+ * of its layers are offloaded, and a model that fits nowhere is refused. */
 #ifndef LEMON_BACKENDS_H
 #define LEMON_BACKENDS_H
 

@@ -111,6 +111,19 @@ gone() { # pid: true once the process no longer exists (reaped)
 	return 1
 }
 
+name=flag_values_checked
+"$LEMON" serve --max-loaded 0 > /dev/null 2> "$T/f1"; r1=$?
+"$LEMON" serve --parallel 65 > /dev/null 2> "$T/f2"; r2=$?
+"$LEMON" serve --idle-timeout x > /dev/null 2> "$T/f3"; r3=$?
+if [ $r1 = 2 ] && [ $r2 = 2 ] && [ $r3 = 2 ] &&
+   grep -q "^lemon: --max-loaded '0': expected 1..8" "$T/f1" &&
+   grep -q "^lemon: --parallel '65': expected 1..64" "$T/f2" &&
+   grep -q "^lemon: --idle-timeout 'x': expected 0..86400" "$T/f3"; then
+	ok $name
+else
+	fail $name "$r1 $r2 $r3 $(head -n 1 "$T/f1" "$T/f2" "$T/f3")"
+fi
+
 # --- --max-loaded 1: the second model replaces the first ----------------
 name=max_loaded_1_evicts
 if ! start_lemon "$T/l1.log" --max-loaded 1; then
