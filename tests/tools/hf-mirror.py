@@ -30,6 +30,14 @@
         require_token: T  answer 401 unless "Authorization: Bearer T"
       --log appends one JSON line per request (method, path, range, status,
       authorization seen or not, body bytes sent).
+
+Acceptance by hand (the test models are not in the shipped registry, whose
+entries are real Hugging Face repos; the generated registry names them):
+  tests/tools/hf-mirror.py make /tmp/hub --tiny build/models/tiny.gguf \
+      --registry /tmp/hub-models.json
+  tests/tools/hf-mirror.py serve /tmp/hub &      # prints the port M
+  LEMON_MODELS_JSON=/tmp/hub-models.json HF_ENDPOINT=http://127.0.0.1:M \
+      build/lemon pull tiny
 Standard library only.
 """
 import argparse
