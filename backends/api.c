@@ -325,7 +325,8 @@ int backends_acquire(struct backends *b, const char *model,
 	pthread_mutex_unlock(&b->mu);
 	/* a model that fits nowhere is refused before anything starts or is
 	 * evicted for it */
-	if (sup_plan(b, path, model, ci, &fit, err) < 0)
+	if (sup_plan(b, path, model, b->o.ram_bytes, b->o.cand[ci].vram_bytes,
+		     &fit, err) < 0)
 		return -1;
 	pthread_mutex_lock(&b->mu);
 	c = place_child(b, model, role, err);

@@ -82,6 +82,7 @@ struct sup_child {
 	int64_t failed_at;
 	int64_t last_used;  /* monotonic ms of the last lease, for LRU/idle */
 	int n_gpu_layers;   /* of the running child, -1: all/default */
+	uint64_t gpu_bytes; /* its planned share of the device's memory */
 	struct backends_proc proc;
 	char reason[400];
 	char line[1024];
@@ -123,8 +124,10 @@ int sup_start_thread(struct backends *b, struct lemon_err *err);
 void sup_stop_all(struct backends *b);
 int64_t sup_now_ms(void);
 /* the memory plan for a model on a candidate (fit.c): -1 with err when it
- * fits nowhere or cannot be read */
+ * fits nowhere or cannot be read. ram and vram: what is free for it
+ * (vram 0: a CPU candidate) */
 int sup_plan(const struct backends *b, const char *path, const char *model,
-	     int cand, struct backends_fit *fit, struct lemon_err *err);
+	     uint64_t ram, uint64_t vram, struct backends_fit *fit,
+	     struct lemon_err *err);
 
 #endif

@@ -142,6 +142,29 @@ static void kill_child(struct sup_child *c, int sig)
 		kill(-c->proc.pid, sig);
 }
 
+/* RAM (in total: other children's shares may be paged out, so they never
+ * make a model refused) and what the other children's planned shares
+ * leave of the candidate's device memory; a GPU candidate with none left
+ * gets 1 byte so that the plan still treats it as a GPU (no layers
+ * offloaded) */
+static void free_memory(struct backends *b, const struct sup_child *c,
+			uint64_t *ram, uint64_t *vram)
+{
+	uint64_t used = 0;
+	int i;
+
+	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
+		const struct sup_child *o = &b->child[i];
+
+		if (o != c && o->proc.pid > 0 && o->cand == c->cand)
+			used += o->gpu_bytes;
+	}
+	*ram = b->o.ram_bytes;
+	*vram = b->o.cand[c->cand].vram_bytes;
+	if (*vram)
+		*vram = *vram > used ? *vram - used : 1;
+}
+
 /* WANT -> STARTING: resolve the executable (maybe provisioning, with the
  * lock released), pick a port, fork */
 static void start_child(struct backends *b, struct sup_child *c)
@@ -151,17 +174,19 @@ static void start_child(struct backends *b, struct sup_child *c)
 	struct backends_fit fit = { .n_gpu_layers = -1 };
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
-	int rc, port = 0, ci = c->cand;
+	uint64_t ram, vram;
+	int rc, port = 0;
 
 	c->state = SUP_STARTING;
 	c->last_line[0] = 0;
 	lemon_str_copy(model, sizeof(model), c->model);
+	free_memory(b, c, &ram, &vram);
 	pthread_mutex_unlock(&b->mu);
 	rc = backends_resolve_exe(&b->o, &cand, &err);
 	if (rc == 0)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
-	if (rc == 0 && sup_plan(b, path, model, ci, &fit, &err) < 0)
+	if (rc == 0 && sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
 		rc = -2;
 	if (rc == 0)
 		rc = backends_free_port(&port, &err);
@@ -192,10 +217,12 @@ static void start_child(struct backends *b, struct sup_child *c)
 	s.parallel = b->o.parallel;
 	s.n_gpu_layers = fit.n_gpu_layers;
 	c->n_gpu_layers = fit.n_gpu_layers;
+	c->gpu_bytes = vram == 0 ? 0 : fit.partial ? (fit.need < vram ? fit.need : vram) :
+		       fit.need;
 	if (fit.partial)
-		sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM: %d of its layers on %s, the rest in RAM",
-			c->model, fit.need / 1048576.0,
-			cand.vram_bytes / 1048576.0, fit.n_gpu_layers, cand.kind);
+		sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
+			c->model, fit.need / 1048576.0, vram / 1048576.0,
+			fit.n_gpu_layers, cand.kind);
 	s.embeddings = c->role == BACKENDS_EMBED;
 	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
 		c->state = SUP_IDLE;

@@ -308,8 +308,9 @@ fi
 stop_lemon
 
 # --- partial offload: a GPU fixture (rx6700xt: 12272 MiB VRAM, 32020 MiB
-# RAM) whose Vulkan candidate is the CPU llama-server. The same header
-# does not fit in VRAM but fits in VRAM + RAM, so it starts with part of
+# RAM) whose Vulkan candidate is the CPU llama-server. tiny is loaded there
+# first and holds its planned share of the VRAM. The huge header does not
+# fit in what is left but fits in that plus RAM, so it starts with part of
 # its layers offloaded; the file has no tensor data, so that start fails,
 # and the CPU fallback is refused by the plan (RAM alone is too small)
 name=partial_offload_planned
@@ -321,15 +322,19 @@ LEMON_LLAMA_SERVER_VULKAN=$EXE "$LEMON" serve --port "$PORT" --backend vulkan \
 LPID=$!
 i=0
 while ! grep -q "listening on" "$T/l6.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+tcode=$(chat tiny)
+tpid=$(pid_of tiny)
 code=$(chat huge)
-if [ "$code" = 503 ] &&
-   grep -Eq "huge needs about 38976 MiB, more than the 12272 MiB of VRAM: [1-9][0-9]? of its layers on vulkan, the rest in RAM" "$T/l6.log" &&
+free=$(sed -n 's/.*huge needs about 38976 MiB, more than the \([0-9]*\) MiB of VRAM free: [1-9][0-9]* of its layers on vulkan, the rest in RAM.*/\1/p' "$T/l6.log")
+if [ "$tcode" = 200 ] && [ -n "$tpid" ] && [ "$code" = 503 ] &&
+   grep -q "starting tiny (chat) on vulkan" "$T/l6.log" &&
+   [ -n "$free" ] && [ "$free" -lt 12272 ] && [ "$free" -gt 12100 ] &&
    grep -q "starting huge (chat) on vulkan" "$T/l6.log" &&
    ! grep -q "starting huge (chat) on cpu" "$T/l6.log" &&
    jq -e '.error.message | test("needs about 38976 MiB .* but the machine has 32020 MiB of RAM")' "$T/chat.huge" > /dev/null; then
-	ok $name
+	ok "$name ($free MiB of VRAM left by tiny)"
 else
-	fail $name "$code $(cat "$T/chat.huge"; grep -E "huge|VRAM" "$T/l6.log" | head -n 5)"
+	fail $name "$tcode $code free '$free' $(cat "$T/chat.huge"; grep -E "huge|VRAM" "$T/l6.log" | head -n 5)"
 fi
 stop_lemon
 
