@@ -245,8 +245,10 @@ int backends_list_models(const char *data_dir, struct backends_model *out,
 		size_t len = strlen(de->d_name);
 		struct backends_model *m = &out[*n];
 
-		if (list_split(dir, de->d_name, m))
+		if (list_split(dir, de->d_name, m)) {
 			(*n)++;
+			continue;
+		}
 		if (len <= 5 || strcmp(de->d_name + len - 5, ".gguf") != 0 ||
 		    len - 5 >= sizeof(m->name))
 			continue;
