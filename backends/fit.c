@@ -6,6 +6,7 @@
  * the tensor data. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,6 +79,8 @@ int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
 	k = per_layer ? avail / per_layer : m->block_count;
 	if (k > m->block_count)
 		k = m->block_count;
+	if (k > INT_MAX / 2)
+		k = INT_MAX / 2; /* a hostile block count: still a valid flag */
 	out->n_gpu_layers = (int)k;
 	out->partial = true;
 	return 0;

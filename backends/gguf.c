@@ -193,7 +193,8 @@ static int parse_kv(struct cursor *c, struct backends_gguf_info *out,
 	if (key_is(key, klen, "general.file_type")) {
 		if (rd_int(c, type, &v, err) < 0)
 			return -1;
-		out->has_file_type = scalar_size(type) != 0;
+		out->has_file_type = scalar_size(type) != 0 && type != GT_F32 &&
+				     type != GT_F64 && type != GT_BOOL;
 		out->file_type = (uint32_t)(v > 0xffff ? 0xffff : v);
 		return 0;
 	}

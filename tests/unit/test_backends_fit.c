@@ -1,5 +1,6 @@
 /* backends/fit.c: the memory plan (all on the GPU, partial offload, refused
  * with the sizes) and reading a GGUF header from a file */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,6 +116,17 @@ static void test_saturates(void **state)
 	assert_int_equal(backends_fit_plan(&m, "odd", 1 << 30, 64 * GiB, 0, &f,
 					   &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_TOO_LARGE);
+	/* 2^40 tiny layers on a GPU with room for many: the flag stays an int */
+	big(&m);
+	m.block_count = 1ull << 40;
+	m.embedding_length = 0;
+	m.tensor_bytes = (1ull << 40) + (1ull << 20);
+	m.layer_bytes = 1ull << 40;
+	lemon_err_clear(&err);
+	assert_int_equal(backends_fit_plan(&m, "odd", 0, 0, 1ull << 40, &f, &err),
+			 0);
+	assert_true(f.partial);
+	assert_int_equal(f.n_gpu_layers, INT_MAX / 2);
 }
 
 static void write_file(const char *path, const void *p, size_t n)
