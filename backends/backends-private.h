@@ -130,4 +130,7 @@ int sup_plan(const struct backends *b, const char *path, const char *model,
 	     uint64_t ram, uint64_t vram, struct backends_fit *fit,
 	     struct lemon_err *err);
 
+/* creates a directory and its parents (models.c) */
+int backends_mkdirs(const char *path, struct lemon_err *err);
+
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backends/backends-private.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 bool backends_model_name_valid(const char *name)
@@ -98,23 +99,16 @@ int backends_model_path(const char *data_dir, const char *name, char *out,
 	return 0;
 }
 
-static int mkdirs(const char *path, struct lemon_err *err)
+/* creates a directory and its parents */
+int backends_mkdirs(const char *path, struct lemon_err *err)
 {
-	char tmp[4096];
-	size_t i;
+	char failed[4096];
+	int e = lemon_mkdirs(path, failed, sizeof(failed));
 
-	if (!lemon_str_copy(tmp, sizeof(tmp), path))
-		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long");
-	for (i = 1; tmp[i]; i++) {
-		if (tmp[i] != '/')
-			continue;
-		tmp[i] = 0;
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return lemon_err_errno(err, errno, tmp);
-		tmp[i] = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return lemon_err_errno(err, errno, tmp);
+	if (e == ENAMETOOLONG)
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", path);
+	if (e != 0)
+		return lemon_err_errno(err, e, failed);
 	return 0;
 }
 
@@ -197,7 +191,7 @@ int backends_pull_file(const char *data_dir, const char *src,
 	if (rc < 0)
 		lemon_err_prefix(err, "%s", src);
 	if (rc == 0 && (rc = models_dir(data_dir, dir, sizeof(dir), err)) == 0 &&
-	    (rc = mkdirs(dir, err)) == 0)
+	    (rc = backends_mkdirs(dir, err)) == 0)
 		rc = store_copy(dir, name, map, (size_t)st.st_size, err);
 	munmap(map, (size_t)st.st_size);
 	return rc;

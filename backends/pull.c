@@ -51,26 +51,6 @@ static int make_paths(const char *data_dir, const char *name,
 	return 0;
 }
 
-static int mkdir_p(const char *path, struct lemon_err *err)
-{
-	char tmp[4200];
-	size_t i;
-
-	if (!lemon_str_copy(tmp, sizeof(tmp), path))
-		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long");
-	for (i = 1; tmp[i]; i++) {
-		if (tmp[i] != '/')
-			continue;
-		tmp[i] = 0;
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return lemon_err_errno(err, errno, tmp);
-		tmp[i] = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return lemon_err_errno(err, errno, tmp);
-	return 0;
-}
-
 static int rm_one(const char *path, const struct stat *st, int flag,
 		  struct FTW *ftw)
 {
@@ -140,7 +120,7 @@ static const char *base_name(const char *file)
 static int publish(const struct compat_model *m, const struct pull_paths *p,
 		   struct lemon_err *err)
 {
-	char src[4400];
+	char src[4608];
 
 	if (m->n_files == 1) {
 		snprintf(src, sizeof(src), "%s/%s", p->staging,
@@ -190,7 +170,7 @@ static int pull_locked(const struct compat_model *m,
 	char path[4400];
 	int i;
 
-	if (mkdir_p(p->staging, err) < 0 ||
+	if (backends_mkdirs(p->staging, err) < 0 ||
 	    provision_pull_files(m, p->staging, cb, ctx, err) < 0)
 		return -1;
 	for (i = 0; i < m->n_files; i++) {
@@ -222,7 +202,7 @@ int backends_pull_model(const char *data_dir, const char *name,
 	    compat_models_load(NULL, NULL, &reg, err) < 0)
 		return -1;
 	if (compat_model_find(reg, name, &m, err) < 0 ||
-	    mkdir_p(p.models, err) < 0) {
+	    backends_mkdirs(p.models, err) < 0) {
 		compat_models_free(reg);
 		return -1;
 	}

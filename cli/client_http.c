@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "util/str.h"
+#include "util/buf.h"
 
 enum { CH_SIZE, CH_DATA, CH_CRLF, CH_DONE };
 
@@ -227,31 +228,14 @@ ssize_t cli_http_read(struct cli_http *h, char *out, size_t max)
 	}
 }
 
+static ssize_t read_some(void *ctx, char *out, size_t cap)
+{
+	return cli_http_read(ctx, out, cap);
+}
+
 char *cli_http_read_all(struct cli_http *h, size_t max)
 {
-	size_t len = 0, cap = 4096;
-	char *b = malloc(cap + 1), *p;
-	ssize_t n;
-
-	while (b && (n = cli_http_read(h, b + len, cap - len)) != 0) {
-		if (n < 0 || len + (size_t)n > max) {
-			free(b);
-			return NULL;
-		}
-		len += (size_t)n;
-		if (len == cap) {
-			p = realloc(b, cap * 2 + 1);
-			if (p == NULL) {
-				free(b);
-				return NULL;
-			}
-			b = p;
-			cap *= 2;
-		}
-	}
-	if (b)
-		b[len] = 0;
-	return b;
+	return lemon_read_all(read_some, h, 4096, max);
 }
 
 void cli_http_close(struct cli_http *h)

@@ -12,39 +12,19 @@
 #include <unistd.h>
 
 #include "provision/provision-private.h"
+#include "util/fs.h"
 #include "util/str.h"
-
-/* mkdir that accepts an existing directory, even where the caller could
- * not create one (mkdir reports EACCES before EEXIST) */
-static int mkdir_one(const char *path, struct lemon_err *err)
-{
-	struct stat st;
-	int e;
-
-	if (mkdir(path, 0755) == 0 || errno == EEXIST)
-		return 0;
-	e = errno;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	return prov_err_errno(err, e, "creating directory", path);
-}
 
 int prov_mkdirs(const char *dir, struct lemon_err *err)
 {
-	char buf[4096];
-	size_t i;
+	char failed[4096];
+	int e = lemon_mkdirs(dir, failed, sizeof(failed));
 
-	if (!lemon_str_copy(buf, sizeof(buf), dir))
+	if (e == ENAMETOOLONG)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", dir);
-	for (i = 1; buf[i]; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = 0;
-		if (mkdir_one(buf, err) < 0)
-			return -1;
-		buf[i] = '/';
-	}
-	return mkdir_one(buf, err);
+	if (e != 0)
+		return prov_err_errno(err, e, "creating directory", failed);
+	return 0;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag,

@@ -9,6 +9,7 @@
 
 #include "server/server-private.h"
 #include "util/str.h"
+#include "util/buf.h"
 
 #define OL_MAX_MODELS 256
 #define OL_EMBED_MAX (64u << 20) /* largest embeddings answer read back */
@@ -319,31 +320,14 @@ static enum MHD_Result show(struct server *s, struct MHD_Connection *conn,
 }
 
 /* the whole upstream body, NUL-terminated; NULL when it broke off */
+static ssize_t read_some(void *ctx, char *out, size_t cap)
+{
+	return srv_upstream_read(ctx, out, cap);
+}
+
 static char *read_all(struct srv_upstream *u, size_t max)
 {
-	size_t len = 0, cap = 65536;
-	char *b = malloc(cap + 1), *p;
-	ssize_t n;
-
-	while (b && (n = srv_upstream_read(u, b + len, cap - len)) != 0) {
-		if (n < 0 || len + (size_t)n > max) {
-			free(b);
-			return NULL;
-		}
-		len += (size_t)n;
-		if (len == cap) {
-			p = realloc(b, cap * 2 + 1);
-			if (p == NULL) {
-				free(b);
-				return NULL;
-			}
-			b = p;
-			cap *= 2;
-		}
-	}
-	if (b)
-		b[len] = 0;
-	return b;
+	return lemon_read_all(read_some, u, 65536, max);
 }
 
 /* POST /api/embed ({"input": string or [strings]}) and the older
