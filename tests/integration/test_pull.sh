@@ -76,6 +76,19 @@ else
 fi
 if "$LEMON" list | grep -q '^tiny '; then ok list-shows-pulled; else fail list-shows-pulled "not listed"; fi
 
+# 1b. the acceptance as written: the shipped registry's `tiny`
+# (ggml-org/models-moved tinyllamas/stories260K.gguf) from the mirror named
+# by HF_ENDPOINT, no test registry and no user models.json
+"$LEMON" rm tiny >/dev/null 2>&1
+knobs '{}'
+if env -u LEMON_MODELS_JSON XDG_CONFIG_HOME="$T/empty-config" "$LEMON" pull tiny >"$T/out" 2>"$T/err" &&
+	[ "$(sha "$MODELS/tiny.gguf" 2>/dev/null)" = "$(sha "$TINY")" ] &&
+	grep -q '"status":"success"' "$T/out"; then
+	ok pull-shipped-registry-tiny
+else
+	fail pull-shipped-registry-tiny "$(cat "$T/err")"
+fi
+
 # 2. the connection drops after 5000 bytes: retried with Range, same bytes
 "$LEMON" rm tiny >/dev/null 2>&1
 : >"$T/log"

@@ -31,13 +31,12 @@
       --log appends one JSON line per request (method, path, range, status,
       authorization seen or not, body bytes sent).
 
-Acceptance by hand (the test models are not in the shipped registry, whose
-entries are real Hugging Face repos; the generated registry names them):
-  tests/tools/hf-mirror.py make /tmp/hub --tiny build/models/tiny.gguf \
-      --registry /tmp/hub-models.json
+Acceptance by hand: the shipped registry's `tiny` is ggml-org/models-moved
+tinyllamas/stories260K.gguf, which `make` also writes (from the same bytes as
+lemon-test/tiny-GGUF/tiny.gguf):
+  tests/tools/hf-mirror.py make /tmp/hub --tiny build/models/tiny.gguf
   tests/tools/hf-mirror.py serve /tmp/hub &      # prints the port M
-  LEMON_MODELS_JSON=/tmp/hub-models.json HF_ENDPOINT=http://127.0.0.1:M \
-      build/lemon pull tiny
+  HF_ENDPOINT=http://127.0.0.1:M build/lemon pull tiny
 Standard library only.
 """
 import argparse
@@ -208,6 +207,13 @@ def make(a):
     else:
         write_gguf(os.path.join(tiny, "tiny.gguf"),
                    [("token_embd.weight", 4096)], base_meta("tiny"))
+    # the shipped registry's `tiny` (ggml-org/models-moved, stories260K)
+    # served from the same bytes, so `HF_ENDPOINT=... lemon pull tiny`
+    # works without a test registry
+    shipped = os.path.join(root, "ggml-org", "models-moved", "tinyllamas")
+    os.makedirs(shipped, exist_ok=True)
+    shutil.copyfile(os.path.join(tiny, "tiny.gguf"),
+                    os.path.join(shipped, "stories260K.gguf"))
     n = 2
     for i in range(n):
         meta = [kv("split.no", T_U16, i), kv("split.count", T_U16, n),
