@@ -17,8 +17,7 @@ MPID=
 LPID=
 KEY=client-key-7
 
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+. tests/integration/lib.sh
 
 cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
@@ -32,20 +31,10 @@ if [ ! -x "$LEMON" ]; then
 	echo "FAIL setup: $LEMON is not built"
 	exit 1
 fi
-BUNDLE=$(scripts/build-backend.sh cpu | tail -n 1)
-if [ ! -f "$BUNDLE/manifest.json" ]; then
-	echo "FAIL setup: scripts/build-backend.sh cpu did not produce a bundle"
-	exit 1
-fi
-MODEL=build/models/tiny.gguf
-[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
-	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
+need_bundle
+need_tiny_model
 
-python3 tests/tools/mirror.py --dir "$BUNDLE" > "$T/mport" 2> "$T/mirror.log" &
-MPID=$!
-i=0
-while [ ! -s "$T/mport" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-MIRROR=http://127.0.0.1:$(head -n 1 "$T/mport")
+start_bundle_mirror
 
 export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_LLAMA_SERVER_ROCM \

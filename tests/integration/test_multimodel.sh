@@ -15,8 +15,7 @@ FAILS=0
 MPID=
 LPID=
 
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+. tests/integration/lib.sh
 
 cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
@@ -30,8 +29,7 @@ if [ ! -x "$LEMON" ]; then
 	echo "FAIL setup: $LEMON is not built"
 	exit 1
 fi
-BUNDLE=$(scripts/build-backend.sh cpu 2>/dev/null | tail -n 1)
-[ -f "$BUNDLE/manifest.json" ] || { echo "FAIL setup: no cpu bundle"; exit 1; }
+need_bundle
 for m in tiny:1234 tiny-b:99 tiny-c:7; do
 	f=build/models/${m%%:*}.gguf
 	[ -f "$f" ] || python3 tests/tools/make-tiny-gguf.py --seed "${m#*:}" --out "$f" > /dev/null ||
@@ -42,11 +40,7 @@ done
 	python3 tests/tools/make-tiny-gguf.py --seed 5 --embd 128 --layers 4 --ctx 4096 \
 		--out build/models/slow.gguf > /dev/null || { echo "FAIL setup: slow model"; exit 1; }
 
-python3 tests/tools/mirror.py --dir "$BUNDLE" > "$T/mport" 2> "$T/mirror.log" &
-MPID=$!
-i=0
-while [ ! -s "$T/mport" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-MIRROR=http://127.0.0.1:$(head -n 1 "$T/mport")
+start_bundle_mirror
 
 export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_LLAMA_SERVER_ROCM \
@@ -56,9 +50,6 @@ for m in tiny tiny-b tiny-c slow; do
 		{ echo "FAIL setup: pull $m"; exit 1; }
 done
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 start_lemon() { # LOG ARGS...
 	log=$1

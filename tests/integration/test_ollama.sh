@@ -19,8 +19,7 @@ HPID=
 LPID=
 KEY=ollama-key-1
 
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+. tests/integration/lib.sh
 
 cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
@@ -35,14 +34,8 @@ if [ ! -x "$LEMON" ]; then
 	echo "FAIL setup: $LEMON is not built"
 	exit 1
 fi
-BUNDLE=$(scripts/build-backend.sh cpu | tail -n 1)
-if [ ! -f "$BUNDLE/manifest.json" ]; then
-	echo "FAIL setup: scripts/build-backend.sh cpu did not produce a bundle"
-	exit 1
-fi
-MODEL=build/models/tiny.gguf
-[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
-	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
+need_bundle
+need_tiny_model
 if [ ! -d tests/node/node_modules/ollama ]; then
 	(cd tests/node && npm ci --silent > /dev/null 2>&1) ||
 		{ echo "FAIL setup: npm ci in tests/node"; exit 1; }
@@ -55,9 +48,7 @@ wait_port() {
 	head -n 1 "$1"
 }
 
-python3 tests/tools/mirror.py --dir "$BUNDLE" > "$T/mport" 2> "$T/mirror.log" &
-MPID=$!
-MIRROR=http://127.0.0.1:$(wait_port "$T/mport")
+start_bundle_mirror
 python3 tests/tools/hf-mirror.py make "$T/hub" --registry "$T/models.json" > /dev/null ||
 	{ echo "FAIL setup: hf-mirror.py make"; exit 1; }
 python3 tests/tools/hf-mirror.py serve "$T/hub" > "$T/hport" 2> "$T/hub.log" &

@@ -17,8 +17,7 @@ MPID=
 LPID=
 KEY=test-key-123
 
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+. tests/integration/lib.sh
 
 cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
@@ -32,32 +31,16 @@ if [ ! -x "$LEMON" ]; then
 	echo "FAIL setup: $LEMON is not built"
 	exit 1
 fi
-BUNDLE=$(scripts/build-backend.sh cpu | tail -n 1)
-if [ ! -f "$BUNDLE/manifest.json" ]; then
-	echo "FAIL setup: scripts/build-backend.sh cpu did not produce a bundle"
-	exit 1
-fi
-MODEL=build/models/tiny.gguf
-[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
-	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
-if [ ! -d tests/node/node_modules/openai ]; then
-	(cd tests/node && npm ci --silent > /dev/null 2>&1) ||
-		{ echo "FAIL setup: npm ci in tests/node"; exit 1; }
-fi
+need_bundle
+need_tiny_model
+need_node_modules openai
 
-python3 tests/tools/mirror.py --dir "$BUNDLE" > "$T/mport" 2> "$T/mirror.log" &
-MPID=$!
-i=0
-while [ ! -s "$T/mport" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-MIRROR=http://127.0.0.1:$(head -n 1 "$T/mport")
+start_bundle_mirror
 
 export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_LLAMA_SERVER_ROCM \
 	LEMON_LLAMA_SERVER_VULKAN LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # start_lemon LOG ARGS...: starts lemon serve and waits for it to listen
 start_lemon() {

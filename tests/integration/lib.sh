@@ -1,0 +1,43 @@
+# Shared setup of the integration scripts that run a real `lemon serve`:
+# sourced, not run (tests/run.sh runs only test_*.sh). The caller sets T (its
+# temporary directory), FAILS and MPID before using these.
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+
+# the real llama.cpp CPU bundle (built once, cached by the script) in BUNDLE
+need_bundle() {
+	BUNDLE=$(scripts/build-backend.sh cpu 2>/dev/null | tail -n 1)
+	if [ ! -f "$BUNDLE/manifest.json" ]; then
+		echo "FAIL setup: scripts/build-backend.sh cpu did not produce a bundle"
+		exit 1
+	fi
+}
+
+# the tiny test model in MODEL
+need_tiny_model() {
+	MODEL=build/models/tiny.gguf
+	[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" >/dev/null ||
+		{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
+}
+
+# the npm clients of tests/node (pinned by its package-lock.json)
+need_node_modules() {
+	if [ ! -d "tests/node/node_modules/$1" ]; then
+		(cd tests/node && npm ci --silent >/dev/null 2>&1) ||
+			{ echo "FAIL setup: npm ci in tests/node"; exit 1; }
+	fi
+}
+
+# serves BUNDLE from tests/tools/mirror.py on loopback: MIRROR, MPID
+start_bundle_mirror() {
+	python3 tests/tools/mirror.py --dir "$BUNDLE" >"$T/mport" 2>"$T/mirror.log" &
+	MPID=$!
+	_i=0
+	while [ ! -s "$T/mport" ] && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+	MIRROR=http://127.0.0.1:$(head -n 1 "$T/mport")
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
