@@ -287,10 +287,12 @@ int cli_cmd_backends(int argc, char **argv)
 		for (k = 0; k < n; k++)
 			if (strcmp(inst[k].name, bm->a[i].name) == 0)
 				break;
-		printf("  %-24s %-10s %s%s\n", bm->a[i].name, bm->a[i].version,
+		/* the installed release may differ from the pinned one (a
+		 * mirror's own version), so name the one that is installed */
+		printf("  %-24s %-10s %s%s%s\n", bm->a[i].name, bm->a[i].version,
 		       bm->a[i].sha256[0] ? "sha256 pinned" :
 		       "no sha256 known (needs --mirror or --insecure-skip-verify)",
-		       k < n ? ", installed" : "");
+		       k < n ? ", installed: " : "", k < n ? inst[k].version : "");
 	}
 	print_selected(&a, bm, inst, n);
 	compat_backends_free(bm);
