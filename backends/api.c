@@ -342,6 +342,19 @@ int backends_acquire(struct backends *b, const char *model,
 	return rc;
 }
 
+void backends_release(struct backends *b, const struct backends_lease *l)
+{
+	struct sup_child *c;
+
+	if (l->port <= 0 || l->slot < 0 || l->slot >= SUP_MAX_CHILDREN)
+		return;
+	pthread_mutex_lock(&b->mu);
+	c = &b->child[l->slot];
+	if (c->gen == l->gen)
+		c->last_used = sup_now_ms();
+	pthread_mutex_unlock(&b->mu);
+}
+
 void backends_report_dead(struct backends *b, const struct backends_lease *l)
 {
 	struct sup_child *c;

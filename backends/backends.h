@@ -180,6 +180,10 @@ int backends_acquire(struct backends *b, const char *model,
  * next backends_acquire starts a new one */
 void backends_report_dead(struct backends *b, const struct backends_lease *l);
 
+/* a request on this lease has finished: the child's idle time (and its
+ * place in the LRU order) counts from now, not from when it was leased */
+void backends_release(struct backends *b, const struct backends_lease *l);
+
 /* loads (both roles are separate; load starts the chat child) */
 int backends_load(struct backends *b, const char *model,
 		  struct backends_lease *lease, struct lemon_err *err);

@@ -272,6 +272,8 @@ static void px_free(void *cls)
 		close(p->fd);
 	if (p->st.valid || p->tail_len)
 		px_finish_stats(p, false);
+	if (p->s != NULL)
+		backends_release(p->s->b, &p->lease);
 	free(p);
 }
 
