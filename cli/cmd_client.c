@@ -368,6 +368,28 @@ static int health(const struct cli_target *t, cJSON **h, struct lemon_err *err)
 	return 0;
 }
 
+/* the shared start of ps, status and stop: --help, the server address, and
+ * no further arguments; true when the command must return rc at once */
+static bool no_arg_command(int argc, char **argv, const char *usage,
+			   struct cli_target *t, int *rc)
+{
+	struct lemon_err err = { 0 };
+
+	if (want_help(argc, argv, usage)) {
+		*rc = CLI_EXIT_OK;
+		return true;
+	}
+	if (target(&argc, argv, t, &err) < 0) {
+		*rc = cli_fail(&err);
+		return true;
+	}
+	if (argc != 1) {
+		*rc = usage_err(usage);
+		return true;
+	}
+	return false;
+}
+
 static const char *str_or(const cJSON *o, const char *k, const char *dflt)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -380,16 +402,13 @@ int cli_cmd_ps(int argc, char **argv)
 	static const char usage[] = "lemon ps [--host H] [--port P]\n"
 				    "  lists the models the running server has loaded";
 	struct lemon_err err = { 0 };
+	int rc;
 	struct cli_target t;
 	const cJSON *it;
 	cJSON *h = NULL;
 
-	if (want_help(argc, argv, usage))
-		return CLI_EXIT_OK;
-	if (target(&argc, argv, &t, &err) < 0)
-		return cli_fail(&err);
-	if (argc != 1)
-		return usage_err(usage);
+	if (no_arg_command(argc, argv, usage, &t, &rc))
+		return rc;
 	if (health(&t, &h, &err) < 0)
 		return cli_fail(&err);
 	printf("%-32s %-10s %-8s %-10s %8s %6s\n", "MODEL", "ROLE", "BACKEND",
@@ -409,17 +428,14 @@ int cli_cmd_status(int argc, char **argv)
 	static const char usage[] = "lemon status [--host H] [--port P]\n"
 				    "  says whether a lemon server runs there and what it has loaded";
 	struct lemon_err err = { 0 };
+	int rc;
 	struct cli_target t;
 	const cJSON *it;
 	cJSON *h = NULL;
 	int n = 0;
 
-	if (want_help(argc, argv, usage))
-		return CLI_EXIT_OK;
-	if (target(&argc, argv, &t, &err) < 0)
-		return cli_fail(&err);
-	if (argc != 1)
-		return usage_err(usage);
+	if (no_arg_command(argc, argv, usage, &t, &rc))
+		return rc;
 	if (health(&t, &h, &err) < 0)
 		return cli_fail(&err);
 	printf("lemon %s is running on http://%s:%d\n", str_or(h, "version", "?"),
@@ -448,17 +464,14 @@ int cli_cmd_stop(int argc, char **argv)
 				    "  asks the running server to shut down and waits until it has";
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	struct lemon_err err = { 0 };
+	int rc;
 	struct cli_target t;
 	unsigned status = 0;
 	cJSON *ans = NULL;
 	int i, fd;
 
-	if (want_help(argc, argv, usage))
-		return CLI_EXIT_OK;
-	if (target(&argc, argv, &t, &err) < 0)
-		return cli_fail(&err);
-	if (argc != 1)
-		return usage_err(usage);
+	if (no_arg_command(argc, argv, usage, &t, &rc))
+		return rc;
 	if (call(&t, "POST", "/api/v1/shutdown", NULL, &ans, &status, &err) < 0)
 		return cli_fail(&err);
 	if (status != 200) {
