@@ -5,6 +5,13 @@
 ok() { echo "ok $1"; }
 fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
 
+need_lemon() {
+	if [ ! -x "$LEMON" ]; then
+		echo "FAIL setup: $LEMON is not built"
+		exit 1
+	fi
+}
+
 # the real llama.cpp CPU bundle (built once, cached by the script) in BUNDLE
 need_bundle() {
 	BUNDLE=$(scripts/build-backend.sh cpu 2>/dev/null | tail -n 1)

@@ -25,10 +25,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if [ ! -x "$LEMON" ]; then
-	echo "FAIL setup: $LEMON is not built"
-	exit 1
-fi
+need_lemon
 need_bundle
 for m in tiny:1234 tiny-b:99 tiny-c:7; do
 	f=build/models/${m%%:*}.gguf

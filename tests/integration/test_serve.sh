@@ -27,10 +27,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if [ ! -x "$LEMON" ]; then
-	echo "FAIL setup: $LEMON is not built"
-	exit 1
-fi
+need_lemon
 need_bundle
 need_tiny_model
 need_node_modules openai
