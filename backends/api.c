@@ -42,7 +42,7 @@ int backends_new(const struct backends_opts *opts, struct backends **out,
 		return -1;
 	}
 	b->o.data_dir = b->data_dir;
-	for (i = 0; i < SUP_MAX_CHILDREN; i++)
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
 		b->child[i].proc.log_fd = -1;
 	if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		lemon_err_errno(err, errno, "pipe");
@@ -51,7 +51,7 @@ int backends_new(const struct backends_opts *opts, struct backends **out,
 	}
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cv, NULL);
-	if (sup_start_thread(b, err) < 0) {
+	if (backends_sup_start_thread(b, err) < 0) {
 		backends_free(b);
 		return -1;
 	}
@@ -75,41 +75,41 @@ int backends_prepare(struct backends *b, struct lemon_err *err)
 			pthread_mutex_lock(&b->mu);
 			b->o.cand[i] = c;
 			pthread_mutex_unlock(&b->mu);
-			sup_log(b, "backend %s: %s", c.kind, c.exe);
+			backends_sup_log(b, "backend %s: %s", c.kind, c.exe);
 			return 0;
 		}
 		pthread_mutex_lock(&b->mu);
 		b->cand_failed[i] = true;
-		sup_record_fallback(b, "", i, i + 1 < b->o.n_candidates ? i + 1 : -1,
+		backends_sup_record_fallback(b, "", i, i + 1 < b->o.n_candidates ? i + 1 : -1,
 				    e.msg);
 		pthread_mutex_unlock(&b->mu);
-		sup_log(b, "backend %s unavailable: %s", c.kind, e.msg);
+		backends_sup_log(b, "backend %s unavailable: %s", c.kind, e.msg);
 	}
 	return lemon_err_set(err, LEMON_ERR_BROKEN_SYSTEM,
 			     "no backend could be installed (last: %s)", e.msg);
 }
 
-static struct sup_child *find_child(struct backends *b, const char *model,
+static struct backends_sup_child *find_child(struct backends *b, const char *model,
 				    enum backends_role role, bool alloc)
 {
 	int i;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		struct sup_child *c = &b->child[i];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
 
-		if (c->state != SUP_UNUSED && c->role == role &&
+		if (c->state != BACKENDS_SUP_UNUSED && c->role == role &&
 		    strcmp(c->model, model) == 0)
 			return c;
 	}
 	if (!alloc)
 		return NULL;
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		struct sup_child *c = &b->child[i];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
 
-		if (c->state == SUP_UNUSED && c->proc.pid == 0) {
+		if (c->state == BACKENDS_SUP_UNUSED && c->proc.pid == 0) {
 			memset(c, 0, sizeof(*c));
 			c->proc.log_fd = -1;
-			c->state = SUP_IDLE;
+			c->state = BACKENDS_SUP_IDLE;
 			c->role = role;
 			lemon_str_copy(c->model, sizeof(c->model), model);
 			return c;
@@ -135,9 +135,9 @@ static bool evicting(struct backends *b, enum backends_role role)
 {
 	int i;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++)
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
 		if (b->child[i].role == role && b->child[i].unload &&
-		    b->child[i].state == SUP_STOPPING)
+		    b->child[i].state == BACKENDS_SUP_STOPPING)
 			return true;
 	return false;
 }
@@ -156,22 +156,22 @@ static void wait_a_little(struct backends *b)
 	pthread_cond_timedwait(&b->cv, &b->mu, &ts);
 }
 
-static int wait_ready(struct backends *b, struct sup_child *c,
+static int wait_ready(struct backends *b, struct backends_sup_child *c,
 		      struct backends_lease *l, struct lemon_err *err)
 {
-	int64_t deadline = sup_now_ms() + b->o.start_timeout_ms * 4LL + 600000;
+	int64_t deadline = backends_sup_now_ms() + b->o.start_timeout_ms * 4LL + 600000;
 
 	for (;;) {
 		/* an evicted child's memory is given back before a new one
 		 * is started */
-		if ((c->state == SUP_IDLE && !evicting(b, c->role)) ||
-		    (c->state == SUP_FAILED &&
-		     sup_now_ms() - c->failed_at > RETRY_FAILED_MS)) {
+		if ((c->state == BACKENDS_SUP_IDLE && !evicting(b, c->role)) ||
+		    (c->state == BACKENDS_SUP_FAILED &&
+		     backends_sup_now_ms() - c->failed_at > RETRY_FAILED_MS)) {
 			c->cand = first_candidate(b);
-			c->state = SUP_WANT;
-			sup_wake(b);
+			c->state = BACKENDS_SUP_WANT;
+			backends_sup_wake(b);
 		}
-		if (c->state == SUP_READY) {
+		if (c->state == BACKENDS_SUP_READY) {
 			l->port = c->port;
 			l->slot = (int)(c - b->child);
 			l->gen = c->gen;
@@ -179,14 +179,14 @@ static int wait_ready(struct backends *b, struct sup_child *c,
 				       b->o.cand[c->cand].kind);
 			return 0;
 		}
-		if (c->state == SUP_FAILED)
+		if (c->state == BACKENDS_SUP_FAILED)
 			return lemon_err_set(err, LEMON_ERR_BROKEN_SYSTEM,
 					     "model failed to load: %s", c->reason);
-		if (c->state == SUP_UNUSED)
+		if (c->state == BACKENDS_SUP_UNUSED)
 			return lemon_err_set(err, LEMON_ERR_BUSY,
 					     "model '%s' was unloaded while loading",
 					     c->model);
-		if (b->stop || sup_now_ms() > deadline)
+		if (b->stop || backends_sup_now_ms() > deadline)
 			return lemon_err_set(err, LEMON_ERR_BUSY,
 					     "model '%s' did not become ready",
 					     c->model);
@@ -196,19 +196,19 @@ static int wait_ready(struct backends *b, struct sup_child *c,
 
 /* children of the role that hold (or are about to hold) memory */
 static int count_loaded(struct backends *b, enum backends_role role,
-			const struct sup_child *except)
+			const struct backends_sup_child *except)
 {
 	int i, n = 0;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		const struct sup_child *c = &b->child[i];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		const struct backends_sup_child *c = &b->child[i];
 
 		if (c == except || c->role != role)
 			continue;
 		/* an idle one counts: it is about to start (or restart) */
-		if (c->state == SUP_WANT || c->state == SUP_STARTING ||
-		    c->state == SUP_READY || c->state == SUP_IDLE ||
-		    (c->state == SUP_STOPPING && !c->unload))
+		if (c->state == BACKENDS_SUP_WANT || c->state == BACKENDS_SUP_STARTING ||
+		    c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_IDLE ||
+		    (c->state == BACKENDS_SUP_STOPPING && !c->unload))
 			n++;
 	}
 	return n;
@@ -218,24 +218,24 @@ static bool free_slot(struct backends *b)
 {
 	int i;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++)
-		if (b->child[i].state == SUP_UNUSED && b->child[i].proc.pid == 0)
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
+		if (b->child[i].state == BACKENDS_SUP_UNUSED && b->child[i].proc.pid == 0)
 			return true;
 	return false;
 }
 
 /* the least recently used child that may go (ready, idle or failed): of
  * the role when the role is at its limit, of any role for a slot */
-static struct sup_child *lru_victim(struct backends *b, enum backends_role role,
-				    bool any_role, const struct sup_child *keep)
+static struct backends_sup_child *lru_victim(struct backends *b, enum backends_role role,
+				    bool any_role, const struct backends_sup_child *keep)
 {
-	struct sup_child *v = NULL;
+	struct backends_sup_child *v = NULL;
 	int i;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		struct sup_child *c = &b->child[i];
-		bool ok = c->state == SUP_READY || c->state == SUP_IDLE ||
-			  c->state == SUP_FAILED;
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
+		bool ok = c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_IDLE ||
+			  c->state == BACKENDS_SUP_FAILED;
 
 		if (c == keep || !ok || (!any_role && c->role != role))
 			continue;
@@ -245,35 +245,35 @@ static struct sup_child *lru_victim(struct backends *b, enum backends_role role,
 	return v;
 }
 
-static void evict(struct backends *b, struct sup_child *v, const char *for_model)
+static void evict(struct backends *b, struct backends_sup_child *v, const char *for_model)
 {
-	sup_log(b, "unloading %s (least recently used) to load %s", v->model,
+	backends_sup_log(b, "unloading %s (least recently used) to load %s", v->model,
 		for_model);
 	if (v->proc.pid > 0) {
 		kill(-v->proc.pid, SIGTERM);
 		v->unload = true;
-		v->state = SUP_STOPPING;
-		sup_wake(b);
+		v->state = BACKENDS_SUP_STOPPING;
+		backends_sup_wake(b);
 	} else {
-		v->state = SUP_UNUSED;
+		v->state = BACKENDS_SUP_UNUSED;
 	}
 }
 
 /* finds or makes the child for (model, role), evicting by LRU while the
  * role is at --max-loaded or every slot is taken; waits (cv) while all
  * the others are still loading */
-static struct sup_child *place_child(struct backends *b, const char *model,
+static struct backends_sup_child *place_child(struct backends *b, const char *model,
 				     enum backends_role role,
 				     struct lemon_err *err)
 {
-	int limit = b->o.max_loaded > 0 ? b->o.max_loaded : SUP_MAX_CHILDREN;
-	int64_t deadline = sup_now_ms() + b->o.start_timeout_ms * 2LL;
-	struct sup_child *c, *v;
+	int limit = b->o.max_loaded > 0 ? b->o.max_loaded : BACKENDS_SUP_MAX_CHILDREN;
+	int64_t deadline = backends_sup_now_ms() + b->o.start_timeout_ms * 2LL;
+	struct backends_sup_child *c, *v;
 
 	for (;;) {
 		c = find_child(b, model, role, false);
-		if (c && (c->state == SUP_WANT || c->state == SUP_STARTING ||
-			  c->state == SUP_READY))
+		if (c && (c->state == BACKENDS_SUP_WANT || c->state == BACKENDS_SUP_STARTING ||
+			  c->state == BACKENDS_SUP_READY))
 			return c; /* loaded or loading: share it */
 		v = NULL;
 		if (count_loaded(b, role, c) >= limit)
@@ -283,14 +283,14 @@ static struct sup_child *place_child(struct backends *b, const char *model,
 		else if (c)
 			return c;
 		else if ((c = find_child(b, model, role, true)) != NULL) {
-			c->last_used = sup_now_ms(); /* not the LRU victim */
+			c->last_used = backends_sup_now_ms(); /* not the LRU victim */
 			return c;
 		}
 		if (v) {
 			evict(b, v, model);
 			continue;
 		}
-		if (b->stop || sup_now_ms() > deadline) {
+		if (b->stop || backends_sup_now_ms() > deadline) {
 			lemon_err_set(err, LEMON_ERR_BUSY,
 				      "no room to load '%s': %d models are loading or stopping",
 				      model, limit);
@@ -305,7 +305,7 @@ int backends_acquire(struct backends *b, const char *model,
 		     struct lemon_err *err)
 {
 	struct backends_fit fit;
-	struct sup_child *c;
+	struct backends_sup_child *c;
 	char path[4200];
 	int rc, ci;
 
@@ -313,11 +313,11 @@ int backends_acquire(struct backends *b, const char *model,
 		return -1;
 	pthread_mutex_lock(&b->mu);
 	c = find_child(b, model, role, false);
-	if (c && c->state == SUP_READY) {
+	if (c && c->state == BACKENDS_SUP_READY) {
 		/* the common case: no header to read, nothing to plan */
 		c->unload = false;
 		rc = wait_ready(b, c, lease, err);
-		c->last_used = sup_now_ms();
+		c->last_used = backends_sup_now_ms();
 		pthread_mutex_unlock(&b->mu);
 		return rc;
 	}
@@ -325,7 +325,7 @@ int backends_acquire(struct backends *b, const char *model,
 	pthread_mutex_unlock(&b->mu);
 	/* a model that fits nowhere is refused before anything starts or is
 	 * evicted for it */
-	if (sup_plan(b, path, model, b->o.ram_bytes, b->o.cand[ci].vram_bytes,
+	if (backends_sup_plan(b, path, model, b->o.ram_bytes, b->o.cand[ci].vram_bytes,
 		     &fit, err) < 0)
 		return -1;
 	pthread_mutex_lock(&b->mu);
@@ -337,29 +337,29 @@ int backends_acquire(struct backends *b, const char *model,
 	c->unload = false;
 	rc = wait_ready(b, c, lease, err);
 	if (rc == 0)
-		c->last_used = sup_now_ms();
+		c->last_used = backends_sup_now_ms();
 	pthread_mutex_unlock(&b->mu);
 	return rc;
 }
 
 void backends_release(struct backends *b, const struct backends_lease *l)
 {
-	struct sup_child *c;
+	struct backends_sup_child *c;
 
-	if (l->port <= 0 || l->slot < 0 || l->slot >= SUP_MAX_CHILDREN)
+	if (l->port <= 0 || l->slot < 0 || l->slot >= BACKENDS_SUP_MAX_CHILDREN)
 		return;
 	pthread_mutex_lock(&b->mu);
 	c = &b->child[l->slot];
 	if (c->gen == l->gen)
-		c->last_used = sup_now_ms();
+		c->last_used = backends_sup_now_ms();
 	pthread_mutex_unlock(&b->mu);
 }
 
 void backends_report_dead(struct backends *b, const struct backends_lease *l)
 {
-	struct sup_child *c;
+	struct backends_sup_child *c;
 
-	if (l->slot < 0 || l->slot >= SUP_MAX_CHILDREN)
+	if (l->slot < 0 || l->slot >= BACKENDS_SUP_MAX_CHILDREN)
 		return;
 	/* a child that still answers /health was only busy (a full listen
 	 * backlog under load): it must not be killed */
@@ -367,12 +367,12 @@ void backends_report_dead(struct backends *b, const struct backends_lease *l)
 		return;
 	pthread_mutex_lock(&b->mu);
 	c = &b->child[l->slot];
-	if (c->gen == l->gen && c->state == SUP_READY && c->proc.pid > 0) {
-		sup_log(b, "llama-server for %s is unreachable; restarting it",
+	if (c->gen == l->gen && c->state == BACKENDS_SUP_READY && c->proc.pid > 0) {
+		backends_sup_log(b, "llama-server for %s is unreachable; restarting it",
 			c->model);
 		kill(-c->proc.pid, SIGKILL);
-		c->state = SUP_STOPPING;
-		sup_wake(b);
+		c->state = BACKENDS_SUP_STOPPING;
+		backends_sup_wake(b);
 	}
 	pthread_mutex_unlock(&b->mu);
 }
@@ -393,7 +393,7 @@ int backends_unload(struct backends *b, const char *model,
 				     "invalid model name '%.64s'", model);
 	pthread_mutex_lock(&b->mu);
 	for (r = BACKENDS_CHAT; r <= BACKENDS_EMBED; r++) {
-		struct sup_child *c = find_child(b, model, r, false);
+		struct backends_sup_child *c = find_child(b, model, r, false);
 
 		if (c == NULL)
 			continue;
@@ -401,30 +401,30 @@ int backends_unload(struct backends *b, const char *model,
 		if (c->proc.pid > 0) {
 			kill(-c->proc.pid, SIGTERM);
 			c->unload = true;
-			c->state = SUP_STOPPING;
+			c->state = BACKENDS_SUP_STOPPING;
 		} else {
-			c->state = SUP_UNUSED;
+			c->state = BACKENDS_SUP_UNUSED;
 		}
 	}
 	pthread_mutex_unlock(&b->mu);
-	sup_wake(b);
+	backends_sup_wake(b);
 	if (!found)
 		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
 				     "model '%s' is not loaded", model);
-	sup_log(b, "unloading %s", model);
+	backends_sup_log(b, "unloading %s", model);
 	return 0;
 }
 
-static const char *state_name(enum sup_state s)
+static const char *state_name(enum backends_sup_state s)
 {
 	switch (s) {
-	case SUP_UNUSED: return "unused";
-	case SUP_IDLE: return "idle";
-	case SUP_WANT: return "queued";
-	case SUP_STARTING: return "loading";
-	case SUP_READY: return "ready";
-	case SUP_STOPPING: return "stopping";
-	case SUP_FAILED: return "failed";
+	case BACKENDS_SUP_UNUSED: return "unused";
+	case BACKENDS_SUP_IDLE: return "idle";
+	case BACKENDS_SUP_WANT: return "queued";
+	case BACKENDS_SUP_STARTING: return "loading";
+	case BACKENDS_SUP_READY: return "ready";
+	case BACKENDS_SUP_STOPPING: return "stopping";
+	case BACKENDS_SUP_FAILED: return "failed";
 	}
 	return "unknown";
 }
@@ -433,11 +433,11 @@ static void add_children(struct backends *b, cJSON *arr)
 {
 	int i;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		struct sup_child *c = &b->child[i];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
 		cJSON *o;
 
-		if (c->state == SUP_UNUSED)
+		if (c->state == BACKENDS_SUP_UNUSED)
 			continue;
 		o = cJSON_CreateObject();
 		if (o == NULL)
@@ -447,16 +447,16 @@ static void add_children(struct backends *b, cJSON *arr)
 							   "embeddings" : "chat");
 		cJSON_AddStringToObject(o, "state", state_name(c->state));
 		cJSON_AddStringToObject(o, "backend", b->o.cand[c->cand].kind);
-		if (c->state == SUP_READY || c->state == SUP_STARTING) {
+		if (c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_STARTING) {
 			cJSON_AddNumberToObject(o, "pid", c->proc.pid);
 			cJSON_AddNumberToObject(o, "port", c->port);
 		}
-		if (c->state == SUP_READY)
+		if (c->state == BACKENDS_SUP_READY)
 			cJSON_AddNumberToObject(o, "idle_s",
-						(double)((sup_now_ms() - c->last_used) / 1000));
-		if (c->n_gpu_layers >= 0 && c->state == SUP_READY)
+						(double)((backends_sup_now_ms() - c->last_used) / 1000));
+		if (c->n_gpu_layers >= 0 && c->state == BACKENDS_SUP_READY)
 			cJSON_AddNumberToObject(o, "n_gpu_layers", c->n_gpu_layers);
-		if (c->state == SUP_FAILED)
+		if (c->state == BACKENDS_SUP_FAILED)
 			cJSON_AddStringToObject(o, "error", c->reason);
 		cJSON_AddItemToArray(arr, o);
 	}
@@ -467,7 +467,7 @@ static void add_history(struct backends *b, cJSON *arr)
 	int i;
 
 	for (i = 0; i < b->n_hist; i++) {
-		struct sup_fallback *h = &b->hist[i];
+		struct backends_sup_fallback *h = &b->hist[i];
 		cJSON *o = cJSON_CreateObject();
 
 		if (o == NULL)
@@ -530,10 +530,10 @@ void backends_free(struct backends *b)
 	b->stop = true;
 	pthread_cond_broadcast(&b->cv);
 	pthread_mutex_unlock(&b->mu);
-	sup_wake(b);
+	backends_sup_wake(b);
 	if (b->thread_started)
 		pthread_join(b->thread, NULL);
-	sup_stop_all(b);
+	backends_sup_stop_all(b);
 	close(b->wake[0]);
 	close(b->wake[1]);
 	pthread_cond_destroy(&b->cv);

@@ -57,21 +57,21 @@ int backends_split_first(const char *dir, char *out, size_t cap,
 #include <pthread.h>
 #include <stdint.h>
 
-#define SUP_MAX_CHILDREN 8
-#define SUP_MAX_HISTORY 16
+#define BACKENDS_SUP_MAX_CHILDREN 8
+#define BACKENDS_SUP_MAX_HISTORY 16
 
-enum sup_state {
-	SUP_UNUSED = 0, /* free slot */
-	SUP_IDLE,       /* known model, no process (never started or died) */
-	SUP_WANT,       /* a request wants it started */
-	SUP_STARTING,   /* forked, waiting for /health */
-	SUP_READY,
-	SUP_STOPPING,   /* SIGTERM sent, waiting for the exit */
-	SUP_FAILED,     /* every candidate failed; reason says why */
+enum backends_sup_state {
+	BACKENDS_SUP_UNUSED = 0, /* free slot */
+	BACKENDS_SUP_IDLE,       /* known model, no process (never started or died) */
+	BACKENDS_SUP_WANT,       /* a request wants it started */
+	BACKENDS_SUP_STARTING,   /* forked, waiting for /health */
+	BACKENDS_SUP_READY,
+	BACKENDS_SUP_STOPPING,   /* SIGTERM sent, waiting for the exit */
+	BACKENDS_SUP_FAILED,     /* every candidate failed; reason says why */
 };
 
-struct sup_child {
-	enum sup_state state;
+struct backends_sup_child {
+	enum backends_sup_state state;
 	char model[BACKENDS_NAME_MAX];
 	enum backends_role role;
 	int cand;           /* index into opts.cand */
@@ -90,7 +90,7 @@ struct sup_child {
 	char last_line[1024];
 };
 
-struct sup_fallback {
+struct backends_sup_fallback {
 	int64_t when;
 	char model[BACKENDS_NAME_MAX];
 	char from[16];
@@ -109,24 +109,24 @@ struct backends {
 	bool stop;
 	int wake[2];        /* self-pipe that wakes the supervisor's poll */
 	bool cand_failed[BACKENDS_MAX_CANDIDATES];
-	struct sup_child child[SUP_MAX_CHILDREN];
+	struct backends_sup_child child[BACKENDS_SUP_MAX_CHILDREN];
 	int n_hist;
-	struct sup_fallback hist[SUP_MAX_HISTORY];
+	struct backends_sup_fallback hist[BACKENDS_SUP_MAX_HISTORY];
 };
 
-void sup_log(struct backends *b, const char *fmt, ...)
+void backends_sup_log(struct backends *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void sup_wake(struct backends *b);
+void backends_sup_wake(struct backends *b);
 /* appends to the fallback history (oldest dropped); to < 0: none left */
-void sup_record_fallback(struct backends *b, const char *model, int from,
+void backends_sup_record_fallback(struct backends *b, const char *model, int from,
 			 int to, const char *reason);
-int sup_start_thread(struct backends *b, struct lemon_err *err);
-void sup_stop_all(struct backends *b);
-int64_t sup_now_ms(void);
+int backends_sup_start_thread(struct backends *b, struct lemon_err *err);
+void backends_sup_stop_all(struct backends *b);
+int64_t backends_sup_now_ms(void);
 /* the memory plan for a model on a candidate (fit.c): -1 with err when it
  * fits nowhere or cannot be read. ram and vram: what is free for it
  * (vram 0: a CPU candidate) */
-int sup_plan(const struct backends *b, const char *path, const char *model,
+int backends_sup_plan(const struct backends *b, const char *path, const char *model,
 	     uint64_t ram, uint64_t vram, struct backends_fit *fit,
 	     struct lemon_err *err);
 

@@ -180,7 +180,7 @@ int backends_gguf_read_model(const char *path, struct backends_gguf_info *out,
 	return add_split_parts(path, out, err);
 }
 
-int sup_plan(const struct backends *b, const char *path, const char *model,
+int backends_sup_plan(const struct backends *b, const char *path, const char *model,
 	     uint64_t ram, uint64_t vram, struct backends_fit *fit,
 	     struct lemon_err *err)
 {

@@ -17,8 +17,8 @@
 #include "backends/backends-private.h"
 #include "util/str.h"
 
-#define SUP_FAST_MS 10  /* loop period while a child starts or stops */
-#define SUP_SLOW_MS 250 /* otherwise: reaping and log copying */
+#define BACKENDS_SUP_FAST_MS 10  /* loop period while a child starts or stops */
+#define BACKENDS_SUP_SLOW_MS 250 /* otherwise: reaping and log copying */
 
 static int64_t now_ms(void)
 {
@@ -28,7 +28,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void sup_log(struct backends *b, const char *fmt, ...)
+void backends_sup_log(struct backends *b, const char *fmt, ...)
 {
 	char line[1200];
 	va_list ap;
@@ -40,7 +40,7 @@ void sup_log(struct backends *b, const char *fmt, ...)
 	fflush(b->log);
 }
 
-void sup_wake(struct backends *b)
+void backends_sup_wake(struct backends *b)
 {
 	char c = 1;
 	ssize_t r = write(b->wake[1], &c, 1);
@@ -54,7 +54,7 @@ static const char *role_name(enum backends_role r)
 }
 
 /* copies complete lines from the child's pipe into the log */
-static void drain_log(struct backends *b, struct sup_child *c)
+static void drain_log(struct backends *b, struct backends_sup_child *c)
 {
 	char buf[4096];
 	ssize_t n;
@@ -90,13 +90,13 @@ static void drain_log(struct backends *b, struct sup_child *c)
 	}
 }
 
-void sup_record_fallback(struct backends *b, const char *model, int from,
+void backends_sup_record_fallback(struct backends *b, const char *model, int from,
 			 int to, const char *reason)
 {
-	struct sup_fallback *h;
+	struct backends_sup_fallback *h;
 
-	if (b->n_hist == SUP_MAX_HISTORY) {
-		memmove(b->hist, b->hist + 1, sizeof(b->hist[0]) * (SUP_MAX_HISTORY - 1));
+	if (b->n_hist == BACKENDS_SUP_MAX_HISTORY) {
+		memmove(b->hist, b->hist + 1, sizeof(b->hist[0]) * (BACKENDS_SUP_MAX_HISTORY - 1));
 		b->n_hist--;
 	}
 	h = &b->hist[b->n_hist++];
@@ -108,7 +108,7 @@ void sup_record_fallback(struct backends *b, const char *model, int from,
 }
 
 /* a start failed: record why and move to the next candidate, or fail */
-static void start_failed(struct backends *b, struct sup_child *c,
+static void start_failed(struct backends *b, struct backends_sup_child *c,
 			 const char *reason)
 {
 	int next = -1, i;
@@ -119,24 +119,24 @@ static void start_failed(struct backends *b, struct sup_child *c,
 			next = i;
 			break;
 		}
-	sup_record_fallback(b, c->model, c->cand, next, reason);
+	backends_sup_record_fallback(b, c->model, c->cand, next, reason);
 	if (next >= 0) {
-		sup_log(b, "%s on %s failed: %s; falling back to %s", c->model,
+		backends_sup_log(b, "%s on %s failed: %s; falling back to %s", c->model,
 			b->o.cand[c->cand].kind, reason, b->o.cand[next].kind);
 		c->cand = next;
-		c->state = SUP_WANT;
+		c->state = BACKENDS_SUP_WANT;
 		return;
 	}
-	sup_log(b, "%s on %s failed: %s; no candidate left", c->model,
+	backends_sup_log(b, "%s on %s failed: %s; no candidate left", c->model,
 		b->o.cand[c->cand].kind, reason);
 	snprintf(c->reason, sizeof(c->reason), "%s on %s: %s", c->model,
 		 b->o.cand[c->cand].kind, reason);
-	c->state = SUP_FAILED;
+	c->state = BACKENDS_SUP_FAILED;
 	c->failed_at = now_ms();
 	pthread_cond_broadcast(&b->cv);
 }
 
-static void kill_child(struct sup_child *c, int sig)
+static void kill_child(struct backends_sup_child *c, int sig)
 {
 	if (c->proc.pid > 0)
 		kill(-c->proc.pid, sig);
@@ -147,14 +147,14 @@ static void kill_child(struct sup_child *c, int sig)
  * leave of the candidate's device memory; a GPU candidate with none left
  * gets 1 byte so that the plan still treats it as a GPU (no layers
  * offloaded) */
-static void free_memory(struct backends *b, const struct sup_child *c,
+static void free_memory(struct backends *b, const struct backends_sup_child *c,
 			uint64_t *ram, uint64_t *vram)
 {
 	uint64_t used = 0;
 	int i;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		const struct sup_child *o = &b->child[i];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		const struct backends_sup_child *o = &b->child[i];
 
 		if (o != c && o->proc.pid > 0 && o->cand == c->cand)
 			used += o->gpu_bytes;
@@ -167,7 +167,7 @@ static void free_memory(struct backends *b, const struct sup_child *c,
 
 /* WANT -> STARTING: resolve the executable (maybe provisioning, with the
  * lock released), pick a port, fork */
-static void start_child(struct backends *b, struct sup_child *c)
+static void start_child(struct backends *b, struct backends_sup_child *c)
 {
 	struct backends_candidate cand = b->o.cand[c->cand];
 	struct backends_spawn s = { 0 };
@@ -177,7 +177,7 @@ static void start_child(struct backends *b, struct sup_child *c)
 	uint64_t ram, vram;
 	int rc, port = 0;
 
-	c->state = SUP_STARTING;
+	c->state = BACKENDS_SUP_STARTING;
 	c->last_line[0] = 0;
 	lemon_str_copy(model, sizeof(model), c->model);
 	free_memory(b, c, &ram, &vram);
@@ -186,24 +186,24 @@ static void start_child(struct backends *b, struct sup_child *c)
 	if (rc == 0)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
-	if (rc == 0 && sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
+	if (rc == 0 && backends_sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
 		rc = -2;
 	if (rc == 0)
 		rc = backends_free_port(&port, &err);
 	pthread_mutex_lock(&b->mu);
-	if (c->state != SUP_STARTING)
+	if (c->state != BACKENDS_SUP_STARTING)
 		return; /* unloaded meanwhile */
 	if (rc == -2) {
 		/* the model, not the backend, is at fault: no fallback */
 		snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
-		c->state = SUP_FAILED;
+		c->state = BACKENDS_SUP_FAILED;
 		c->failed_at = now_ms();
 		pthread_cond_broadcast(&b->cv);
 		return;
 	}
 	c->port = port;
 	if (rc < 0) {
-		c->state = SUP_IDLE;
+		c->state = BACKENDS_SUP_IDLE;
 		start_failed(b, c, err.msg);
 		return;
 	}
@@ -220,24 +220,24 @@ static void start_child(struct backends *b, struct sup_child *c)
 	c->gpu_bytes = vram == 0 ? 0 : fit.partial ? (fit.need < vram ? fit.need : vram) :
 		       fit.need;
 	if (fit.partial)
-		sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
+		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
 			c->model, fit.need / 1048576.0, vram / 1048576.0,
 			fit.n_gpu_layers, cand.kind);
 	s.embeddings = c->role == BACKENDS_EMBED;
 	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
-		c->state = SUP_IDLE;
+		c->state = BACKENDS_SUP_IDLE;
 		start_failed(b, c, err.msg);
 		return;
 	}
 	c->gen++;
 	c->deadline = now_ms() + b->o.start_timeout_ms;
-	sup_log(b, "starting %s (%s) on %s: %s port %d pid %d", c->model,
+	backends_sup_log(b, "starting %s (%s) on %s: %s port %d pid %d", c->model,
 		role_name(c->role), cand.kind, cand.exe, c->port,
 		(int)c->proc.pid);
 }
 
 /* exit of a child: a start failure, a crash or a requested stop */
-static void child_exited(struct backends *b, struct sup_child *c, int status)
+static void child_exited(struct backends *b, struct backends_sup_child *c, int status)
 {
 	char why[64], reason[400];
 
@@ -248,16 +248,16 @@ static void child_exited(struct backends *b, struct sup_child *c, int status)
 	c->proc.log_fd = -1;
 	c->proc.pid = 0;
 	c->line_len = 0;
-	if (c->state == SUP_STARTING) {
+	if (c->state == BACKENDS_SUP_STARTING) {
 		snprintf(reason, sizeof(reason), "llama-server %s before becoming healthy%s%.200s",
 			 why, c->last_line[0] ? ": " : "", c->last_line);
 		start_failed(b, c, reason);
 		return;
 	}
-	if (c->state == SUP_READY)
-		sup_log(b, "llama-server for %s (%s) %s; it restarts on the next request",
+	if (c->state == BACKENDS_SUP_READY)
+		backends_sup_log(b, "llama-server for %s (%s) %s; it restarts on the next request",
 			c->model, role_name(c->role), why);
-	c->state = c->unload ? SUP_UNUSED : SUP_IDLE;
+	c->state = c->unload ? BACKENDS_SUP_UNUSED : BACKENDS_SUP_IDLE;
 	c->unload = false;
 	pthread_cond_broadcast(&b->cv);
 }
@@ -266,8 +266,8 @@ static void reap(struct backends *b)
 {
 	int i, status;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		struct sup_child *c = &b->child[i];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
 
 		if (c->proc.pid <= 0)
 			continue;
@@ -277,7 +277,7 @@ static void reap(struct backends *b)
 }
 
 /* STARTING: poll /health (lock released) until ready or the deadline */
-static void probe(struct backends *b, struct sup_child *c)
+static void probe(struct backends *b, struct backends_sup_child *c)
 {
 	int port = c->port, code;
 	unsigned gen = c->gen;
@@ -285,12 +285,12 @@ static void probe(struct backends *b, struct sup_child *c)
 	pthread_mutex_unlock(&b->mu);
 	code = backends_http_status(port, "/health", 1000);
 	pthread_mutex_lock(&b->mu);
-	if (c->state != SUP_STARTING || c->gen != gen)
+	if (c->state != BACKENDS_SUP_STARTING || c->gen != gen)
 		return;
 	if (code == 200) {
-		c->state = SUP_READY;
+		c->state = BACKENDS_SUP_READY;
 		c->last_used = now_ms();
-		sup_log(b, "%s (%s) ready on %s, port %d", c->model,
+		backends_sup_log(b, "%s (%s) ready on %s, port %d", c->model,
 			role_name(c->role), b->o.cand[c->cand].kind, c->port);
 		pthread_cond_broadcast(&b->cv);
 		return;
@@ -325,10 +325,10 @@ static void unload_idle(struct backends *b)
 
 	if (b->o.idle_timeout_s <= 0)
 		return;
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		struct sup_child *c = &b->child[i];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
 
-		if (c->state != SUP_READY || c->proc.pid <= 0 ||
+		if (c->state != BACKENDS_SUP_READY || c->proc.pid <= 0 ||
 		    now - c->last_used < b->o.idle_timeout_s * 1000LL)
 			continue;
 		port = c->port;
@@ -336,18 +336,18 @@ static void unload_idle(struct backends *b)
 		pthread_mutex_unlock(&b->mu);
 		busy = backends_child_busy(port, 1000);
 		pthread_mutex_lock(&b->mu);
-		if (c->state != SUP_READY || c->gen != gen ||
+		if (c->state != BACKENDS_SUP_READY || c->gen != gen ||
 		    now_ms() - c->last_used < b->o.idle_timeout_s * 1000LL)
 			continue;
 		if (busy) {
 			c->last_used = now_ms();
 			continue;
 		}
-		sup_log(b, "unloading %s (%s): idle for %d s", c->model,
+		backends_sup_log(b, "unloading %s (%s): idle for %d s", c->model,
 			role_name(c->role), b->o.idle_timeout_s);
 		kill_child(c, SIGTERM);
 		c->unload = true;
-		c->state = SUP_STOPPING;
+		c->state = BACKENDS_SUP_STOPPING;
 	}
 }
 
@@ -356,10 +356,10 @@ static bool any_starting(struct backends *b)
 {
 	int i;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++)
-		if (b->child[i].state == SUP_STARTING ||
-		    b->child[i].state == SUP_WANT ||
-		    b->child[i].state == SUP_STOPPING)
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
+		if (b->child[i].state == BACKENDS_SUP_STARTING ||
+		    b->child[i].state == BACKENDS_SUP_WANT ||
+		    b->child[i].state == BACKENDS_SUP_STOPPING)
 			return true;
 	return false;
 }
@@ -369,7 +369,7 @@ static bool any_starting(struct backends *b)
  * compute threads run (measured: about 2 ms added to the time to first
  * token on a 2-core machine). The pipe buffer holds the lines meanwhile,
  * and exits drain the pipe before they are judged. */
-static void *sup_main(void *arg)
+static void *backends_sup_main(void *arg)
 {
 	struct backends *b = arg;
 	struct pollfd pfd = { .events = POLLIN };
@@ -379,23 +379,23 @@ static void *sup_main(void *arg)
 	pfd.fd = b->wake[0];
 	pthread_mutex_lock(&b->mu);
 	while (!b->stop) {
-		int timeout = any_starting(b) ? SUP_FAST_MS : SUP_SLOW_MS;
+		int timeout = any_starting(b) ? BACKENDS_SUP_FAST_MS : BACKENDS_SUP_SLOW_MS;
 
 		pthread_mutex_unlock(&b->mu);
 		if (poll(&pfd, 1, timeout) > 0)
 			while (read(b->wake[0], drain, sizeof(drain)) > 0)
 				;
 		pthread_mutex_lock(&b->mu);
-		for (i = 0; i < SUP_MAX_CHILDREN; i++)
+		for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
 			drain_log(b, &b->child[i]);
 		reap(b);
 		unload_idle(b);
-		for (i = 0; i < SUP_MAX_CHILDREN && !b->stop; i++) {
-			struct sup_child *c = &b->child[i];
+		for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN && !b->stop; i++) {
+			struct backends_sup_child *c = &b->child[i];
 
-			if (c->state == SUP_WANT)
+			if (c->state == BACKENDS_SUP_WANT)
 				start_child(b, c);
-			if (c->state == SUP_STARTING && c->proc.pid > 0)
+			if (c->state == BACKENDS_SUP_STARTING && c->proc.pid > 0)
 				probe(b, c);
 		}
 	}
@@ -403,9 +403,9 @@ static void *sup_main(void *arg)
 	return NULL;
 }
 
-int sup_start_thread(struct backends *b, struct lemon_err *err)
+int backends_sup_start_thread(struct backends *b, struct lemon_err *err)
 {
-	int rc = pthread_create(&b->thread, NULL, sup_main, b);
+	int rc = pthread_create(&b->thread, NULL, backends_sup_main, b);
 
 	if (rc != 0)
 		return lemon_err_errno(err, rc, "starting the supervisor thread");
@@ -414,17 +414,17 @@ int sup_start_thread(struct backends *b, struct lemon_err *err)
 }
 
 /* SIGTERM to every process group, SIGKILL to what is left after 3 s */
-void sup_stop_all(struct backends *b)
+void backends_sup_stop_all(struct backends *b)
 {
 	int64_t deadline = now_ms() + 3000;
 	int i, status, left;
 
-	for (i = 0; i < SUP_MAX_CHILDREN; i++)
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
 		kill_child(&b->child[i], SIGTERM);
 	do {
 		left = 0;
-		for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-			struct sup_child *c = &b->child[i];
+		for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+			struct backends_sup_child *c = &b->child[i];
 
 			if (c->proc.pid <= 0)
 				continue;
@@ -438,8 +438,8 @@ void sup_stop_all(struct backends *b)
 		if (left)
 			usleep(20000);
 	} while (left && now_ms() < deadline);
-	for (i = 0; i < SUP_MAX_CHILDREN; i++) {
-		struct sup_child *c = &b->child[i];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
 
 		if (c->proc.pid > 0) {
 			kill_child(c, SIGKILL);
@@ -452,7 +452,7 @@ void sup_stop_all(struct backends *b)
 	}
 }
 
-int64_t sup_now_ms(void)
+int64_t backends_sup_now_ms(void)
 {
 	return now_ms();
 }

@@ -50,7 +50,7 @@ static const struct curl_row curl_table[] = {
 	{ CURLE_ABORTED_BY_CALLBACK, LEMON_ERR_INTERNAL, "download aborted:" },
 };
 
-int prov_err_curl(struct lemon_err *err, int code, long http_status,
+int provision_err_curl(struct lemon_err *err, int code, long http_status,
 		  const char *url, const char *detail)
 {
 	size_t i;
@@ -79,7 +79,7 @@ int prov_err_curl(struct lemon_err *err, int code, long http_status,
 			     curl_easy_strerror((CURLcode)code));
 }
 
-int prov_err_archive(struct lemon_err *err, struct archive *ar,
+int provision_err_archive(struct lemon_err *err, struct archive *ar,
 		     const char *what)
 {
 	int e = ar ? archive_errno(ar) : 0;
@@ -96,7 +96,7 @@ int prov_err_archive(struct lemon_err *err, struct archive *ar,
 	case EPERM:
 	case EROFS:
 	case ENOMEM:
-		return prov_err_errno(err, e, what, NULL);
+		return provision_err_errno(err, e, what, NULL);
 	default:
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 				     "%s: corrupt or unsupported archive: %s",
@@ -104,7 +104,7 @@ int prov_err_archive(struct lemon_err *err, struct archive *ar,
 	}
 }
 
-int prov_err_openssl(struct lemon_err *err, const char *what)
+int provision_err_openssl(struct lemon_err *err, const char *what)
 {
 	unsigned long e = ERR_get_error();
 	char buf[160];
@@ -130,7 +130,7 @@ static const struct {
 	{ ISAL_INCORRECT_CHECKSUM, "CRC32 or length check failed" },
 };
 
-int prov_err_isal(struct lemon_err *err, int code, const char *what)
+int provision_err_isal(struct lemon_err *err, int code, const char *what)
 {
 	size_t i;
 
@@ -143,7 +143,7 @@ int prov_err_isal(struct lemon_err *err, int code, const char *what)
 			     "%s: corrupt data (inflate error %d)", what, code);
 }
 
-int prov_err_errno(struct lemon_err *err, int errnum, const char *what,
+int provision_err_errno(struct lemon_err *err, int errnum, const char *what,
 		   const char *path)
 {
 	const char *p = path ? path : "";

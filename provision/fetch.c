@@ -28,7 +28,7 @@
  * buffer is never reallocated */
 #define FETCH_BUF_SIZE (1u << 20)
 
-struct prov_fetch {
+struct provision_fetch {
 	CURLM *multi;
 	CURL *easy;
 	char url[2048];
@@ -50,7 +50,7 @@ struct prov_fetch {
 	long status;
 	struct lemon_err werr;
 	char errbuf[CURL_ERROR_SIZE];
-	struct prov_progress *progress;
+	struct provision_meter *progress;
 	char bearer[1024];
 	unsigned char rbuf[1 << 16];
 };
@@ -97,7 +97,7 @@ static int write_all(int fd, const void *p, size_t n)
 /* checks "Content-Range: bytes START-END/TOTAL" against where we resume */
 static size_t on_header(char *data, size_t size, size_t n, void *user)
 {
-	struct prov_fetch *f = user;
+	struct provision_fetch *f = user;
 	size_t len = size * n, klen, vlen;
 	const char *k, *v, *dash;
 	uint64_t start;
@@ -121,7 +121,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
 
 static size_t on_data(char *data, size_t size, size_t n, void *user)
 {
-	struct prov_fetch *f = user;
+	struct provision_fetch *f = user;
 	size_t len = size * n, cut;
 
 	if (f->handed) {
@@ -154,22 +154,22 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
 		return 0;
 	}
 	if (write_all(f->part_fd, data, len) < 0) {
-		prov_err_errno(&f->werr, errno, "writing", f->part_path);
+		provision_err_errno(&f->werr, errno, "writing", f->part_path);
 		return 0;
 	}
 	if (EVP_DigestUpdate(f->md, data, len) != 1) {
-		prov_err_openssl(&f->werr, "sha256 update");
+		provision_err_openssl(&f->werr, "sha256 update");
 		return 0;
 	}
 	memcpy(f->buf + f->len, data, len);
 	f->len += len;
 	f->have += len;
 	f->failures = 0;
-	prov_progress_update(f->progress, f->have);
+	provision_progress_update(f->progress, f->have);
 	return size * n;
 }
 
-static int start_request(struct prov_fetch *f, struct lemon_err *err)
+static int start_request(struct provision_fetch *f, struct lemon_err *err)
 {
 	char range[32];
 
@@ -234,7 +234,7 @@ static void backoff(int failures)
 }
 
 /* one finished transfer: end of file, a retry, or an error */
-static int on_done(struct prov_fetch *f, CURLcode rc, struct lemon_err *err)
+static int on_done(struct provision_fetch *f, CURLcode rc, struct lemon_err *err)
 {
 	long status = 0;
 	char msg[CURL_ERROR_SIZE + 64];
@@ -258,16 +258,16 @@ static int on_done(struct prov_fetch *f, CURLcode rc, struct lemon_err *err)
 				     "%s: server refused to resume at byte %" PRIu64,
 				     f->url, f->have);
 	if (!transient(rc, status) || ++f->failures > FETCH_MAX_FAILURES)
-		return prov_err_curl(err, rc, status, f->url, f->errbuf);
+		return provision_err_curl(err, rc, status, f->url, f->errbuf);
 	snprintf(msg, sizeof(msg), "%s at byte %" PRIu64 ", retry %d of %d",
 		 f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc), f->have,
 		 f->failures, FETCH_MAX_FAILURES);
-	prov_progress_event(f->progress, "retry", msg);
+	provision_progress_event(f->progress, "retry", msg);
 	backoff(f->failures);
 	return 0;
 }
 
-static int pump(struct prov_fetch *f, struct lemon_err *err)
+static int pump(struct provision_fetch *f, struct lemon_err *err)
 {
 	CURLMsg *m;
 	int still = 0, left;
@@ -289,7 +289,7 @@ static int pump(struct prov_fetch *f, struct lemon_err *err)
 		if (f->werr.code != LEMON_OK)
 			return lemon_err_set(err, f->werr.code, "%s", f->werr.msg);
 		if (rc != CURLE_OK)
-			return prov_err_curl(err, rc, 0, f->url, f->errbuf);
+			return provision_err_curl(err, rc, 0, f->url, f->errbuf);
 	}
 	if (curl_multi_perform(f->multi, &still) != CURLM_OK)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "curl_multi_perform failed");
@@ -301,7 +301,7 @@ static int pump(struct prov_fetch *f, struct lemon_err *err)
 	return 0;
 }
 
-int prov_fetch_read(struct prov_fetch *f, const void **buf, size_t *len,
+int provision_fetch_read(struct provision_fetch *f, const void **buf, size_t *len,
 		    struct lemon_err *err)
 {
 	ssize_t r;
@@ -310,10 +310,10 @@ int prov_fetch_read(struct prov_fetch *f, const void **buf, size_t *len,
 	if (f->replayed < f->part_len) {
 		r = pread(f->part_fd, f->rbuf, sizeof(f->rbuf), (off_t)f->replayed);
 		if (r <= 0)
-			return prov_err_errno(err, r < 0 ? errno : EIO, "reading",
+			return provision_err_errno(err, r < 0 ? errno : EIO, "reading",
 					      f->part_path);
 		if (EVP_DigestUpdate(f->md, f->rbuf, (size_t)r) != 1)
-			return prov_err_openssl(err, "sha256 update");
+			return provision_err_openssl(err, "sha256 update");
 		f->replayed += (uint64_t)r;
 		*buf = f->rbuf;
 		*len = (size_t)r;
@@ -330,7 +330,7 @@ int prov_fetch_read(struct prov_fetch *f, const void **buf, size_t *len,
 	return 0;
 }
 
-int prov_fetch_finish(struct prov_fetch *f, char sha_hex[65], uint64_t *size,
+int provision_fetch_finish(struct provision_fetch *f, char sha_hex[65], uint64_t *size,
 		      struct lemon_err *err)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -339,22 +339,22 @@ int prov_fetch_finish(struct prov_fetch *f, char sha_hex[65], uint64_t *size,
 	size_t n;
 
 	do {
-		if (prov_fetch_read(f, &b, &n, err) < 0)
+		if (provision_fetch_read(f, &b, &n, err) < 0)
 			return -1;
 	} while (n > 0);
 	if (EVP_DigestFinal_ex(f->md, md, &mdlen) != 1 || mdlen != 32)
-		return prov_err_openssl(err, "sha256 final");
+		return provision_err_openssl(err, "sha256 final");
 	for (i = 0; i < mdlen; i++)
 		snprintf(sha_hex + 2 * i, 3, "%02x", md[i]);
 	*size = f->have;
-	prov_progress_finish(f->progress, f->have);
+	provision_progress_finish(f->progress, f->have);
 	return 0;
 }
 
-int prov_fetch_open(const struct prov_fetch_opts *o, struct prov_fetch **out,
+int provision_fetch_open(const struct provision_fetch_opts *o, struct provision_fetch **out,
 		    struct lemon_err *err)
 {
-	struct prov_fetch *f;
+	struct provision_fetch *f;
 	struct stat st;
 
 	*out = NULL;
@@ -374,25 +374,25 @@ int prov_fetch_open(const struct prov_fetch_opts *o, struct prov_fetch **out,
 				     "token longer than %zu bytes", sizeof(f->bearer) - 1);
 	f->part_fd = open(o->part_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (f->part_fd < 0 || fstat(f->part_fd, &st) < 0)
-		return prov_err_errno(err, errno, "opening", o->part_path);
+		return provision_err_errno(err, errno, "opening", o->part_path);
 	f->part_len = (uint64_t)st.st_size;
 	/* a .part longer than the file cannot be a prefix of it */
 	if (f->expected && f->part_len > f->expected) {
 		if (ftruncate(f->part_fd, 0) < 0)
-			return prov_err_errno(err, errno, "truncating", o->part_path);
+			return provision_err_errno(err, errno, "truncating", o->part_path);
 		f->part_len = 0;
 	}
 	f->have = f->part_len;
 	if (f->part_len > 0 && f->progress) {
 		f->progress->start_bytes = f->part_len;
-		prov_progress_event(f->progress, "resume", o->part_path);
+		provision_progress_event(f->progress, "resume", o->part_path);
 	}
 	f->buf = malloc(FETCH_BUF_SIZE);
 	if (f->buf == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
 	f->md = EVP_MD_CTX_new();
 	if (f->md == NULL || EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1)
-		return prov_err_openssl(err, "sha256 init");
+		return provision_err_openssl(err, "sha256 init");
 	if (provision_curl_load(err) < 0)
 		return -1;
 	f->multi = curl_multi_init();
@@ -402,7 +402,7 @@ int prov_fetch_open(const struct prov_fetch_opts *o, struct prov_fetch **out,
 	return 0;
 }
 
-void prov_fetch_free(struct prov_fetch *f)
+void provision_fetch_free(struct provision_fetch *f)
 {
 	if (f == NULL)
 		return;
@@ -440,7 +440,7 @@ static size_t on_small(char *data, size_t size, size_t n, void *user)
 	return len;
 }
 
-int prov_fetch_small(const char *url, size_t max, char **out, size_t *len,
+int provision_fetch_small(const char *url, size_t max, char **out, size_t *len,
 		     struct lemon_err *err)
 {
 	struct small_buf b = { .max = max };
@@ -481,7 +481,7 @@ int prov_fetch_small(const char *url, size_t max, char **out, size_t *len,
 	}
 	if (rc != CURLE_OK) {
 		free(b.p);
-		return prov_err_curl(err, rc, status, url, errbuf);
+		return provision_err_curl(err, rc, status, url, errbuf);
 	}
 	b.p[b.len] = 0;
 	*out = b.p;
@@ -523,7 +523,7 @@ static bool is_sha_hex(const char *s)
 }
 
 struct head_state {
-	struct prov_head *h;
+	struct provision_head *h;
 	uint64_t linked_size, length;
 	char etag[65];
 };
@@ -546,7 +546,7 @@ static size_t on_head(char *data, size_t size, size_t n, void *user)
 	return len;
 }
 
-int prov_fetch_head(const char *url, const char *bearer, struct prov_head *h,
+int provision_fetch_head(const char *url, const char *bearer, struct provision_head *h,
 		    struct lemon_err *err)
 {
 	struct head_state hs = { .h = h };
@@ -583,7 +583,7 @@ int prov_fetch_head(const char *url, const char *bearer, struct prov_head *h,
 	}
 	curl_easy_cleanup(e);
 	if (rc != CURLE_OK)
-		return prov_err_curl(err, rc, h->status, url, errbuf);
+		return provision_err_curl(err, rc, h->status, url, errbuf);
 	if (h->sha256[0] == 0 && hs.etag[0])
 		lemon_str_copy(h->sha256, sizeof(h->sha256), hs.etag);
 	h->size = hs.linked_size;

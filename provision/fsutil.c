@@ -15,7 +15,7 @@
 #include "util/fs.h"
 #include "util/str.h"
 
-int prov_mkdirs(const char *dir, struct lemon_err *err)
+int provision_mkdirs(const char *dir, struct lemon_err *err)
 {
 	char failed[4096];
 	int e = lemon_mkdirs(dir, failed, sizeof(failed));
@@ -23,7 +23,7 @@ int prov_mkdirs(const char *dir, struct lemon_err *err)
 	if (e == ENAMETOOLONG)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", dir);
 	if (e != 0)
-		return prov_err_errno(err, e, "creating directory", failed);
+		return provision_err_errno(err, e, "creating directory", failed);
 	return 0;
 }
 
@@ -37,16 +37,16 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-int prov_rm_rf(const char *path, struct lemon_err *err)
+int provision_rm_rf(const char *path, struct lemon_err *err)
 {
 	struct stat st;
 
 	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : prov_err_errno(err, errno, "stat", path);
+		return errno == ENOENT ? 0 : provision_err_errno(err, errno, "stat", path);
 	if (!S_ISDIR(st.st_mode))
-		return unlink(path) < 0 ? prov_err_errno(err, errno, "removing", path) : 0;
+		return unlink(path) < 0 ? provision_err_errno(err, errno, "removing", path) : 0;
 	if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
-		return prov_err_errno(err, errno, "removing", path);
+		return provision_err_errno(err, errno, "removing", path);
 	return 0;
 }
 
@@ -86,15 +86,15 @@ static int sync_one(const char *path, const struct stat *st, int flag,
 	return rc;
 }
 
-int prov_sync_tree(const char *dir, struct lemon_err *err)
+int provision_sync_tree(const char *dir, struct lemon_err *err)
 {
 	nftw(dir, start_one, 32, FTW_PHYS);
 	if (nftw(dir, sync_one, 32, FTW_PHYS | FTW_DEPTH) != 0)
-		return prov_err_errno(err, errno, "syncing", dir);
+		return provision_err_errno(err, errno, "syncing", dir);
 	return 0;
 }
 
-int prov_lock(const char *backends_dir, int *fd, struct lemon_err *err)
+int provision_lock(const char *backends_dir, int *fd, struct lemon_err *err)
 {
 	char path[4096];
 
@@ -104,11 +104,11 @@ int prov_lock(const char *backends_dir, int *fd, struct lemon_err *err)
 				     backends_dir);
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (*fd < 0)
-		return prov_err_errno(err, errno, "opening lock", path);
+		return provision_err_errno(err, errno, "opening lock", path);
 	if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	if (errno != EWOULDBLOCK) {
-		prov_err_errno(err, errno, "locking", path);
+		provision_err_errno(err, errno, "locking", path);
 		close(*fd);
 		*fd = -1;
 		return -1;
@@ -118,7 +118,7 @@ int prov_lock(const char *backends_dir, int *fd, struct lemon_err *err)
 	while (flock(*fd, LOCK_EX) < 0) {
 		if (errno == EINTR)
 			continue;
-		prov_err_errno(err, errno, "locking", path);
+		provision_err_errno(err, errno, "locking", path);
 		close(*fd);
 		*fd = -1;
 		return -1;
@@ -126,20 +126,20 @@ int prov_lock(const char *backends_dir, int *fd, struct lemon_err *err)
 	return 0;
 }
 
-void prov_unlock(int fd)
+void provision_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd); /* releases the flock */
 }
 
-int prov_fsync_dir(const char *dir, struct lemon_err *err)
+int provision_fsync_dir(const char *dir, struct lemon_err *err)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
-		return prov_err_errno(err, errno, "opening", dir);
+		return provision_err_errno(err, errno, "opening", dir);
 	if (fsync(fd) < 0 && errno != EINVAL) {
-		prov_err_errno(err, errno, "syncing", dir);
+		provision_err_errno(err, errno, "syncing", dir);
 		close(fd);
 		return -1;
 	}
@@ -147,7 +147,7 @@ int prov_fsync_dir(const char *dir, struct lemon_err *err)
 	return 0;
 }
 
-int prov_write_atomic(const char *dir, const char *name, const char *data,
+int provision_write_atomic(const char *dir, const char *name, const char *data,
 		      size_t len, struct lemon_err *err)
 {
 	char tmp[4096], path[4096];
@@ -161,7 +161,7 @@ int prov_write_atomic(const char *dir, const char *name, const char *data,
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", dir);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return prov_err_errno(err, errno, "creating", tmp);
+		return provision_err_errno(err, errno, "creating", tmp);
 	while (done < len) {
 		w = write(fd, data + done, len - done);
 		if (w < 0 && errno == EINTR)
@@ -180,16 +180,16 @@ int prov_write_atomic(const char *dir, const char *name, const char *data,
 		fd = -1;
 		goto fail;
 	}
-	return prov_fsync_dir(dir, err);
+	return provision_fsync_dir(dir, err);
 fail:
-	prov_err_errno(err, errno, "writing", path);
+	provision_err_errno(err, errno, "writing", path);
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
 	return -1;
 }
 
-int prov_swap_into_place(const char *staging, const char *final,
+int provision_swap_into_place(const char *staging, const char *final,
 			 bool *swapped, struct lemon_err *err)
 {
 	char tmp[4096];
@@ -198,7 +198,7 @@ int prov_swap_into_place(const char *staging, const char *final,
 	if (rename(staging, final) == 0)
 		return 0;
 	if (errno != ENOTEMPTY && errno != EEXIST)
-		return prov_err_errno(err, errno, "moving into place", final);
+		return provision_err_errno(err, errno, "moving into place", final);
 	/* both names exist at every instant: the old install stays whole
 	 * until the new one has replaced it */
 	if (renameat2(AT_FDCWD, staging, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
@@ -206,21 +206,21 @@ int prov_swap_into_place(const char *staging, const char *final,
 		return 0;
 	}
 	if (errno != EINVAL && errno != ENOSYS)
-		return prov_err_errno(err, errno, "swapping into place", final);
+		return provision_err_errno(err, errno, "swapping into place", final);
 	/* file systems without RENAME_EXCHANGE: a short window without final */
 	if (snprintf(tmp, sizeof(tmp), "%s.old", staging) >= (int)sizeof(tmp))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", staging);
 	if (rename(final, tmp) < 0)
-		return prov_err_errno(err, errno, "moving aside", final);
+		return provision_err_errno(err, errno, "moving aside", final);
 	if (rename(staging, final) < 0) {
 		int e = errno;
 
 		if (rename(tmp, final) < 0)
-			return prov_err_errno(err, errno, "restoring", final);
-		return prov_err_errno(err, e, "moving into place", final);
+			return provision_err_errno(err, errno, "restoring", final);
+		return provision_err_errno(err, e, "moving into place", final);
 	}
 	if (rename(tmp, staging) < 0)
-		return prov_err_errno(err, errno, "moving", tmp);
+		return provision_err_errno(err, errno, "moving", tmp);
 	*swapped = true;
 	return 0;
 }

@@ -12,18 +12,18 @@
 
 #define GUNZIP_OUT_SIZE (1u << 20)
 
-struct prov_gunzip {
-	struct prov_fetch *src;
+struct provision_gunzip {
+	struct provision_fetch *src;
 	struct inflate_state st;
 	bool sniffed, gzip, in_eof, member_done;
 	bool src_failed;     /* the error came from the download, not the data */
 	unsigned char *out;
 };
 
-int prov_gunzip_new(struct prov_fetch *src, struct prov_gunzip **out,
+int provision_gunzip_new(struct provision_fetch *src, struct provision_gunzip **out,
 		    struct lemon_err *err)
 {
-	struct prov_gunzip *g = calloc(1, sizeof(*g));
+	struct provision_gunzip *g = calloc(1, sizeof(*g));
 
 	*out = NULL;
 	if (g == NULL || (g->out = malloc(GUNZIP_OUT_SIZE)) == NULL) {
@@ -37,12 +37,12 @@ int prov_gunzip_new(struct prov_fetch *src, struct prov_gunzip **out,
 	return 0;
 }
 
-bool prov_gunzip_source_failed(const struct prov_gunzip *g)
+bool provision_gunzip_source_failed(const struct provision_gunzip *g)
 {
 	return g != NULL && g->src_failed;
 }
 
-void prov_gunzip_free(struct prov_gunzip *g)
+void provision_gunzip_free(struct provision_gunzip *g)
 {
 	if (g == NULL)
 		return;
@@ -51,14 +51,14 @@ void prov_gunzip_free(struct prov_gunzip *g)
 }
 
 /* more compressed input when the decoder has used up what it had */
-static int refill(struct prov_gunzip *g, struct lemon_err *err)
+static int refill(struct provision_gunzip *g, struct lemon_err *err)
 {
 	const void *b;
 	size_t n;
 
 	if (g->st.avail_in > 0 || g->in_eof)
 		return 0;
-	if (prov_fetch_read(g->src, &b, &n, err) < 0) {
+	if (provision_fetch_read(g->src, &b, &n, err) < 0) {
 		g->src_failed = true;
 		return -1;
 	}
@@ -72,7 +72,7 @@ static int refill(struct prov_gunzip *g, struct lemon_err *err)
 	return 0;
 }
 
-int prov_gunzip_read(struct prov_gunzip *g, const void **buf, size_t *len,
+int provision_gunzip_read(struct provision_gunzip *g, const void **buf, size_t *len,
 		     struct lemon_err *err)
 {
 	size_t produced;
@@ -103,7 +103,7 @@ int prov_gunzip_read(struct prov_gunzip *g, const void **buf, size_t *len,
 		g->st.avail_out = GUNZIP_OUT_SIZE;
 		rc = isal_inflate(&g->st);
 		if (rc < 0)
-			return prov_err_isal(err, rc, "gzip stream");
+			return provision_err_isal(err, rc, "gzip stream");
 		produced = GUNZIP_OUT_SIZE - g->st.avail_out;
 		if (g->st.block_state == ISAL_BLOCK_FINISH) {
 			/* a second gzip member may follow (concatenated .gz) */

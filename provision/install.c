@@ -23,15 +23,15 @@
 struct job {
 	const struct compat_backend_asset *a;
 	const struct provision_opts *o;
-	struct prov_plan plan;
+	struct provision_plan plan;
 	char bdir[4096];
 	char staging[4096];
 	char part[4096];
 	char final[4096];
 	char exe[4096];
-	struct prov_progress progress;
-	struct prov_fetch *fetch;
-	struct prov_gunzip *gz;
+	struct provision_meter progress;
+	struct provision_fetch *fetch;
+	struct provision_gunzip *gz;
 	struct lemon_err fetch_err; /* what the archive read callback hit:
 				     * download or gzip decoding */
 	char got_sha[65];
@@ -43,7 +43,7 @@ static la_ssize_t read_cb(struct archive *ar, void *user, const void **buf)
 	struct job *j = user;
 	size_t len = 0;
 
-	if (prov_gunzip_read(j->gz, buf, &len, &j->fetch_err) < 0) {
+	if (provision_gunzip_read(j->gz, buf, &len, &j->fetch_err) < 0) {
 		archive_set_error(ar, EIO, "download failed");
 		return -1;
 	}
@@ -74,7 +74,7 @@ static int verify(struct job *j, struct lemon_err *err)
 
 static int fetch_and_unpack(struct job *j, int sfd, struct lemon_err *err)
 {
-	struct prov_fetch_opts fo = {
+	struct provision_fetch_opts fo = {
 		.url = j->plan.url, .part_path = j->part,
 		.expected_size = j->plan.size, .progress = &j->progress,
 	};
@@ -83,23 +83,23 @@ static int fetch_and_unpack(struct job *j, int sfd, struct lemon_err *err)
 	bool stream = strcmp(j->a->format, "zip") != 0;
 	int urc = 0;
 
-	if (prov_fetch_open(&fo, &j->fetch, err) < 0)
+	if (provision_fetch_open(&fo, &j->fetch, err) < 0)
 		return -1;
 	if (stream) {
-		if (prov_gunzip_new(j->fetch, &j->gz, err) < 0)
+		if (provision_gunzip_new(j->fetch, &j->gz, err) < 0)
 			return -1;
-		ar = prov_archive_reader(err);
+		ar = provision_archive_reader(err);
 		if (ar == NULL)
 			return -1;
 		if (archive_read_open(ar, j, NULL, read_cb, NULL) != ARCHIVE_OK)
-			urc = prov_err_archive(&uerr, ar, j->plan.asset);
+			urc = provision_err_archive(&uerr, ar, j->plan.asset);
 		else
-			urc = prov_unpack(ar, sfd, 0, j->plan.asset, &uerr);
+			urc = provision_unpack(ar, sfd, 0, j->plan.asset, &uerr);
 		archive_read_free(ar);
 		/* a failed download ends here (the .part stays for resuming);
 		 * undecodable bytes are judged by their checksum below */
 		if (j->fetch_err.code != LEMON_OK) {
-			if (prov_gunzip_source_failed(j->gz))
+			if (provision_gunzip_source_failed(j->gz))
 				return lemon_err_set(err, j->fetch_err.code, "%s",
 						     j->fetch_err.msg);
 			lemon_err_clear(&uerr);
@@ -109,7 +109,7 @@ static int fetch_and_unpack(struct job *j, int sfd, struct lemon_err *err)
 	}
 	/* drain what the unpacker did not need, then judge the bytes: a
 	 * tampered file is reported as such, not as a broken archive */
-	if (prov_fetch_finish(j->fetch, j->got_sha, &j->got_size, err) < 0)
+	if (provision_fetch_finish(j->fetch, j->got_sha, &j->got_size, err) < 0)
 		return -1;
 	if (verify(j, err) < 0)
 		return -1;
@@ -141,14 +141,14 @@ static int check_tree(struct job *j, int sfd, struct lemon_err *err)
 				     "%s holds no executable %s", j->plan.asset,
 				     j->plan.exe);
 	if (fchmodat(sfd, j->plan.exe, 0755, 0) < 0)
-		return prov_err_errno(err, errno, "chmod", j->plan.exe);
+		return provision_err_errno(err, errno, "chmod", j->plan.exe);
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - j->plan.exe) : 1,
 		 slash ? j->plan.exe : ".");
 	dfd = openat(sfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
 		if (dfd >= 0)
 			close(dfd);
-		return prov_err_errno(err, errno, "opening", dir);
+		return provision_err_errno(err, errno, "opening", dir);
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -172,7 +172,7 @@ static int record(struct job *j, char *old_dir, size_t cap,
 	int n, i, k = 0;
 
 	old_dir[0] = 0;
-	if (prov_state_read(j->bdir, list, PROVISION_MAX_INSTALLED, &n, err) < 0)
+	if (provision_state_read(j->bdir, list, PROVISION_MAX_INSTALLED, &n, err) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (strcmp(list[i].name, j->a->name) == 0) {
@@ -196,7 +196,7 @@ static int record(struct job *j, char *old_dir, size_t cap,
 	lemon_str_copy(e->dir, sizeof(e->dir), j->final);
 	lemon_str_copy(e->exe, sizeof(e->exe), j->exe);
 	e->installed_at = (int64_t)time(NULL);
-	return prov_state_write(j->bdir, list, k, err);
+	return provision_state_write(j->bdir, list, k, err);
 }
 
 /* true when installed.json already has this exact bundle, working */
@@ -206,7 +206,7 @@ static bool already_installed(struct job *j, struct provision_result *res)
 	struct lemon_err ignore = { 0 };
 	int n, i;
 
-	if (prov_state_read(j->bdir, list, PROVISION_MAX_INSTALLED, &n, &ignore) < 0)
+	if (provision_state_read(j->bdir, list, PROVISION_MAX_INSTALLED, &n, &ignore) < 0)
 		return false;
 	for (i = 0; i < n; i++)
 		if (strcmp(list[i].name, j->a->name) == 0 &&
@@ -235,11 +235,11 @@ static int paths(struct job *j, struct lemon_err *err)
 				     j->bdir);
 	/* we hold the lock: anything in .staging is left by a dead install */
 	if (snprintf(sub, sizeof(sub), "%s/.staging", j->bdir) >= (int)sizeof(sub) ||
-	    prov_rm_rf(sub, err) < 0 || prov_mkdirs(sub, err) < 0)
+	    provision_rm_rf(sub, err) < 0 || provision_mkdirs(sub, err) < 0)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", sub);
 	if (snprintf(sub, sizeof(sub), "%s/.downloads", j->bdir) >= (int)sizeof(sub))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", sub);
-	return prov_mkdirs(sub, err);
+	return provision_mkdirs(sub, err);
 }
 
 static void warn_insecure(const struct job *j)
@@ -261,7 +261,7 @@ static int install_locked(struct job *j, struct provision_result *res,
 	bool swapped;
 	int sfd, rc;
 
-	if (prov_plan_make(j->a, j->o, &j->plan, &res->unavailable, err) < 0)
+	if (provision_plan_make(j->a, j->o, &j->plan, &res->unavailable, err) < 0)
 		return -1;
 	lemon_str_copy(res->version, sizeof(res->version), j->plan.version);
 	lemon_str_copy(res->asset, sizeof(res->asset), j->plan.asset);
@@ -274,12 +274,12 @@ static int install_locked(struct job *j, struct provision_result *res,
 	}
 	if (j->plan.sha256[0] == 0)
 		warn_insecure(j);
-	if (prov_mkdirs(j->staging, err) < 0)
+	if (provision_mkdirs(j->staging, err) < 0)
 		return -1;
 	sfd = open(j->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0)
-		return prov_err_errno(err, errno, "opening", j->staging);
-	prov_progress_init(&j->progress, j->o->progress, j->plan.asset, j->plan.size);
+		return provision_err_errno(err, errno, "opening", j->staging);
+	provision_progress_init(&j->progress, j->o->progress, j->plan.asset, j->plan.size);
 	rc = fetch_and_unpack(j, sfd, err);
 	if (rc == 0)
 		rc = check_tree(j, sfd, err);
@@ -287,15 +287,15 @@ static int install_locked(struct job *j, struct provision_result *res,
 	 * files are synced (syncfs would also flush the .part, which is
 	 * deleted unread, and everyone else's dirty pages) */
 	if (rc == 0)
-		rc = prov_sync_tree(j->staging, err);
+		rc = provision_sync_tree(j->staging, err);
 	close(sfd);
 	if (rc == 0)
-		rc = prov_swap_into_place(j->staging, j->final, &swapped, err);
+		rc = provision_swap_into_place(j->staging, j->final, &swapped, err);
 	if (rc == 0)
-		rc = prov_fsync_dir(j->bdir, err);
+		rc = provision_fsync_dir(j->bdir, err);
 	if (rc == 0)
 		rc = record(j, old_dir, sizeof(old_dir), err);
-	prov_rm_rf(j->staging, NULL);
+	provision_rm_rf(j->staging, NULL);
 	if (rc < 0) {
 		if (err->code == LEMON_ERR_NOT_FOUND)
 			res->unavailable = true;
@@ -303,7 +303,7 @@ static int install_locked(struct job *j, struct provision_result *res,
 	}
 	unlink(j->part);
 	if (old_dir[0])
-		prov_rm_rf(old_dir, NULL);
+		provision_rm_rf(old_dir, NULL);
 	lemon_str_copy(res->exe, sizeof(res->exe), j->exe);
 	return 0;
 }
@@ -324,14 +324,14 @@ int provision_install(const struct compat_backend_asset *a,
 	j->o = opts;
 	rc = provision_backends_dir(opts->data_dir, j->bdir, sizeof(j->bdir), err);
 	if (rc == 0)
-		rc = prov_mkdirs(j->bdir, err);
+		rc = provision_mkdirs(j->bdir, err);
 	if (rc == 0)
-		rc = prov_lock(j->bdir, &lock, err);
+		rc = provision_lock(j->bdir, &lock, err);
 	if (rc == 0)
 		rc = install_locked(j, res, err);
-	prov_gunzip_free(j->gz);
-	prov_fetch_free(j->fetch);
-	prov_unlock(lock);
+	provision_gunzip_free(j->gz);
+	provision_fetch_free(j->fetch);
+	provision_unlock(lock);
 	free(j);
 	if (rc < 0)
 		lemon_err_prefix(err, "installing %s", a->name);
@@ -346,7 +346,7 @@ int provision_list(const char *data_dir, struct provision_installed *out,
 	*n = 0;
 	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0)
 		return -1;
-	return prov_state_read(bdir, out, cap, n, err);
+	return provision_state_read(bdir, out, cap, n, err);
 }
 
 int provision_uninstall(const char *data_dir, const char *name,
@@ -358,9 +358,9 @@ int provision_uninstall(const char *data_dir, const char *name,
 	int lock = -1, n = 0, i, k = 0, rc;
 
 	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0 ||
-	    prov_mkdirs(bdir, err) < 0 || prov_lock(bdir, &lock, err) < 0)
+	    provision_mkdirs(bdir, err) < 0 || provision_lock(bdir, &lock, err) < 0)
 		return -1;
-	rc = prov_state_read(bdir, list, PROVISION_MAX_INSTALLED, &n, err);
+	rc = provision_state_read(bdir, list, PROVISION_MAX_INSTALLED, &n, err);
 	for (i = 0; rc == 0 && i < n; i++) {
 		base = strrchr(list[i].dir, '/');
 		if (victim[0] == 0 && (strcmp(list[i].name, name) == 0 ||
@@ -377,9 +377,9 @@ int provision_uninstall(const char *data_dir, const char *name,
 	/* forget it first: a crash then leaves an unlisted directory, never
 	 * a listed one that is half gone */
 	if (rc == 0)
-		rc = prov_state_write(bdir, list, k, err);
+		rc = provision_state_write(bdir, list, k, err);
 	if (rc == 0)
-		rc = prov_rm_rf(victim, err);
-	prov_unlock(lock);
+		rc = provision_rm_rf(victim, err);
+	provision_unlock(lock);
 	return rc;
 }

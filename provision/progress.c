@@ -41,7 +41,7 @@ static void json_str(FILE *out, const char *s)
 	}
 }
 
-void prov_progress_init(struct prov_progress *p, enum provision_progress mode,
+void provision_progress_init(struct provision_meter *p, enum provision_progress mode,
 			const char *label, uint64_t total)
 {
 	memset(p, 0, sizeof(*p));
@@ -55,7 +55,7 @@ void prov_progress_init(struct prov_progress *p, enum provision_progress mode,
 	p->last = 0;
 }
 
-static void draw(struct prov_progress *p, uint64_t done, double t, bool final)
+static void draw(struct provision_meter *p, uint64_t done, double t, bool final)
 {
 	char a[32], b[32], r[32];
 	double el = t - p->t0;
@@ -92,7 +92,7 @@ static void draw(struct prov_progress *p, uint64_t done, double t, bool final)
 	p->drawn = true;
 }
 
-void prov_progress_update(struct prov_progress *p, uint64_t done)
+void provision_progress_update(struct provision_meter *p, uint64_t done)
 {
 	double t;
 
@@ -105,7 +105,7 @@ void prov_progress_update(struct prov_progress *p, uint64_t done)
 	draw(p, done, t, false);
 }
 
-void prov_progress_event(struct prov_progress *p, const char *event,
+void provision_progress_event(struct provision_meter *p, const char *event,
 			 const char *detail)
 {
 	if (p == NULL || p->mode == PROVISION_PROGRESS_NONE)
@@ -124,7 +124,7 @@ void prov_progress_event(struct prov_progress *p, const char *event,
 	fprintf(stderr, "%s: %s\n", event, detail ? detail : "");
 }
 
-void prov_progress_finish(struct prov_progress *p, uint64_t done)
+void provision_progress_finish(struct provision_meter *p, uint64_t done)
 {
 	if (p == NULL || p->mode == PROVISION_PROGRESS_NONE)
 		return;

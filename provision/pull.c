@@ -26,7 +26,7 @@ struct pull_ctx {
 	struct provision_pull_progress p;
 	char endpoint[1024];
 	const char *token;
-	struct prov_head head[COMPAT_MODEL_MAX_PARTS];
+	struct provision_head head[COMPAT_MODEL_MAX_PARTS];
 	char digest[80];
 	double last;
 };
@@ -106,7 +106,7 @@ static int heads(struct pull_ctx *c, struct lemon_err *err)
 	emit(c, "pulling manifest");
 	for (i = 0; i < c->m->n_files; i++) {
 		if (file_url(c, i, url, sizeof(url), err) < 0 ||
-		    prov_fetch_head(url, c->token, &c->head[i], err) < 0) {
+		    provision_fetch_head(url, c->token, &c->head[i], err) < 0) {
 			if (err && err->code == LEMON_ERR_PERMISSION &&
 			    (c->token == NULL || c->token[0] == 0))
 				lemon_err_prefix(err, "set HF_TOKEN for gated models");
@@ -129,8 +129,8 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 {
 	const struct compat_model_file *mf = &c->m->files[i];
 	const char *want = mf->sha256[0] ? mf->sha256 : c->head[i].sha256;
-	struct prov_fetch_opts o = { 0 };
-	struct prov_fetch *f = NULL;
+	struct provision_fetch_opts o = { 0 };
+	struct provision_fetch *f = NULL;
 	char url[2048], part[4200], got[65];
 	uint64_t base = c->p.all_completed, size = 0;
 	const void *b;
@@ -152,9 +152,9 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 	o.expected_size = c->head[i].size;
 	o.bearer = c->token;
 	emit(c, "downloading");
-	rc = prov_fetch_open(&o, &f, err);
+	rc = provision_fetch_open(&o, &f, err);
 	while (rc == 0) {
-		rc = prov_fetch_read(f, &b, &n, err);
+		rc = provision_fetch_read(f, &b, &n, err);
 		if (rc < 0 || n == 0)
 			break;
 		c->p.completed += n;
@@ -167,8 +167,8 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 		}
 	}
 	if (rc == 0)
-		rc = prov_fetch_finish(f, got, &size, err);
-	prov_fetch_free(f);
+		rc = provision_fetch_finish(f, got, &size, err);
+	provision_fetch_free(f);
 	if (rc < 0) {
 		lemon_err_prefix(err, "pulling %s", c->p.file);
 		return -1;
@@ -219,10 +219,10 @@ int provision_pull_files(const struct compat_model *m, const char *dest,
 		    dest_path(dest, m->files[i].file, "", fin, sizeof(fin), err) < 0)
 			rc = -1;
 		else if (rename(part, fin) < 0)
-			rc = prov_err_errno(err, errno, "renaming", part);
+			rc = provision_err_errno(err, errno, "renaming", part);
 	}
 	if (rc == 0)
-		rc = prov_fsync_dir(dest, err);
+		rc = provision_fsync_dir(dest, err);
 	free(c);
 	return rc;
 }

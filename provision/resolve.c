@@ -131,7 +131,7 @@ static int mirror_version(const struct compat_backend_asset *a,
 
 static int plan_mirror(const struct compat_backend_asset *a,
 		       const struct provision_opts *o, const char *mirror,
-		       struct prov_plan *p, bool *unavailable,
+		       struct provision_plan *p, bool *unavailable,
 		       struct lemon_err *err)
 {
 	char url[2048], *text = NULL;
@@ -143,7 +143,7 @@ static int plan_mirror(const struct compat_backend_asset *a,
 	while (mlen > 0 && mirror[mlen - 1] == '/')
 		mlen--;
 	snprintf(url, sizeof(url), "%.*s/manifest.json", (int)mlen, mirror);
-	if (prov_fetch_small(url, MIRROR_MANIFEST_MAX, &text, &len, err) < 0)
+	if (provision_fetch_small(url, MIRROR_MANIFEST_MAX, &text, &len, err) < 0)
 		return -1;
 	root = cJSON_Parse(text);
 	free(text);
@@ -201,8 +201,8 @@ static bool hex64(const char *s)
 	return i == 64;
 }
 
-int prov_plan_make(const struct compat_backend_asset *a,
-		   const struct provision_opts *o, struct prov_plan *p,
+int provision_plan_make(const struct compat_backend_asset *a,
+		   const struct provision_opts *o, struct provision_plan *p,
 		   bool *unavailable, struct lemon_err *err)
 {
 	const char *mirror = o->mirror;

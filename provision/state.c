@@ -1,7 +1,7 @@
 /* installed.json: the record of which backend bundles are installed, in
  * which directory, from which asset and with which SHA-256. Readers never
  * see a half-written file: it is only ever replaced whole, durably, by
- * prov_write_atomic, and only under the install lock. */
+ * provision_write_atomic, and only under the install lock. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@ static int read_text(const char *path, char **out, struct lemon_err *err)
 
 	*out = NULL;
 	if (f == NULL)
-		return errno == ENOENT ? 0 : prov_err_errno(err, errno, "opening", path);
+		return errno == ENOENT ? 0 : provision_err_errno(err, errno, "opening", path);
 	buf = malloc(STATE_MAX_BYTES + 1);
 	if (buf == NULL) {
 		fclose(f);
@@ -86,11 +86,11 @@ static int parse_entry(const cJSON *o, const char *dir,
 	if (snprintf(e->dir, sizeof(e->dir), "%s/%s", dir, rel_dir) >= (int)sizeof(e->dir) ||
 	    snprintf(e->exe, sizeof(e->exe), "%s/%s", e->dir, rel_exe) >= (int)sizeof(e->exe))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "%s: path too long", path);
-	prov_state_check(e);
+	provision_state_check(e);
 	return 0;
 }
 
-int prov_state_read(const char *backends_dir, struct provision_installed *out,
+int provision_state_read(const char *backends_dir, struct provision_installed *out,
 		    int cap, int *n, struct lemon_err *err)
 {
 	char path[4096];
@@ -156,7 +156,7 @@ static cJSON *entry_json(const char *backends_dir,
 	return o;
 }
 
-int prov_state_write(const char *backends_dir,
+int provision_state_write(const char *backends_dir,
 		     const struct provision_installed *list, int n,
 		     struct lemon_err *err)
 {
@@ -182,12 +182,12 @@ int prov_state_write(const char *backends_dir,
 	cJSON_Delete(root);
 	if (text == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
-	rc = prov_write_atomic(backends_dir, STATE_FILE, text, strlen(text), err);
+	rc = provision_write_atomic(backends_dir, STATE_FILE, text, strlen(text), err);
 	free(text);
 	return rc;
 }
 
-void prov_state_check(struct provision_installed *e)
+void provision_state_check(struct provision_installed *e)
 {
 	struct stat st;
 

@@ -109,13 +109,13 @@ static int open_parent(int root, const struct rel_path *p, bool create,
 	int fd = dup(root), next, i;
 
 	if (fd < 0)
-		return prov_err_errno(err, errno, "dup", NULL);
+		return provision_err_errno(err, errno, "dup", NULL);
 	for (i = 0; i + 1 < p->n; i++) {
 		next = openat(fd, p->comp[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 			      O_CLOEXEC);
 		if (next < 0 && errno == ENOENT && create) {
 			if (mkdirat(fd, p->comp[i], 0755) < 0 && errno != EEXIST) {
-				prov_err_errno(err, errno, "creating directory",
+				provision_err_errno(err, errno, "creating directory",
 					       p->comp[i]);
 				close(fd);
 				return -1;
@@ -129,7 +129,7 @@ static int open_parent(int root, const struct rel_path *p, bool create,
 					      "%s: path goes through a symlink or file: %s",
 					      what, p->comp[i]);
 			else
-				prov_err_errno(err, errno, "opening directory",
+				provision_err_errno(err, errno, "opening directory",
 					       p->comp[i]);
 			close(fd);
 			return -1;
@@ -147,12 +147,12 @@ static int clear_name(int dir, const char *name, const char *what,
 	struct stat st;
 
 	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : prov_err_errno(err, errno, "stat", name);
+		return errno == ENOENT ? 0 : provision_err_errno(err, errno, "stat", name);
 	if (S_ISDIR(st.st_mode))
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 				     "%s: entry %s replaces a directory", what, name);
 	if (unlinkat(dir, name, 0) < 0)
-		return prov_err_errno(err, errno, "removing", name);
+		return provision_err_errno(err, errno, "removing", name);
 	return 0;
 }
 
@@ -172,7 +172,7 @@ static int write_file(struct archive *ar, int dir, const char *name,
 	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		    0600);
 	if (fd < 0)
-		return prov_err_errno(err, errno, "creating", name);
+		return provision_err_errno(err, errno, "creating", name);
 	while ((r = archive_read_data_block(ar, &buf, &size, &off)) == ARCHIVE_OK) {
 		if (size > *budget) {
 			close(fd);
@@ -187,7 +187,7 @@ static int write_file(struct archive *ar, int dir, const char *name,
 			if (w < 0 && errno == EINTR)
 				w = 0;
 			else if (w < 0) {
-				prov_err_errno(err, errno, "writing", name);
+				provision_err_errno(err, errno, "writing", name);
 				close(fd);
 				return -1;
 			}
@@ -195,12 +195,12 @@ static int write_file(struct archive *ar, int dir, const char *name,
 	}
 	if (r != ARCHIVE_EOF) {
 		close(fd);
-		return prov_err_archive(err, ar, what);
+		return provision_err_archive(err, ar, what);
 	}
 	/* keep the execute bits, never setuid/setgid/sticky or group/other
 	 * write */
 	if (fchmod(fd, (mode & 0755) | 0600) < 0 || close(fd) < 0)
-		return prov_err_errno(err, errno, "finishing", name);
+		return provision_err_errno(err, errno, "finishing", name);
 	return 0;
 }
 
@@ -228,7 +228,7 @@ static int make_hardlink(int root, int dir, const char *name,
 	}
 	rc = clear_name(dir, name, what, err);
 	if (rc == 0 && linkat(tdir, t.comp[t.n - 1], dir, name, 0) < 0)
-		rc = prov_err_errno(err, errno, "linking", name);
+		rc = provision_err_errno(err, errno, "linking", name);
 	close(tdir);
 	return rc;
 }
@@ -241,7 +241,7 @@ static int make_dir(int dir, const char *base, const char *name,
 	if (mkdirat(dir, base, 0755) == 0)
 		return 0;
 	if (errno != EEXIST)
-		return prov_err_errno(err, errno, "creating directory", name);
+		return provision_err_errno(err, errno, "creating directory", name);
 	if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 				     "%s: directory %s replaces a file or link",
@@ -287,7 +287,7 @@ static int one_entry(struct archive *ar, struct archive_entry *ent, int root,
 		if (rc == 0)
 			rc = clear_name(dir, base, what, err);
 		if (rc == 0 && symlinkat(t, dir, base) < 0)
-			rc = prov_err_errno(err, errno, "creating symlink", name);
+			rc = provision_err_errno(err, errno, "creating symlink", name);
 	} else {
 		rc = write_file(ar, dir, base, archive_entry_perm(ent), budget,
 				what, err);
@@ -296,7 +296,7 @@ static int one_entry(struct archive *ar, struct archive_entry *ent, int root,
 	return rc;
 }
 
-struct archive *prov_archive_reader(struct lemon_err *err)
+struct archive *provision_archive_reader(struct lemon_err *err)
 {
 	struct archive *ar;
 
@@ -315,7 +315,7 @@ struct archive *prov_archive_reader(struct lemon_err *err)
 	return ar;
 }
 
-int prov_unpack(struct archive *ar, int dirfd, uint64_t max_bytes,
+int provision_unpack(struct archive *ar, int dirfd, uint64_t max_bytes,
 		const char *what, struct lemon_err *err)
 {
 	struct archive_entry *ent;
@@ -328,7 +328,7 @@ int prov_unpack(struct archive *ar, int dirfd, uint64_t max_bytes,
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-			return prov_err_archive(err, ar, what);
+			return provision_err_archive(err, ar, what);
 		if (++entries > PROV_UNPACK_MAX_ENTRIES)
 			return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 					     "%s: more than %d entries", what,
@@ -350,18 +350,18 @@ int provision_unpack_file(const char *archive_path, const char *dest,
 
 	dirfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
-		return prov_err_errno(err, errno, "opening", dest);
-	ar = prov_archive_reader(err);
+		return provision_err_errno(err, errno, "opening", dest);
+	ar = provision_archive_reader(err);
 	if (ar == NULL) {
 		close(dirfd);
 		return -1;
 	}
 	if (archive_read_open_filename(ar, archive_path, 1 << 16) != ARCHIVE_OK)
 		rc = archive_errno(ar) == ENOENT ?
-		     prov_err_errno(err, ENOENT, "opening", archive_path) :
-		     prov_err_archive(err, ar, archive_path);
+		     provision_err_errno(err, ENOENT, "opening", archive_path) :
+		     provision_err_archive(err, ar, archive_path);
 	else
-		rc = prov_unpack(ar, dirfd, max_bytes, archive_path, err);
+		rc = provision_unpack(ar, dirfd, max_bytes, archive_path, err);
 	archive_read_free(ar);
 	close(dirfd);
 	return rc;

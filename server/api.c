@@ -12,7 +12,7 @@
 
 #define API_MAX_MODELS 256
 
-void srv_stats_record(struct server *s, const struct srv_stats *st)
+void server_stats_record(struct server *s, const struct server_stats *st)
 {
 	pthread_mutex_lock(&s->mu);
 	s->last = *st;
@@ -27,9 +27,9 @@ static enum MHD_Result send_cjson(struct server *s, struct MHD_Connection *conn,
 
 	cJSON_Delete(root);
 	if (out == NULL)
-		return srv_send_error(s, conn, 500, "server_error", NULL,
+		return server_send_error(s, conn, 500, "server_error", NULL,
 				      "out of memory");
-	rc = srv_send_json(s, conn, status, out);
+	rc = server_send_json(s, conn, status, out);
 	free(out);
 	return rc;
 }
@@ -46,7 +46,7 @@ static enum MHD_Result models(struct server *s, struct MHD_Connection *conn)
 		return MHD_NO;
 	if (backends_list_models(s->data_dir, m, API_MAX_MODELS, &n, &err) < 0) {
 		free(m);
-		return srv_send_lemon_err(s, conn, &err);
+		return server_send_lemon_err(s, conn, &err);
 	}
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "object", "list");
@@ -72,7 +72,7 @@ static enum MHD_Result health(struct server *s, struct MHD_Connection *conn)
 
 	free(bj);
 	if (root == NULL)
-		return srv_send_error(s, conn, 500, "server_error", NULL,
+		return server_send_error(s, conn, 500, "server_error", NULL,
 				      "out of memory");
 	loaded = cJSON_GetObjectItemCaseSensitive(root, "loaded");
 	cJSON_ArrayForEach(it, loaded) {
@@ -98,7 +98,7 @@ static enum MHD_Result health(struct server *s, struct MHD_Connection *conn)
 
 static enum MHD_Result stats(struct server *s, struct MHD_Connection *conn)
 {
-	struct srv_stats st;
+	struct server_stats st;
 	cJSON *root = cJSON_CreateObject();
 
 	pthread_mutex_lock(&s->mu);
@@ -124,7 +124,7 @@ static enum MHD_Result stats(struct server *s, struct MHD_Connection *conn)
 /* {"model_name": "..."} (Lemonade) or {"model": "..."} */
 static enum MHD_Result load_unload(struct server *s,
 				   struct MHD_Connection *conn,
-				   const struct srv_req *req, bool load)
+				   const struct server_req *req, bool load)
 {
 	struct backends_lease lease;
 	struct lemon_err err = { 0 };
@@ -140,7 +140,7 @@ static enum MHD_Result load_unload(struct server *s,
 		bool json = cJSON_IsObject(root);
 
 		cJSON_Delete(root);
-		return srv_send_error(s, conn, 400, "invalid_request_error",
+		return server_send_error(s, conn, 400, "invalid_request_error",
 				      json ? "invalid_model_name" : "invalid_json",
 				      json ? "'model_name' must be a valid model name" :
 					     "request body is not a JSON object");
@@ -150,7 +150,7 @@ static enum MHD_Result load_unload(struct server *s,
 	rc = load ? backends_load(s->b, name, &lease, &err) :
 		    backends_unload(s->b, name, &err);
 	if (rc < 0)
-		return srv_send_lemon_err(s, conn, &err);
+		return server_send_lemon_err(s, conn, &err);
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "status", "success");
 	cJSON_AddStringToObject(out, "model_name", name);
@@ -197,16 +197,16 @@ static enum MHD_Result shutdown_req(struct server *s,
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/json");
 	MHD_add_response_header(r, "Connection", "close");
-	srv_add_cors(s, r);
+	server_add_cors(s, r);
 	fprintf(stderr, "lemon: shutdown requested over the API\n");
 	rc = MHD_queue_response(conn, 200, r);
 	MHD_destroy_response(r);
 	return rc;
 }
 
-enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_api(struct server *s, struct MHD_Connection *conn,
 			const char *url, const char *method,
-			struct srv_req *req)
+			struct server_req *req)
 {
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
 
@@ -215,7 +215,7 @@ enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
 	if (get && strcmp(url, "/api/v1/health") == 0)
 		return health(s, conn);
 	if (get && strcmp(url, "/api/v1/system-info") == 0)
-		return srv_send_json(s, conn, 200, s->sysinfo);
+		return server_send_json(s, conn, 200, s->sysinfo);
 	if (get && strcmp(url, "/api/v1/stats") == 0)
 		return stats(s, conn);
 	if (post && strcmp(url, "/api/v1/load") == 0)
@@ -225,12 +225,12 @@ enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
 	if (post && strcmp(url, "/api/v1/shutdown") == 0)
 		return shutdown_req(s, conn);
 	if (post && strcmp(url, "/api/v1/pull") == 0)
-		return srv_pull(s, conn, req, false);
+		return server_pull(s, conn, req, false);
 	if (post && strcmp(url, "/api/v1/delete") == 0)
-		return srv_delete(s, conn, req, false);
+		return server_delete(s, conn, req, false);
 	if (strcmp(url, "/") == 0 ||
 	    (strncmp(url, "/api/", 5) == 0 && strncmp(url, "/api/v1/", 8) != 0))
-		return srv_ollama(s, conn, url, method, req);
-	return srv_send_error(s, conn, 404, "invalid_request_error",
+		return server_ollama(s, conn, url, method, req);
+	return server_send_error(s, conn, 404, "invalid_request_error",
 			      "not_found", "no route %s %.200s", method, url);
 }

@@ -14,7 +14,7 @@
 #include "server/server-private.h"
 #include "util/str.h"
 
-int64_t srv_now_ms(void)
+int64_t server_now_ms(void)
 {
 	struct timespec ts;
 
@@ -22,7 +22,7 @@ int64_t srv_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void srv_add_cors(struct server *s, struct MHD_Response *r)
+void server_add_cors(struct server *s, struct MHD_Response *r)
 {
 	if (s->cfg.cors_origin[0] == 0)
 		return;
@@ -34,7 +34,7 @@ void srv_add_cors(struct server *s, struct MHD_Response *r)
 				"Authorization, Content-Type");
 }
 
-enum MHD_Result srv_send_json(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_send_json(struct server *s, struct MHD_Connection *conn,
 			      unsigned status, const char *json)
 {
 	struct MHD_Response *r;
@@ -45,13 +45,13 @@ enum MHD_Result srv_send_json(struct server *s, struct MHD_Connection *conn,
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/json");
-	srv_add_cors(s, r);
+	server_add_cors(s, r);
 	rc = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return rc;
 }
 
-enum MHD_Result srv_send_error(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_send_error(struct server *s, struct MHD_Connection *conn,
 			       unsigned status, const char *type,
 			       const char *code, const char *fmt, ...)
 {
@@ -79,32 +79,32 @@ enum MHD_Result srv_send_error(struct server *s, struct MHD_Connection *conn,
 	out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	if (out) {
-		rc = srv_send_json(s, conn, status, out);
+		rc = server_send_json(s, conn, status, out);
 		free(out);
 	}
 	return rc;
 }
 
-enum MHD_Result srv_send_lemon_err(struct server *s,
+enum MHD_Result server_send_lemon_err(struct server *s,
 				   struct MHD_Connection *conn,
 				   const struct lemon_err *err)
 {
 	switch (err->code) {
 	case LEMON_ERR_INVALID_ARG:
 	case LEMON_ERR_INVALID_DATA:
-		return srv_send_error(s, conn, 400, "invalid_request_error",
+		return server_send_error(s, conn, 400, "invalid_request_error",
 				      "invalid_value", "%s", err->msg);
 	case LEMON_ERR_NOT_FOUND:
-		return srv_send_error(s, conn, 404, "invalid_request_error",
+		return server_send_error(s, conn, 404, "invalid_request_error",
 				      "model_not_found", "%s", err->msg);
 	case LEMON_ERR_BUSY:
-		return srv_send_error(s, conn, 503, "server_error",
+		return server_send_error(s, conn, 503, "server_error",
 				      "busy", "%s", err->msg);
 	case LEMON_ERR_NETWORK:
-		return srv_send_error(s, conn, 502, "server_error",
+		return server_send_error(s, conn, 502, "server_error",
 				      "backend_unreachable", "%s", err->msg);
 	default:
-		return srv_send_error(s, conn, 503, "server_error",
+		return server_send_error(s, conn, 503, "server_error",
 				      "backend_unavailable", "%s", err->msg);
 	}
 }
@@ -138,7 +138,7 @@ static enum MHD_Result preflight(struct server *s, struct MHD_Connection *conn)
 
 	if (r == NULL)
 		return MHD_NO;
-	srv_add_cors(s, r);
+	server_add_cors(s, r);
 	MHD_add_response_header(r, "Access-Control-Max-Age", "600");
 	rc = MHD_queue_response(conn, 204, r);
 	MHD_destroy_response(r);
@@ -149,7 +149,7 @@ static enum MHD_Result preflight(struct server *s, struct MHD_Connection *conn)
 
 static enum MHD_Result route(struct server *s, struct MHD_Connection *conn,
 			     const char *url, const char *method,
-			     struct srv_req *req)
+			     struct server_req *req)
 {
 	bool post = strcmp(method, "POST") == 0;
 	/* Ollama clients read {"error": "..."} */
@@ -159,12 +159,12 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *conn,
 	if (strcmp(method, "OPTIONS") == 0)
 		return preflight(s, conn);
 	if (!key_ok(s, conn) && ollama)
-		return srv_ollama_error(s, conn, 401, "%s", BAD_KEY);
+		return server_ollama_error(s, conn, 401, "%s", BAD_KEY);
 	if (!key_ok(s, conn))
-		return srv_send_error(s, conn, 401, "invalid_request_error",
+		return server_send_error(s, conn, 401, "invalid_request_error",
 				      "invalid_api_key", "%s", BAD_KEY);
 	if (req->too_large)
-		return srv_send_error(s, conn, 413, "invalid_request_error",
+		return server_send_error(s, conn, 413, "invalid_request_error",
 				      "request_too_large",
 				      "request body larger than %zu bytes",
 				      s->cfg.max_body);
@@ -172,12 +172,12 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *conn,
 	    strcmp(url, "/v1/completions") == 0 ||
 	    strcmp(url, "/v1/embeddings") == 0) {
 		if (!post)
-			return srv_send_error(s, conn, 405, "invalid_request_error",
+			return server_send_error(s, conn, 405, "invalid_request_error",
 					      "method_not_allowed",
 					      "%s needs POST", url);
-		return srv_proxy(s, conn, url, req);
+		return server_proxy(s, conn, url, req);
 	}
-	return srv_api(s, conn, url, method, req);
+	return server_api(s, conn, url, method, req);
 }
 
 static bool body_over_limit(struct server *s, struct MHD_Connection *conn)
@@ -192,7 +192,7 @@ static bool body_over_limit(struct server *s, struct MHD_Connection *conn)
 	       n > s->cfg.max_body;
 }
 
-static int append(struct server *s, struct srv_req *req, const char *data,
+static int append(struct server *s, struct server_req *req, const char *data,
 		  size_t n)
 {
 	size_t need = req->len + n + 1;
@@ -225,19 +225,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  size_t *size, void **con_cls)
 {
 	struct server *s = cls;
-	struct srv_req *req = *con_cls;
+	struct server_req *req = *con_cls;
 
 	(void)version;
 	if (req == NULL) {
 		req = calloc(1, sizeof(*req));
 		if (req == NULL)
 			return MHD_NO;
-		req->t0 = srv_now_ms();
+		req->t0 = server_now_ms();
 		*con_cls = req;
 		/* a declared oversized body is refused before it is read */
 		if (body_over_limit(s, conn)) {
 			req->too_large = true;
-			return srv_send_error(s, conn, 413, "invalid_request_error",
+			return server_send_error(s, conn, 413, "invalid_request_error",
 					      "request_too_large",
 					      "request body larger than %zu bytes",
 					      s->cfg.max_body);
@@ -251,7 +251,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		/* a body trickled in slower than the timeout (slow-loris) ends
 		 * the connection: libmicrohttpd 0.9.75 takes no response
 		 * before the whole body is in, so there is no 408 to send */
-		if (srv_now_ms() - req->t0 > s->cfg.timeout_s * 1000LL) {
+		if (server_now_ms() - req->t0 > s->cfg.timeout_s * 1000LL) {
 			fprintf(stderr, "lemon: request body slower than %d s, connection closed\n",
 				s->cfg.timeout_s);
 			return MHD_NO;
@@ -264,7 +264,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-	struct srv_req *req = *con_cls;
+	struct server_req *req = *con_cls;
 
 	(void)cls;
 	(void)conn;

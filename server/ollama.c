@@ -14,7 +14,7 @@
 #define OL_MAX_MODELS 256
 #define OL_EMBED_MAX (64u << 20) /* largest embeddings answer read back */
 
-enum MHD_Result srv_ollama_send(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_ollama_send(struct server *s, struct MHD_Connection *conn,
 				unsigned status, cJSON *body)
 {
 	char *t = body ? cJSON_PrintUnformatted(body) : NULL;
@@ -22,13 +22,13 @@ enum MHD_Result srv_ollama_send(struct server *s, struct MHD_Connection *conn,
 
 	cJSON_Delete(body);
 	if (t == NULL)
-		return srv_send_json(s, conn, 500, "{\"error\":\"out of memory\"}");
-	rc = srv_send_json(s, conn, status, t);
+		return server_send_json(s, conn, 500, "{\"error\":\"out of memory\"}");
+	rc = server_send_json(s, conn, status, t);
 	free(t);
 	return rc;
 }
 
-enum MHD_Result srv_ollama_error(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_ollama_error(struct server *s, struct MHD_Connection *conn,
 				 unsigned status, const char *fmt, ...)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -39,10 +39,10 @@ enum MHD_Result srv_ollama_error(struct server *s, struct MHD_Connection *conn,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	cJSON_AddStringToObject(o, "error", msg);
-	return srv_ollama_send(s, conn, status, o);
+	return server_ollama_send(s, conn, status, o);
 }
 
-enum MHD_Result srv_ollama_lemon_err(struct server *s,
+enum MHD_Result server_ollama_lemon_err(struct server *s,
 				     struct MHD_Connection *conn,
 				     const struct lemon_err *err)
 {
@@ -65,7 +65,7 @@ enum MHD_Result srv_ollama_lemon_err(struct server *s,
 	default:
 		st = 500;
 	}
-	return srv_ollama_error(s, conn, st, "%s", err->msg);
+	return server_ollama_error(s, conn, st, "%s", err->msg);
 }
 
 /* the store's name for what the client asked for: "tiny:latest" is
@@ -87,8 +87,8 @@ static int resolve(struct server *s, const char *want, char *out, size_t cap)
 	return -1;
 }
 
-cJSON *srv_ollama_parse(struct server *s, struct MHD_Connection *conn,
-			const struct srv_req *req, char *model, size_t cap,
+cJSON *server_ollama_parse(struct server *s, struct MHD_Connection *conn,
+			const struct server_req *req, char *model, size_t cap,
 			enum MHD_Result *rc)
 {
 	cJSON *root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
@@ -96,19 +96,19 @@ cJSON *srv_ollama_parse(struct server *s, struct MHD_Connection *conn,
 
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		*rc = srv_ollama_error(s, conn, 400, "request body is not a JSON object");
+		*rc = server_ollama_error(s, conn, 400, "request body is not a JSON object");
 		return NULL;
 	}
 	m = cJSON_GetObjectItemCaseSensitive(root, "model");
 	if (!cJSON_IsString(m))
 		m = cJSON_GetObjectItemCaseSensitive(root, "name");
 	if (!cJSON_IsString(m) || m->valuestring[0] == 0) {
-		*rc = srv_ollama_error(s, conn, 400, "model is required");
+		*rc = server_ollama_error(s, conn, 400, "model is required");
 	} else if (!backends_model_name_valid(m->valuestring)) {
-		*rc = srv_ollama_error(s, conn, 400, "invalid model name '%.64s'",
+		*rc = server_ollama_error(s, conn, 400, "invalid model name '%.64s'",
 				       m->valuestring);
 	} else if (resolve(s, m->valuestring, model, cap) < 0) {
-		*rc = srv_ollama_error(s, conn, 404,
+		*rc = server_ollama_error(s, conn, 404,
 				       "model '%s' not found, try pulling it first",
 				       m->valuestring);
 	} else {
@@ -186,13 +186,13 @@ static enum MHD_Result tags(struct server *s, struct MHD_Connection *conn)
 	int n = 0, i;
 
 	if (list(s, &m, &n, &err) < 0)
-		return srv_ollama_lemon_err(s, conn, &err);
+		return server_ollama_lemon_err(s, conn, &err);
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "models");
 	for (i = 0; i < n; i++) {
 		cJSON *o = cJSON_CreateObject();
 
-		srv_ollama_time(ts, sizeof(ts), m[i].mtime, 0);
+		server_ollama_time(ts, sizeof(ts), m[i].mtime, 0);
 		cJSON_AddStringToObject(o, "name", m[i].name);
 		cJSON_AddStringToObject(o, "model", m[i].name);
 		cJSON_AddStringToObject(o, "modified_at", ts);
@@ -202,7 +202,7 @@ static enum MHD_Result tags(struct server *s, struct MHD_Connection *conn)
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(m);
-	return srv_ollama_send(s, conn, 200, root);
+	return server_ollama_send(s, conn, 200, root);
 }
 
 static uint64_t model_size(const struct backends_model *m, int n,
@@ -229,8 +229,8 @@ static enum MHD_Result ps(struct server *s, struct MHD_Connection *conn)
 	free(hj);
 	if (h == NULL || list(s, &m, &n, &err) < 0) {
 		cJSON_Delete(h);
-		return h ? srv_ollama_lemon_err(s, conn, &err) :
-			   srv_ollama_error(s, conn, 500, "out of memory");
+		return h ? server_ollama_lemon_err(s, conn, &err) :
+			   server_ollama_error(s, conn, 500, "out of memory");
 	}
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "models");
@@ -267,7 +267,7 @@ static enum MHD_Result ps(struct server *s, struct MHD_Connection *conn)
 	}
 	free(m);
 	cJSON_Delete(h);
-	return srv_ollama_send(s, conn, 200, root);
+	return server_ollama_send(s, conn, 200, root);
 }
 
 static void add_u64(cJSON *o, const char *arch, const char *key, uint64_t v)
@@ -281,14 +281,14 @@ static void add_u64(cJSON *o, const char *arch, const char *key, uint64_t v)
 }
 
 static enum MHD_Result show(struct server *s, struct MHD_Connection *conn,
-			    const struct srv_req *req)
+			    const struct server_req *req)
 {
 	struct backends_gguf_info gi;
 	char model[BACKENDS_NAME_MAX];
 	cJSON *root, *o, *info, *caps;
 	enum MHD_Result rc;
 
-	root = srv_ollama_parse(s, conn, req, model, sizeof(model), &rc);
+	root = server_ollama_parse(s, conn, req, model, sizeof(model), &rc);
 	if (root == NULL)
 		return rc;
 	cJSON_Delete(root);
@@ -316,16 +316,16 @@ static enum MHD_Result show(struct server *s, struct MHD_Connection *conn,
 	caps = cJSON_AddArrayToObject(o, "capabilities");
 	cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
 	cJSON_AddItemToArray(caps, cJSON_CreateString("embedding"));
-	return srv_ollama_send(s, conn, 200, o);
+	return server_ollama_send(s, conn, 200, o);
 }
 
 /* the whole upstream body, NUL-terminated; NULL when it broke off */
 static ssize_t read_some(void *ctx, char *out, size_t cap)
 {
-	return srv_upstream_read(ctx, out, cap);
+	return server_upstream_read(ctx, out, cap);
 }
 
-static char *read_all(struct srv_upstream *u, size_t max)
+static char *read_all(struct server_upstream *u, size_t max)
 {
 	return lemon_read_all(read_some, u, 65536, max);
 }
@@ -333,25 +333,25 @@ static char *read_all(struct srv_upstream *u, size_t max)
 /* POST /api/embed ({"input": string or [strings]}) and the older
  * /api/embeddings ({"prompt": string} -> {"embedding": [...]}) */
 static enum MHD_Result embed(struct server *s, struct MHD_Connection *conn,
-			     const struct srv_req *req, bool legacy)
+			     const struct server_req *req, bool legacy)
 {
-	struct srv_req up = { .t0 = req->t0 };
+	struct server_req up = { .t0 = req->t0 };
 	struct lemon_err err = { 0 };
-	struct srv_upstream *u = NULL;
+	struct server_upstream *u = NULL;
 	char model[BACKENDS_NAME_MAX], *ans;
-	int64_t t0 = srv_ollama_now_ns(), load_ns = 0;
+	int64_t t0 = server_ollama_now_ns(), load_ns = 0;
 	cJSON *root, *in, *body, *res, *out, *arr, *it;
 	unsigned status = 0;
 	enum MHD_Result rc;
 
-	root = srv_ollama_parse(s, conn, req, model, sizeof(model), &rc);
+	root = server_ollama_parse(s, conn, req, model, sizeof(model), &rc);
 	if (root == NULL)
 		return rc;
 	in = cJSON_DetachItemFromObjectCaseSensitive(root, legacy ? "prompt" : "input");
 	cJSON_Delete(root);
 	if (!cJSON_IsString(in) && !cJSON_IsArray(in)) {
 		cJSON_Delete(in);
-		return srv_ollama_error(s, conn, 400, legacy ?
+		return server_ollama_error(s, conn, 400, legacy ?
 					"prompt must be a string" :
 					"input must be a string or an array of strings");
 	}
@@ -363,21 +363,21 @@ static enum MHD_Result embed(struct server *s, struct MHD_Connection *conn,
 	if (up.body == NULL)
 		return MHD_NO;
 	up.len = strlen(up.body);
-	if (srv_upstream_open(s, "/v1/embeddings", model, BACKENDS_EMBED, &up,
+	if (server_upstream_open(s, "/v1/embeddings", model, BACKENDS_EMBED, &up,
 			      &u, &status, &load_ns, &err) < 0) {
 		free(up.body);
-		return srv_ollama_lemon_err(s, conn, &err);
+		return server_ollama_lemon_err(s, conn, &err);
 	}
 	free(up.body);
 	ans = read_all(u, OL_EMBED_MAX);
-	srv_upstream_close(u);
+	server_upstream_close(u);
 	res = ans ? cJSON_Parse(ans) : NULL;
 	free(ans);
 	if (status != 200 || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(res, "data"))) {
 		const cJSON *e = cJSON_GetObjectItemCaseSensitive(res, "error");
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
 
-		rc = srv_ollama_error(s, conn, status >= 400 ? status : 502, "%s",
+		rc = server_ollama_error(s, conn, status >= 400 ? status : 502, "%s",
 				      cJSON_IsString(m) ? m->valuestring :
 				      "the backend returned no embeddings");
 		cJSON_Delete(res);
@@ -389,41 +389,41 @@ static enum MHD_Result embed(struct server *s, struct MHD_Connection *conn,
 		cJSON_AddItemToObject(out, "embedding",
 				      cJSON_DetachItemFromObjectCaseSensitive(it, "embedding"));
 		cJSON_Delete(res);
-		return srv_ollama_send(s, conn, 200, out);
+		return server_ollama_send(s, conn, 200, out);
 	}
 	cJSON_AddStringToObject(out, "model", model);
 	arr = cJSON_AddArrayToObject(out, "embeddings");
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res, "data"))
 		cJSON_AddItemToArray(arr, cJSON_DetachItemFromObjectCaseSensitive(it, "embedding"));
-	cJSON_AddNumberToObject(out, "total_duration", (double)(srv_ollama_now_ns() - t0));
+	cJSON_AddNumberToObject(out, "total_duration", (double)(server_ollama_now_ns() - t0));
 	cJSON_AddNumberToObject(out, "load_duration", (double)load_ns);
 	cJSON_AddNumberToObject(out, "prompt_eval_count",
 				cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(
 					cJSON_GetObjectItemCaseSensitive(res, "usage"),
 					"prompt_tokens")));
 	cJSON_Delete(res);
-	return srv_ollama_send(s, conn, 200, out);
+	return server_ollama_send(s, conn, 200, out);
 }
 
-enum MHD_Result srv_ollama(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_ollama(struct server *s, struct MHD_Connection *conn,
 			   const char *url, const char *method,
-			   struct srv_req *req)
+			   struct server_req *req)
 {
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	bool post = strcmp(method, "POST") == 0;
 
 	if (get && strcmp(url, "/") == 0)
-		return srv_send_json(s, conn, 200, "\"lemon is running\"");
+		return server_send_json(s, conn, 200, "\"lemon is running\"");
 	if (get && strcmp(url, "/api/version") == 0)
-		return srv_send_json(s, conn, 200, "{\"version\":\"" LEMON_VERSION "\"}");
+		return server_send_json(s, conn, 200, "{\"version\":\"" LEMON_VERSION "\"}");
 	if (get && strcmp(url, "/api/tags") == 0)
 		return tags(s, conn);
 	if (get && strcmp(url, "/api/ps") == 0)
 		return ps(s, conn);
 	if (post && strcmp(url, "/api/chat") == 0)
-		return srv_ollama_generate(s, conn, req, true);
+		return server_ollama_generate(s, conn, req, true);
 	if (post && strcmp(url, "/api/generate") == 0)
-		return srv_ollama_generate(s, conn, req, false);
+		return server_ollama_generate(s, conn, req, false);
 	if (post && strcmp(url, "/api/show") == 0)
 		return show(s, conn, req);
 	if (post && strcmp(url, "/api/embed") == 0)
@@ -431,8 +431,8 @@ enum MHD_Result srv_ollama(struct server *s, struct MHD_Connection *conn,
 	if (post && strcmp(url, "/api/embeddings") == 0)
 		return embed(s, conn, req, true);
 	if (post && strcmp(url, "/api/pull") == 0)
-		return srv_pull(s, conn, req, true);
+		return server_pull(s, conn, req, true);
 	if (strcmp(method, "DELETE") == 0 && strcmp(url, "/api/delete") == 0)
-		return srv_delete(s, conn, req, true);
-	return srv_ollama_error(s, conn, 404, "no route %s %.200s", method, url);
+		return server_delete(s, conn, req, true);
+	return server_ollama_error(s, conn, 404, "no route %s %.200s", method, url);
 }

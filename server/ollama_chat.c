@@ -24,7 +24,7 @@ struct ol_buf {
 
 struct ol {
 	struct server *s;
-	struct srv_upstream *u;
+	struct server_upstream *u;
 	bool chat;      /* message{} rather than response */
 	bool stream;
 	bool finished;  /* the final line (or error) is queued */
@@ -63,7 +63,7 @@ static int buf_add(struct ol_buf *b, const char *s, size_t n)
 	return 0;
 }
 
-int64_t srv_ollama_now_ns(void)
+int64_t server_ollama_now_ns(void)
 {
 	struct timespec ts;
 
@@ -71,7 +71,7 @@ int64_t srv_ollama_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void srv_ollama_time(char *out, size_t cap, int64_t unix_s, long usec)
+void server_ollama_time(char *out, size_t cap, int64_t unix_s, long usec)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -97,7 +97,7 @@ static cJSON *ol_head(const char *model, bool chat, const char *content,
 	cJSON *o = cJSON_CreateObject(), *m;
 	char ts[48];
 
-	srv_ollama_time(ts, sizeof(ts), -1, 0);
+	server_ollama_time(ts, sizeof(ts), -1, 0);
 	cJSON_AddStringToObject(o, "model", model);
 	cJSON_AddStringToObject(o, "created_at", ts);
 	if (chat) {
@@ -147,7 +147,7 @@ static cJSON *ol_final(struct ol *o)
 	cJSON_AddStringToObject(f, "done_reason",
 				o->done_reason[0] ? o->done_reason : "stop");
 	cJSON_AddNumberToObject(f, "total_duration",
-				(double)(srv_ollama_now_ns() - o->t0_ns));
+				(double)(server_ollama_now_ns() - o->t0_ns));
 	cJSON_AddNumberToObject(f, "load_duration", (double)o->load_ns);
 	cJSON_AddNumberToObject(f, "prompt_eval_count", pn);
 	cJSON_AddNumberToObject(f, "prompt_eval_duration", o->prompt_ms * 1e6);
@@ -268,7 +268,7 @@ static int ol_pump(struct ol *o)
 	int rc;
 
 	while (!o->finished && (!o->stream || o->out_pos == o->out.len)) {
-		n = srv_upstream_read(o->u, tmp, sizeof(tmp));
+		n = server_upstream_read(o->u, tmp, sizeof(tmp));
 		if (n > 0) {
 			if (buf_add(&o->in, tmp, (size_t)n) < 0 || o->in.len > OL_LINE_MAX)
 				n = -1;
@@ -293,7 +293,7 @@ static void ol_free(void *cls)
 {
 	struct ol *o = cls;
 
-	srv_upstream_close(o->u);
+	server_upstream_close(o->u);
 	free(o->in.p);
 	free(o->out.p);
 	free(o->text.p);
@@ -450,11 +450,11 @@ static enum MHD_Result load_only(struct server *s, struct MHD_Connection *conn,
 	if (unload ? backends_unload(s->b, model, &err) < 0 &&
 			     err.code != LEMON_ERR_NOT_FOUND :
 		     backends_load(s->b, model, &lease, &err) < 0)
-		return srv_ollama_lemon_err(s, conn, &err);
+		return server_ollama_lemon_err(s, conn, &err);
 	o = ol_head(model, chat, "", NULL);
 	cJSON_AddStringToObject(o, "done_reason", unload ? "unload" : "load");
 	cJSON_AddBoolToObject(o, "done", true);
-	return srv_ollama_send(s, conn, 200, o);
+	return server_ollama_send(s, conn, 200, o);
 }
 
 /* the child answered with an error status: its message in Ollama's shape */
@@ -469,13 +469,13 @@ static enum MHD_Result upstream_error(struct server *s,
 	const char *m = NULL;
 	enum MHD_Result rc;
 
-	while (b.len < 65536 && (n = srv_upstream_read(o->u, tmp, sizeof(tmp))) > 0)
+	while (b.len < 65536 && (n = server_upstream_read(o->u, tmp, sizeof(tmp))) > 0)
 		if (buf_add(&b, tmp, (size_t)n) < 0)
 			break;
 	j = b.p ? cJSON_Parse(b.p) : NULL;
 	e = cJSON_GetObjectItemCaseSensitive(j, "error");
 	m = cJSON_IsString(e) ? e->valuestring : jstr(e, "message");
-	rc = srv_ollama_error(s, conn, status, "%s", m ? m : "the backend failed");
+	rc = server_ollama_error(s, conn, status, "%s", m ? m : "the backend failed");
 	cJSON_Delete(j);
 	free(b.p);
 	ol_free(o);
@@ -492,13 +492,13 @@ static enum MHD_Result respond(struct server *s, struct MHD_Connection *conn,
 	if (!o->stream) {
 		while (!o->finished)
 			if ((e = ol_pump(o)) < 0) {
-				rc = srv_ollama_error(s, conn, e == -2 ? 500 : 502, "%s",
+				rc = server_ollama_error(s, conn, e == -2 ? 500 : 502, "%s",
 						      e == -2 ? o->error :
 						      "the backend stopped before the response was complete");
 				ol_free(o);
 				return rc;
 			}
-		rc = srv_ollama_send(s, conn, 200, ol_final(o));
+		rc = server_ollama_send(s, conn, 200, ol_final(o));
 		ol_free(o);
 		return rc;
 	}
@@ -509,18 +509,18 @@ static enum MHD_Result respond(struct server *s, struct MHD_Connection *conn,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "application/x-ndjson");
-	srv_add_cors(s, r);
+	server_add_cors(s, r);
 	rc = MHD_queue_response(conn, 200, r);
 	MHD_destroy_response(r);
 	return rc;
 }
 
-enum MHD_Result srv_ollama_generate(struct server *s,
+enum MHD_Result server_ollama_generate(struct server *s,
 				    struct MHD_Connection *conn,
-				    const struct srv_req *req, bool chat)
+				    const struct server_req *req, bool chat)
 {
 	struct lemon_err err = { 0 };
-	struct srv_req up = { .t0 = req->t0 };
+	struct server_req up = { .t0 = req->t0 };
 	char model[BACKENDS_NAME_MAX];
 	const char *msg = NULL;
 	bool raw, empty, unload, stream;
@@ -528,9 +528,9 @@ enum MHD_Result srv_ollama_generate(struct server *s,
 	enum MHD_Result rc;
 	unsigned status = 0;
 	struct ol *o;
-	int64_t t0 = srv_ollama_now_ns();
+	int64_t t0 = server_ollama_now_ns();
 
-	root = srv_ollama_parse(s, conn, req, model, sizeof(model), &rc);
+	root = server_ollama_parse(s, conn, req, model, sizeof(model), &rc);
 	if (root == NULL)
 		return rc;
 	st = cJSON_GetObjectItemCaseSensitive(root, "stream");
@@ -539,7 +539,7 @@ enum MHD_Result srv_ollama_generate(struct server *s,
 	unload = keep_alive_zero(root);
 	cJSON_Delete(root);
 	if (body == NULL)
-		return srv_ollama_error(s, conn, 400, "%s", msg);
+		return server_ollama_error(s, conn, 400, "%s", msg);
 	if (empty) {
 		cJSON_Delete(body);
 		return load_only(s, conn, model, chat, unload);
@@ -558,12 +558,12 @@ enum MHD_Result srv_ollama_generate(struct server *s,
 	o->stream = stream;
 	o->t0_ns = t0;
 	lemon_str_copy(o->model, sizeof(o->model), model);
-	if (srv_upstream_open(s, raw ? "/v1/completions" : "/v1/chat/completions",
+	if (server_upstream_open(s, raw ? "/v1/completions" : "/v1/chat/completions",
 			      model, BACKENDS_CHAT, &up, &o->u, &status,
 			      &o->load_ns, &err) < 0) {
 		free(up.body);
 		free(o);
-		return srv_ollama_lemon_err(s, conn, &err);
+		return server_ollama_lemon_err(s, conn, &err);
 	}
 	free(up.body);
 	if (status != 200)

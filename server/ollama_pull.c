@@ -185,7 +185,7 @@ static void pl_free(void *cls)
 
 /* {"model"} or {"name"} (Ollama), {"model_name"} (lemon); "stream" false
  * waits for the end and answers once */
-static int pull_args(const struct srv_req *req, char *model, size_t cap,
+static int pull_args(const struct server_req *req, char *model, size_t cap,
 		     bool *stream, const char **msg)
 {
 	cJSON *root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
@@ -210,12 +210,12 @@ static int pull_args(const struct srv_req *req, char *model, size_t cap,
 static enum MHD_Result bad(struct server *s, struct MHD_Connection *conn,
 			   bool ollama, const struct lemon_err *err)
 {
-	return ollama ? srv_ollama_lemon_err(s, conn, err) :
-			srv_send_lemon_err(s, conn, err);
+	return ollama ? server_ollama_lemon_err(s, conn, err) :
+			server_send_lemon_err(s, conn, err);
 }
 
-enum MHD_Result srv_pull(struct server *s, struct MHD_Connection *conn,
-			 const struct srv_req *req, bool ollama)
+enum MHD_Result server_pull(struct server *s, struct MHD_Connection *conn,
+			 const struct server_req *req, bool ollama)
 {
 	struct lemon_err err = { 0 };
 	struct MHD_Response *r;
@@ -238,7 +238,7 @@ enum MHD_Result srv_pull(struct server *s, struct MHD_Connection *conn,
 	pthread_cond_init(&p->cv, NULL);
 	if (!stream) {
 		rc = pull(s, p->model, NULL, NULL, &err) < 0 ? bad(s, conn, ollama, &err) :
-		     srv_send_json(s, conn, 200, "{\"status\":\"success\"}");
+		     server_send_json(s, conn, 200, "{\"status\":\"success\"}");
 		pl_free(p);
 		return rc;
 	}
@@ -256,14 +256,14 @@ enum MHD_Result srv_pull(struct server *s, struct MHD_Connection *conn,
 	}
 	MHD_add_response_header(r, "Content-Type", ollama ? "application/x-ndjson" :
 							    "text/event-stream");
-	srv_add_cors(s, r);
+	server_add_cors(s, r);
 	rc = MHD_queue_response(conn, 200, r);
 	MHD_destroy_response(r);
 	return rc;
 }
 
-enum MHD_Result srv_delete(struct server *s, struct MHD_Connection *conn,
-			   const struct srv_req *req, bool ollama)
+enum MHD_Result server_delete(struct server *s, struct MHD_Connection *conn,
+			   const struct server_req *req, bool ollama)
 {
 	struct lemon_err err = { 0 };
 	char model[BACKENDS_NAME_MAX];
@@ -287,5 +287,5 @@ enum MHD_Result srv_delete(struct server *s, struct MHD_Connection *conn,
 	memset(&err, 0, sizeof(err));
 	if (backends_delete_model(s->data_dir, model, &err) < 0)
 		return bad(s, conn, ollama, &err);
-	return srv_send_json(s, conn, 200, "{\"status\":\"success\"}");
+	return server_send_json(s, conn, 200, "{\"status\":\"success\"}");
 }

@@ -37,7 +37,7 @@ struct px {
 	bool nofill;        /* px_fill must not wait for the socket */
 	size_t rpos, rlen;
 	char rbuf[PX_BUF];
-	struct srv_stats st;
+	struct server_stats st;
 	int64_t t0;
 	size_t tail_len;
 	char tail[PX_TAIL + 1];
@@ -203,7 +203,7 @@ static void px_finish_stats(struct px *p, bool ok)
 	t = last_object(p->tail, "\"timings\"");
 	u = last_object(p->tail, "\"usage\"");
 	p->st.ok = ok;
-	p->st.total_ms = (double)(srv_now_ms() - p->t0);
+	p->st.total_ms = (double)(server_now_ms() - p->t0);
 	if (t) {
 		p->st.prompt_tokens = (int64_t)num(t, "prompt_n");
 		p->st.completion_tokens = (int64_t)num(t, "predicted_n");
@@ -217,7 +217,7 @@ static void px_finish_stats(struct px *p, bool ok)
 	cJSON_Delete(t);
 	cJSON_Delete(u);
 	p->st.valid = true;
-	srv_stats_record(p->s, &p->st);
+	server_stats_record(p->s, &p->st);
 }
 
 static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -243,7 +243,7 @@ static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (p->st.ttft_ms == 0 && p->sse &&
 		    (memmem(buf, (size_t)n, "\"content\":\"", 11) ||
 		     memmem(buf, (size_t)n, "\"text\":\"", 8)))
-			p->st.ttft_ms = (double)(srv_now_ms() - p->t0);
+			p->st.ttft_ms = (double)(server_now_ms() - p->t0);
 		tail_add(p, buf, (size_t)n);
 		/* record before the client has the last bytes, so a stats
 		 * request right after the response sees this one */
@@ -304,7 +304,7 @@ static int send_request(int fd, char *head, size_t hlen, char *body,
 }
 
 /* connects and sends the request; -1 when the child is unreachable */
-static int px_send(struct px *p, const char *url, const struct srv_req *req)
+static int px_send(struct px *p, const char *url, const struct server_req *req)
 {
 	struct timeval tv = { p->s->cfg.upstream_timeout_s, 0 };
 	char head[512];
@@ -383,7 +383,7 @@ static int px_head(struct px *p, unsigned *status, char *ctype, size_t cap)
 
 /* parses the body: the model name and whether it streams */
 static enum MHD_Result px_check(struct server *s, struct MHD_Connection *conn,
-				const struct srv_req *req, struct px *p,
+				const struct server_req *req, struct px *p,
 				bool *done)
 {
 	cJSON *root, *model, *stream;
@@ -393,23 +393,23 @@ static enum MHD_Result px_check(struct server *s, struct MHD_Connection *conn,
 	root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		return srv_send_error(s, conn, 400, "invalid_request_error",
+		return server_send_error(s, conn, 400, "invalid_request_error",
 				      "invalid_json",
 				      "request body is not a JSON object");
 	}
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
 	if (!cJSON_IsString(model))
-		rc = srv_send_error(s, conn, 400, "invalid_request_error",
+		rc = server_send_error(s, conn, 400, "invalid_request_error",
 				    "missing_model",
 				    "'model' must be a string naming a model");
 	else if (!backends_model_name_valid(model->valuestring))
-		rc = srv_send_error(s, conn, 400, "invalid_request_error",
+		rc = server_send_error(s, conn, 400, "invalid_request_error",
 				    "invalid_model_name",
 				    "invalid model name '%.64s'",
 				    model->valuestring);
 	else if (stream && !cJSON_IsBool(stream))
-		rc = srv_send_error(s, conn, 400, "invalid_request_error",
+		rc = server_send_error(s, conn, 400, "invalid_request_error",
 				    "invalid_value", "'stream' must be a boolean");
 	else
 		*done = false;
@@ -423,7 +423,7 @@ static enum MHD_Result px_check(struct server *s, struct MHD_Connection *conn,
 }
 
 static int px_connect(struct server *s, struct px *p, const char *url,
-		      const struct srv_req *req, enum backends_role role,
+		      const struct server_req *req, enum backends_role role,
 		      struct lemon_err *err)
 {
 	int attempt;
@@ -440,8 +440,8 @@ static int px_connect(struct server *s, struct px *p, const char *url,
 			     p->st.model);
 }
 
-enum MHD_Result srv_proxy(struct server *s, struct MHD_Connection *conn,
-			  const char *url, struct srv_req *req)
+enum MHD_Result server_proxy(struct server *s, struct MHD_Connection *conn,
+			  const char *url, struct server_req *req)
 {
 	struct lemon_err err = { 0 };
 	struct MHD_Response *r;
@@ -466,14 +466,14 @@ enum MHD_Result srv_proxy(struct server *s, struct MHD_Connection *conn,
 	if (px_connect(s, p, url, req, strcmp(url, "/v1/embeddings") == 0 ?
 			       BACKENDS_EMBED : BACKENDS_CHAT, &err) < 0) {
 		px_free(p);
-		return srv_send_lemon_err(s, conn, &err);
+		return server_send_lemon_err(s, conn, &err);
 	}
 	lemon_str_copy(p->st.backend, sizeof(p->st.backend), p->lease.backend);
 	if (px_head(p, &status, ctype, sizeof(ctype)) < 0) {
 		enum MHD_Result e;
 
 		px_finish_stats(p, false);
-		e = srv_send_error(s, conn, 502, "server_error", "backend_failed",
+		e = server_send_error(s, conn, 502, "server_error", "backend_failed",
 				      "llama-server for '%s' closed the connection without a response",
 				      p->st.model);
 		px_free(p);
@@ -492,7 +492,7 @@ enum MHD_Result srv_proxy(struct server *s, struct MHD_Connection *conn,
 		MHD_add_response_header(r, "Cache-Control", "no-cache");
 		MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	}
-	srv_add_cors(s, r);
+	server_add_cors(s, r);
 	rc = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -500,17 +500,17 @@ enum MHD_Result srv_proxy(struct server *s, struct MHD_Connection *conn,
 
 /* ---- upstream requests for the translating routes (server/ollama.c) ---- */
 
-struct srv_upstream {
+struct server_upstream {
 	struct px p;
 };
 
-int srv_upstream_open(struct server *s, const char *url, const char *model,
-		      enum backends_role role, const struct srv_req *req,
-		      struct srv_upstream **out, unsigned *status,
+int server_upstream_open(struct server *s, const char *url, const char *model,
+		      enum backends_role role, const struct server_req *req,
+		      struct server_upstream **out, unsigned *status,
 		      int64_t *load_ns, struct lemon_err *err)
 {
 	char ctype[128] = "application/json";
-	struct srv_upstream *u;
+	struct server_upstream *u;
 	struct px *p;
 	int64_t t;
 
@@ -524,12 +524,12 @@ int srv_upstream_open(struct server *s, const char *url, const char *model,
 	p->t0 = req->t0;
 	lemon_str_copy(p->st.model, sizeof(p->st.model), model);
 	lemon_str_copy(p->st.endpoint, sizeof(p->st.endpoint), url + 4);
-	t = srv_now_ms();
+	t = server_now_ms();
 	if (px_connect(s, p, url, req, role, err) < 0) {
 		free(u);
 		return -1;
 	}
-	*load_ns = (srv_now_ms() - t) * 1000000;
+	*load_ns = (server_now_ms() - t) * 1000000;
 	lemon_str_copy(p->st.backend, sizeof(p->st.backend), p->lease.backend);
 	if (px_head(p, status, ctype, sizeof(ctype)) < 0) {
 		px_finish_stats(p, false);
@@ -544,7 +544,7 @@ int srv_upstream_open(struct server *s, const char *url, const char *model,
 	return 0;
 }
 
-ssize_t srv_upstream_read(struct srv_upstream *u, char *out, size_t max)
+ssize_t server_upstream_read(struct server_upstream *u, char *out, size_t max)
 {
 	struct px *p = &u->p;
 	ssize_t n = px_body(p, out, max);
@@ -556,7 +556,7 @@ ssize_t srv_upstream_read(struct srv_upstream *u, char *out, size_t max)
 	if (p->st.ttft_ms == 0 && p->sse &&
 	    (memmem(out, (size_t)n, "\"content\":\"", 11) ||
 	     memmem(out, (size_t)n, "\"text\":\"", 8)))
-		p->st.ttft_ms = (double)(srv_now_ms() - p->t0);
+		p->st.ttft_ms = (double)(server_now_ms() - p->t0);
 	tail_add(p, out, (size_t)n);
 	/* the caller may stop reading at [DONE]: the request went well */
 	if ((p->has_len && p->remaining == 0) ||
@@ -565,7 +565,7 @@ ssize_t srv_upstream_read(struct srv_upstream *u, char *out, size_t max)
 	return n;
 }
 
-void srv_upstream_close(struct srv_upstream *u)
+void server_upstream_close(struct server_upstream *u)
 {
 	if (u)
 		px_free(&u->p);

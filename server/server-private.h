@@ -10,7 +10,7 @@
 
 #include "server/server.h"
 
-struct srv_stats {
+struct server_stats {
 	bool valid;
 	char model[BACKENDS_NAME_MAX];
 	char backend[16];
@@ -31,11 +31,11 @@ struct server {
 	char *sysinfo;
 	struct MHD_Daemon *d;
 	pthread_mutex_t mu; /* guards last */
-	struct srv_stats last;
+	struct server_stats last;
 };
 
 /* one request: its body, kept up to cfg.max_body */
-struct srv_req {
+struct server_req {
 	bool started;
 	bool too_large;
 	int64_t t0; /* monotonic ms at the first call */
@@ -44,89 +44,89 @@ struct srv_req {
 	size_t cap;
 };
 
-int64_t srv_now_ms(void);
+int64_t server_now_ms(void);
 
 /* queue a JSON body (copied) with CORS headers */
-enum MHD_Result srv_send_json(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_send_json(struct server *s, struct MHD_Connection *conn,
 			      unsigned status, const char *json);
 
 /* the OpenAI error shape: {"error":{"message","type","param","code"}} */
-enum MHD_Result srv_send_error(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_send_error(struct server *s, struct MHD_Connection *conn,
 			       unsigned status, const char *type,
 			       const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
 /* maps a lemon error to an HTTP status and error body */
-enum MHD_Result srv_send_lemon_err(struct server *s,
+enum MHD_Result server_send_lemon_err(struct server *s,
 				   struct MHD_Connection *conn,
 				   const struct lemon_err *err);
 
-void srv_add_cors(struct server *s, struct MHD_Response *r);
+void server_add_cors(struct server *s, struct MHD_Response *r);
 
 /* POST /v1/chat/completions, /v1/completions, /v1/embeddings */
-enum MHD_Result srv_proxy(struct server *s, struct MHD_Connection *conn,
-			  const char *url, struct srv_req *req);
+enum MHD_Result server_proxy(struct server *s, struct MHD_Connection *conn,
+			  const char *url, struct server_req *req);
 
 /* GET /v1/models, /api/v1/{health,system-info,stats}, POST load/unload
  * and shutdown (raises SIGTERM once answered); the Ollama routes */
-enum MHD_Result srv_api(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_api(struct server *s, struct MHD_Connection *conn,
 			const char *url, const char *method,
-			struct srv_req *req);
+			struct server_req *req);
 
 /* an upstream request to a llama-server child for the routes that
  * translate (server/ollama.c): leases the child for model and role, sends
  * req's body to url and reads the response head; the body is then read
- * with srv_upstream_read (>0 bytes, 0 at its end, -1 when it broke off).
+ * with server_upstream_read (>0 bytes, 0 at its end, -1 when it broke off).
  * load_ns: the time spent getting a ready child. Stats are recorded as for
  * the proxied routes. */
-struct srv_upstream;
+struct server_upstream;
 
-int srv_upstream_open(struct server *s, const char *url, const char *model,
-		      enum backends_role role, const struct srv_req *req,
-		      struct srv_upstream **out, unsigned *status,
+int server_upstream_open(struct server *s, const char *url, const char *model,
+		      enum backends_role role, const struct server_req *req,
+		      struct server_upstream **out, unsigned *status,
 		      int64_t *load_ns, struct lemon_err *err);
-ssize_t srv_upstream_read(struct srv_upstream *u, char *out, size_t max);
-void srv_upstream_close(struct srv_upstream *u);
+ssize_t server_upstream_read(struct server_upstream *u, char *out, size_t max);
+void server_upstream_close(struct server_upstream *u);
 
 /* the Ollama routes (server/ollama.c): GET /, /api/... other than
  * /api/v1/... */
-enum MHD_Result srv_ollama(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_ollama(struct server *s, struct MHD_Connection *conn,
 			   const char *url, const char *method,
-			   struct srv_req *req);
+			   struct server_req *req);
 
 /* shared by server/ollama.c and server/ollama_chat.c: Ollama's error shape
  * {"error":"..."}, the lemon error code mapped to its HTTP status, a body
  * parsed for a valid "model" (or "name") resolved against the store (a
  * ":latest" tag is dropped when only the bare name exists; NULL with the
  * error response queued in *rc), RFC 3339 UTC times (unix_s < 0: now) */
-enum MHD_Result srv_ollama_send(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_ollama_send(struct server *s, struct MHD_Connection *conn,
 				unsigned status, cJSON *body);
-enum MHD_Result srv_ollama_error(struct server *s, struct MHD_Connection *conn,
+enum MHD_Result server_ollama_error(struct server *s, struct MHD_Connection *conn,
 				 unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-enum MHD_Result srv_ollama_lemon_err(struct server *s,
+enum MHD_Result server_ollama_lemon_err(struct server *s,
 				     struct MHD_Connection *conn,
 				     const struct lemon_err *err);
-cJSON *srv_ollama_parse(struct server *s, struct MHD_Connection *conn,
-			const struct srv_req *req, char *model, size_t cap,
+cJSON *server_ollama_parse(struct server *s, struct MHD_Connection *conn,
+			const struct server_req *req, char *model, size_t cap,
 			enum MHD_Result *rc);
-void srv_ollama_time(char *out, size_t cap, int64_t unix_s, long usec);
-int64_t srv_ollama_now_ns(void);
+void server_ollama_time(char *out, size_t cap, int64_t unix_s, long usec);
+int64_t server_ollama_now_ns(void);
 
 /* POST /api/pull and DELETE /api/delete (ollama true: NDJSON progress,
  * Ollama's error shape), POST /api/v1/pull (progress as server-sent
  * events) and /api/v1/delete (server/ollama_pull.c) */
-enum MHD_Result srv_pull(struct server *s, struct MHD_Connection *conn,
-			 const struct srv_req *req, bool ollama);
-enum MHD_Result srv_delete(struct server *s, struct MHD_Connection *conn,
-			   const struct srv_req *req, bool ollama);
+enum MHD_Result server_pull(struct server *s, struct MHD_Connection *conn,
+			 const struct server_req *req, bool ollama);
+enum MHD_Result server_delete(struct server *s, struct MHD_Connection *conn,
+			   const struct server_req *req, bool ollama);
 
 /* POST /api/chat (chat true) and /api/generate (server/ollama_chat.c) */
-enum MHD_Result srv_ollama_generate(struct server *s,
+enum MHD_Result server_ollama_generate(struct server *s,
 				    struct MHD_Connection *conn,
-				    const struct srv_req *req, bool chat);
+				    const struct server_req *req, bool chat);
 
-void srv_stats_record(struct server *s, const struct srv_stats *st);
+void server_stats_record(struct server *s, const struct server_stats *st);
 
 /* libmicrohttpd is opened on first use (lazy_mhd.c) */
 int server_mhd_load(struct lemon_err *err);

@@ -20,7 +20,7 @@ static void expect_curl(int code, long status, enum lemon_err_code want,
 {
 	struct lemon_err err = { 0 };
 
-	assert_int_equal(prov_err_curl(&err, code, status, URL, "detail"), -1);
+	assert_int_equal(provision_err_curl(&err, code, status, URL, "detail"), -1);
 	assert_int_equal(err.code, want);
 	assert_non_null(strstr(err.msg, words));
 }
@@ -55,8 +55,8 @@ static void test_first_message_wins(void **state)
 	struct lemon_err err = { 0 };
 
 	(void)state;
-	prov_err_errno(&err, ENOSPC, "writing", "/d/f");
-	prov_err_curl(&err, CURLE_WRITE_ERROR, 0, URL, NULL);
+	provision_err_errno(&err, ENOSPC, "writing", "/d/f");
+	provision_err_curl(&err, CURLE_WRITE_ERROR, 0, URL, NULL);
 	assert_int_equal(err.code, LEMON_ERR_NO_SPACE);
 	assert_string_equal(err.msg, "disk full: writing /d/f: free some space and retry");
 }
@@ -66,22 +66,22 @@ static void test_errno(void **state)
 	struct lemon_err err = { 0 };
 
 	(void)state;
-	prov_err_errno(&err, EACCES, "creating directory", "/opt/x");
+	provision_err_errno(&err, EACCES, "creating directory", "/opt/x");
 	assert_int_equal(err.code, LEMON_ERR_PERMISSION);
 	assert_string_equal(err.msg, "permission denied: creating directory /opt/x");
 	lemon_err_clear(&err);
-	prov_err_errno(&err, EDQUOT, "writing", NULL);
+	provision_err_errno(&err, EDQUOT, "writing", NULL);
 	assert_int_equal(err.code, LEMON_ERR_NO_SPACE);
 	lemon_err_clear(&err);
-	prov_err_errno(&err, EROFS, "writing", "/ro");
+	provision_err_errno(&err, EROFS, "writing", "/ro");
 	assert_int_equal(err.code, LEMON_ERR_PERMISSION);
 	assert_non_null(strstr(err.msg, "read-only file system"));
 	lemon_err_clear(&err);
-	prov_err_errno(&err, ENOENT, "opening", "/nope");
+	provision_err_errno(&err, ENOENT, "opening", "/nope");
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
 	assert_non_null(strstr(err.msg, "/nope"));
 	lemon_err_clear(&err);
-	prov_err_errno(&err, EIO, "reading", "/bad");
+	provision_err_errno(&err, EIO, "reading", "/bad");
 	assert_int_equal(err.code, LEMON_ERR_IO);
 }
 
@@ -90,19 +90,19 @@ static void test_isal_and_archive(void **state)
 	struct lemon_err err = { 0 };
 
 	(void)state;
-	prov_err_isal(&err, ISAL_INCORRECT_CHECKSUM, "gzip stream");
+	provision_err_isal(&err, ISAL_INCORRECT_CHECKSUM, "gzip stream");
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	assert_string_equal(err.msg, "gzip stream: corrupt data: CRC32 or length check failed");
 	lemon_err_clear(&err);
-	prov_err_isal(&err, -99, "gzip stream");
+	provision_err_isal(&err, -99, "gzip stream");
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	assert_non_null(strstr(err.msg, "-99"));
 	lemon_err_clear(&err);
-	prov_err_archive(&err, NULL, "x.zip");
+	provision_err_archive(&err, NULL, "x.zip");
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	assert_non_null(strstr(err.msg, "x.zip: corrupt or unsupported archive"));
 	lemon_err_clear(&err);
-	prov_err_openssl(&err, "sha256 init");
+	provision_err_openssl(&err, "sha256 init");
 	assert_int_equal(err.code, LEMON_ERR_INTERNAL);
 	assert_non_null(strstr(err.msg, "sha256 init"));
 }

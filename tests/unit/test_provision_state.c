@@ -29,7 +29,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	assert_int_equal(prov_rm_rf(dir, NULL), 0);
+	assert_int_equal(provision_rm_rf(dir, NULL), 0);
 	return 0;
 }
 
@@ -53,7 +53,7 @@ static void test_round_trip(void **state)
 	int n = -1;
 
 	(void)state;
-	assert_int_equal(prov_state_read(dir, out, 4, &n, &err), 0);
+	assert_int_equal(provision_state_read(dir, out, 4, &n, &err), 0);
 	assert_int_equal(n, 0); /* no file: nothing installed */
 	memset(in, 0, sizeof(in));
 	lemon_str_copy(in[0].name, sizeof(in[0].name), "llamacpp:cpu");
@@ -73,15 +73,15 @@ static void test_round_trip(void **state)
 	snprintf(in[1].dir, sizeof(in[1].dir), "%s/llamacpp-rocm-gfx110X-b1", dir);
 	assert_true(snprintf(in[1].exe, sizeof(in[1].exe), "%s/llama-server",
 			     in[1].dir) < (int)sizeof(in[1].exe));
-	assert_int_equal(prov_state_write(dir, in, 2, &err), 0);
+	assert_int_equal(provision_state_write(dir, in, 2, &err), 0);
 
 	/* make the first one's executable real, leave the second missing */
 	snprintf(exe, sizeof(exe), "%s/llamacpp-cpu-b1/llama-b1", dir);
-	assert_int_equal(prov_mkdirs(exe, &err), 0);
+	assert_int_equal(provision_mkdirs(exe, &err), 0);
 	write_text("llamacpp-cpu-b1/llama-b1/llama-server", "#!/bin/sh\n");
 	assert_int_equal(chmod(in[0].exe, 0755), 0);
 
-	assert_int_equal(prov_state_read(dir, out, 4, &n, &err), 0);
+	assert_int_equal(provision_state_read(dir, out, 4, &n, &err), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(out[0].exe, in[0].exe);
 	assert_string_equal(out[0].sha256, "ab");
@@ -93,7 +93,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(out[0].installed_at, 1700000000);
 
 	/* cap smaller than the list */
-	assert_int_equal(prov_state_read(dir, out, 1, &n, &err), -1);
+	assert_int_equal(provision_state_read(dir, out, 1, &n, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_TOO_LARGE);
 }
 
@@ -105,21 +105,21 @@ static void test_malformed(void **state)
 
 	(void)state;
 	write_text("installed.json", "{\"schema\":1,");
-	assert_int_equal(prov_state_read(dir, out, 4, &n, &err), -1);
+	assert_int_equal(provision_state_read(dir, out, 4, &n, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	lemon_err_clear(&err);
 	/* an entry pointing outside the backends directory */
 	write_text("installed.json", "{\"backends\":[{\"name\":\"llamacpp:cpu\","
 		   "\"kind\":\"cpu\",\"version\":\"b1\",\"asset\":\"a\",\"dir\":\"../etc\","
 		   "\"exe\":\"x\",\"installed_at\":1}]}");
-	assert_int_equal(prov_state_read(dir, out, 4, &n, &err), -1);
+	assert_int_equal(provision_state_read(dir, out, 4, &n, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	assert_non_null(strstr(err.msg, "malformed entry"));
 	lemon_err_clear(&err);
 	write_text("installed.json", "{\"backends\":[{\"name\":\"llamacpp:cpu\","
 		   "\"kind\":\"cpu\",\"version\":\"b1\",\"asset\":\"a\",\"dir\":\"d\","
 		   "\"exe\":\"../../x\",\"installed_at\":1}]}");
-	assert_int_equal(prov_state_read(dir, out, 4, &n, &err), -1);
+	assert_int_equal(provision_state_read(dir, out, 4, &n, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 }
 
@@ -129,7 +129,7 @@ static void test_names_and_plan(void **state)
 	const struct compat_backend_asset *a;
 	struct provision_opts o = { 0 };
 	struct lemon_err err = { 0 };
-	struct prov_plan p;
+	struct provision_plan p;
 	bool needs = false, unavailable = false;
 	char out[256];
 
@@ -151,14 +151,14 @@ static void test_names_and_plan(void **state)
 	/* no mirror and no pinned digest: refused before any download */
 	assert_int_equal(provision_find(bm, "llamacpp:cpu", &a, &needs, &err), 0);
 	unsetenv("LEMON_MIRROR");
-	assert_int_equal(prov_plan_make(a, &o, &p, &unavailable, &err), -1);
+	assert_int_equal(provision_plan_make(a, &o, &p, &unavailable, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_CHECKSUM);
 	assert_true(unavailable);
 	assert_non_null(strstr(err.msg, "--insecure-skip-verify"));
 	lemon_err_clear(&err);
 	o.insecure_skip_verify = true;
 	o.version = "b42";
-	assert_int_equal(prov_plan_make(a, &o, &p, &unavailable, &err), 0);
+	assert_int_equal(provision_plan_make(a, &o, &p, &unavailable, &err), 0);
 	assert_string_equal(p.dirname, "llamacpp-cpu-b42");
 	assert_string_equal(p.url, "https://github.com/ggml-org/llama.cpp/releases/"
 			    "download/b42/llama-b42-bin-ubuntu-x64.tar.gz");
@@ -185,14 +185,14 @@ static void test_atomic_write(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(prov_write_atomic(dir, "a.json", "new", 3, &err), 0);
+	assert_int_equal(provision_write_atomic(dir, "a.json", "new", 3, &err), 0);
 	snprintf(p, sizeof(p), "%s/a.json", dir);
 	f = fopen(p, "r");
 	assert_non_null(f);
 	assert_non_null(fgets(buf, sizeof(buf), f));
 	fclose(f);
 	assert_string_equal(buf, "new");
-	assert_int_equal(prov_write_atomic("/nonexistent-lemon", "a", "x", 1, &err), -1);
+	assert_int_equal(provision_write_atomic("/nonexistent-lemon", "a", "x", 1, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
 }
 
