@@ -19,11 +19,11 @@ void server_stats_record(struct server *s, const struct server_stats *st)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static enum MHD_Result send_cjson(struct server *s, struct MHD_Connection *conn,
+static enum server_result send_cjson(struct server *s, struct server_conn *conn,
 				  unsigned status, cJSON *root)
 {
 	char *out = root ? cJSON_PrintUnformatted(root) : NULL;
-	enum MHD_Result rc;
+	enum server_result rc;
 
 	cJSON_Delete(root);
 	if (out == NULL)
@@ -34,7 +34,7 @@ static enum MHD_Result send_cjson(struct server *s, struct MHD_Connection *conn,
 	return rc;
 }
 
-static enum MHD_Result models(struct server *s, struct MHD_Connection *conn)
+static enum server_result models(struct server *s, struct server_conn *conn)
 {
 	struct lemon_err err = { 0 };
 	struct backends_model *m;
@@ -43,7 +43,7 @@ static enum MHD_Result models(struct server *s, struct MHD_Connection *conn)
 
 	m = calloc(API_MAX_MODELS, sizeof(*m));
 	if (m == NULL)
-		return MHD_NO;
+		return SERVER_NO;
 	if (backends_list_models(s->data_dir, m, API_MAX_MODELS, &n, &err) < 0) {
 		free(m);
 		return server_send_lemon_err(s, conn, &err);
@@ -64,7 +64,7 @@ static enum MHD_Result models(struct server *s, struct MHD_Connection *conn)
 	return send_cjson(s, conn, 200, root);
 }
 
-static enum MHD_Result health(struct server *s, struct MHD_Connection *conn)
+static enum server_result health(struct server *s, struct server_conn *conn)
 {
 	char *bj = backends_health_json(s->b);
 	cJSON *root = bj ? cJSON_Parse(bj) : NULL, *loaded, *it;
@@ -96,7 +96,7 @@ static enum MHD_Result health(struct server *s, struct MHD_Connection *conn)
 	return send_cjson(s, conn, 200, root);
 }
 
-static enum MHD_Result stats(struct server *s, struct MHD_Connection *conn)
+static enum server_result stats(struct server *s, struct server_conn *conn)
 {
 	struct server_stats st;
 	cJSON *root = cJSON_CreateObject();
@@ -122,8 +122,8 @@ static enum MHD_Result stats(struct server *s, struct MHD_Connection *conn)
 }
 
 /* {"model_name": "..."} (Lemonade) or {"model": "..."} */
-static enum MHD_Result load_unload(struct server *s,
-				   struct MHD_Connection *conn,
+static enum server_result load_unload(struct server *s,
+				   struct server_conn *conn,
 				   const struct server_req *req, bool load)
 {
 	struct backends_lease lease;
@@ -167,7 +167,7 @@ static ssize_t shutdown_body(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)cls;
 	if (pos >= n)
-		return MHD_CONTENT_READER_END_OF_STREAM;
+		return SERVER_READER_END_OF_STREAM;
 	n -= (size_t)pos;
 	if (n > max)
 		n = max;
@@ -185,26 +185,26 @@ static void shutdown_done(void *cls)
 
 /* POST /api/v1/shutdown (`lemon stop`); behind the API key like every
  * route */
-static enum MHD_Result shutdown_req(struct server *s,
-				    struct MHD_Connection *conn)
+static enum server_result shutdown_req(struct server *s,
+				    struct server_conn *conn)
 {
-	struct MHD_Response *r;
-	enum MHD_Result rc;
+	struct server_response *r;
+	enum server_result rc;
 
-	r = MHD_create_response_from_callback(sizeof(SHUTDOWN_BODY) - 1, 256,
+	r = server_response_from_callback(sizeof(SHUTDOWN_BODY) - 1, 256,
 					      shutdown_body, NULL, shutdown_done);
 	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	MHD_add_response_header(r, "Connection", "close");
+		return SERVER_NO;
+	server_response_add_header(r, "Content-Type", "application/json");
+	server_response_add_header(r, "Connection", "close");
 	server_add_cors(s, r);
 	fprintf(stderr, "lemon: shutdown requested over the API\n");
-	rc = MHD_queue_response(conn, 200, r);
-	MHD_destroy_response(r);
+	rc = server_queue_response(conn, 200, r);
+	server_response_destroy(r);
 	return rc;
 }
 
-enum MHD_Result server_api(struct server *s, struct MHD_Connection *conn,
+enum server_result server_api(struct server *s, struct server_conn *conn,
 			const char *url, const char *method,
 			struct server_req *req)
 {

@@ -10,9 +10,61 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cjson/cJSON.h>
+#include <microhttpd.h>
 
 #include "server/server-private.h"
 #include "util/str.h"
+
+/* temporary: the new server API (server-private.h) over libmicrohttpd
+ * until lemon's own HTTP/1.1 server replaces it */
+struct server_http {
+	struct MHD_Daemon *d;
+};
+
+struct server_response *server_response_from_buffer(size_t len, void *buf,
+						    enum server_respmem mode)
+{
+	return (struct server_response *)MHD_create_response_from_buffer(
+		len, buf, mode == SERVER_RESPMEM_MUST_COPY ? MHD_RESPMEM_MUST_COPY :
+							     MHD_RESPMEM_PERSISTENT);
+}
+
+struct server_response *server_response_from_callback(uint64_t size, size_t block,
+						      server_reader_fn reader,
+						      void *cls,
+						      server_reader_free_fn free_cb)
+{
+	return (struct server_response *)MHD_create_response_from_callback(
+		size == SERVER_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size, block,
+		reader, cls, free_cb);
+}
+
+enum server_result server_response_add_header(struct server_response *r,
+					      const char *name,
+					      const char *value)
+{
+	return MHD_add_response_header((struct MHD_Response *)r, name, value) ==
+			       MHD_YES ? SERVER_YES : SERVER_NO;
+}
+
+enum server_result server_queue_response(struct server_conn *c, unsigned status,
+					 struct server_response *r)
+{
+	return MHD_queue_response((struct MHD_Connection *)c, status,
+				  (struct MHD_Response *)r) == MHD_YES ?
+		       SERVER_YES : SERVER_NO;
+}
+
+void server_response_destroy(struct server_response *r)
+{
+	MHD_destroy_response((struct MHD_Response *)r);
+}
+
+const char *server_conn_header(struct server_conn *c, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)c,
+					   MHD_HEADER_KIND, name);
+}
 
 int64_t server_now_ms(void)
 {
@@ -22,42 +74,42 @@ int64_t server_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void server_add_cors(struct server *s, struct MHD_Response *r)
+void server_add_cors(struct server *s, struct server_response *r)
 {
 	if (s->cfg.cors_origin[0] == 0)
 		return;
-	MHD_add_response_header(r, "Access-Control-Allow-Origin",
+	server_response_add_header(r, "Access-Control-Allow-Origin",
 				s->cfg.cors_origin);
-	MHD_add_response_header(r, "Access-Control-Allow-Methods",
+	server_response_add_header(r, "Access-Control-Allow-Methods",
 				"GET, POST, DELETE, OPTIONS");
-	MHD_add_response_header(r, "Access-Control-Allow-Headers",
+	server_response_add_header(r, "Access-Control-Allow-Headers",
 				"Authorization, Content-Type");
 }
 
-enum MHD_Result server_send_json(struct server *s, struct MHD_Connection *conn,
+enum server_result server_send_json(struct server *s, struct server_conn *conn,
 			      unsigned status, const char *json)
 {
-	struct MHD_Response *r;
-	enum MHD_Result rc;
+	struct server_response *r;
+	enum server_result rc;
 
-	r = MHD_create_response_from_buffer(strlen(json), (void *)json,
-					    MHD_RESPMEM_MUST_COPY);
+	r = server_response_from_buffer(strlen(json), (void *)json,
+					    SERVER_RESPMEM_MUST_COPY);
 	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "application/json");
+		return SERVER_NO;
+	server_response_add_header(r, "Content-Type", "application/json");
 	server_add_cors(s, r);
-	rc = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+	rc = server_queue_response(conn, status, r);
+	server_response_destroy(r);
 	return rc;
 }
 
-enum MHD_Result server_send_error(struct server *s, struct MHD_Connection *conn,
+enum server_result server_send_error(struct server *s, struct server_conn *conn,
 			       unsigned status, const char *type,
 			       const char *code, const char *fmt, ...)
 {
 	cJSON *root = cJSON_CreateObject(), *e;
 	char msg[512];
-	enum MHD_Result rc = MHD_NO;
+	enum server_result rc = SERVER_NO;
 	char *out;
 	va_list ap;
 
@@ -65,7 +117,7 @@ enum MHD_Result server_send_error(struct server *s, struct MHD_Connection *conn,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (root == NULL)
-		return MHD_NO;
+		return SERVER_NO;
 	e = cJSON_AddObjectToObject(root, "error");
 	if (e) {
 		cJSON_AddStringToObject(e, "message", msg);
@@ -85,8 +137,8 @@ enum MHD_Result server_send_error(struct server *s, struct MHD_Connection *conn,
 	return rc;
 }
 
-enum MHD_Result server_send_lemon_err(struct server *s,
-				   struct MHD_Connection *conn,
+enum server_result server_send_lemon_err(struct server *s,
+				   struct server_conn *conn,
 				   const struct lemon_err *err)
 {
 	switch (err->code) {
@@ -110,10 +162,9 @@ enum MHD_Result server_send_lemon_err(struct server *s,
 }
 
 /* constant-time so the key cannot be guessed byte by byte from timing */
-static bool key_ok(struct server *s, struct MHD_Connection *conn)
+static bool key_ok(struct server *s, struct server_conn *conn)
 {
-	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						    "Authorization");
+	const char *h = server_conn_header(conn, "Authorization");
 	const char *key = s->cfg.api_key;
 	size_t kl = strlen(key), hl, i;
 	unsigned diff = 0;
@@ -130,24 +181,24 @@ static bool key_ok(struct server *s, struct MHD_Connection *conn)
 	return diff == 0;
 }
 
-static enum MHD_Result preflight(struct server *s, struct MHD_Connection *conn)
+static enum server_result preflight(struct server *s, struct server_conn *conn)
 {
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result rc;
+	struct server_response *r =
+		server_response_from_buffer(0, NULL, SERVER_RESPMEM_PERSISTENT);
+	enum server_result rc;
 
 	if (r == NULL)
-		return MHD_NO;
+		return SERVER_NO;
 	server_add_cors(s, r);
-	MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-	rc = MHD_queue_response(conn, 204, r);
-	MHD_destroy_response(r);
+	server_response_add_header(r, "Access-Control-Max-Age", "600");
+	rc = server_queue_response(conn, 204, r);
+	server_response_destroy(r);
 	return rc;
 }
 
 #define BAD_KEY "missing or wrong API key (Authorization: Bearer KEY)"
 
-static enum MHD_Result route(struct server *s, struct MHD_Connection *conn,
+static enum server_result route(struct server *s, struct server_conn *conn,
 			     const char *url, const char *method,
 			     struct server_req *req)
 {
@@ -237,10 +288,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		/* a declared oversized body is refused before it is read */
 		if (body_over_limit(s, conn)) {
 			req->too_large = true;
-			return server_send_error(s, conn, 413, "invalid_request_error",
-					      "request_too_large",
-					      "request body larger than %zu bytes",
-					      s->cfg.max_body);
+			return server_send_error(s, (struct server_conn *)conn, 413,
+						 "invalid_request_error", "request_too_large",
+						 "request body larger than %zu bytes",
+						 s->cfg.max_body) == SERVER_YES ?
+				       MHD_YES : MHD_NO;
 		}
 		return MHD_YES;
 	}
@@ -258,7 +310,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		}
 		return MHD_YES;
 	}
-	return route(s, conn, url, method, req);
+	return route(s, (struct server_conn *)conn, url, method, req) == SERVER_YES ?
+		       MHD_YES : MHD_NO;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn,
@@ -300,7 +353,12 @@ int server_start(const struct server_config *c, struct backends *b,
 	lemon_str_copy(s->data_dir, sizeof(s->data_dir), data_dir);
 	s->sysinfo = strdup(system_info ? system_info : "null");
 	pthread_mutex_init(&s->mu, NULL);
-	s->d = MHD_start_daemon(
+	s->http = calloc(1, sizeof(*s->http));
+	if (s->http == NULL) {
+		server_stop(s);
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	}
+	s->http->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, s,
@@ -311,7 +369,7 @@ int server_start(const struct server_config *c, struct backends *b,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)256 * 1024,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
 		MHD_OPTION_END);
-	if (s->d == NULL) {
+	if (s->http->d == NULL) {
 		server_stop(s);
 		return lemon_err_set(err, LEMON_ERR_IO,
 				     "cannot listen on %s:%d (in use or not permitted)",
@@ -325,9 +383,9 @@ void server_quiesce(struct server *s)
 {
 	MHD_socket fd;
 
-	if (s == NULL || s->d == NULL)
+	if (s == NULL || s->http == NULL || s->http->d == NULL)
 		return;
-	fd = MHD_quiesce_daemon(s->d);
+	fd = MHD_quiesce_daemon(s->http->d);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 }
@@ -336,8 +394,9 @@ void server_stop(struct server *s)
 {
 	if (s == NULL)
 		return;
-	if (s->d)
-		MHD_stop_daemon(s->d);
+	if (s->http && s->http->d)
+		MHD_stop_daemon(s->http->d);
+	free(s->http);
 	pthread_mutex_destroy(&s->mu);
 	free(s->sysinfo);
 	free(s);

@@ -14,11 +14,11 @@
 #define OL_MAX_MODELS 256
 #define OL_EMBED_MAX (64u << 20) /* largest embeddings answer read back */
 
-enum MHD_Result server_ollama_send(struct server *s, struct MHD_Connection *conn,
+enum server_result server_ollama_send(struct server *s, struct server_conn *conn,
 				unsigned status, cJSON *body)
 {
 	char *t = body ? cJSON_PrintUnformatted(body) : NULL;
-	enum MHD_Result rc;
+	enum server_result rc;
 
 	cJSON_Delete(body);
 	if (t == NULL)
@@ -28,7 +28,7 @@ enum MHD_Result server_ollama_send(struct server *s, struct MHD_Connection *conn
 	return rc;
 }
 
-enum MHD_Result server_ollama_error(struct server *s, struct MHD_Connection *conn,
+enum server_result server_ollama_error(struct server *s, struct server_conn *conn,
 				 unsigned status, const char *fmt, ...)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -42,8 +42,8 @@ enum MHD_Result server_ollama_error(struct server *s, struct MHD_Connection *con
 	return server_ollama_send(s, conn, status, o);
 }
 
-enum MHD_Result server_ollama_lemon_err(struct server *s,
-				     struct MHD_Connection *conn,
+enum server_result server_ollama_lemon_err(struct server *s,
+				     struct server_conn *conn,
 				     const struct lemon_err *err)
 {
 	unsigned st;
@@ -87,9 +87,9 @@ static int resolve(struct server *s, const char *want, char *out, size_t cap)
 	return -1;
 }
 
-cJSON *server_ollama_parse(struct server *s, struct MHD_Connection *conn,
+cJSON *server_ollama_parse(struct server *s, struct server_conn *conn,
 			const struct server_req *req, char *model, size_t cap,
-			enum MHD_Result *rc)
+			enum server_result *rc)
 {
 	cJSON *root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
 	const cJSON *m;
@@ -177,7 +177,7 @@ static int list(struct server *s, struct backends_model **m, int *n,
 	return 0;
 }
 
-static enum MHD_Result tags(struct server *s, struct MHD_Connection *conn)
+static enum server_result tags(struct server *s, struct server_conn *conn)
 {
 	struct lemon_err err = { 0 };
 	struct backends_model *m;
@@ -218,7 +218,7 @@ static uint64_t model_size(const struct backends_model *m, int n,
 
 /* the models with a ready child, each once (chat and embedding children
  * of one model are one entry) */
-static enum MHD_Result ps(struct server *s, struct MHD_Connection *conn)
+static enum server_result ps(struct server *s, struct server_conn *conn)
 {
 	struct lemon_err err = { 0 };
 	struct backends_model *m;
@@ -280,13 +280,13 @@ static void add_u64(cJSON *o, const char *arch, const char *key, uint64_t v)
 	cJSON_AddNumberToObject(o, k, (double)v);
 }
 
-static enum MHD_Result show(struct server *s, struct MHD_Connection *conn,
+static enum server_result show(struct server *s, struct server_conn *conn,
 			    const struct server_req *req)
 {
 	struct backends_gguf_info gi;
 	char model[BACKENDS_NAME_MAX];
 	cJSON *root, *o, *info, *caps;
-	enum MHD_Result rc;
+	enum server_result rc;
 
 	root = server_ollama_parse(s, conn, req, model, sizeof(model), &rc);
 	if (root == NULL)
@@ -332,7 +332,7 @@ static char *read_all(struct server_upstream *u, size_t max)
 
 /* POST /api/embed ({"input": string or [strings]}) and the older
  * /api/embeddings ({"prompt": string} -> {"embedding": [...]}) */
-static enum MHD_Result embed(struct server *s, struct MHD_Connection *conn,
+static enum server_result embed(struct server *s, struct server_conn *conn,
 			     const struct server_req *req, bool legacy)
 {
 	struct server_req up = { .t0 = req->t0 };
@@ -342,7 +342,7 @@ static enum MHD_Result embed(struct server *s, struct MHD_Connection *conn,
 	int64_t t0 = server_ollama_now_ns(), load_ns = 0;
 	cJSON *root, *in, *body, *res, *out, *arr, *it;
 	unsigned status = 0;
-	enum MHD_Result rc;
+	enum server_result rc;
 
 	root = server_ollama_parse(s, conn, req, model, sizeof(model), &rc);
 	if (root == NULL)
@@ -361,7 +361,7 @@ static enum MHD_Result embed(struct server *s, struct MHD_Connection *conn,
 	up.body = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
 	if (up.body == NULL)
-		return MHD_NO;
+		return SERVER_NO;
 	up.len = strlen(up.body);
 	if (server_upstream_open(s, "/v1/embeddings", model, BACKENDS_EMBED, &up,
 			      &u, &status, &load_ns, &err) < 0) {
@@ -405,7 +405,7 @@ static enum MHD_Result embed(struct server *s, struct MHD_Connection *conn,
 	return server_ollama_send(s, conn, 200, out);
 }
 
-enum MHD_Result server_ollama(struct server *s, struct MHD_Connection *conn,
+enum server_result server_ollama(struct server *s, struct server_conn *conn,
 			   const char *url, const char *method,
 			   struct server_req *req)
 {

@@ -311,7 +311,7 @@ static ssize_t ol_read(void *cls, uint64_t pos, char *buf, size_t max)
 		ol_pump(o);
 	n = o->out.len - o->out_pos;
 	if (n == 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
+		return SERVER_READER_END_OF_STREAM;
 	if (n > max)
 		n = max;
 	memcpy(buf, o->out.p + o->out_pos, n);
@@ -440,7 +440,7 @@ static bool keep_alive_zero(const cJSON *req)
 	       (k->valuestring[1] == 0 || strchr("smh", k->valuestring[1]));
 }
 
-static enum MHD_Result load_only(struct server *s, struct MHD_Connection *conn,
+static enum server_result load_only(struct server *s, struct server_conn *conn,
 				 const char *model, bool chat, bool unload)
 {
 	struct backends_lease lease;
@@ -458,8 +458,8 @@ static enum MHD_Result load_only(struct server *s, struct MHD_Connection *conn,
 }
 
 /* the child answered with an error status: its message in Ollama's shape */
-static enum MHD_Result upstream_error(struct server *s,
-				      struct MHD_Connection *conn,
+static enum server_result upstream_error(struct server *s,
+				      struct server_conn *conn,
 				      struct ol *o, unsigned status)
 {
 	char tmp[4096];
@@ -467,7 +467,7 @@ static enum MHD_Result upstream_error(struct server *s,
 	ssize_t n;
 	cJSON *j, *e;
 	const char *m = NULL;
-	enum MHD_Result rc;
+	enum server_result rc;
 
 	while (b.len < 65536 && (n = server_upstream_read(o->u, tmp, sizeof(tmp))) > 0)
 		if (buf_add(&b, tmp, (size_t)n) < 0)
@@ -482,11 +482,11 @@ static enum MHD_Result upstream_error(struct server *s,
 	return rc;
 }
 
-static enum MHD_Result respond(struct server *s, struct MHD_Connection *conn,
+static enum server_result respond(struct server *s, struct server_conn *conn,
 			       struct ol *o)
 {
-	struct MHD_Response *r;
-	enum MHD_Result rc;
+	struct server_response *r;
+	enum server_result rc;
 	int e;
 
 	if (!o->stream) {
@@ -502,21 +502,21 @@ static enum MHD_Result respond(struct server *s, struct MHD_Connection *conn,
 		ol_free(o);
 		return rc;
 	}
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, OL_READ, ol_read,
+	r = server_response_from_callback(SERVER_SIZE_UNKNOWN, OL_READ, ol_read,
 					      o, ol_free);
 	if (r == NULL) {
 		ol_free(o);
-		return MHD_NO;
+		return SERVER_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", "application/x-ndjson");
+	server_response_add_header(r, "Content-Type", "application/x-ndjson");
 	server_add_cors(s, r);
-	rc = MHD_queue_response(conn, 200, r);
-	MHD_destroy_response(r);
+	rc = server_queue_response(conn, 200, r);
+	server_response_destroy(r);
 	return rc;
 }
 
-enum MHD_Result server_ollama_generate(struct server *s,
-				    struct MHD_Connection *conn,
+enum server_result server_ollama_generate(struct server *s,
+				    struct server_conn *conn,
 				    const struct server_req *req, bool chat)
 {
 	struct lemon_err err = { 0 };
@@ -525,7 +525,7 @@ enum MHD_Result server_ollama_generate(struct server *s,
 	const char *msg = NULL;
 	bool raw, empty, unload, stream;
 	cJSON *root, *body, *st;
-	enum MHD_Result rc;
+	enum server_result rc;
 	unsigned status = 0;
 	struct ol *o;
 	int64_t t0 = server_ollama_now_ns();
@@ -550,7 +550,7 @@ enum MHD_Result server_ollama_generate(struct server *s,
 	if (up.body == NULL || o == NULL) {
 		free(up.body);
 		free(o);
-		return MHD_NO;
+		return SERVER_NO;
 	}
 	up.len = strlen(up.body);
 	o->s = s;

@@ -168,7 +168,7 @@ static ssize_t pl_read(void *cls, uint64_t pos, char *buf, size_t max)
 	if (p->pos == p->len)
 		p->pos = p->len = 0;
 	pthread_mutex_unlock(&p->mu);
-	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+	return n ? (ssize_t)n : SERVER_READER_END_OF_STREAM;
 }
 
 static void pl_free(void *cls)
@@ -207,26 +207,26 @@ static int pull_args(const struct server_req *req, char *model, size_t cap,
 	return *msg ? -1 : 0;
 }
 
-static enum MHD_Result bad(struct server *s, struct MHD_Connection *conn,
+static enum server_result bad(struct server *s, struct server_conn *conn,
 			   bool ollama, const struct lemon_err *err)
 {
 	return ollama ? server_ollama_lemon_err(s, conn, err) :
 			server_send_lemon_err(s, conn, err);
 }
 
-enum MHD_Result server_pull(struct server *s, struct MHD_Connection *conn,
+enum server_result server_pull(struct server *s, struct server_conn *conn,
 			 const struct server_req *req, bool ollama)
 {
 	struct lemon_err err = { 0 };
-	struct MHD_Response *r;
-	enum MHD_Result rc;
+	struct server_response *r;
+	enum server_result rc;
 	const char *msg;
 	struct pl *p;
 	bool stream = true;
 
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
-		return MHD_NO;
+		return SERVER_NO;
 	if (pull_args(req, p->model, sizeof(p->model), &stream, &msg) < 0) {
 		free(p);
 		lemon_err_set(&err, LEMON_ERR_INVALID_ARG, "%s", msg);
@@ -248,21 +248,21 @@ enum MHD_Result server_pull(struct server *s, struct MHD_Connection *conn,
 		return bad(s, conn, ollama, &err);
 	}
 	p->thread_started = true;
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, pl_read, p,
+	r = server_response_from_callback(SERVER_SIZE_UNKNOWN, 4096, pl_read, p,
 					      pl_free);
 	if (r == NULL) {
 		pl_free(p);
-		return MHD_NO;
+		return SERVER_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", ollama ? "application/x-ndjson" :
+	server_response_add_header(r, "Content-Type", ollama ? "application/x-ndjson" :
 							    "text/event-stream");
 	server_add_cors(s, r);
-	rc = MHD_queue_response(conn, 200, r);
-	MHD_destroy_response(r);
+	rc = server_queue_response(conn, 200, r);
+	server_response_destroy(r);
 	return rc;
 }
 
-enum MHD_Result server_delete(struct server *s, struct MHD_Connection *conn,
+enum server_result server_delete(struct server *s, struct server_conn *conn,
 			   const struct server_req *req, bool ollama)
 {
 	struct lemon_err err = { 0 };

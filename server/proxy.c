@@ -1,7 +1,7 @@
 /* the OpenAI routes: validate the request, lease a ready llama-server
  * child, forward the body unchanged over loopback, and stream the
  * response back through a callback that reads the upstream socket as bytes
- * arrive (decoding upstream chunked encoding; MHD re-chunks for the
+ * arrive (decoding upstream chunked encoding; the server re-chunks for the
  * client). A backend that dies mid-stream ends an SSE stream with an error
  * event; before the response head it is a 502. */
 #include <cjson/cJSON.h>
@@ -229,7 +229,7 @@ static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	if (p->error_sent)
-		return MHD_CONTENT_READER_END_OF_STREAM;
+		return SERVER_READER_END_OF_STREAM;
 	n = px_body(p, buf, max);
 	if (n > 0) {
 		ssize_t m;
@@ -254,11 +254,11 @@ static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 	px_finish_stats(p, n == 0);
 	if (n == 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
+		return SERVER_READER_END_OF_STREAM;
 	fprintf(stderr, "lemon: %s: backend connection broke off mid-response\n",
 		p->st.model);
 	if (!p->sse || max < sizeof(ev) - 1)
-		return MHD_CONTENT_READER_END_WITH_ERROR;
+		return SERVER_READER_END_WITH_ERROR;
 	memcpy(buf, ev, sizeof(ev) - 1);
 	p->error_sent = true;
 	return (ssize_t)(sizeof(ev) - 1);
@@ -382,12 +382,12 @@ static int px_head(struct px *p, unsigned *status, char *ctype, size_t cap)
 }
 
 /* parses the body: the model name and whether it streams */
-static enum MHD_Result px_check(struct server *s, struct MHD_Connection *conn,
+static enum server_result px_check(struct server *s, struct server_conn *conn,
 				const struct server_req *req, struct px *p,
 				bool *done)
 {
 	cJSON *root, *model, *stream;
-	enum MHD_Result rc = MHD_YES;
+	enum server_result rc = SERVER_YES;
 
 	*done = true;
 	root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
@@ -440,12 +440,12 @@ static int px_connect(struct server *s, struct px *p, const char *url,
 			     p->st.model);
 }
 
-enum MHD_Result server_proxy(struct server *s, struct MHD_Connection *conn,
+enum server_result server_proxy(struct server *s, struct server_conn *conn,
 			  const char *url, struct server_req *req)
 {
 	struct lemon_err err = { 0 };
-	struct MHD_Response *r;
-	enum MHD_Result rc;
+	struct server_response *r;
+	enum server_result rc;
 	char ctype[128] = "application/json";
 	unsigned status = 0;
 	struct px *p;
@@ -453,7 +453,7 @@ enum MHD_Result server_proxy(struct server *s, struct MHD_Connection *conn,
 
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
-		return MHD_NO;
+		return SERVER_NO;
 	p->s = s;
 	p->fd = -1;
 	p->t0 = req->t0;
@@ -470,7 +470,7 @@ enum MHD_Result server_proxy(struct server *s, struct MHD_Connection *conn,
 	}
 	lemon_str_copy(p->st.backend, sizeof(p->st.backend), p->lease.backend);
 	if (px_head(p, &status, ctype, sizeof(ctype)) < 0) {
-		enum MHD_Result e;
+		enum server_result e;
 
 		px_finish_stats(p, false);
 		e = server_send_error(s, conn, 502, "server_error", "backend_failed",
@@ -480,21 +480,21 @@ enum MHD_Result server_proxy(struct server *s, struct MHD_Connection *conn,
 		return e;
 	}
 	p->sse = strncmp(ctype, "text/event-stream", 17) == 0;
-	r = MHD_create_response_from_callback(p->has_len ? p->remaining :
-							    MHD_SIZE_UNKNOWN,
+	r = server_response_from_callback(p->has_len ? p->remaining :
+							    SERVER_SIZE_UNKNOWN,
 					      PX_BUF, px_read, p, px_free);
 	if (r == NULL) {
 		px_free(p);
-		return MHD_NO;
+		return SERVER_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", ctype);
+	server_response_add_header(r, "Content-Type", ctype);
 	if (p->sse) {
-		MHD_add_response_header(r, "Cache-Control", "no-cache");
-		MHD_add_response_header(r, "X-Accel-Buffering", "no");
+		server_response_add_header(r, "Cache-Control", "no-cache");
+		server_response_add_header(r, "X-Accel-Buffering", "no");
 	}
 	server_add_cors(s, r);
-	rc = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+	rc = server_queue_response(conn, status, r);
+	server_response_destroy(r);
 	return rc;
 }
 

@@ -3,12 +3,57 @@
 #define LEMON_SERVER_PRIVATE_H
 
 #include <cjson/cJSON.h>
-#include <microhttpd.h>
 #include <sys/types.h>
 #include <pthread.h>
 #include <stdint.h>
 
 #include "server/server.h"
+
+/* lemon's own HTTP/1.1 server (server/http.c) as the routes see it: a
+ * request (struct server_conn) answered by queueing one response, made
+ * from a buffer or from a content reader that may block (streaming). The
+ * names follow the libmicrohttpd calls they replaced. */
+enum server_result { SERVER_NO = 0, SERVER_YES = 1 };
+
+struct server_conn;
+struct server_response;
+
+enum server_respmem {
+	SERVER_RESPMEM_PERSISTENT, /* the buffer outlives the response */
+	SERVER_RESPMEM_MUST_COPY,
+};
+
+/* a content reader's size when it is not known in advance: the response
+ * goes out with chunked transfer encoding (HTTP/1.1) or until close */
+#define SERVER_SIZE_UNKNOWN UINT64_MAX
+/* what a content reader returns at the end of the body, and when the body
+ * broke off (the connection is then closed without a proper end) */
+#define SERVER_READER_END_OF_STREAM ((ssize_t)-1)
+#define SERVER_READER_END_WITH_ERROR ((ssize_t)-2)
+
+/* fills at most max bytes at offset pos; >0 bytes written (sent at once),
+ * 0 means "nothing yet, call again", or one of the two ends above */
+typedef ssize_t (*server_reader_fn)(void *cls, uint64_t pos, char *buf,
+				    size_t max);
+typedef void (*server_reader_free_fn)(void *cls);
+
+struct server_response *server_response_from_buffer(size_t len, void *buf,
+						    enum server_respmem mode);
+/* block: the largest piece asked of the reader at once; free_cb (may be
+ * NULL) runs when the response is done with, sent or not */
+struct server_response *server_response_from_callback(uint64_t size, size_t block,
+						      server_reader_fn reader,
+						      void *cls,
+						      server_reader_free_fn free_cb);
+enum server_result server_response_add_header(struct server_response *r,
+					      const char *name,
+					      const char *value);
+/* the connection keeps its own reference: destroy after queueing */
+enum server_result server_queue_response(struct server_conn *c, unsigned status,
+					 struct server_response *r);
+void server_response_destroy(struct server_response *r);
+/* a request header's value (case-insensitive name), NULL when absent */
+const char *server_conn_header(struct server_conn *c, const char *name);
 
 struct server_stats {
 	bool valid;
@@ -29,7 +74,7 @@ struct server {
 	struct backends *b;
 	char data_dir[4096];
 	char *sysinfo;
-	struct MHD_Daemon *d;
+	struct server_http *http; /* listener and connections (server/http.c) */
 	pthread_mutex_t mu; /* guards last */
 	struct server_stats last;
 };
@@ -47,29 +92,29 @@ struct server_req {
 int64_t server_now_ms(void);
 
 /* queue a JSON body (copied) with CORS headers */
-enum MHD_Result server_send_json(struct server *s, struct MHD_Connection *conn,
+enum server_result server_send_json(struct server *s, struct server_conn *conn,
 			      unsigned status, const char *json);
 
 /* the OpenAI error shape: {"error":{"message","type","param","code"}} */
-enum MHD_Result server_send_error(struct server *s, struct MHD_Connection *conn,
+enum server_result server_send_error(struct server *s, struct server_conn *conn,
 			       unsigned status, const char *type,
 			       const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
 /* maps a lemon error to an HTTP status and error body */
-enum MHD_Result server_send_lemon_err(struct server *s,
-				   struct MHD_Connection *conn,
+enum server_result server_send_lemon_err(struct server *s,
+				   struct server_conn *conn,
 				   const struct lemon_err *err);
 
-void server_add_cors(struct server *s, struct MHD_Response *r);
+void server_add_cors(struct server *s, struct server_response *r);
 
 /* POST /v1/chat/completions, /v1/completions, /v1/embeddings */
-enum MHD_Result server_proxy(struct server *s, struct MHD_Connection *conn,
+enum server_result server_proxy(struct server *s, struct server_conn *conn,
 			  const char *url, struct server_req *req);
 
 /* GET /v1/models, /api/v1/{health,system-info,stats}, POST load/unload
  * and shutdown (raises SIGTERM once answered); the Ollama routes */
-enum MHD_Result server_api(struct server *s, struct MHD_Connection *conn,
+enum server_result server_api(struct server *s, struct server_conn *conn,
 			const char *url, const char *method,
 			struct server_req *req);
 
@@ -90,7 +135,7 @@ void server_upstream_close(struct server_upstream *u);
 
 /* the Ollama routes (server/ollama.c): GET /, /api/... other than
  * /api/v1/... */
-enum MHD_Result server_ollama(struct server *s, struct MHD_Connection *conn,
+enum server_result server_ollama(struct server *s, struct server_conn *conn,
 			   const char *url, const char *method,
 			   struct server_req *req);
 
@@ -99,31 +144,31 @@ enum MHD_Result server_ollama(struct server *s, struct MHD_Connection *conn,
  * parsed for a valid "model" (or "name") resolved against the store (a
  * ":latest" tag is dropped when only the bare name exists; NULL with the
  * error response queued in *rc), RFC 3339 UTC times (unix_s < 0: now) */
-enum MHD_Result server_ollama_send(struct server *s, struct MHD_Connection *conn,
+enum server_result server_ollama_send(struct server *s, struct server_conn *conn,
 				unsigned status, cJSON *body);
-enum MHD_Result server_ollama_error(struct server *s, struct MHD_Connection *conn,
+enum server_result server_ollama_error(struct server *s, struct server_conn *conn,
 				 unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-enum MHD_Result server_ollama_lemon_err(struct server *s,
-				     struct MHD_Connection *conn,
+enum server_result server_ollama_lemon_err(struct server *s,
+				     struct server_conn *conn,
 				     const struct lemon_err *err);
-cJSON *server_ollama_parse(struct server *s, struct MHD_Connection *conn,
+cJSON *server_ollama_parse(struct server *s, struct server_conn *conn,
 			const struct server_req *req, char *model, size_t cap,
-			enum MHD_Result *rc);
+			enum server_result *rc);
 void server_ollama_time(char *out, size_t cap, int64_t unix_s, long usec);
 int64_t server_ollama_now_ns(void);
 
 /* POST /api/pull and DELETE /api/delete (ollama true: NDJSON progress,
  * Ollama's error shape), POST /api/v1/pull (progress as server-sent
  * events) and /api/v1/delete (server/ollama_pull.c) */
-enum MHD_Result server_pull(struct server *s, struct MHD_Connection *conn,
+enum server_result server_pull(struct server *s, struct server_conn *conn,
 			 const struct server_req *req, bool ollama);
-enum MHD_Result server_delete(struct server *s, struct MHD_Connection *conn,
+enum server_result server_delete(struct server *s, struct server_conn *conn,
 			   const struct server_req *req, bool ollama);
 
 /* POST /api/chat (chat true) and /api/generate (server/ollama_chat.c) */
-enum MHD_Result server_ollama_generate(struct server *s,
-				    struct MHD_Connection *conn,
+enum server_result server_ollama_generate(struct server *s,
+				    struct server_conn *conn,
 				    const struct server_req *req, bool chat);
 
 void server_stats_record(struct server *s, const struct server_stats *st);
