@@ -12,38 +12,11 @@
 #include <cjson/cJSON.h>
 
 #include "compat/compat.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 #define BACKENDS_FILE "backends.json"
 #define BACKENDS_MAX_BYTES (1024 * 1024)
-
-static int read_file(const char *path, char **out, struct lemon_err *err)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	if (f == NULL)
-		return lemon_err_errno(err, errno, path);
-	buf = malloc(BACKENDS_MAX_BYTES + 1);
-	if (buf == NULL) {
-		fclose(f);
-		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
-	}
-	n = fread(buf, 1, BACKENDS_MAX_BYTES + 1, f);
-	if (ferror(f) || n > BACKENDS_MAX_BYTES) {
-		fclose(f);
-		free(buf);
-		return lemon_err_set(err, n > BACKENDS_MAX_BYTES ?
-				     LEMON_ERR_TOO_LARGE : LEMON_ERR_IO,
-				     "%s: %s", path, n > BACKENDS_MAX_BYTES ?
-				     "larger than 1 MiB" : "read error");
-	}
-	fclose(f);
-	buf[n] = 0;
-	*out = buf;
-	return 0;
-}
 
 /* copies a required (or optional) string member; non-strings and overlong
  * values are INVALID_DATA naming the entry and key */
@@ -246,7 +219,7 @@ int compat_backends_load(const char *dir, struct compat_backends **out,
 	    (int)sizeof(path))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 				     "compat directory path too long: %s", dir);
-	if (read_file(path, &text, err) < 0)
+	if (lemon_read_file(path, BACKENDS_MAX_BYTES, false, &text, NULL, err) < 0)
 		return -1;
 	root = cJSON_Parse(text);
 	free(text);

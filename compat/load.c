@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/fs.h"
 #include "util/str.h"
 
 #define COMPAT_FILE_MAX (1024 * 1024)
@@ -443,37 +444,6 @@ static int load_rocm(struct compat_db *db, const struct compat_ctx *fctx,
 
 /* ---- files --------------------------------------------------------------- */
 
-static int read_file(const char *path, char **out, struct lemon_err *err)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n;
-	char *buf;
-
-	if (!f)
-		return lemon_err_errno(err, errno, path);
-	buf = malloc(COMPAT_FILE_MAX + 1);
-	if (!buf) {
-		fclose(f);
-		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
-	}
-	n = fread(buf, 1, COMPAT_FILE_MAX + 1, f);
-	if (ferror(f) || n > COMPAT_FILE_MAX) {
-		bool big = !ferror(f);
-
-		fclose(f);
-		free(buf);
-		if (big)
-			return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
-					     "%s: larger than %d bytes", path,
-					     COMPAT_FILE_MAX);
-		return lemon_err_set(err, LEMON_ERR_IO, "%s: read error", path);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*out = buf;
-	return 0;
-}
-
 struct compat_file {
 	const char *name;
 	const char *sections[4];
@@ -541,7 +511,7 @@ static int load_one(struct compat_db *db, const char *dir,
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 				     "compat path too long: %s/%s", dir,
 				     file->name);
-	if (read_file(ctx.path, &text, err))
+	if (lemon_read_file(ctx.path, COMPAT_FILE_MAX, false, &text, NULL, err))
 		return -1;
 	doc = cJSON_ParseWithOpts(text, NULL, 1);
 	if (!doc) {

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "compat/compat-private.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 #define MODELS_FILE "models.json"
@@ -339,48 +340,6 @@ int compat_models_parse(struct compat_models *reg, const char *text,
 	return rc;
 }
 
-static int read_text(const char *path, bool missing_ok, char **out,
-		     struct lemon_err *err)
-{
-	struct stat st;
-	ssize_t r;
-	size_t got = 0;
-	char *buf;
-	int fd;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (missing_ok && errno == ENOENT)
-			return 0;
-		return lemon_err_errno(err, errno, path);
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size > MODELS_MAX_BYTES) {
-		close(fd);
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: not a regular file of at most %u bytes",
-				     path, MODELS_MAX_BYTES);
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
-	}
-	while (got < (size_t)st.st_size) {
-		r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	buf[got] = 0;
-	*out = buf;
-	return 0;
-}
-
 static int user_path(char *out, size_t cap, struct lemon_err *err)
 {
 	const char *env = getenv("LEMON_MODELS_JSON");
@@ -407,7 +366,7 @@ static int load_one(struct compat_models *reg, const char *path,
 	char *text;
 	int rc;
 
-	if (read_text(path, missing_ok, &text, err) < 0)
+	if (lemon_read_file(path, MODELS_MAX_BYTES, missing_ok, &text, NULL, err) < 0)
 		return -1;
 	if (text == NULL)
 		return 0;

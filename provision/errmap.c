@@ -146,27 +146,5 @@ int provision_err_isal(struct lemon_err *err, int code, const char *what)
 int provision_err_errno(struct lemon_err *err, int errnum, const char *what,
 		   const char *path)
 {
-	const char *p = path ? path : "";
-	const char *sep = path ? " " : "";
-
-	switch (errnum) {
-	case ENOSPC:
-	case EDQUOT:
-		return lemon_err_set(err, LEMON_ERR_NO_SPACE,
-				     "disk full: %s%s%s: free some space and retry",
-				     what, sep, p);
-	case EACCES:
-	case EPERM:
-		return lemon_err_set(err, LEMON_ERR_PERMISSION,
-				     "permission denied: %s%s%s", what, sep, p);
-	case EROFS:
-		return lemon_err_set(err, LEMON_ERR_PERMISSION,
-				     "read-only file system: %s%s%s", what, sep, p);
-	case ENOMEM:
-		return lemon_err_set(err, LEMON_ERR_INTERNAL,
-				     "out of memory: %s%s%s", what, sep, p);
-	default:
-		return lemon_err_set(err, lemon_err_code_from_errno(errnum),
-				     "%s%s%s: %s", what, sep, p, strerror(errnum));
-	}
+	return lemon_err_errno_path(err, errnum, what, path);
 }

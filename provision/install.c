@@ -18,6 +18,7 @@
 #include <archive.h>
 
 #include "provision/provision-private.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 struct job {
@@ -235,7 +236,7 @@ static int paths(struct job *j, struct lemon_err *err)
 				     j->bdir);
 	/* we hold the lock: anything in .staging is left by a dead install */
 	if (snprintf(sub, sizeof(sub), "%s/.staging", j->bdir) >= (int)sizeof(sub) ||
-	    provision_rm_rf(sub, err) < 0 || provision_mkdirs(sub, err) < 0)
+	    lemon_rm_tree(sub, err) < 0 || provision_mkdirs(sub, err) < 0)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", sub);
 	if (snprintf(sub, sizeof(sub), "%s/.downloads", j->bdir) >= (int)sizeof(sub))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", sub);
@@ -287,15 +288,15 @@ static int install_locked(struct job *j, struct provision_result *res,
 	 * files are synced (syncfs would also flush the .part, which is
 	 * deleted unread, and everyone else's dirty pages) */
 	if (rc == 0)
-		rc = provision_sync_tree(j->staging, err);
+		rc = lemon_sync_tree(j->staging, err);
 	close(sfd);
 	if (rc == 0)
-		rc = provision_swap_into_place(j->staging, j->final, &swapped, err);
+		rc = lemon_swap_into_place(j->staging, j->final, &swapped, err);
 	if (rc == 0)
-		rc = provision_fsync_dir(j->bdir, err);
+		rc = lemon_fsync_dir(j->bdir, err);
 	if (rc == 0)
 		rc = record(j, old_dir, sizeof(old_dir), err);
-	provision_rm_rf(j->staging, NULL);
+	lemon_rm_tree(j->staging, NULL);
 	if (rc < 0) {
 		if (err->code == LEMON_ERR_NOT_FOUND)
 			res->unavailable = true;
@@ -303,7 +304,7 @@ static int install_locked(struct job *j, struct provision_result *res,
 	}
 	unlink(j->part);
 	if (old_dir[0])
-		provision_rm_rf(old_dir, NULL);
+		lemon_rm_tree(old_dir, NULL);
 	lemon_str_copy(res->exe, sizeof(res->exe), j->exe);
 	return 0;
 }
@@ -379,7 +380,7 @@ int provision_uninstall(const char *data_dir, const char *name,
 	if (rc == 0)
 		rc = provision_state_write(bdir, list, k, err);
 	if (rc == 0)
-		rc = provision_rm_rf(victim, err);
+		rc = lemon_rm_tree(victim, err);
 	provision_unlock(lock);
 	return rc;
 }

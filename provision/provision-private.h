@@ -148,24 +148,12 @@ int provision_plan_make(const struct compat_backend_asset *a,
 
 /* ---- file-system helpers (fsutil.c) ----------------------------------- */
 
-/* creates dir and its parents (0755) */
+/* creates dir and its parents (0755); the other file-system steps are
+ * util/fs.h's */
 int provision_mkdirs(const char *dir, struct lemon_err *err);
-/* removes a tree without following symlinks; a missing path is fine */
-int provision_rm_rf(const char *path, struct lemon_err *err);
 /* takes the exclusive install lock (blocking, saying so when it waits) */
 int provision_lock(const char *backends_dir, int *fd, struct lemon_err *err);
 void provision_unlock(int fd);
-/* writes a whole file durably: tmp + fsync + rename + fsync(dir) */
-int provision_write_atomic(const char *dir, const char *name, const char *data,
-		      size_t len, struct lemon_err *err);
-int provision_fsync_dir(const char *dir, struct lemon_err *err);
-/* makes every file and directory under dir durable (fsync each, after
- * starting write-back of all of them) */
-int provision_sync_tree(const char *dir, struct lemon_err *err);
-/* moves staging into place; an existing final is swapped out atomically
- * and left at staging for the caller to remove */
-int provision_swap_into_place(const char *staging, const char *final,
-			 bool *swapped, struct lemon_err *err);
 
 /* libcurl and libarchive are opened on first use (lazy_curl.c,
  * lazy_archive.c); these say clearly when one is missing */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "provision/provision-private.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 #define PULL_DEFAULT_ENDPOINT "https://huggingface.co"
@@ -222,7 +223,7 @@ int provision_pull_files(const struct compat_model *m, const char *dest,
 			rc = provision_err_errno(err, errno, "renaming", part);
 	}
 	if (rc == 0)
-		rc = provision_fsync_dir(dest, err);
+		rc = lemon_fsync_dir(dest, err);
 	free(c);
 	return rc;
 }

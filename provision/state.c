@@ -1,7 +1,7 @@
 /* installed.json: the record of which backend bundles are installed, in
  * which directory, from which asset and with which SHA-256. Readers never
  * see a half-written file: it is only ever replaced whole, durably, by
- * provision_write_atomic, and only under the install lock. */
+ * lemon_write_atomic, and only under the install lock. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,37 +12,11 @@
 #include <cjson/cJSON.h>
 
 #include "provision/provision-private.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 #define STATE_FILE "installed.json"
 #define STATE_MAX_BYTES (1 << 20)
-
-static int read_text(const char *path, char **out, struct lemon_err *err)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	*out = NULL;
-	if (f == NULL)
-		return errno == ENOENT ? 0 : provision_err_errno(err, errno, "opening", path);
-	buf = malloc(STATE_MAX_BYTES + 1);
-	if (buf == NULL) {
-		fclose(f);
-		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
-	}
-	n = fread(buf, 1, STATE_MAX_BYTES + 1, f);
-	if (ferror(f) || n > STATE_MAX_BYTES) {
-		fclose(f);
-		free(buf);
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: unreadable or larger than 1 MiB", path);
-	}
-	fclose(f);
-	buf[n] = 0;
-	*out = buf;
-	return 0;
-}
 
 static bool copy_str(const cJSON *o, const char *key, char *dst, size_t cap,
 		     bool required)
@@ -100,7 +74,7 @@ int provision_state_read(const char *backends_dir, struct provision_installed *o
 
 	*n = 0;
 	snprintf(path, sizeof(path), "%s/%s", backends_dir, STATE_FILE);
-	if (read_text(path, &text, err) < 0)
+	if (lemon_read_file(path, STATE_MAX_BYTES, true, &text, NULL, err) < 0)
 		return -1;
 	if (text == NULL)
 		return 0;
@@ -182,7 +156,7 @@ int provision_state_write(const char *backends_dir,
 	cJSON_Delete(root);
 	if (text == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
-	rc = provision_write_atomic(backends_dir, STATE_FILE, text, strlen(text), err);
+	rc = lemon_write_atomic(backends_dir, STATE_FILE, text, strlen(text), err);
 	free(text);
 	return rc;
 }

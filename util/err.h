@@ -42,6 +42,13 @@ void lemon_err_prefix(struct lemon_err *err, const char *fmt, ...)
  * with "what: strerror" as message; returns -1 */
 int lemon_err_errno(struct lemon_err *err, int errnum, const char *what);
 
+/* the same for a file-system step on a path ("writing", "/d/f"), in the
+ * words a user acts on: "disk full: writing /d/f: free some space and
+ * retry", "permission denied: ...", "read-only file system: ..."; path
+ * may be NULL; returns -1 */
+int lemon_err_errno_path(struct lemon_err *err, int errnum, const char *what,
+			 const char *path);
+
 enum lemon_err_code lemon_err_code_from_errno(int errnum);
 const char *lemon_err_code_name(enum lemon_err_code code);
 void lemon_err_clear(struct lemon_err *err);

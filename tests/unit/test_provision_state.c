@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "provision/provision-private.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 static char dir[64];
@@ -29,7 +30,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	assert_int_equal(provision_rm_rf(dir, NULL), 0);
+	assert_int_equal(lemon_rm_tree(dir, NULL), 0);
 	return 0;
 }
 
@@ -185,14 +186,14 @@ static void test_atomic_write(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(provision_write_atomic(dir, "a.json", "new", 3, &err), 0);
+	assert_int_equal(lemon_write_atomic(dir, "a.json", "new", 3, &err), 0);
 	snprintf(p, sizeof(p), "%s/a.json", dir);
 	f = fopen(p, "r");
 	assert_non_null(f);
 	assert_non_null(fgets(buf, sizeof(buf), f));
 	fclose(f);
 	assert_string_equal(buf, "new");
-	assert_int_equal(provision_write_atomic("/nonexistent-lemon", "a", "x", 1, &err), -1);
+	assert_int_equal(lemon_write_atomic("/nonexistent-lemon", "a", "x", 1, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
 }
 
