@@ -76,12 +76,17 @@ FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
 	detect/user.c detect/iommu.c detect/firmware.c detect/kmsg.c detect/root.c \
 	detect/detect.c detect/pci.c detect/xdna.c detect/kmod.c detect/nodes.c \
 	detect/host.c detect/vulkan.c
-fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf
-	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf
+fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1
+	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf build-fuzz/corpus-http1
 	build-fuzz/fuzz_detect_parsers -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus
 	build-fuzz/fuzz_backends_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-gguf
+	build-fuzz/fuzz_util_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=20000 build-fuzz/corpus-http1
 
 build-fuzz/fuzz_backends_gguf: tests/fuzz/fuzz_backends_gguf.c util/err.c util/str.c backends/gguf.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^
+
+build-fuzz/fuzz_util_http1: tests/fuzz/fuzz_util_http1.c util/http1.c
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^
 
