@@ -69,7 +69,12 @@ struct detect_names {
 	size_t count;
 };
 
-/* entries of a directory except "." and ".."; NOT_FOUND when missing */
+/* the most entries detect_root_list returns; no directory lemon reads
+ * comes near it */
+#define DETECT_LIST_MAX 65536
+
+/* entries of a directory except "." and ".."; NOT_FOUND when missing,
+ * TOO_LARGE (with nothing to free) above DETECT_LIST_MAX entries */
 int detect_root_list(const struct lemon_root *root, enum detect_base base,
 		     const char *rel, struct detect_names *out,
 		     struct lemon_err *err);

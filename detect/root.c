@@ -224,9 +224,14 @@ int detect_root_list(const struct lemon_root *root, enum detect_base base,
 			continue;
 		if (out->count == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
-			char **n = realloc(out->names, ncap * sizeof(*n));
+			char **n;
 
-			if (n == NULL || ncap > 65536)
+			/* checked before realloc: a successful realloc frees
+			 * the old array, so out->names must take n at once */
+			if (ncap > DETECT_LIST_MAX)
+				goto too_many;
+			n = realloc(out->names, ncap * sizeof(*n));
+			if (n == NULL)
 				goto oom;
 			out->names = n;
 			cap = ncap;
@@ -240,6 +245,11 @@ int detect_root_list(const struct lemon_root *root, enum detect_base base,
 	if (out->count > 0)
 		qsort(out->names, out->count, sizeof(char *), cmp_names);
 	return 0;
+too_many:
+	closedir(d);
+	detect_names_free(out);
+	return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+			     "%s: more than %d entries", path, DETECT_LIST_MAX);
 oom:
 	closedir(d);
 	detect_names_free(out);
