@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "util/err.h"
+#include "util/http1.h"
 
 /* exit statuses shared by every command */
 enum {
@@ -53,10 +54,7 @@ struct cli_target {
 struct cli_http {
 	int fd;
 	unsigned status;
-	bool chunked, has_len;
-	uint64_t remaining; /* of a Content-Length body */
-	int cstate;
-	uint64_t crem;
+	struct lemon_http1_reader body; /* the body's framing (util/http1.h) */
 	size_t pos, len;
 	char buf[16384];
 };

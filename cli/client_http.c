@@ -1,23 +1,20 @@
 /* a small blocking HTTP/1.1 client for the commands that talk to a running
  * lemon server (run, ps, status, stop): one request per connection, the
- * body read as it arrives (chunked or Content-Length or to close) so that
- * streamed answers print as they come */
+ * body read as it arrives (chunked or Content-Length or to close, framed
+ * by util/http1.h's parser) so that streamed answers print as they come */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "util/str.h"
+#include "util/http1.h"
 #include "util/buf.h"
-
-enum { CH_SIZE, CH_DATA, CH_CRLF, CH_DONE };
 
 int cli_http_connect(const struct cli_target *t, struct lemon_err *err)
 {
@@ -82,50 +79,23 @@ static int fill(struct cli_http *h)
 	return n > 0;
 }
 
-static bool header(const char *line, size_t len, const char *name,
-		   const char **v, size_t *vlen)
-{
-	size_t nl = strlen(name);
-
-	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-		return false;
-	*v = line + nl + 1;
-	*vlen = len - nl - 1;
-	lemon_str_trim(v, vlen);
-	return true;
-}
-
 static int read_head(struct cli_http *h, struct lemon_err *err)
 {
-	const char *end, *line, *v;
-	size_t pos = 0, len, vlen;
-	uint64_t code;
-	bool first = true;
+	struct lemon_http1_head hd;
+	int rc;
 
-	while ((end = memmem(h->buf, h->len, "\r\n\r\n", 4)) == NULL)
+	while ((rc = lemon_http1_parse_head(h->buf, h->len, &hd)) ==
+	       LEMON_HTTP1_INCOMPLETE)
 		if (fill(h) <= 0)
 			return lemon_err_set(err, LEMON_ERR_NETWORK,
 					     "the server closed the connection without an answer");
-	while (lemon_next_line(h->buf, (size_t)(end - h->buf) + 2, &pos, &line, &len)) {
-		if (len && line[len - 1] == '\r')
-			len--;
-		if (first) {
-			first = false;
-			if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 ||
-			    lemon_parse_u64(line + 9, 3, 10, 599, &code, NULL) < 0)
-				return lemon_err_set(err, LEMON_ERR_NETWORK,
-						     "the server's answer is not HTTP");
-			h->status = (unsigned)code;
-		} else if (header(line, len, "Content-Length", &v, &vlen)) {
-			if (lemon_parse_u64(v, vlen, 10, 1ULL << 40, &h->remaining, NULL) == 0)
-				h->has_len = true;
-		} else if (header(line, len, "Transfer-Encoding", &v, &vlen)) {
-			h->chunked = memmem(v, vlen, "chunked", 7) != NULL;
-		}
-	}
-	h->pos = (size_t)(end - h->buf) + 4;
-	if (h->chunked)
-		h->has_len = false;
+	if (rc < 0)
+		return lemon_err_set(err, LEMON_ERR_NETWORK,
+				     "the server's answer is not valid HTTP: %s",
+				     lemon_http1_rc_name(rc));
+	h->status = hd.status;
+	h->pos = hd.head_len;
+	lemon_http1_body_init(&h->body, &hd);
 	return 0;
 }
 
@@ -161,70 +131,27 @@ int cli_http_request(const struct cli_target *t, const char *method,
 	return 0;
 }
 
-static size_t take(struct cli_http *h, char *out, size_t max)
-{
-	size_t n = h->len - h->pos;
-
-	if (n > max)
-		n = max;
-	memcpy(out, h->buf + h->pos, n);
-	h->pos += n;
-	return n;
-}
-
 ssize_t cli_http_read(struct cli_http *h, char *out, size_t max)
 {
-	const char *nl;
-	uint64_t v;
-	size_t n, avail;
-	int f;
-
-	if (!h->chunked) {
-		if (h->has_len && h->remaining == 0)
-			return 0;
-		if (h->pos == h->len && (f = fill(h)) <= 0)
-			return f == 0 && !h->has_len ? 0 : -1;
-		if (h->has_len && max > h->remaining)
-			max = (size_t)h->remaining;
-		n = take(h, out, max);
-		if (h->has_len)
-			h->remaining -= n;
-		return (ssize_t)n;
-	}
 	for (;;) {
-		avail = h->len - h->pos;
-		if (h->cstate == CH_DONE)
-			return 0;
-		if (h->cstate == CH_SIZE &&
-		    (nl = memchr(h->buf + h->pos, '\n', avail)) != NULL) {
-			const char *s = h->buf + h->pos, *semi;
+		size_t used, got;
+		int f;
 
-			n = (size_t)(nl - s);
-			semi = memchr(s, ';', n);
-			if (lemon_parse_u64(s, semi ? (size_t)(semi - s) : n - (n && s[n - 1] == '\r'),
-					    16, 1ULL << 40, &v, NULL) < 0)
-				return -1;
-			h->pos += n + 1;
-			h->crem = v;
-			h->cstate = v ? CH_DATA : CH_DONE;
-			continue;
-		}
-		if (h->cstate == CH_DATA && avail > 0) {
-			if (max > h->crem)
-				max = (size_t)h->crem;
-			n = take(h, out, max);
-			h->crem -= n;
-			if (h->crem == 0)
-				h->cstate = CH_CRLF;
-			return (ssize_t)n;
-		}
-		if (h->cstate == CH_CRLF && avail >= 2) {
-			h->pos += 2;
-			h->cstate = CH_SIZE;
-			continue;
-		}
-		if (fill(h) <= 0)
+		if (lemon_http1_body_done(&h->body))
+			return 0;
+		if (lemon_http1_body_decode(&h->body, h->buf + h->pos,
+					    h->len - h->pos, &used, out, max,
+					    &got) < 0)
 			return -1;
+		h->pos += used;
+		if (got > 0)
+			return (ssize_t)got;
+		if (lemon_http1_body_done(&h->body))
+			return 0;
+		if ((f = fill(h)) < 0)
+			return -1;
+		if (f == 0)
+			return lemon_http1_body_eof_ok(&h->body) ? 0 : -1;
 	}
 }
 
