@@ -18,6 +18,7 @@
 
 #include "backends/backends-private.h"
 #include "provision/provision.h"
+#include "util/http1.h"
 #include "util/str.h"
 
 extern char **environ;
@@ -69,13 +70,14 @@ fail:
 	return -1;
 }
 
+/* the status of a GET; only the head is read (util/http1.h parses it) */
 int backends_http_status(int port, const char *path, int timeout_ms)
 {
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	char req[256], resp[64];
+	struct lemon_http1_head head;
+	char req[256], resp[4096];
 	size_t got = 0;
-	uint64_t code;
-	int fd, n;
+	int fd, n, rc = LEMON_HTTP1_INCOMPLETE;
 
 	fd = backends_connect(port, timeout_ms, NULL);
 	if (fd < 0)
@@ -89,19 +91,16 @@ int backends_http_status(int port, const char *path, int timeout_ms)
 		close(fd);
 		return -1;
 	}
-	while (got < 12) {
-		ssize_t r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
+	while (rc == LEMON_HTTP1_INCOMPLETE && got < sizeof(resp)) {
+		ssize_t r = recv(fd, resp + got, sizeof(resp) - got, 0);
 
 		if (r <= 0)
 			break;
 		got += (size_t)r;
+		rc = lemon_http1_parse_head(resp, got, &head);
 	}
 	close(fd);
-	/* "HTTP/1.1 200 ..." */
-	if (got < 12 || memcmp(resp, "HTTP/1.", 7) != 0 ||
-	    lemon_parse_u64(resp + 9, 3, 10, 999, &code, NULL) < 0)
-		return -1;
-	return (int)code;
+	return rc == LEMON_HTTP1_OK ? (int)head.status : -1;
 }
 
 bool backends_child_busy(int port, int timeout_ms)
