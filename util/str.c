@@ -69,7 +69,8 @@ int lemon_parse_u64(const char *s, size_t len, int base, uint64_t max,
 		if (d >= base)
 			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 					     "invalid number '%.*s'", (int)len, s);
-		if (v > (max - (uint64_t)d) / (uint64_t)base)
+		/* d > max first: max - d would wrap and pass any value */
+		if ((uint64_t)d > max || v > (max - (uint64_t)d) / (uint64_t)base)
 			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 					     "number '%.*s' exceeds maximum %llu",
 					     (int)len, s, (unsigned long long)max);

@@ -43,6 +43,39 @@ static void test_parse_u64_errors(void **state)
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 }
 
+/* a digit larger than the maximum once wrapped (max - d) around, so every
+ * bound below 9 (or 15 in hex) let any number through: --max-loaded 99 */
+static void test_parse_u64_small_max(void **state)
+{
+	struct lemon_err err = { 0 };
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(lemon_parse_u64("99", 2, 10, 8, &v, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "exceeds maximum 8"));
+	lemon_err_clear(&err);
+	assert_int_equal(lemon_parse_u64("9", 1, 10, 8, &v, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	lemon_err_clear(&err);
+	assert_int_equal(lemon_parse_u64("f", 1, 16, 9, &v, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	lemon_err_clear(&err);
+	assert_int_equal(lemon_parse_u64("1", 1, 10, 0, &v, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	lemon_err_clear(&err);
+	/* the bounds themselves still pass */
+	assert_int_equal(lemon_parse_u64("8", 1, 10, 8, &v, &err), 0);
+	assert_int_equal(v, 8);
+	assert_int_equal(lemon_parse_u64("0", 1, 10, 0, &v, &err), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(lemon_parse_u64("08", 2, 10, 8, &v, &err), 0);
+	assert_int_equal(v, 8);
+	assert_int_equal(lemon_parse_u64("10", 2, 10, 10, &v, &err), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(lemon_parse_u64("11", 2, 10, 10, &v, &err), -1);
+}
+
 static void test_parse_version(void **state)
 {
 	struct lemon_err err = { 0 };
@@ -105,6 +138,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_parse_u64_errors),
+		cmocka_unit_test(test_parse_u64_small_max),
 		cmocka_unit_test(test_parse_version),
 		cmocka_unit_test(test_lines_and_kv),
 		cmocka_unit_test(test_copy_truncates),
