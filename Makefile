@@ -76,11 +76,20 @@ FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
 	detect/user.c detect/iommu.c detect/firmware.c detect/kmsg.c detect/root.c \
 	detect/detect.c detect/pci.c detect/xdna.c detect/kmod.c detect/nodes.c \
 	detect/host.c detect/vulkan.c
-fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1
-	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf build-fuzz/corpus-http1
+fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1 \
+	build-fuzz/fuzz_server_http1_request
+	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf build-fuzz/corpus-http1 \
+		build-fuzz/corpus-http1-request
 	build-fuzz/fuzz_detect_parsers -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus
 	build-fuzz/fuzz_backends_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-gguf
 	build-fuzz/fuzz_util_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=20000 build-fuzz/corpus-http1
+	build-fuzz/fuzz_server_http1_request -max_total_time=$(FUZZ_SECONDS) -max_len=40000 \
+		build-fuzz/corpus-http1-request
+
+build-fuzz/fuzz_server_http1_request: tests/fuzz/fuzz_server_http1_request.c server/http1_request.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libcjson) \
+		-fsanitize=fuzzer,address,undefined -o $@ $^
 
 build-fuzz/fuzz_backends_gguf: tests/fuzz/fuzz_backends_gguf.c util/err.c util/str.c backends/gguf.c
 	@mkdir -p build-fuzz

@@ -55,6 +55,71 @@ void server_response_destroy(struct server_response *r);
 /* a request header's value (case-insensitive name), NULL when absent */
 const char *server_conn_header(struct server_conn *c, const char *name);
 
+/* the HTTP/1.x request head (server/http1_request.c), parsed in place:
+ * fields are NUL-terminated inside the caller's buffer */
+#define SERVER_HTTP1_LINE_MAX 8192     /* request line; longer: 414 */
+#define SERVER_HTTP1_HEAD_MAX 32768    /* whole head; larger: 431 */
+#define SERVER_HTTP1_HEADERS_MAX 100   /* more fields: 431 */
+
+struct server_http1_header {
+	const char *name;
+	const char *value; /* without surrounding spaces */
+};
+
+struct server_http1_request {
+	char method[16];
+	char *target; /* the path, without the query */
+	char *query;  /* after '?', or NULL */
+	int minor;    /* HTTP/1.<minor> */
+	struct server_http1_header headers[SERVER_HTTP1_HEADERS_MAX];
+	int n_headers;
+	const char *host;   /* NULL when absent (HTTP/1.0 only) */
+	bool has_length;
+	uint64_t length;    /* Content-Length */
+	bool chunked;       /* Transfer-Encoding: chunked */
+	bool close;         /* Connection: close */
+	bool keep_alive;    /* the connection may carry another request */
+	bool expect_continue;
+	size_t skipped;     /* empty lines before the request line */
+	/* on error: the status to answer (400, 413, 414, 417, 431, 501,
+	 * 505) and a fixed message */
+	unsigned status;
+	const char *why;
+};
+
+/* > 0: the head is complete and that many bytes long; 0: more bytes are
+ * needed (every limit already holds for what is there); -1: refused, see
+ * r->status and r->why */
+int server_http1_parse_request(char *buf, size_t len,
+			       struct server_http1_request *r);
+/* a header's value by case-insensitive name (the first), or NULL */
+const char *server_http1_header(const struct server_http1_request *r,
+				const char *name);
+
+/* a chunked request body, decoded incrementally */
+enum server_chunk_state {
+	SERVER_CHUNK_SIZE = 0,
+	SERVER_CHUNK_DATA,
+	SERVER_CHUNK_DATA_END,
+	SERVER_CHUNK_TRAILER,
+	SERVER_CHUNK_DONE,
+};
+
+struct server_http1_chunked {
+	enum server_chunk_state state;
+	uint64_t left; /* of the current chunk */
+	int digits;
+	size_t line_len;
+	bool seen_cr;
+	bool in_ext;
+};
+
+/* decodes in[0..n) in place: the body bytes move to in[0..*out_len), *used
+ * input bytes were consumed (less than n only once the body is done, in
+ * state SERVER_CHUNK_DONE); -1 on malformed framing */
+int server_http1_chunked_decode(struct server_http1_chunked *c, char *in,
+				size_t n, size_t *used, size_t *out_len);
+
 struct server_stats {
 	bool valid;
 	char model[BACKENDS_NAME_MAX];
