@@ -11,7 +11,7 @@
 static const char *const archive_sonames[] = { "libarchive.so.13", NULL };
 
 /* process-wide dlopen cache: the one piece of static state, no logic */
-static struct lemon_lazylib archive_lib = { archive_sonames, "libarchive13", NULL, 0, "" };
+static struct lemon_lazylib archive_lib = LEMON_LAZYLIB_INIT(archive_sonames, "libarchive13");
 #define LAZY_LIB archive_lib
 
 int provision_archive_load(struct lemon_err *err)

@@ -10,7 +10,7 @@
 static const char *const curl_sonames[] = { "libcurl.so.4", "libcurl-gnutls.so.4", NULL };
 
 /* process-wide dlopen cache: the one piece of static state, no logic */
-static struct lemon_lazylib curl_lib = { curl_sonames, "libcurl4", NULL, 0, "" };
+static struct lemon_lazylib curl_lib = LEMON_LAZYLIB_INIT(curl_sonames, "libcurl4");
 #define LAZY_LIB curl_lib
 
 int provision_curl_load(struct lemon_err *err)

@@ -8,17 +8,26 @@
 #ifndef LEMON_UTIL_LAZYLIB_H
 #define LEMON_UTIL_LAZYLIB_H
 
+#include <pthread.h>
+
 #include "util/err.h"
 
+/* define one with LEMON_LAZYLIB_INIT; the fields after package are the
+ * loader's, set once under once */
 struct lemon_lazylib {
 	const char *const *sonames; /* tried in order, NULL-terminated */
 	const char *package;        /* Debian package that ships it */
 	void *handle;
-	int tried;
+	int loads; /* times the sonames were tried: 1 after the first use */
 	char error[200];
+	pthread_once_t once;
 };
 
-/* opens the library once; NOT_FOUND naming the soname and package */
+#define LEMON_LAZYLIB_INIT(sonames, package) \
+	{ (sonames), (package), NULL, 0, "", PTHREAD_ONCE_INIT }
+
+/* opens the library once, however many threads ask at the same time;
+ * NOT_FOUND naming the soname and package (every later call too) */
 int lemon_lazylib_open(struct lemon_lazylib *lib, struct lemon_err *err);
 
 /* the address of a symbol, NULL when the library or symbol is missing */
