@@ -290,6 +290,16 @@ int compat_backend_find(const struct compat_backends *bm, const char *kind,
 			     want_target ? ":" : "", want_target ? target : "");
 }
 
+bool compat_version_ok(const char *v)
+{
+	size_t i;
+
+	for (i = 0; v[i]; i++)
+		if (v[i] <= ' ' || v[i] > '~' || v[i] == '/' || v[i] == '\\')
+			return false;
+	return i > 0 && i < 32 && strstr(v, "..") == NULL;
+}
+
 /* replaces {version} and {asset} in tmpl; overflow is TOO_LARGE */
 static int expand(const char *tmpl, const char *version, const char *asset,
 		  char *dst, size_t cap, struct lemon_err *err)
@@ -328,9 +338,9 @@ int compat_backend_expand(const struct compat_backend_asset *a,
 {
 	if (version == NULL || version[0] == 0)
 		version = a->version;
-	if (strchr(version, '/') != NULL || strstr(version, "..") != NULL)
+	if (!compat_version_ok(version))
 		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
-				     "bad version '%s'", version);
+				     "unusable version (" COMPAT_VERSION_RULE ")");
 	if (expand(a->asset, version, NULL, asset, asset_cap, err) < 0 ||
 	    expand(a->url, version, asset, url, url_cap, err) < 0 ||
 	    expand(a->exe, version, NULL, exe, exe_cap, err) < 0)

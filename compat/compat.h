@@ -245,8 +245,16 @@ int compat_backend_find(const struct compat_backends *bm, const char *kind,
 			const struct compat_backend_asset **out,
 			struct lemon_err *err);
 
+/* a version becomes part of file and directory names (the install
+ * directory, the download's .part): 1 to 31 printable ASCII characters,
+ * no space, '/', '\\' or "..". Versions come from the user and from
+ * mirrors, neither trusted. */
+bool compat_version_ok(const char *v);
+#define COMPAT_VERSION_RULE \
+	"want 1 to 31 printable characters without space, '/', '\\' or '..'"
+
 /* substitutes {version} into the templates (and {asset} into url); a
- * result that does not fit is TOO_LARGE */
+ * result that does not fit is TOO_LARGE, an unusable version INVALID_ARG */
 int compat_backend_expand(const struct compat_backend_asset *a,
 			  const char *version, char *asset, size_t asset_cap,
 			  char *url, size_t url_cap, char *exe, size_t exe_cap,

@@ -145,6 +145,15 @@ struct provision_plan {
 int provision_plan_make(const struct compat_backend_asset *a,
 		   const struct provision_opts *o, struct provision_plan *p,
 		   bool *unavailable, struct lemon_err *err);
+/* the plan for asset a from the text of mirror's manifest.json (len
+ * bytes, not NUL-terminated); INVALID_DATA for a manifest that is not one
+ * or whose version or size cannot be used, NOT_FOUND (and *unavailable)
+ * when the mirror lacks the asset */
+int provision_plan_from_manifest(const struct compat_backend_asset *a,
+				 const struct provision_opts *o,
+				 const char *mirror, const char *text,
+				 size_t len, struct provision_plan *p,
+				 bool *unavailable, struct lemon_err *err);
 
 /* ---- file-system helpers (fsutil.c) ----------------------------------- */
 

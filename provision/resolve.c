@@ -66,128 +66,23 @@ int provision_backends_dir(const char *data_dir, char *out, size_t cap,
 	return 0;
 }
 
-/* the part of name standing for {version} in the asset template, if name
- * fits it; versions never hold '/' or '-' */
-static bool template_version(const char *tmpl, const char *name, char *ver,
-			     size_t cap)
-{
-	const char *at = strstr(tmpl, "{version}");
-	size_t pre, suf, len, i;
-
-	if (at == NULL)
-		return false;
-	pre = (size_t)(at - tmpl);
-	suf = strlen(at + 9);
-	len = strlen(name);
-	if (len <= pre + suf || strncmp(name, tmpl, pre) != 0 ||
-	    strcmp(name + len - suf, at + 9) != 0)
-		return false;
-	for (i = pre; i < len - suf; i++)
-		if (name[i] == '/' || name[i] == '-')
-			return false;
-	return lemon_str_copy_n(ver, cap, name + pre, len - suf - pre);
-}
-
-/* picks the version when the user gave none: the pinned one if the mirror
- * has it, else the mirror's own "version" if it has that asset, else the
- * only version of this asset the mirror lists */
-static int mirror_version(const struct compat_backend_asset *a,
-			  const cJSON *root, const char *mirror, char *ver,
-			  size_t cap, bool *unavailable, struct lemon_err *err)
-{
-	const cJSON *assets = cJSON_GetObjectItemCaseSensitive(root, "assets");
-	const cJSON *mver = cJSON_GetObjectItemCaseSensitive(root, "version");
-	char asset[128], url[256], exe[128], v[32];
-	const cJSON *it;
-	int found = 0;
-
-	if (compat_backend_expand(a, a->version, asset, sizeof(asset), url,
-				  sizeof(url), exe, sizeof(exe), err) < 0)
-		return -1;
-	if (cJSON_GetObjectItemCaseSensitive(assets, asset) != NULL)
-		return lemon_str_copy(ver, cap, a->version) ? 0 : -1;
-	if (cJSON_IsString(mver) &&
-	    compat_backend_expand(a, mver->valuestring, asset, sizeof(asset), url,
-				  sizeof(url), exe, sizeof(exe), NULL) == 0 &&
-	    cJSON_GetObjectItemCaseSensitive(assets, asset) != NULL)
-		return lemon_str_copy(ver, cap, mver->valuestring) ? 0 : -1;
-	cJSON_ArrayForEach(it, assets) {
-		if (!template_version(a->asset, it->string, v, sizeof(v)))
-			continue;
-		if (found++ == 0)
-			lemon_str_copy(ver, cap, v);
-	}
-	if (found == 1)
-		return 0;
-	if (found > 1)
-		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
-				     "mirror %s holds several versions of %s: pass --version",
-				     mirror, a->name);
-	*unavailable = true;
-	return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
-			     "mirror %s has no %s asset (%s for the pinned %s)",
-			     mirror, a->name, asset, a->version);
-}
-
 static int plan_mirror(const struct compat_backend_asset *a,
 		       const struct provision_opts *o, const char *mirror,
 		       struct provision_plan *p, bool *unavailable,
 		       struct lemon_err *err)
 {
 	char url[2048], *text = NULL;
-	const cJSON *assets, *entry, *sha, *size;
-	cJSON *root;
 	size_t len, mlen = strlen(mirror);
-	int rc = -1;
+	int rc;
 
 	while (mlen > 0 && mirror[mlen - 1] == '/')
 		mlen--;
 	snprintf(url, sizeof(url), "%.*s/manifest.json", (int)mlen, mirror);
 	if (provision_fetch_small(url, MIRROR_MANIFEST_MAX, &text, &len, err) < 0)
 		return -1;
-	root = cJSON_Parse(text);
+	rc = provision_plan_from_manifest(a, o, mirror, text, len, p,
+					  unavailable, err);
 	free(text);
-	assets = root ? cJSON_GetObjectItemCaseSensitive(root, "assets") : NULL;
-	if (!cJSON_IsObject(assets)) {
-		lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-			      "%s: not a mirror manifest (no \"assets\" object)", url);
-		goto out;
-	}
-	if (o->version && o->version[0]) {
-		if (!lemon_str_copy(p->version, sizeof(p->version), o->version)) {
-			lemon_err_set(err, LEMON_ERR_INVALID_ARG, "version too long");
-			goto out;
-		}
-	} else if (mirror_version(a, root, url, p->version, sizeof(p->version),
-				  unavailable, err) < 0) {
-		goto out;
-	}
-	if (compat_backend_expand(a, p->version, p->asset, sizeof(p->asset), url,
-				  sizeof(url), p->exe, sizeof(p->exe), err) < 0)
-		goto out;
-	entry = cJSON_GetObjectItemCaseSensitive(assets, p->asset);
-	if (!cJSON_IsObject(entry)) {
-		*unavailable = true;
-		lemon_err_set(err, LEMON_ERR_NOT_FOUND,
-			      "mirror %.*s has no %s (not in its manifest.json)",
-			      (int)mlen, mirror, p->asset);
-		goto out;
-	}
-	sha = cJSON_GetObjectItemCaseSensitive(entry, "sha256");
-	size = cJSON_GetObjectItemCaseSensitive(entry, "size");
-	if (cJSON_IsString(sha) && !lemon_str_copy(p->sha256, sizeof(p->sha256),
-						   sha->valuestring)) {
-		lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-			      "mirror manifest: bad sha256 for %s", p->asset);
-		goto out;
-	}
-	if (cJSON_IsNumber(size) && size->valuedouble > 0)
-		p->size = (uint64_t)size->valuedouble;
-	snprintf(p->url, sizeof(p->url), "%.*s/%s", (int)mlen, mirror, p->asset);
-	p->from_mirror = true;
-	rc = 0;
-out:
-	cJSON_Delete(root);
 	return rc;
 }
 
