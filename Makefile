@@ -77,12 +77,13 @@ FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
 	detect/detect.c detect/pci.c detect/xdna.c detect/kmod.c detect/nodes.c \
 	detect/host.c detect/vulkan.c
 fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1 \
-	build-fuzz/fuzz_server_http1_request
+	build-fuzz/fuzz_server_http1_request build-fuzz/fuzz_server_body
 	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf build-fuzz/corpus-http1 \
-		build-fuzz/corpus-http1-request
+		build-fuzz/corpus-http1-request build-fuzz/corpus-body
 	build-fuzz/fuzz_detect_parsers -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus
 	build-fuzz/fuzz_backends_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-gguf
 	build-fuzz/fuzz_util_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=20000 build-fuzz/corpus-http1
+	build-fuzz/fuzz_server_body -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus-body
 	build-fuzz/fuzz_server_http1_request -max_total_time=$(FUZZ_SECONDS) -max_len=40000 \
 		build-fuzz/corpus-http1-request
 
@@ -99,9 +100,20 @@ build-fuzz/fuzz_util_http1: tests/fuzz/fuzz_util_http1.c util/http1.c
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^
 
+# the body validator calls the model-name check of backends/, so this
+# target links a clang-built library (the archive pulls in only what is used)
+build-fuzz/lib/liblemon.a: FORCE
+	$(MAKE) BUILD=build-fuzz/lib CC=clang OPT=-O1 \
+		SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/lib/liblemon.a
+
+build-fuzz/fuzz_server_body: tests/fuzz/fuzz_server_body.c build-fuzz/lib/liblemon.a
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+		-o $@ $^ $(LDLIBS)
+
 build-fuzz/fuzz_detect_parsers: tests/fuzz/fuzz_detect_parsers.c $(FUZZ_SRCS)
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libpci libkmod) \
 		-fsanitize=fuzzer,address,undefined -o $@ $^ $(shell pkg-config --libs libpci libkmod) -ldl
 
-.PHONY: fuzz
+.PHONY: fuzz FORCE
+FORCE:
