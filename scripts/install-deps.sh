@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config git ca-certificates jq python3 \
 libpci-dev libkmod-dev libvulkan-dev libcjson-dev libcmocka-dev \
-libcurl4-openssl-dev libssl-dev libarchive-dev libmicrohttpd-dev libisal-dev \
+libcurl4-openssl-dev libssl-dev libarchive-dev libisal-dev \
 umockdev libumockdev-dev mesa-vulkan-drivers vulkan-tools pciutils kmod \
 hyperfine cmake libarchive-tools curl"
 # a machine may already carry Node.js from elsewhere (with npm bundled);

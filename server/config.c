@@ -15,12 +15,15 @@ void server_config_defaults(struct server_config *c)
 	memset(c, 0, sizeof(*c));
 	lemon_str_copy(c->host, sizeof(c->host), "127.0.0.1");
 	c->port = 8000;
-	lemon_str_copy(c->cors_origin, sizeof(c->cors_origin), "*");
+	/* no CORS by default: a page the user visits must not drive the
+	 * server (issue 9); cors_origin names the ones that may */
 	lemon_str_copy(c->backend, sizeof(c->backend), "auto");
 	c->max_body = 1024 * 1024;
 	c->timeout_s = 30;
+	c->header_timeout_s = 10;
 	c->upstream_timeout_s = 600;
 	c->max_conns = 1024;
+	c->max_conns_per_client = 64;
 }
 
 static int set_str(char *dst, size_t cap, const char *key, const char *val,
@@ -29,6 +32,48 @@ static int set_str(char *dst, size_t cap, const char *key, const char *val,
 	if (!lemon_str_copy(dst, cap, val))
 		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 				     "%s: value longer than %zu bytes", key, cap - 1);
+	return 0;
+}
+
+/* the key from the first line of a file (trailing CR/LF dropped), so it
+ * is not on the command line where ps shows it */
+static int set_key_file(struct server_config *c, const char *path,
+			struct lemon_err *err)
+{
+	char buf[sizeof(c->api_key) + 2];
+	size_t n, i;
+	FILE *f;
+
+	if (path[0] == 0)
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG, "api_key_file: empty path");
+	f = fopen(path, "re");
+	if (f == NULL)
+		return lemon_err_errno_path(err, errno, "api_key_file: reading", path);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	for (i = 0; i < n && buf[i] != '\n'; i++)
+		;
+	if (i == n && n == sizeof(buf) - 1)
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "api_key_file %s: key longer than %zu bytes", path,
+				     sizeof(c->api_key) - 1);
+	if (i > 0 && buf[i - 1] == '\r')
+		i--;
+	buf[i] = 0;
+	if (i == 0)
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "api_key_file %s: the first line is empty", path);
+	if (i >= sizeof(c->api_key))
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "api_key_file %s: key longer than %zu bytes", path,
+				     sizeof(c->api_key) - 1);
+	for (n = 0; n < i; n++)
+		if ((unsigned char)buf[n] < 0x21 || buf[n] == 0x7f)
+			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+					     "api_key_file %s: the key holds a space or control character",
+					     path);
+	memcpy(c->api_key, buf, i + 1);
 	return 0;
 }
 
@@ -53,6 +98,8 @@ int server_config_set(struct server_config *c, const char *key,
 		return set_str(c->host, sizeof(c->host), key, val, err);
 	if (strcmp(key, "api_key") == 0)
 		return set_str(c->api_key, sizeof(c->api_key), key, val, err);
+	if (strcmp(key, "api_key_file") == 0)
+		return set_key_file(c, val, err);
 	if (strcmp(key, "cors_origin") == 0)
 		return set_str(c->cors_origin, sizeof(c->cors_origin), key, val, err);
 	if (strcmp(key, "mirror") == 0)
@@ -81,6 +128,14 @@ int server_config_set(struct server_config *c, const char *key,
 		if (set_num(&n, key, val, 1, 3600, err) < 0)
 			return -1;
 		c->timeout_s = (int)n;
+	} else if (strcmp(key, "header_timeout") == 0) {
+		if (set_num(&n, key, val, 1, 3600, err) < 0)
+			return -1;
+		c->header_timeout_s = (int)n;
+	} else if (strcmp(key, "max_conns_per_client") == 0) {
+		if (set_num(&n, key, val, 1, 65536, err) < 0)
+			return -1;
+		c->max_conns_per_client = (int)n;
 	} else if (strcmp(key, "upstream_timeout") == 0) {
 		if (set_num(&n, key, val, 1, 86400, err) < 0)
 			return -1;
@@ -103,6 +158,7 @@ static const struct {
 	{ "LEMON_HOST", "host" },
 	{ "LEMON_PORT", "port" },
 	{ "LEMON_API_KEY", "api_key" },
+	{ "LEMON_API_KEY_FILE", "api_key_file" },
 	{ "LEMON_CORS_ORIGIN", "cors_origin" },
 	{ "LEMON_BACKEND", "backend" },
 	{ "LEMON_CTX_SIZE", "ctx_size" },
@@ -111,6 +167,8 @@ static const struct {
 	{ "LEMON_TIMEOUT", "timeout" },
 	{ "LEMON_UPSTREAM_TIMEOUT", "upstream_timeout" },
 	{ "LEMON_MAX_CONNS", "max_conns" },
+	{ "LEMON_MAX_CONNS_PER_CLIENT", "max_conns_per_client" },
+	{ "LEMON_HEADER_TIMEOUT", "header_timeout" },
 };
 
 int server_config_load_env(struct server_config *c, struct lemon_err *err)

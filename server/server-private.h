@@ -3,6 +3,7 @@
 #define LEMON_SERVER_PRIVATE_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <sys/types.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -154,6 +155,78 @@ struct server_req {
 	size_t cap;
 };
 
+/* what server_response_from_* build (server/http_response.c) */
+struct server_response {
+	int refs;
+	char *body; /* a buffer response */
+	size_t len;
+	bool owned;
+	uint64_t size; /* a reader's, or SERVER_SIZE_UNKNOWN */
+	size_t block;
+	server_reader_fn reader;
+	void *cls;
+	server_reader_free_fn free_cb;
+	struct {
+		char *p;
+		size_t len, cap;
+	} hdr;	    /* "Name: value\r\n" lines */
+	bool close; /* the route asked for Connection: close */
+};
+
+/* one client connection (server/http_conn.c); the routes see it through
+ * server_conn_header and the fields of req */
+struct server_conn {
+	struct server *s;
+	int fd;
+	uint32_t peer; /* IPv4 address, network order */
+	struct server_conn *next, *prev;
+	int64_t accepted; /* monotonic ms */
+	int64_t idle_deadline;
+	char *buf; /* the head, and bytes after it */
+	size_t len, used;
+	bool fresh;     /* no request answered yet */
+	bool keep;      /* keep-alive after this response */
+	bool head_only; /* HEAD: the body is left out */
+	struct server_http1_request req;
+	struct server_response *resp;
+	unsigned status;
+};
+
+/* the listener and its connections (server/http_listen.c) */
+struct server_http {
+	int lfd;
+	int wake[2]; /* written to end the accept thread */
+	pthread_t accept_thread;
+	bool accepting;
+	pthread_mutex_t mu; /* guards the list, n_conns and draining */
+	pthread_cond_t cv;  /* a connection ended */
+	struct server_conn *conns;
+	int n_conns;
+	bool draining;
+};
+
+struct server_conn *server_conn_new(struct server *s, int fd, uint32_t peer);
+/* serves requests until the connection ends; closes the socket */
+void server_conn_run(struct server_conn *c);
+void server_conn_free(struct server_conn *c);
+
+/* server/http.c: a request whose head and body are in, checked (Host,
+ * Origin, key, Content-Type) and routed; a response is queued on c */
+void server_dispatch(struct server_conn *c, struct server_req *req);
+/* an error of the HTTP layer (parse, deadline, size, caps) as JSON in the
+ * shape of the route family the target belongs to */
+void server_send_http_error(struct server_conn *c, unsigned status,
+			    const char *why);
+/* the CORS headers for a request whose Origin is an allowed one */
+void server_cors_headers(struct server_conn *c, struct server_response *r);
+/* "/" and "/api/..." other than "/api/v1/...": Ollama's error shape */
+bool server_is_ollama_route(const char *path);
+/* an error message as it may go into a JSON body: valid UTF-8 (bad bytes
+ * become U+FFFD) and no absolute data path (the data directory becomes
+ * "<data>", $HOME "~") */
+void server_clean_message(const struct server *s, const char *in, char *out,
+			  size_t cap);
+
 int64_t server_now_ms(void);
 
 /* queue a JSON body (copied) with CORS headers */
@@ -237,8 +310,5 @@ enum server_result server_ollama_generate(struct server *s,
 				    const struct server_req *req, bool chat);
 
 void server_stats_record(struct server *s, const struct server_stats *st);
-
-/* libmicrohttpd is opened on first use (lazy_mhd.c) */
-int server_mhd_load(struct lemon_err *err);
 
 #endif

@@ -18,29 +18,36 @@ struct server_config {
 	char host[64];         /* "127.0.0.1" */
 	int port;              /* 8000 */
 	char api_key[256];     /* "" = no authentication */
-	char cors_origin[256]; /* Access-Control-Allow-Origin, "" = no CORS */
+	/* origins (comma-separated, "*" = any) whose pages may call the API
+	 * and get CORS headers; "" = none, only the server's own */
+	char cors_origin[1024];
 	char backend[16];      /* "auto", "rocm", "vulkan", "cpu" */
 	int ctx_size;          /* 0 = the model's */
 	char mirror[512];      /* "" = provision's default */
 	size_t max_body;       /* request body limit, bytes (413 above) */
-	int timeout_s;         /* idle connection timeout */
+	int timeout_s;         /* request body deadline, keep-alive idle time */
+	int header_timeout_s;  /* request head deadline (total, not idle) */
 	int upstream_timeout_s; /* longest wait for the backend's next bytes */
 	int max_conns;
+	int max_conns_per_client; /* from one client address */
 };
 
 void server_config_defaults(struct server_config *c);
 
-/* reads a JSON object of the keys above (host, port, api_key, cors_origin,
- * backend, ctx_size, mirror, max_body, timeout, upstream_timeout,
- * max_conns); path NULL: $XDG_CONFIG_HOME/lemon/config.json (or
+/* reads a JSON object of the keys above (host, port, api_key, api_key_file
+ * (the key from a file's first line), cors_origin, backend, ctx_size,
+ * mirror, max_body, timeout, header_timeout, upstream_timeout, max_conns,
+ * max_conns_per_client); path NULL: $XDG_CONFIG_HOME/lemon/config.json (or
  * ~/.config/lemon/config.json). A missing file is not an error; unknown
  * keys and bad values are INVALID_DATA naming the file and key. */
 int server_config_load_file(struct server_config *c, const char *path,
 			    struct lemon_err *err);
 
-/* LEMON_HOST, LEMON_PORT, LEMON_API_KEY, LEMON_CORS_ORIGIN, LEMON_BACKEND,
- * LEMON_CTX_SIZE, LEMON_MIRROR, LEMON_MAX_BODY, LEMON_TIMEOUT,
- * LEMON_UPSTREAM_TIMEOUT; INVALID_ARG names the variable */
+/* LEMON_HOST, LEMON_PORT, LEMON_API_KEY, LEMON_API_KEY_FILE,
+ * LEMON_CORS_ORIGIN, LEMON_BACKEND, LEMON_CTX_SIZE, LEMON_MIRROR,
+ * LEMON_MAX_BODY, LEMON_TIMEOUT, LEMON_HEADER_TIMEOUT,
+ * LEMON_UPSTREAM_TIMEOUT, LEMON_MAX_CONNS, LEMON_MAX_CONNS_PER_CLIENT;
+ * INVALID_ARG names the variable */
 int server_config_load_env(struct server_config *c, struct lemon_err *err);
 
 /* sets one key by its config-file name from a string (used by env and

@@ -1,6 +1,6 @@
 /* load a shared library on first use.
  *
- * libcurl, libarchive and libmicrohttpd pull in some forty libraries
+ * libcurl and libarchive pull in some forty libraries
  * (GnuTLS, Kerberos, LDAP, ICU, libstdc++, ...) whose relocation costs more
  * than all of `lemon doctor`'s own work. Only the commands that download,
  * unpack or serve need them, so those layers reach them through stubs that
