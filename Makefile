@@ -2,12 +2,12 @@
 # `make test` builds and runs unit and integration tests; `make test-asan`
 # runs the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 CC ?= cc
-PKGS := libpci libkmod libcjson libcurl libarchive openssl libisal libmicrohttpd
+PKGS := libpci libkmod libcjson libcurl libarchive openssl libisal
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-# libcurl, libarchive and libmicrohttpd are dlopen'ed on first use
+# libcurl and libarchive are dlopen'ed on first use
 # (util/lazylib.h): linking them would make every command, doctor included,
 # pay for relocating some forty libraries they pull in
-LAZY_PKGS := libcurl libarchive libmicrohttpd
+LAZY_PKGS := libcurl libarchive
 PKG_LIBS := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)))
 PREFIX ?= /usr/local
 DATADIR ?= $(CURDIR)/compat
