@@ -22,6 +22,10 @@ static void test_defaults_and_set(void **state)
 	assert_int_equal(c.port, 8000);
 	assert_string_equal(c.backend, "auto");
 	assert_int_equal(c.max_body, 1024 * 1024);
+	/* no CORS unless origins are named (issue 9: '*' let any page in) */
+	assert_string_equal(c.cors_origin, "");
+	assert_int_equal(c.header_timeout_s, 10);
+	assert_true(c.max_conns_per_client < c.max_conns);
 	assert_int_equal(server_config_set(&c, "port", "9001", &err), 0);
 	assert_int_equal(c.port, 9001);
 	assert_int_equal(server_config_set(&c, "backend", "vulkan", &err), 0);
@@ -99,11 +103,54 @@ static void test_file_then_env(void **state)
 	rmdir(dir);
 }
 
+/* --api-key-file: the first line, CR/LF dropped; empty, oversized,
+ * missing or spaced keys refused, never truncated */
+static void test_api_key_file(void **state)
+{
+	struct server_config c;
+	struct lemon_err err = { 0 };
+	char dir[] = "/tmp/lemon-keyfile-XXXXXX", path[128], big[400];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/key", dir);
+	server_config_defaults(&c);
+	write_text(path, "s3cret-key\r\nsecond line\n");
+	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), 0);
+	assert_string_equal(c.api_key, "s3cret-key");
+	write_text(path, "only-line");
+	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), 0);
+	assert_string_equal(c.api_key, "only-line");
+
+	write_text(path, "\nkey-on-line-two\n");
+	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+	lemon_err_clear(&err);
+	write_text(path, "");
+	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), -1);
+	lemon_err_clear(&err);
+	write_text(path, "two words\n");
+	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), -1);
+	lemon_err_clear(&err);
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	write_text(path, big);
+	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), -1);
+	assert_non_null(strstr(err.msg, "longer"));
+	lemon_err_clear(&err);
+	assert_string_equal(c.api_key, "only-line");
+	unlink(path);
+	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_set),
 		cmocka_unit_test(test_file_then_env),
+		cmocka_unit_test(test_api_key_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
