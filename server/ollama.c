@@ -32,12 +32,14 @@ enum server_result server_ollama_error(struct server *s, struct server_conn *con
 				 unsigned status, const char *fmt, ...)
 {
 	cJSON *o = cJSON_CreateObject();
-	char msg[512];
+	char raw[512], msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* valid UTF-8, no absolute data paths (server/http.c) */
+	server_clean_message(s, raw, msg, sizeof(msg));
 	cJSON_AddStringToObject(o, "error", msg);
 	return server_ollama_send(s, conn, status, o);
 }
