@@ -77,15 +77,37 @@ FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
 	detect/detect.c detect/pci.c detect/xdna.c detect/kmod.c detect/nodes.c \
 	detect/host.c detect/vulkan.c
 fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1 \
-	build-fuzz/fuzz_server_http1_request build-fuzz/fuzz_server_body
+	build-fuzz/fuzz_server_http1_request build-fuzz/fuzz_server_body \
+	build-fuzz/fuzz_provision_manifest build-fuzz/fuzz_compat_models
 	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf build-fuzz/corpus-http1 \
-		build-fuzz/corpus-http1-request build-fuzz/corpus-body
+		build-fuzz/corpus-http1-request build-fuzz/corpus-body \
+		build-fuzz/corpus-manifest build-fuzz/corpus-models
 	build-fuzz/fuzz_detect_parsers -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus
 	build-fuzz/fuzz_backends_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-gguf
 	build-fuzz/fuzz_util_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=20000 build-fuzz/corpus-http1
 	build-fuzz/fuzz_server_body -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus-body
 	build-fuzz/fuzz_server_http1_request -max_total_time=$(FUZZ_SECONDS) -max_len=40000 \
 		build-fuzz/corpus-http1-request
+	build-fuzz/fuzz_provision_manifest -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		build-fuzz/corpus-manifest
+	cp compat/models.json build-fuzz/corpus-models/
+	build-fuzz/fuzz_compat_models -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		build-fuzz/corpus-models
+
+# a mirror's manifest.json and a user's models.json: untrusted JSON
+FUZZ_JSON_SRCS := util/err.c util/str.c util/fs.c util/buf.c compat/schema.c
+build-fuzz/fuzz_provision_manifest: tests/fuzz/fuzz_provision_manifest.c provision/manifest.c \
+	compat/backends.c $(FUZZ_JSON_SRCS)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -DLEMON_DATADIR='"$(DATADIR)"' \
+		$(shell pkg-config --cflags libcjson) -fsanitize=fuzzer,address,undefined \
+		-o $@ $^ $(shell pkg-config --libs libcjson)
+
+build-fuzz/fuzz_compat_models: tests/fuzz/fuzz_compat_models.c compat/models.c $(FUZZ_JSON_SRCS)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -DLEMON_DATADIR='"$(DATADIR)"' \
+		$(shell pkg-config --cflags libcjson) -fsanitize=fuzzer,address,undefined \
+		-o $@ $^ $(shell pkg-config --libs libcjson)
 
 build-fuzz/fuzz_server_http1_request: tests/fuzz/fuzz_server_http1_request.c server/http1_request.c
 	@mkdir -p build-fuzz

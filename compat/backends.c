@@ -2,48 +2,19 @@
  * bundle lemon can install, the pinned release, the asset name and URL as
  * the publisher spells them, the archive format, the executable inside and
  * the SHA-256 where one is known. This file loads and validates it (every
- * key known, every entry sourced) and answers "which bundle serves this
- * backend choice"; the provisioner does the rest. */
-#include <errno.h>
+ * key known, every entry sourced; schema.c's checker) and answers "which
+ * bundle serves this backend choice"; the provisioner does the rest. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "compat/compat.h"
-#include "util/fs.h"
+#include "compat/compat-private.h"
 #include "util/str.h"
 
 #define BACKENDS_FILE "backends.json"
 #define BACKENDS_MAX_BYTES (1024 * 1024)
-
-/* copies a required (or optional) string member; non-strings and overlong
- * values are INVALID_DATA naming the entry and key */
-static int get_str(const cJSON *obj, const char *key, bool required,
-		   char *dst, size_t cap, const char *entry,
-		   struct lemon_err *err)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	dst[0] = 0;
-	if (v == NULL || cJSON_IsNull(v)) {
-		if (!required)
-			return 0;
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: missing \"%s\"",
-				     BACKENDS_FILE, entry, key);
-	}
-	if (!cJSON_IsString(v) || v->valuestring[0] == 0)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: \"%s\" must be a non-empty string",
-				     BACKENDS_FILE, entry, key);
-	if (!lemon_str_copy(dst, cap, v->valuestring))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: \"%s\" longer than %zu bytes",
-				     BACKENDS_FILE, entry, key, cap - 1);
-	return 0;
-}
 
 static bool is_sha256_hex(const char *s)
 {
@@ -55,148 +26,118 @@ static bool is_sha256_hex(const char *s)
 	return i == 64;
 }
 
-static const char *const target_keys[] = {
-	"kind", "family", "gfx_targets", "version", "asset", "url", "format",
-	"exe", "sha256", "source", NULL
+static const struct compat_field target_fields[] = {
+	{ "kind", CF_STR, true, false },    { "family", CF_STR, false, true },
+	{ "gfx_targets", CF_ARR, false, false },
+	{ "version", CF_STR, true, false }, { "asset", CF_STR, true, false },
+	{ "url", CF_STR, true, false },     { "format", CF_STR, true, false },
+	{ "exe", CF_STR, true, false },     { "sha256", CF_STR, false, true },
+	{ "source", CF_STR, true, false },
 };
 
-static int check_keys(const cJSON *obj, const char *const *known,
-		      const char *entry, struct lemon_err *err)
-{
-	const cJSON *it;
-	int i;
+static const struct compat_field backend_fields[] = {
+	{ "targets", CF_OBJ, true, false },
+};
 
-	cJSON_ArrayForEach(it, obj) {
-		for (i = 0; known[i]; i++)
-			if (strcmp(it->string, known[i]) == 0)
-				break;
-		if (known[i] == NULL)
-			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-					     "%s: entry %s: unknown key \"%s\"",
-					     BACKENDS_FILE, entry, it->string);
-	}
-	return 0;
-}
+static const char *const kinds[] = { "cpu", "vulkan", "rocm", NULL };
+static const char *const formats[] = { "tar.gz", "zip", NULL };
 
-static int parse_gfx_list(const cJSON *t, struct compat_backend_asset *a,
-			  struct lemon_err *err)
+static int parse_gfx_list(const struct compat_ctx *ctx, const cJSON *t,
+			  struct compat_backend_asset *a, struct lemon_err *err)
 {
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(t, "gfx_targets");
 	const cJSON *g;
 
 	if (strcmp(a->kind, "rocm") != 0)
-		return 0;
-	if (a->family[0] == 0 || !cJSON_IsArray(list))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: rocm needs \"family\" and \"gfx_targets\"",
-				     BACKENDS_FILE, a->name);
+		return list == NULL ? 0 :
+			compat_bad(ctx, err, "'gfx_targets' is for rocm only");
+	if (a->family[0] == 0 || list == NULL)
+		return compat_bad(ctx, err, "rocm needs 'family' and 'gfx_targets'");
 	cJSON_ArrayForEach(g, list) {
 		if (a->n_gfx >= COMPAT_MAX_FAMILY_TARGETS || !cJSON_IsString(g) ||
 		    !lemon_str_copy(a->gfx_targets[a->n_gfx],
 				    sizeof(a->gfx_targets[0]), g->valuestring))
-			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-					     "%s: entry %s: bad \"gfx_targets\"",
-					     BACKENDS_FILE, a->name);
+			return compat_bad(ctx, err, "bad 'gfx_targets'");
 		a->n_gfx++;
 	}
 	return 0;
 }
 
-static int parse_target(const char *backend, const cJSON *t,
-			struct compat_backend_asset *a, struct lemon_err *err)
+/* the strings every target has, then the ones it may have */
+static int target_strings(const struct compat_ctx *ctx, const cJSON *t,
+			  struct compat_backend_asset *a, struct lemon_err *err)
 {
-	char entry[64];
+	if (compat_get_enum(ctx, t, "kind", kinds, a->kind, sizeof(a->kind),
+			    err) ||
+	    compat_get_str(ctx, t, "family", a->family, sizeof(a->family), err) ||
+	    compat_get_str(ctx, t, "version", a->version, sizeof(a->version),
+			   err) ||
+	    compat_get_str(ctx, t, "asset", a->asset, sizeof(a->asset), err) ||
+	    compat_get_str(ctx, t, "url", a->url, sizeof(a->url), err) ||
+	    compat_get_enum(ctx, t, "format", formats, a->format,
+			    sizeof(a->format), err) ||
+	    compat_get_str(ctx, t, "exe", a->exe, sizeof(a->exe), err) ||
+	    compat_get_str(ctx, t, "sha256", a->sha256, sizeof(a->sha256), err) ||
+	    compat_get_str(ctx, t, "source", a->source, sizeof(a->source), err))
+		return -1;
+	return 0;
+}
 
-	snprintf(entry, sizeof(entry), "%s/%s", backend, t->string);
-	if (!cJSON_IsObject(t))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: not an object", BACKENDS_FILE, entry);
-	if (check_keys(t, target_keys, entry, err) < 0)
+static int parse_target(const struct compat_ctx *ctx, const char *backend,
+			const cJSON *t, struct compat_backend_asset *a,
+			struct lemon_err *err)
+{
+	char name[sizeof(a->name)];
+
+	if (compat_check_keys(ctx, t, target_fields,
+			      sizeof(target_fields) / sizeof(target_fields[0]),
+			      err) < 0 ||
+	    target_strings(ctx, t, a, err) < 0)
 		return -1;
 	if (!lemon_str_copy(a->backend, sizeof(a->backend), backend) ||
 	    !lemon_str_copy(a->target, sizeof(a->target), t->string))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: name too long", BACKENDS_FILE, entry);
-	if (get_str(t, "kind", true, a->kind, sizeof(a->kind), entry, err) < 0 ||
-	    get_str(t, "family", false, a->family, sizeof(a->family), entry, err) < 0 ||
-	    get_str(t, "version", true, a->version, sizeof(a->version), entry, err) < 0 ||
-	    get_str(t, "asset", true, a->asset, sizeof(a->asset), entry, err) < 0 ||
-	    get_str(t, "url", true, a->url, sizeof(a->url), entry, err) < 0 ||
-	    get_str(t, "format", true, a->format, sizeof(a->format), entry, err) < 0 ||
-	    get_str(t, "exe", true, a->exe, sizeof(a->exe), entry, err) < 0 ||
-	    get_str(t, "sha256", false, a->sha256, sizeof(a->sha256), entry, err) < 0 ||
-	    get_str(t, "source", true, a->source, sizeof(a->source), entry, err) < 0)
-		return -1;
-	if (strcmp(a->kind, "cpu") != 0 && strcmp(a->kind, "vulkan") != 0 &&
-	    strcmp(a->kind, "rocm") != 0)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: unknown kind \"%s\"",
-				     BACKENDS_FILE, entry, a->kind);
-	if (strcmp(a->format, "tar.gz") != 0 && strcmp(a->format, "zip") != 0)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: unknown format \"%s\"",
-				     BACKENDS_FILE, entry, a->format);
+		return compat_bad(ctx, err, "name too long");
 	if (a->sha256[0] && !is_sha256_hex(a->sha256))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: sha256 is not 64 lower-case hex digits",
-				     BACKENDS_FILE, entry);
+		return compat_bad(ctx, err,
+				  "sha256 is not 64 lower-case hex digits");
 	if (strstr(a->asset, "/") != NULL)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry %s: asset name holds a '/'",
-				     BACKENDS_FILE, entry);
-	/* build the name in a separate buffer: gcc cannot tell that name,
-	 * kind and family are distinct members and warns (-Wrestrict) */
-	{
-		char name[sizeof(a->name)];
-
-		if (a->family[0])
-			snprintf(name, sizeof(name), "%s:%s:%s", backend,
-				 a->kind, a->family);
-		else
-			snprintf(name, sizeof(name), "%s:%s", backend, a->kind);
-		memcpy(a->name, name, sizeof(name));
-	}
-	return parse_gfx_list(t, a, err);
+		return compat_bad(ctx, err, "asset name holds a '/'");
+	if (!compat_version_ok(a->version))
+		return compat_bad(ctx, err, "unusable version (" COMPAT_VERSION_RULE ")");
+	/* built in a separate buffer: gcc cannot tell that name, kind and
+	 * family are distinct members and warns (-Wrestrict) */
+	if (a->family[0])
+		snprintf(name, sizeof(name), "%s:%s:%s", backend, a->kind,
+			 a->family);
+	else
+		snprintf(name, sizeof(name), "%s:%s", backend, a->kind);
+	memcpy(a->name, name, sizeof(name));
+	return parse_gfx_list(ctx, t, a, err);
 }
 
-static int parse_doc(const cJSON *root, struct compat_backends *bm,
-		     struct lemon_err *err)
+static int parse_backend(struct compat_ctx *ctx, const cJSON *b,
+			 struct compat_backends *bm, struct lemon_err *err)
 {
-	static const char *const top_keys[] = { "schema", "about", "backends", NULL };
-	const cJSON *schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
-	const cJSON *backends = cJSON_GetObjectItemCaseSensitive(root, "backends");
-	const cJSON *b, *targets, *t;
+	const cJSON *t;
+	char entry[64];
 	int i;
 
-	if (!cJSON_IsObject(root) || check_keys(root, top_keys, "(top)", err) < 0)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: not a JSON object", BACKENDS_FILE);
-	if (!cJSON_IsNumber(schema) || schema->valueint != 1)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: unsupported schema (want 1)", BACKENDS_FILE);
-	if (!cJSON_IsObject(backends))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: missing \"backends\" object", BACKENDS_FILE);
-	cJSON_ArrayForEach(b, backends) {
-		targets = cJSON_GetObjectItemCaseSensitive(b, "targets");
-		if (!cJSON_IsObject(targets) || cJSON_GetArraySize(b) != 1)
-			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-					     "%s: backend %s: want exactly a \"targets\" object",
-					     BACKENDS_FILE, b->string);
-		cJSON_ArrayForEach(t, targets) {
-			if (bm->n >= COMPAT_MAX_BACKEND_ASSETS)
-				return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
-						     "%s: more than %d targets",
-						     BACKENDS_FILE, COMPAT_MAX_BACKEND_ASSETS);
-			if (parse_target(b->string, t, &bm->a[bm->n], err) < 0)
-				return -1;
-			for (i = 0; i < bm->n; i++)
-				if (strcmp(bm->a[i].name, bm->a[bm->n].name) == 0)
-					return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-							     "%s: duplicate entry %s",
-							     BACKENDS_FILE, bm->a[i].name);
-			bm->n++;
-		}
+	ctx->entry = b->string;
+	if (compat_check_keys(ctx, b, backend_fields, 1, err) < 0)
+		return -1;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(b, "targets")) {
+		snprintf(entry, sizeof(entry), "%s/%s", b->string, t->string);
+		ctx->entry = entry;
+		if (bm->n >= COMPAT_MAX_BACKEND_ASSETS)
+			return compat_bad(ctx, err, "more than %d targets",
+					  COMPAT_MAX_BACKEND_ASSETS);
+		if (parse_target(ctx, b->string, t, &bm->a[bm->n], err) < 0)
+			return -1;
+		for (i = 0; i < bm->n; i++)
+			if (strcmp(bm->a[i].name, bm->a[bm->n].name) == 0)
+				return compat_bad(ctx, err, "duplicate entry %s",
+						  bm->a[i].name);
+		bm->n++;
 	}
 	return 0;
 }
@@ -204,34 +145,32 @@ static int parse_doc(const cJSON *root, struct compat_backends *bm,
 int compat_backends_load(const char *dir, struct compat_backends **out,
 			 struct lemon_err *err)
 {
+	static const struct compat_field top[] = {
+		{ "about", CF_STR, true, false },
+		{ "backends", CF_OBJ, true, false },
+	};
+	struct compat_ctx ctx = { 0 };
 	struct compat_backends *bm;
-	char path[4096];
-	char *text = NULL;
+	const cJSON *b;
 	cJSON *root;
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	if (dir == NULL)
 		dir = getenv("LEMON_COMPAT_DIR");
 	if (dir == NULL || dir[0] == 0)
 		dir = LEMON_DATADIR;
-	if (snprintf(path, sizeof(path), "%s/%s", dir, BACKENDS_FILE) >=
-	    (int)sizeof(path))
-		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
-				     "compat directory path too long: %s", dir);
-	if (lemon_read_file(path, BACKENDS_MAX_BYTES, false, &text, NULL, err) < 0)
+	if (compat_doc_load(&ctx, dir, BACKENDS_FILE, BACKENDS_MAX_BYTES, top,
+			    2, &root, err) < 0)
 		return -1;
-	root = cJSON_Parse(text);
-	free(text);
-	if (root == NULL)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: not valid JSON", path);
 	bm = calloc(1, sizeof(*bm));
 	if (bm == NULL) {
 		cJSON_Delete(root);
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
 	}
-	rc = parse_doc(root, bm, err);
+	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(root, "backends"))
+		if (rc == 0)
+			rc = parse_backend(&ctx, b, bm, err);
 	cJSON_Delete(root);
 	if (rc < 0) {
 		free(bm);

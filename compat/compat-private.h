@@ -155,11 +155,13 @@ struct cJSON;
 
 enum compat_ftype { CF_STR, CF_BOOL, CF_NUM, CF_OBJ, CF_ARR };
 
-/* an allowed key of a JSON object and its type */
+/* an allowed key of a JSON object and its type (nullable: null is also
+ * accepted, and read as absent) */
 struct compat_field {
 	const char *key;
 	enum compat_ftype type;
 	bool required;
+	bool nullable;
 };
 
 /* where the loader is, for messages */
@@ -168,6 +170,19 @@ struct compat_ctx {
 	const char *entry; /* key of the entry being read, NULL at top level */
 };
 
+/* ---- the schema checker (schema.c) ------------------------------------ */
+
+/* text (len bytes, NUL-terminated) as one JSON object whose top-level keys
+ * are `schema` (required, must be 1) and fields; *out is the caller's to
+ * cJSON_Delete. INVALID_DATA naming ctx->path and the key. */
+int compat_doc_parse(const struct compat_ctx *ctx, const char *text,
+		     size_t len, const struct compat_field *fields, size_t n,
+		     struct cJSON **out, struct lemon_err *err);
+/* reads dir/name (dir alone when name is NULL; at most max bytes) into
+ * ctx->path and checks it with compat_doc_parse */
+int compat_doc_load(struct compat_ctx *ctx, const char *dir, const char *name,
+		    size_t max, const struct compat_field *fields, size_t n,
+		    struct cJSON **out, struct lemon_err *err);
 /* INVALID_DATA "<path>: entry '<entry>': <msg>"; returns -1 */
 int compat_bad(const struct compat_ctx *ctx, struct lemon_err *err,
 	       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -175,7 +190,8 @@ int compat_bad(const struct compat_ctx *ctx, struct lemon_err *err,
 int compat_check_keys(const struct compat_ctx *ctx, const struct cJSON *obj,
 		      const struct compat_field *fields, size_t n,
 		      struct lemon_err *err);
-/* optional string field into out ("" when absent; present ones non-empty) */
+/* optional string field into out ("" when absent or null; present ones
+ * non-empty) */
 int compat_get_str(const struct compat_ctx *ctx, const struct cJSON *obj,
 		   const char *key, char *out, size_t cap,
 		   struct lemon_err *err);

@@ -316,7 +316,10 @@ int compat_models_load(const char *dir, const char *user_file,
 void compat_models_free(struct compat_models *reg);
 
 /* parses one registry document (for tests and the loader); what names it
- * in messages; entries are appended to reg, replacing same-name ones */
+ * in messages. `schema` 1 is required, `about` too unless user; unknown
+ * keys, a key given twice and a name given twice in one document are
+ * INVALID_DATA naming the file, entry and key. Entries are appended to
+ * reg, replacing same-name ones of an earlier document. */
 int compat_models_parse(struct compat_models *reg, const char *text,
 			const char *what, bool user, struct lemon_err *err);
 

@@ -1,22 +1,21 @@
 /* loads and validates the compat JSON tables.
  *
- * Every file declares its allowed keys here; an unknown key, a duplicate
- * entry or a malformed value makes the whole load fail with INVALID_DATA
- * naming the file and the entry, so a bad data edit is caught by the unit
- * test that loads every shipped file instead of surfacing as a wrong verdict
- * on a user's machine. The per-section parsers for NPU and kernel-log data
+ * Every file declares its allowed keys here and is checked by the one
+ * schema checker (schema.c); an unknown key, a duplicate entry or a
+ * malformed value makes the whole load fail with INVALID_DATA naming the
+ * file and the entry, so a bad data edit is caught by the unit test that
+ * loads every shipped file instead of surfacing as a wrong verdict on a
+ * user's machine. The per-section parsers for NPU and kernel-log data
  * live in load-npu.c. */
 #include "compat/compat-private.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "util/fs.h"
 #include "util/str.h"
 
 #define COMPAT_FILE_MAX (1024 * 1024)
@@ -24,124 +23,6 @@
 #ifndef LEMON_DATADIR
 #define LEMON_DATADIR "compat"
 #endif
-
-static const char *type_name(enum compat_ftype t)
-{
-	switch (t) {
-	case CF_STR:
-		return "a string";
-	case CF_BOOL:
-		return "true or false";
-	case CF_NUM:
-		return "a number";
-	case CF_OBJ:
-		return "an object";
-	case CF_ARR:
-		return "an array";
-	}
-	return "?";
-}
-
-static bool type_ok(const cJSON *v, enum compat_ftype t)
-{
-	switch (t) {
-	case CF_STR:
-		return cJSON_IsString(v);
-	case CF_BOOL:
-		return cJSON_IsBool(v);
-	case CF_NUM:
-		return cJSON_IsNumber(v);
-	case CF_OBJ:
-		return cJSON_IsObject(v);
-	case CF_ARR:
-		return cJSON_IsArray(v);
-	}
-	return false;
-}
-
-int compat_check_keys(const struct compat_ctx *ctx, const cJSON *obj,
-		      const struct compat_field *fields, size_t n,
-		      struct lemon_err *err)
-{
-	const cJSON *c, *d;
-	size_t i;
-
-	if (!cJSON_IsObject(obj))
-		return compat_bad(ctx, err, "not an object");
-	for (c = obj->child; c; c = c->next) {
-		for (d = obj->child; d != c; d = d->next)
-			if (strcmp(d->string, c->string) == 0)
-				return compat_bad(ctx, err, "duplicate key '%s'",
-						  c->string);
-		for (i = 0; i < n; i++)
-			if (strcmp(fields[i].key, c->string) == 0)
-				break;
-		if (i == n)
-			return compat_bad(ctx, err, "unknown key '%s'",
-					  c->string);
-		if (!type_ok(c, fields[i].type))
-			return compat_bad(ctx, err, "'%s' must be %s",
-					  c->string, type_name(fields[i].type));
-	}
-	for (i = 0; i < n; i++)
-		if (fields[i].required &&
-		    !cJSON_GetObjectItemCaseSensitive(obj, fields[i].key))
-			return compat_bad(ctx, err, "missing key '%s'",
-					  fields[i].key);
-	return 0;
-}
-
-int compat_bad(const struct compat_ctx *ctx, struct lemon_err *err,
-	       const char *fmt, ...)
-{
-	char msg[192];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (ctx->entry && ctx->entry[0])
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: entry '%s': %s", ctx->path,
-				     ctx->entry, msg);
-	return lemon_err_set(err, LEMON_ERR_INVALID_DATA, "%s: %s", ctx->path,
-			     msg);
-}
-
-/* copies an optional string field (already type-checked); "" when absent.
- * Present strings must be non-empty and fit. */
-int compat_get_str(const struct compat_ctx *ctx, const cJSON *obj,
-		   const char *key, char *out, size_t cap,
-		   struct lemon_err *err)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	out[0] = '\0';
-	if (!v)
-		return 0;
-	if (v->valuestring[0] == '\0')
-		return compat_bad(ctx, err, "'%s' is empty", key);
-	if (!lemon_str_copy(out, cap, v->valuestring))
-		return compat_bad(ctx, err, "'%s' longer than %zu bytes", key,
-				  cap - 1);
-	return 0;
-}
-
-int compat_get_enum(const struct compat_ctx *ctx, const cJSON *obj,
-		    const char *key, const char *const *allowed, char *out,
-		    size_t cap, struct lemon_err *err)
-{
-	size_t i;
-
-	if (compat_get_str(ctx, obj, key, out, cap, err))
-		return -1;
-	if (!out[0])
-		return 0;
-	for (i = 0; allowed[i]; i++)
-		if (strcmp(allowed[i], out) == 0)
-			return 0;
-	return compat_bad(ctx, err, "'%s' has unknown value '%s'", key, out);
-}
 
 const char *const compat_confidences[] = { "high", "medium", "low", NULL };
 
@@ -470,62 +351,27 @@ static const struct compat_file compat_files[] = {
 	  COMPAT_TOPIC_KMSG },
 };
 
-static int load_doc(struct compat_db *db, const struct compat_file *file,
-		    const struct compat_ctx *ctx, const cJSON *doc,
-		    struct lemon_err *err)
-{
-	struct compat_field fields[8] = {
-		{ "schema", CF_NUM, true },
-		{ "about", CF_STR, true },
-	};
-	size_t n = 2, i;
-	const cJSON *schema, *sec;
-
-	for (i = 0; i < 4 && file->sections[i]; i++)
-		fields[n++] = (struct compat_field){ file->sections[i], CF_OBJ,
-						     true };
-	if (compat_check_keys(ctx, doc, fields, n, err))
-		return -1;
-	schema = cJSON_GetObjectItemCaseSensitive(doc, "schema");
-	if (schema->valuedouble != 1)
-		return compat_bad(ctx, err, "unsupported schema %g (want 1)",
-				  schema->valuedouble);
-	for (i = 0; i < 4 && file->sections[i]; i++) {
-		sec = cJSON_GetObjectItemCaseSensitive(doc, file->sections[i]);
-		if (file->load[i](db, ctx, sec, err))
-			return -1;
-	}
-	return 0;
-}
-
 static int load_one(struct compat_db *db, const char *dir,
 		    const struct compat_file *file, struct lemon_err *err)
 {
+	struct compat_field fields[5] = { { "about", CF_STR, true, false } };
 	struct compat_ctx ctx = { 0 };
-	char *text = NULL;
+	const cJSON *sec;
+	size_t n = 1, i;
 	cJSON *doc;
-	int rc;
+	int rc = 0;
 
-	if (snprintf(ctx.path, sizeof(ctx.path), "%s/%s", dir, file->name) >=
-	    (int)sizeof(ctx.path))
-		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
-				     "compat path too long: %s/%s", dir,
-				     file->name);
-	if (lemon_read_file(ctx.path, COMPAT_FILE_MAX, false, &text, NULL, err))
+	for (i = 0; i < 4 && file->sections[i]; i++)
+		fields[n++] = (struct compat_field){ file->sections[i], CF_OBJ,
+						     true, false };
+	if (compat_doc_load(&ctx, dir, file->name, COMPAT_FILE_MAX, fields, n,
+			    &doc, err) < 0)
 		return -1;
-	doc = cJSON_ParseWithOpts(text, NULL, 1);
-	if (!doc) {
-		const char *at = cJSON_GetErrorPtr();
-		size_t off = at && at >= text ? (size_t)(at - text) : 0;
-
-		free(text);
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: invalid JSON near byte %zu", ctx.path,
-				     off);
+	for (i = 0; rc == 0 && i < 4 && file->sections[i]; i++) {
+		sec = cJSON_GetObjectItemCaseSensitive(doc, file->sections[i]);
+		rc = file->load[i](db, &ctx, sec, err);
 	}
-	rc = load_doc(db, file, &ctx, doc, err);
 	cJSON_Delete(doc);
-	free(text);
 	return rc;
 }
 

@@ -106,28 +106,27 @@ static bool ends_gguf(const char *file)
 	return n > 5 && strcmp(file + n - 5, ".gguf") == 0;
 }
 
-static int get_str(const cJSON *o, const char *key, bool required, char *out,
-		   size_t cap, const char *what, const char *entry,
-		   struct lemon_err *err)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+/* the declared keys of an entry, a file of an entry and a suggestion:
+ * anything else (a typo like "sha265") is refused, never ignored */
+static const struct compat_field model_fields[] = {
+	{ "name", CF_STR, true, false },   { "recipe", CF_STR, true, false },
+	{ "repo", CF_STR, true, false },   { "files", CF_ARR, true, false },
+	{ "labels", CF_ARR, true, false }, { "suggest", CF_ARR, false, false },
+	{ "source", CF_STR, true, false },
+};
+static const struct compat_field file_fields[] = {
+	{ "file", CF_STR, true, false },
+	{ "sha256", CF_STR, false, false },
+	{ "size", CF_NUM, false, false },
+};
+static const struct compat_field suggest_fields[] = {
+	{ "model", CF_STR, true, false },
+	{ "vram_below_mb", CF_NUM, true, false },
+};
+#define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
 
-	out[0] = 0;
-	if (v == NULL && !required)
-		return 0;
-	if (!cJSON_IsString(v) || v->valuestring[0] == 0)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': '%s' must be a non-empty string",
-				     what, entry, key);
-	if (!lemon_str_copy(out, cap, v->valuestring))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': '%s' longer than %zu bytes",
-				     what, entry, key, cap - 1);
-	return 0;
-}
-
-static int get_u64(const cJSON *o, const char *key, uint64_t *out,
-		   const char *what, const char *entry, struct lemon_err *err)
+static int get_u64(const struct compat_ctx *ctx, const cJSON *o,
+		   const char *key, uint64_t *out, struct lemon_err *err)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
@@ -135,205 +134,202 @@ static int get_u64(const cJSON *o, const char *key, uint64_t *out,
 	if (v == NULL)
 		return 0;
 	/* sizes above 2^53 would lose precision in a double: refuse them */
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
-	    v->valuedouble > 9007199254740992.0 ||
+	if (v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
 	    v->valuedouble != (double)(uint64_t)v->valuedouble)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': '%s' must be a non-negative integer",
-				     what, entry, key);
+		return compat_bad(ctx, err, "'%s' must be a non-negative integer",
+				  key);
 	*out = (uint64_t)v->valuedouble;
 	return 0;
 }
 
-static int parse_file(const cJSON *o, struct compat_model_file *f,
-		      const char *what, const char *entry, struct lemon_err *err)
+static int parse_file(const struct compat_ctx *ctx, const cJSON *o,
+		      struct compat_model_file *f, struct lemon_err *err)
 {
-	if (!cJSON_IsObject(o))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': each of 'files' must be an object",
-				     what, entry);
-	if (get_str(o, "file", true, f->file, sizeof(f->file), what, entry, err) < 0 ||
-	    get_str(o, "sha256", false, f->sha256, sizeof(f->sha256), what, entry,
-		    err) < 0 ||
-	    get_u64(o, "size", &f->size, what, entry, err) < 0)
+	if (compat_check_keys(ctx, o, file_fields, NFIELDS(file_fields), err) ||
+	    compat_get_str(ctx, o, "file", f->file, sizeof(f->file), err) ||
+	    compat_get_str(ctx, o, "sha256", f->sha256, sizeof(f->sha256), err) ||
+	    get_u64(ctx, o, "size", &f->size, err))
 		return -1;
 	if (!segments_ok(f->file, -1) || !ends_gguf(f->file))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': bad file '%s' (want a relative .gguf path of [A-Za-z0-9._-])",
-				     what, entry, f->file);
+		return compat_bad(ctx, err,
+				  "bad file '%s' (want a relative .gguf path of [A-Za-z0-9._-])",
+				  f->file);
 	if (f->sha256[0] && !hex64_ok(f->sha256))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': sha256 of '%s' is not 64 lower-case hex digits",
-				     what, entry, f->file);
+		return compat_bad(ctx, err,
+				  "sha256 of '%s' is not 64 lower-case hex digits",
+				  f->file);
 	return 0;
 }
 
-static int parse_files(const cJSON *o, struct compat_model *m,
-		       const char *what, struct lemon_err *err)
+static int parse_files(const struct compat_ctx *ctx, const cJSON *o,
+		       struct compat_model *m, struct lemon_err *err)
 {
 	const cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files"), *f;
-	int n;
+	int n = cJSON_GetArraySize(files);
 
-	n = cJSON_GetArraySize(files);
-	if (!cJSON_IsArray(files) || n == 0)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': 'files' must be a non-empty array",
-				     what, m->name);
+	if (n == 0)
+		return compat_bad(ctx, err, "'files' must be a non-empty array");
 	if (n > COMPAT_MODEL_MAX_PARTS)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': %d files, at most %d",
-				     what, m->name, n, COMPAT_MODEL_MAX_PARTS);
+		return compat_bad(ctx, err, "%d files, at most %d", n,
+				  COMPAT_MODEL_MAX_PARTS);
 	m->n_files = 0;
 	cJSON_ArrayForEach(f, files) {
 		struct compat_model_file *mf = &m->files[m->n_files];
 
-		if (parse_file(f, mf, what, m->name, err) < 0)
+		if (parse_file(ctx, f, mf, err) < 0)
 			return -1;
 		m->n_files++;
 		if (n > 1 && !split_name_ok(mf->file, m->n_files, n))
-			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-					     "%s: model '%s': split part %d '%s' must end in -%05d-of-%05d.gguf",
-					     what, m->name, m->n_files, mf->file,
-					     m->n_files, n);
+			return compat_bad(ctx, err,
+					  "split part %d '%s' must end in -%05d-of-%05d.gguf",
+					  m->n_files, mf->file, m->n_files, n);
 	}
 	return 0;
 }
 
-static int parse_labels(const cJSON *o, struct compat_model *m,
-			const char *what, struct lemon_err *err)
+static int parse_labels(const struct compat_ctx *ctx, const cJSON *o,
+			struct compat_model *m, struct lemon_err *err)
 {
 	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels"), *l;
 	size_t k;
 
-	if (!cJSON_IsArray(labels) || cJSON_GetArraySize(labels) == 0)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': 'labels' must be a non-empty array",
-				     what, m->name);
+	if (cJSON_GetArraySize(labels) == 0)
+		return compat_bad(ctx, err, "'labels' must be a non-empty array");
 	cJSON_ArrayForEach(l, labels) {
-		for (k = 0; k < sizeof(label_names) / sizeof(label_names[0]); k++)
+		for (k = 0; k < NFIELDS(label_names); k++)
 			if (cJSON_IsString(l) &&
 			    strcmp(l->valuestring, label_names[k].name) == 0)
 				break;
-		if (k == sizeof(label_names) / sizeof(label_names[0]))
-			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-					     "%s: model '%s': unknown label '%s' (llm, embedding, reasoning, vision)",
-					     what, m->name,
-					     cJSON_IsString(l) ? l->valuestring : "?");
+		if (k == NFIELDS(label_names))
+			return compat_bad(ctx, err,
+					  "unknown label '%s' (llm, embedding, reasoning, vision)",
+					  cJSON_IsString(l) ? l->valuestring : "?");
 		m->labels |= label_names[k].bit;
 	}
 	return 0;
 }
 
-static int parse_suggest(const cJSON *o, struct compat_model *m,
-			 const char *what, struct lemon_err *err)
+static int parse_suggest(const struct compat_ctx *ctx, const cJSON *o,
+			 struct compat_model *m, struct lemon_err *err)
 {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "suggest"), *s;
 	uint64_t mb;
 
 	if (arr == NULL)
 		return 0;
-	if (!cJSON_IsArray(arr) ||
-	    cJSON_GetArraySize(arr) > COMPAT_MODEL_MAX_SUGGEST)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': 'suggest' must be an array of at most %d",
-				     what, m->name, COMPAT_MODEL_MAX_SUGGEST);
+	if (cJSON_GetArraySize(arr) > COMPAT_MODEL_MAX_SUGGEST)
+		return compat_bad(ctx, err, "'suggest' must be an array of at most %d",
+				  COMPAT_MODEL_MAX_SUGGEST);
 	cJSON_ArrayForEach(s, arr) {
 		struct compat_model_suggest *g = &m->suggest[m->n_suggest];
 
-		if (!cJSON_IsObject(s) ||
-		    get_str(s, "model", true, g->model, sizeof(g->model), what,
-			    m->name, err) < 0 ||
-		    get_u64(s, "vram_below_mb", &mb, what, m->name, err) < 0)
-			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-					     "%s: model '%s': bad 'suggest' entry",
-					     what, m->name);
+		if (compat_check_keys(ctx, s, suggest_fields,
+				      NFIELDS(suggest_fields), err) ||
+		    compat_get_str(ctx, s, "model", g->model, sizeof(g->model),
+				   err) ||
+		    get_u64(ctx, s, "vram_below_mb", &mb, err))
+			return -1;
 		if (!name_ok(g->model) || mb == 0 || mb > UINT32_MAX)
-			return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-					     "%s: model '%s': 'suggest' needs a valid model and vram_below_mb > 0",
-					     what, m->name);
+			return compat_bad(ctx, err,
+					  "'suggest' needs a valid model and vram_below_mb > 0");
 		g->vram_below_mb = (uint32_t)mb;
 		m->n_suggest++;
 	}
 	return 0;
 }
 
-static int parse_entry(const cJSON *o, struct compat_model *m,
-		       const char *what, struct lemon_err *err)
+/* ctx->entry names the entry in messages: its name when it has a usable
+ * one, else its position ("#3") */
+static int parse_entry(struct compat_ctx *ctx, const cJSON *o, int pos,
+		       struct compat_model *m, char *label, size_t label_cap,
+		       struct lemon_err *err)
 {
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
 
 	memset(m, 0, sizeof(*m));
+	snprintf(label, label_cap, "#%d", pos);
+	ctx->entry = label;
 	if (!cJSON_IsObject(o) || !cJSON_IsString(name) ||
 	    !lemon_str_copy(m->name, sizeof(m->name), name->valuestring) ||
 	    !name_ok(m->name))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: every model needs a 'name' of 1-63 of A-Z a-z 0-9 . _ : - without '..' (got '%.64s')",
-				     what, cJSON_IsString(name) ? name->valuestring : "");
-	if (get_str(o, "recipe", true, m->recipe, sizeof(m->recipe), what,
-		    m->name, err) < 0 ||
-	    get_str(o, "repo", true, m->repo, sizeof(m->repo), what, m->name,
-		    err) < 0 ||
-	    get_str(o, "source", true, m->source, sizeof(m->source), what,
-		    m->name, err) < 0)
+		return compat_bad(ctx, err,
+				  "every model needs a 'name' of 1-63 of A-Z a-z 0-9 . _ : - without '..' (got '%.64s')",
+				  cJSON_IsString(name) ? name->valuestring : "");
+	ctx->entry = m->name;
+	if (compat_check_keys(ctx, o, model_fields, NFIELDS(model_fields), err) ||
+	    compat_get_str(ctx, o, "recipe", m->recipe, sizeof(m->recipe), err) ||
+	    compat_get_str(ctx, o, "repo", m->repo, sizeof(m->repo), err) ||
+	    compat_get_str(ctx, o, "source", m->source, sizeof(m->source), err))
 		return -1;
 	if (strcmp(m->recipe, "llamacpp") != 0)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': unknown recipe '%s' (llamacpp)",
-				     what, m->name, m->recipe);
+		return compat_bad(ctx, err, "unknown recipe '%s' (llamacpp)",
+				  m->recipe);
 	if (!segments_ok(m->repo, 1))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: model '%s': repo '%s' is not owner/name of [A-Za-z0-9._-]",
-				     what, m->name, m->repo);
-	if (parse_files(o, m, what, err) < 0 || parse_labels(o, m, what, err) < 0)
+		return compat_bad(ctx, err,
+				  "repo '%s' is not owner/name of [A-Za-z0-9._-]",
+				  m->repo);
+	if (parse_files(ctx, o, m, err) < 0 || parse_labels(ctx, o, m, err) < 0)
 		return -1;
-	return parse_suggest(o, m, what, err);
+	return parse_suggest(ctx, o, m, err);
+}
+
+/* merges entry tmp into reg (a user entry replaces a shipped one of its
+ * name); seen marks the slots this file has filled, so a name given twice
+ * in one file is refused rather than the later silently winning */
+static int merge(struct compat_models *reg, const struct compat_model *tmp,
+		 bool *seen, const struct compat_ctx *ctx, struct lemon_err *err)
+{
+	int i;
+
+	for (i = 0; i < reg->n; i++)
+		if (strcmp(reg->m[i].name, tmp->name) == 0)
+			break;
+	if (i < reg->n && seen[i])
+		return compat_bad(ctx, err, "duplicate name (given twice)");
+	if (i == reg->n && reg->n == COMPAT_MAX_MODELS)
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "%s: more than %d models", ctx->path,
+				     COMPAT_MAX_MODELS);
+	reg->m[i] = *tmp;
+	seen[i] = true;
+	if (i == reg->n)
+		reg->n++;
+	return 0;
 }
 
 int compat_models_parse(struct compat_models *reg, const char *text,
 			const char *what, bool user, struct lemon_err *err)
 {
+	/* a user file need not say what it is about; the shipped one must */
+	const struct compat_field top[] = {
+		{ "about", CF_STR, !user, false },
+		{ "models", CF_ARR, true, false },
+	};
+	struct compat_ctx ctx = { 0 };
+	bool seen[COMPAT_MAX_MODELS] = { false };
 	struct compat_model *tmp;
-	const cJSON *arr, *e;
+	const cJSON *e;
+	char label[16];
 	cJSON *root;
-	int i, rc = 0;
+	int pos = 0, rc = 0;
 
-	root = cJSON_Parse(text);
-	if (root == NULL)
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA, "%s: not valid JSON",
-				     what);
-	arr = cJSON_GetObjectItemCaseSensitive(root, "schema");
-	if (arr != NULL && (!cJSON_IsNumber(arr) || arr->valuedouble != 1)) {
-		cJSON_Delete(root);
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: unsupported schema (want 1)", what);
-	}
-	arr = cJSON_GetObjectItemCaseSensitive(root, "models");
-	if (!cJSON_IsArray(arr)) {
-		cJSON_Delete(root);
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: no 'models' array", what);
-	}
+	lemon_str_copy(ctx.path, sizeof(ctx.path), what);
+	if (compat_doc_parse(&ctx, text, strlen(text), top, NFIELDS(top), &root,
+			     err) < 0)
+		return -1;
 	tmp = malloc(sizeof(*tmp));
 	if (tmp == NULL) {
 		cJSON_Delete(root);
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
 	}
-	cJSON_ArrayForEach(e, arr) {
-		if ((rc = parse_entry(e, tmp, what, err)) < 0)
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "models")) {
+		rc = parse_entry(&ctx, e, ++pos, tmp, label, sizeof(label), err);
+		if (rc < 0)
 			break;
 		tmp->user = user;
-		for (i = 0; i < reg->n; i++)
-			if (strcmp(reg->m[i].name, tmp->name) == 0)
-				break;
-		if (i == reg->n && reg->n == COMPAT_MAX_MODELS) {
-			rc = lemon_err_set(err, LEMON_ERR_TOO_LARGE,
-					   "%s: more than %d models", what,
-					   COMPAT_MAX_MODELS);
+		rc = merge(reg, tmp, seen, &ctx, err);
+		if (rc < 0)
 			break;
-		}
-		reg->m[i] = *tmp;
-		if (i == reg->n)
-			reg->n++;
 	}
 	free(tmp);
 	cJSON_Delete(root);

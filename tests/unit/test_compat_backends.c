@@ -94,18 +94,18 @@ static void test_malformed(void **state)
 	char doc[1024];
 
 	(void)state;
-	snprintf(doc, sizeof(doc), "{\"schema\":1,\"backends\":{\"llamacpp\":"
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
 		 "{\"targets\":{\"cpu\":{%s}}}}}", good_target);
 	assert_int_equal(load_text(doc, &err), 0);
 
-	snprintf(doc, sizeof(doc), "{\"schema\":1,\"backends\":{\"llamacpp\":"
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
 		 "{\"targets\":{\"cpu\":{%s,\"colour\":\"red\"}}}}}", good_target);
 	assert_int_equal(load_text(doc, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
-	assert_non_null(strstr(err.msg, "unknown key \"colour\""));
+	assert_non_null(strstr(err.msg, "entry 'llamacpp/cpu': unknown key 'colour'"));
 	lemon_err_clear(&err);
 
-	snprintf(doc, sizeof(doc), "{\"schema\":1,\"backends\":{\"llamacpp\":"
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
 		 "{\"targets\":{\"cpu\":{%s},\"cpu2\":{%s}}}}}", good_target,
 		 good_target);
 	assert_int_equal(load_text(doc, &err), -1);
@@ -113,14 +113,19 @@ static void test_malformed(void **state)
 	assert_non_null(strstr(err.msg, "duplicate entry llamacpp:cpu"));
 	lemon_err_clear(&err);
 
-	assert_int_equal(load_text("{\"schema\":2,\"backends\":{}}", &err), -1);
+	assert_int_equal(load_text("{\"schema\":2,\"about\":\"t\",\"backends\":{}}", &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "backends.json: unsupported schema 2 (want 1)"));
+	lemon_err_clear(&err);
+	/* schema and about are required */
+	assert_int_equal(load_text("{\"about\":\"t\",\"backends\":{}}", &err), -1);
+	assert_non_null(strstr(err.msg, "missing key 'schema'"));
 	lemon_err_clear(&err);
 	assert_int_equal(load_text("{\"schema\":1,", &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	lemon_err_clear(&err);
 
-	snprintf(doc, sizeof(doc), "{\"schema\":1,\"backends\":{\"llamacpp\":"
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
 		 "{\"targets\":{\"cpu\":{%s}}}}}", good_target);
 	memcpy(strstr(doc, "null"), "\"ab\"", 4);
 	assert_int_equal(load_text(doc, &err), -1);

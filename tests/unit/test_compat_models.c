@@ -76,7 +76,7 @@ static void test_user_merge(void **state)
 	snprintf(path, sizeof(path), "%s/models.json", dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fputs("{\"models\":[{\"name\":\"qwen3-0.6b\",\"recipe\":\"llamacpp\","
+	fputs("{\"schema\":1,\"models\":[{\"name\":\"qwen3-0.6b\",\"recipe\":\"llamacpp\","
 	      "\"repo\":\"me/other-GGUF\",\"files\":[{\"file\":\"x.gguf\","
 	      "\"size\":123,\"sha256\":\"" 
 	      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}],"
@@ -121,7 +121,7 @@ static void test_user_merge(void **state)
 	fclose(f);
 	assert_int_equal(compat_models_load(LEMON_DATADIR, path, &reg, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
-	assert_non_null(strstr(err.msg, "not valid JSON"));
+	assert_non_null(strstr(err.msg, "invalid JSON"));
 	assert_null(reg);
 	unlink(path);
 	rmdir(dir);
@@ -140,7 +140,7 @@ static void expect_bad(const char *entry, const char *needle)
 	char doc[2048];
 
 	assert_non_null(reg);
-	snprintf(doc, sizeof(doc), "{\"models\":[%s]}", entry);
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"models\":[%s]}", entry);
 	assert_int_equal(compat_models_parse(reg, doc, "t.json", false, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	if (strstr(err.msg, needle) == NULL)
@@ -163,7 +163,7 @@ static void test_malformed(void **state)
 	(void)state;
 	assert_non_null(reg);
 	/* the template itself is valid */
-	assert_int_equal(compat_models_parse(reg, "{\"models\":[" E("\"ok\"", "\"a/b\"", F1, L1) "]}",
+	assert_int_equal(compat_models_parse(reg, "{\"schema\":1,\"about\":\"t\",\"models\":[" E("\"ok\"", "\"a/b\"", F1, L1) "]}",
 					     "t.json", false, &err), 0);
 	assert_int_equal(reg->n, 1);
 	free(reg);
@@ -199,9 +199,13 @@ static void test_malformed(void **state)
 	expect_bad("{\"name\":\"x\",\"recipe\":\"vllm\",\"repo\":\"a/b\",\"files\":" F1
 		   ",\"labels\":" L1 ",\"source\":\"s\"}", "unknown recipe 'vllm'");
 	expect_bad("{\"name\":\"x\",\"recipe\":\"llamacpp\",\"repo\":\"a/b\",\"files\":" F1
-		   ",\"labels\":" L1 "}", "'source' must be a non-empty string");
+		   ",\"labels\":" L1 "}", "entry 'x': missing key 'source'");
 	expect_bad("{\"name\":\"x\",\"recipe\":\"llamacpp\",\"repo\":\"a/b\",\"files\":" F1
 		   ",\"labels\":" L1 ",\"source\":\"s\",\"suggest\":[{\"model\":\"y\"}]}",
+		   "entry 'x': missing key 'vram_below_mb'");
+	expect_bad("{\"name\":\"x\",\"recipe\":\"llamacpp\",\"repo\":\"a/b\",\"files\":" F1
+		   ",\"labels\":" L1 ",\"source\":\"s\",\"suggest\":[{\"model\":\"y\","
+		   "\"vram_below_mb\":0}]}",
 		   "'suggest' needs a valid model and vram_below_mb > 0");
 	expect_bad("{\"name\":\"x\",\"recipe\":\"llamacpp\",\"repo\":\"a/b\",\"files\":" F1
 		   ",\"labels\":" L1 ",\"source\":\"s\",\"suggest\":[{\"model\":\"../y\","
@@ -218,7 +222,7 @@ static void test_split_and_limits(void **state)
 
 	(void)state;
 	assert_non_null(reg);
-	assert_int_equal(compat_models_parse(reg, "{\"models\":[" E("\"s\"", "\"a/b\"",
+	assert_int_equal(compat_models_parse(reg, "{\"schema\":1,\"about\":\"t\",\"models\":[" E("\"s\"", "\"a/b\"",
 		"[{\"file\":\"q/m-00001-of-00002.gguf\",\"size\":10},"
 		"{\"file\":\"q/m-00002-of-00002.gguf\",\"size\":20}]", L1) "]}",
 		"t.json", false, &err), 0);
@@ -231,7 +235,7 @@ static void test_split_and_limits(void **state)
 	doc = malloc(cap);
 	assert_non_null(reg);
 	assert_non_null(doc);
-	used = (size_t)snprintf(doc, cap, "{\"models\":[");
+	used = (size_t)snprintf(doc, cap, "{\"schema\":1,\"about\":\"t\",\"models\":[");
 	for (i = 0; i <= COMPAT_MAX_MODELS; i++)
 		used += (size_t)snprintf(doc + used, cap - used, "%s" E("\"m%d\"", "\"a/b\"", F1, L1),
 					 i ? "," : "", i);
@@ -243,18 +247,103 @@ static void test_split_and_limits(void **state)
 
 	reg = calloc(1, sizeof(*reg));
 	lemon_err_clear(&err);
-	assert_int_equal(compat_models_parse(reg, "{\"x\":1}", "t.json", false, &err), -1);
-	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
-	assert_non_null(strstr(err.msg, "no 'models' array"));
-	lemon_err_clear(&err);
-	assert_int_equal(compat_models_parse(reg, "{\"schema\":2,\"models\":[]}", "t.json",
+	assert_int_equal(compat_models_parse(reg, "{\"schema\":1,\"about\":\"a\"}", "t.json",
 					     false, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
-	assert_non_null(strstr(err.msg, "t.json: unsupported schema (want 1)"));
+	assert_non_null(strstr(err.msg, "t.json: missing key 'models'"));
+	lemon_err_clear(&err);
+	assert_int_equal(compat_models_parse(reg, "{\"schema\":2,\"about\":\"t\",\"models\":[]}",
+					     "t.json", false, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "t.json: unsupported schema 2 (want 1)"));
+	lemon_err_clear(&err);
+	assert_int_equal(compat_models_parse(reg, "{\"schema\":1,\"about\":\"t\",\"models\":[]}",
+					     "t.json", false, &err), 0);
+	/* the shipped registry must say what it is; a user's need not */
+	assert_int_equal(compat_models_parse(reg, "{\"schema\":1,\"models\":[]}", "t.json",
+					     false, &err), -1);
+	assert_non_null(strstr(err.msg, "t.json: missing key 'about'"));
 	lemon_err_clear(&err);
 	assert_int_equal(compat_models_parse(reg, "{\"schema\":1,\"models\":[]}", "t.json",
-					     false, &err), 0);
+					     true, &err), 0);
 	free(reg);
+}
+
+/* writes text as the user's models.json and loads the registry with it */
+static int load_user(const char *text, char *path, size_t cap,
+		     struct lemon_err *err)
+{
+	char dir[] = "/tmp/lemon-models-XXXXXX";
+	struct compat_models *reg = NULL;
+	FILE *f;
+	int rc;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, cap, "%s/models.json", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	lemon_err_clear(err);
+	rc = compat_models_load(LEMON_DATADIR, path, &reg, err);
+	compat_models_free(reg);
+	unlink(path);
+	rmdir(dir);
+	return rc;
+}
+
+#define USER(files, extra)                                                   \
+	"{\"schema\":1,\"models\":[{\"name\":\"mine\",\"recipe\":\"llamacpp\"," \
+	"\"repo\":\"me/m\",\"files\":" files ",\"labels\":[\"llm\"],"           \
+	"\"source\":\"mine\"" extra "}]}"
+#define SHA "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\""
+
+static void expect_user_bad(const char *text, const char *entry_and_key)
+{
+	struct lemon_err err = { 0 };
+	char path[128];
+
+	assert_int_equal(load_user(text, path, sizeof(path), &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	if (strstr(err.msg, path) == NULL || strstr(err.msg, entry_and_key) == NULL)
+		fail_msg("'%s' and '%s' not in '%s'", path, entry_and_key, err.msg);
+}
+
+/* a typo in a user's registry once meant an unverified pull: sha265 was
+ * ignored, so the file had no digest. Every key is now declared. */
+static void test_user_keys_checked(void **state)
+{
+	struct lemon_err err = { 0 };
+	char path[128];
+
+	(void)state;
+	/* the well-formed document loads */
+	assert_int_equal(load_user(USER("[{\"file\":\"m.gguf\",\"sha256\":" SHA "}]", ""),
+				   path, sizeof(path), &err), 0);
+	expect_user_bad(USER("[{\"file\":\"m.gguf\",\"sha265\":" SHA "}]", ""),
+			"entry 'mine': unknown key 'sha265'");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]", ",\"lables\":[\"llm\"]"),
+			"entry 'mine': unknown key 'lables'");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]",
+			     ",\"suggest\":[{\"model\":\"a\",\"vram_below_mb\":1,\"vram\":2}]"),
+			"entry 'mine': unknown key 'vram'");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\",\"size\":\"12\"}]", ""),
+			"entry 'mine': 'size' must be a number");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]", ",\"repo\":\"me/n\""),
+			"entry 'mine': duplicate key 'repo'");
+	/* a name given twice in one file: the later would have won silently */
+	expect_user_bad("{\"schema\":1,\"models\":["
+			"{\"name\":\"mine\",\"recipe\":\"llamacpp\",\"repo\":\"me/m\","
+			"\"files\":[{\"file\":\"m.gguf\"}],\"labels\":[\"llm\"],\"source\":\"s\"},"
+			"{\"name\":\"mine\",\"recipe\":\"llamacpp\",\"repo\":\"me/x\","
+			"\"files\":[{\"file\":\"x.gguf\"}],\"labels\":[\"llm\"],\"source\":\"s\"}]}",
+			"entry 'mine': duplicate name");
+	/* the top level: schema required, nothing undeclared */
+	expect_user_bad("{\"models\":[]}", "missing key 'schema'");
+	expect_user_bad("{\"schema\":1,\"models\":[],\"extra\":1}", "unknown key 'extra'");
+	expect_user_bad("{\"schema\":1,\"modles\":[]}", "unknown key 'modles'");
+	/* an entry without a usable name is named by its position */
+	expect_user_bad("{\"schema\":1,\"models\":[{\"nam\":\"x\"}]}", "entry '#1'");
 }
 
 int main(void)
@@ -264,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_user_merge),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_split_and_limits),
+		cmocka_unit_test(test_user_keys_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,35 @@
+/* libFuzzer target for the compat schema checker through the user's
+ * models.json (compat/schema.c, compat/models.c): any bytes either give a
+ * registry whose every name, repo and file passed the checks, or fail
+ * with INVALID_DATA or TOO_LARGE; never a crash */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat/compat.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct compat_models *reg = calloc(1, sizeof(*reg));
+	struct lemon_err err = { 0 };
+	char *text = malloc(size + 1);
+	int i;
+
+	if (reg == NULL || text == NULL)
+		abort();
+	memcpy(text, data, size);
+	text[size] = 0;
+	if (compat_models_parse(reg, text, "fuzz.json", true, &err) < 0) {
+		if (err.code != LEMON_ERR_INVALID_DATA && err.code != LEMON_ERR_TOO_LARGE)
+			abort();
+	} else {
+		for (i = 0; i < reg->n; i++)
+			if (reg->m[i].name[0] == 0 || strstr(reg->m[i].name, "..") ||
+			    reg->m[i].n_files < 1 || strchr(reg->m[i].repo, '/') == NULL)
+				abort();
+	}
+	free(text);
+	free(reg);
+	return 0;
+}
