@@ -132,19 +132,14 @@ static enum server_result load_unload(struct server *s,
 	char name[BACKENDS_NAME_MAX];
 	int rc;
 
-	root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
+	enum server_result sent = SERVER_YES;
+
+	root = server_body_request(s, conn, req, SERVER_BODY_LOAD, &sent);
+	if (root == NULL)
+		return sent;
 	m = cJSON_GetObjectItemCaseSensitive(root, "model_name");
 	if (m == NULL)
 		m = cJSON_GetObjectItemCaseSensitive(root, "model");
-	if (!cJSON_IsString(m) || !backends_model_name_valid(m->valuestring)) {
-		bool json = cJSON_IsObject(root);
-
-		cJSON_Delete(root);
-		return server_send_error(s, conn, 400, "invalid_request_error",
-				      json ? "invalid_model_name" : "invalid_json",
-				      json ? "'model_name' must be a valid model name" :
-					     "request body is not a JSON object");
-	}
 	lemon_str_copy(name, sizeof(name), m->valuestring);
 	cJSON_Delete(root);
 	rc = load ? backends_load(s->b, name, &lease, &err) :
@@ -209,6 +204,7 @@ enum server_result server_api(struct server *s, struct server_conn *conn,
 			struct server_req *req)
 {
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+	char shown[201];
 
 	if (get && strcmp(url, "/v1/models") == 0)
 		return models(s, conn);
@@ -231,6 +227,8 @@ enum server_result server_api(struct server *s, struct server_conn *conn,
 	if (strcmp(url, "/") == 0 ||
 	    (strncmp(url, "/api/", 5) == 0 && strncmp(url, "/api/v1/", 8) != 0))
 		return server_ollama(s, conn, url, method, req);
+	/* the path is the client's bytes: whole UTF-8 characters only */
+	server_body_clip(shown, sizeof(shown), url, strlen(url));
 	return server_send_error(s, conn, 404, "invalid_request_error",
-			      "not_found", "no route %s %.200s", method, url);
+			      "not_found", "no route %s %s", method, shown);
 }

@@ -133,8 +133,7 @@ static int model(const cJSON *root, const char *const *keys, size_t n, struct se
 			break;
 	}
 	if (v == NULL)
-		return server_body_fail(e, SERVER_BODY_MISSING, keys[0], "'%s' is required",
-					keys[0]);
+		return server_body_fail(e, SERVER_BODY_NO_MODEL, keys[0], "model is required");
 	if (!cJSON_IsString(v))
 		return server_body_fail(e, SERVER_BODY_TYPE, keys[i],
 					"'%s' must be a string naming a model", keys[i]);

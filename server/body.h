@@ -39,7 +39,8 @@ enum server_body_fault {
 	SERVER_BODY_TRAILING,	/* bytes after the one JSON value */
 	SERVER_BODY_NOT_OBJECT, /* the value is not an object */
 	SERVER_BODY_DUPLICATE,	/* a field lemon reads appears twice */
-	SERVER_BODY_MISSING,	/* a required field is absent */
+	SERVER_BODY_NO_MODEL,	/* the model name is absent */
+	SERVER_BODY_MISSING,	/* another required field is absent */
 	SERVER_BODY_TYPE,	/* a field has the wrong type */
 	SERVER_BODY_NAME,	/* the model name is not a valid name */
 };

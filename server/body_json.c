@@ -34,8 +34,10 @@ int server_body_fail(struct server_body_err *e, enum server_body_fault f, const 
 static int sfail(struct scan *s, enum server_body_fault f, const char *what)
 {
 	s->e->offset = (size_t)(s->p - s->b);
-	return server_body_fail(s->e, f, NULL, "request body is not valid JSON: %s at byte %zu",
-				what, s->e->offset);
+	/* \u0000 is valid JSON; lemon refuses it where it would cut a name */
+	return server_body_fail(s->e, f, NULL, "request body %s: %s at byte %zu",
+				f == SERVER_BODY_NUL ? "refused" : "is not valid JSON", what,
+				s->e->offset);
 }
 
 static void ws(struct scan *s)
@@ -167,7 +169,9 @@ static int string(struct scan *s, char *key, size_t cap, bool nul_ok)
 			if (escape(s, &cp) < 0)
 				return -1;
 			if (cp == 0 && !nul_ok)
-				return sfail(s, SERVER_BODY_NUL, "\\u0000 in a name");
+				return sfail(s, SERVER_BODY_NUL,
+					     key ? "\\u0000 in a key" :
+						   "\\u0000 in a string that would be cut there");
 		} else {
 			cp = *s->p++;
 		}
@@ -267,8 +271,13 @@ static int container(struct scan *s, int depth)
 			if (depth == 0 && is_name_key(key))
 				nul_ok = false;
 		}
-		if (value(s, depth + 1, nul_ok) < 0)
+		if (value(s, depth + 1, nul_ok) < 0) {
+			/* name the field: "a\u0000b" is not the model "a" */
+			if (s->e->fault == SERVER_BODY_NUL && obj && depth == 0 && is_name_key(key))
+				server_body_fail(s->e, SERVER_BODY_NUL, key,
+						 "'%s' must not contain \\u0000", key);
 			return -1;
+		}
 		ws(s);
 		if (s->p < s->end && *s->p == ',') {
 			s->p++;
@@ -354,6 +363,8 @@ const char *server_body_fault_code(enum server_body_fault fault)
 		return "nul_in_name";
 	case SERVER_BODY_DUPLICATE:
 		return "duplicate_field";
+	case SERVER_BODY_NO_MODEL:
+		return "missing_model";
 	case SERVER_BODY_MISSING:
 		return "missing_field";
 	case SERVER_BODY_TYPE:

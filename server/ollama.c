@@ -90,34 +90,26 @@ static int resolve(struct server *s, const char *want, char *out, size_t cap)
 }
 
 cJSON *server_ollama_parse(struct server *s, struct server_conn *conn,
-			const struct server_req *req, char *model, size_t cap,
-			enum server_result *rc)
+			const struct server_req *req, enum server_body_route route,
+			char *model, size_t cap, enum server_result *rc)
 {
-	cJSON *root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
+	cJSON *root = server_body_request(s, conn, req, route, rc);
 	const cJSON *m;
 
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		*rc = server_ollama_error(s, conn, 400, "request body is not a JSON object");
+	if (root == NULL)
 		return NULL;
-	}
+	/* server_body_parse checked that the first of these is a valid name */
 	m = cJSON_GetObjectItemCaseSensitive(root, "model");
-	if (!cJSON_IsString(m))
+	if (m == NULL)
 		m = cJSON_GetObjectItemCaseSensitive(root, "name");
-	if (!cJSON_IsString(m) || m->valuestring[0] == 0) {
-		*rc = server_ollama_error(s, conn, 400, "model is required");
-	} else if (!backends_model_name_valid(m->valuestring)) {
-		*rc = server_ollama_error(s, conn, 400, "invalid model name '%.64s'",
-				       m->valuestring);
-	} else if (resolve(s, m->valuestring, model, cap) < 0) {
+	if (resolve(s, m->valuestring, model, cap) < 0) {
 		*rc = server_ollama_error(s, conn, 404,
 				       "model '%s' not found, try pulling it first",
 				       m->valuestring);
-	} else {
-		return root;
+		cJSON_Delete(root);
+		return NULL;
 	}
-	cJSON_Delete(root);
-	return NULL;
+	return root;
 }
 
 static void param_size(char *out, size_t cap, uint64_t n)
@@ -290,7 +282,8 @@ static enum server_result show(struct server *s, struct server_conn *conn,
 	cJSON *root, *o, *info, *caps;
 	enum server_result rc;
 
-	root = server_ollama_parse(s, conn, req, model, sizeof(model), &rc);
+	root = server_ollama_parse(s, conn, req, SERVER_BODY_OLLAMA_SHOW, model,
+				   sizeof(model), &rc);
 	if (root == NULL)
 		return rc;
 	cJSON_Delete(root);
@@ -346,7 +339,8 @@ static enum server_result embed(struct server *s, struct server_conn *conn,
 	unsigned status = 0;
 	enum server_result rc;
 
-	root = server_ollama_parse(s, conn, req, model, sizeof(model), &rc);
+	root = server_ollama_parse(s, conn, req, legacy ? SERVER_BODY_OLLAMA_EMBEDDINGS :
+					   SERVER_BODY_OLLAMA_EMBED, model, sizeof(model), &rc);
 	if (root == NULL)
 		return rc;
 	in = cJSON_DetachItemFromObjectCaseSensitive(root, legacy ? "prompt" : "input");
@@ -413,6 +407,7 @@ enum server_result server_ollama(struct server *s, struct server_conn *conn,
 {
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	bool post = strcmp(method, "POST") == 0;
+	char shown[201];
 
 	if (get && strcmp(url, "/") == 0)
 		return server_send_json(s, conn, 200, "\"lemon is running\"");
@@ -436,5 +431,7 @@ enum server_result server_ollama(struct server *s, struct server_conn *conn,
 		return server_pull(s, conn, req, true);
 	if (strcmp(method, "DELETE") == 0 && strcmp(url, "/api/delete") == 0)
 		return server_delete(s, conn, req, true);
-	return server_ollama_error(s, conn, 404, "no route %s %.200s", method, url);
+	/* the path is the client's bytes: whole UTF-8 characters only */
+	server_body_clip(shown, sizeof(shown), url, strlen(url));
+	return server_ollama_error(s, conn, 404, "no route %s %s", method, shown);
 }

@@ -41,6 +41,7 @@ struct ol {
 	double usage_prompt, usage_completion;
 	int chunks;
 	char error[256]; /* an error event's message */
+	unsigned error_status; /* and its status, 0 when it named none */
 };
 
 static int buf_add(struct ol_buf *b, const char *s, size_t n)
@@ -183,10 +184,16 @@ static int ol_event(struct ol *o, const cJSON *ev)
 
 	if (err) {
 		const char *m = jstr(err, "message");
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
 
 		o->finished = true;
 		lemon_str_copy(o->error, sizeof(o->error),
 			       m ? m : "the backend reported an error");
+		/* the child's status for the error (llama-server puts it in
+		 * "code"): a 4xx stays the client's fault */
+		if (cJSON_IsNumber(code) && code->valuedouble >= 400 &&
+		    code->valuedouble < 600)
+			o->error_status = (unsigned)code->valuedouble;
 		if (!o->stream)
 			return -2;
 		return emit(o, ol_error_line(o->error));
@@ -457,7 +464,8 @@ static enum server_result load_only(struct server *s, struct server_conn *conn,
 	return server_ollama_send(s, conn, 200, o);
 }
 
-/* the child answered with an error status: its message in Ollama's shape */
+/* the child answered with an error status: its message in Ollama's
+ * shape, a 4xx kept as the same 4xx (server_child_error) */
 static enum server_result upstream_error(struct server *s,
 				      struct server_conn *conn,
 				      struct ol *o, unsigned status)
@@ -465,18 +473,12 @@ static enum server_result upstream_error(struct server *s,
 	char tmp[4096];
 	struct ol_buf b = { 0 };
 	ssize_t n;
-	cJSON *j, *e;
-	const char *m = NULL;
 	enum server_result rc;
 
 	while (b.len < 65536 && (n = server_upstream_read(o->u, tmp, sizeof(tmp))) > 0)
 		if (buf_add(&b, tmp, (size_t)n) < 0)
 			break;
-	j = b.p ? cJSON_Parse(b.p) : NULL;
-	e = cJSON_GetObjectItemCaseSensitive(j, "error");
-	m = cJSON_IsString(e) ? e->valuestring : jstr(e, "message");
-	rc = server_ollama_error(s, conn, status, "%s", m ? m : "the backend failed");
-	cJSON_Delete(j);
+	rc = server_child_error(s, conn, true, status, b.p, b.len);
 	free(b.p);
 	ol_free(o);
 	return rc;
@@ -492,7 +494,8 @@ static enum server_result respond(struct server *s, struct server_conn *conn,
 	if (!o->stream) {
 		while (!o->finished)
 			if ((e = ol_pump(o)) < 0) {
-				rc = server_ollama_error(s, conn, e == -2 ? 500 : 502, "%s",
+				rc = server_ollama_error(s, conn, e != -2 ? 502 :
+							 o->error_status ? o->error_status : 500, "%s",
 						      e == -2 ? o->error :
 						      "the backend stopped before the response was complete");
 				ol_free(o);
@@ -530,7 +533,8 @@ enum server_result server_ollama_generate(struct server *s,
 	struct ol *o;
 	int64_t t0 = server_ollama_now_ns();
 
-	root = server_ollama_parse(s, conn, req, model, sizeof(model), &rc);
+	root = server_ollama_parse(s, conn, req, chat ? SERVER_BODY_OLLAMA_CHAT :
+					   SERVER_BODY_OLLAMA_GENERATE, model, sizeof(model), &rc);
 	if (root == NULL)
 		return rc;
 	st = cJSON_GetObjectItemCaseSensitive(root, "stream");

@@ -183,28 +183,25 @@ static void pl_free(void *cls)
 	free(p);
 }
 
-/* {"model"} or {"name"} (Ollama), {"model_name"} (lemon); "stream" false
- * waits for the end and answers once */
+/* {"model"} or {"name"} (Ollama), {"model_name"} (lemon), validated by
+ * server_body_parse; "stream" false waits for the end and answers once */
 static int pull_args(const struct server_req *req, char *model, size_t cap,
-		     bool *stream, const char **msg)
+		     bool *stream, struct lemon_err *err)
 {
-	cJSON *root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	static const char *const keys[] = { "model", "name", "model_name" };
+	struct server_body_err e;
+	cJSON *root = server_body_parse(req->body, req->len, SERVER_BODY_PULL, &e);
+	const cJSON *m = NULL;
+	size_t i;
 
-	if (!cJSON_IsString(m))
-		m = cJSON_GetObjectItemCaseSensitive(root, "name");
-	if (!cJSON_IsString(m))
-		m = cJSON_GetObjectItemCaseSensitive(root, "model_name");
-	*msg = !cJSON_IsObject(root) ? "request body is not a JSON object" :
-	       !cJSON_IsString(m) ? "model is required" :
-	       !backends_model_name_valid(m->valuestring) ? "invalid model name" : NULL;
-	if (*msg == NULL) {
-		lemon_str_copy(model, cap, m->valuestring);
-		*stream = !cJSON_IsFalse(st);
-	}
+	if (root == NULL)
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG, "%s", e.msg);
+	for (i = 0; m == NULL && i < sizeof(keys) / sizeof(keys[0]); i++)
+		m = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
+	lemon_str_copy(model, cap, m->valuestring);
+	*stream = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(root, "stream"));
 	cJSON_Delete(root);
-	return *msg ? -1 : 0;
+	return 0;
 }
 
 static enum server_result bad(struct server *s, struct server_conn *conn,
@@ -220,16 +217,14 @@ enum server_result server_pull(struct server *s, struct server_conn *conn,
 	struct lemon_err err = { 0 };
 	struct server_response *r;
 	enum server_result rc;
-	const char *msg;
 	struct pl *p;
 	bool stream = true;
 
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return SERVER_NO;
-	if (pull_args(req, p->model, sizeof(p->model), &stream, &msg) < 0) {
+	if (pull_args(req, p->model, sizeof(p->model), &stream, &err) < 0) {
 		free(p);
-		lemon_err_set(&err, LEMON_ERR_INVALID_ARG, "%s", msg);
 		return bad(s, conn, ollama, &err);
 	}
 	p->s = s;
@@ -267,16 +262,13 @@ enum server_result server_delete(struct server *s, struct server_conn *conn,
 {
 	struct lemon_err err = { 0 };
 	char model[BACKENDS_NAME_MAX];
-	const char *msg;
 	bool stream;
 
 	char path[4096];
 	size_t n;
 
-	if (pull_args(req, model, sizeof(model), &stream, &msg) < 0) {
-		lemon_err_set(&err, LEMON_ERR_INVALID_ARG, "%s", msg);
+	if (pull_args(req, model, sizeof(model), &stream, &err) < 0)
 		return bad(s, conn, ollama, &err);
-	}
 	n = strlen(model);
 	if (n > 7 && strcmp(model + n - 7, ":latest") == 0 &&
 	    backends_model_path(s->data_dir, model, path, sizeof(path), NULL) < 0)

@@ -15,23 +15,19 @@
 #include <unistd.h>
 
 #include "server/server-private.h"
+#include "util/http1.h"
 #include "util/str.h"
 
 #define PX_BUF 16384
 #define PX_TAIL 8192
-
-enum px_chunk { PX_SIZE, PX_DATA, PX_CRLF, PX_DONE };
+#define PX_ERR_MAX 65536 /* of a child's error body */
 
 struct px {
 	struct server *s;
 	struct backends_lease lease;
 	int fd;
 	bool sse;
-	bool chunked;
-	bool has_len;
-	uint64_t remaining; /* of a Content-Length body */
-	enum px_chunk cstate;
-	uint64_t crem;
+	struct lemon_http1_reader body; /* the upstream body's framing */
 	bool error_sent;
 	bool stats_done;
 	bool nofill;        /* px_fill must not wait for the socket */
@@ -69,90 +65,33 @@ static int px_fill(struct px *p)
 	return n > 0 ? 1 : 0;
 }
 
-static size_t take(struct px *p, char *out, size_t max)
-{
-	size_t n = p->rlen - p->rpos;
-
-	if (n > max)
-		n = max;
-	memcpy(out, p->rbuf + p->rpos, n);
-	p->rpos += n;
-	return n;
-}
-
 /* next bytes of the upstream body: >0 bytes, 0 at its clean end, -1 when
- * the upstream broke off, -2 when nofill is set and nothing is buffered */
+ * the upstream broke off or its framing is invalid, -2 when nofill is set
+ * and nothing is buffered */
 static ssize_t px_body(struct px *p, char *out, size_t max)
 {
-	const char *nl;
-	uint64_t v;
-	size_t n;
-
-	if (!p->chunked) {
-		if (p->has_len && p->remaining == 0)
-			return 0;
-		if (p->rpos == p->rlen) {
-			int f = px_fill(p);
-
-			if (f == 2)
-				return -2;
-			if (f <= 0)
-				return f == 0 && !p->has_len ? 0 : -1;
-		}
-		if (p->has_len && max > p->remaining)
-			max = (size_t)p->remaining;
-		n = take(p, out, max);
-		p->remaining -= p->has_len ? n : 0;
-		return (ssize_t)n;
-	}
 	for (;;) {
-		size_t avail = p->rlen - p->rpos;
+		size_t used, got;
+		int f;
 
-		switch (p->cstate) {
-		case PX_DONE:
+		if (lemon_http1_body_done(&p->body))
 			return 0;
-		case PX_SIZE:
-			nl = memchr(p->rbuf + p->rpos, '\n', avail);
-			if (nl == NULL)
-				break;
-			n = (size_t)(nl - (p->rbuf + p->rpos));
-			{
-				const char *semi = memchr(p->rbuf + p->rpos, ';', n);
-				size_t hl = semi ? (size_t)(semi - (p->rbuf + p->rpos)) : n;
-
-				if (lemon_parse_u64(p->rbuf + p->rpos, hl, 16,
-						    1ULL << 40, &v, NULL) < 0)
-					return -1;
-			}
-			p->rpos += n + 1;
-			p->crem = v;
-			p->cstate = v ? PX_DATA : PX_DONE;
-			continue;
-		case PX_DATA:
-			if (avail == 0)
-				break;
-			if (max > p->crem)
-				max = (size_t)p->crem;
-			n = take(p, out, max);
-			p->crem -= n;
-			if (p->crem == 0)
-				p->cstate = PX_CRLF;
-			return (ssize_t)n;
-		case PX_CRLF:
-			if (avail < 2)
-				break;
-			p->rpos += 2;
-			p->cstate = PX_SIZE;
-			continue;
-		}
-		switch (px_fill(p)) {
-		case 1:
-			break;
-		case 2:
-			return -2;
-		default:
+		if (lemon_http1_body_decode(&p->body, p->rbuf + p->rpos,
+					    p->rlen - p->rpos, &used, out, max,
+					    &got) < 0)
 			return -1;
-		}
+		p->rpos += used;
+		if (got > 0)
+			return (ssize_t)got;
+		if (lemon_http1_body_done(&p->body))
+			return 0;
+		f = px_fill(p);
+		if (f == 2)
+			return -2;
+		if (f < 0)
+			return -1;
+		if (f == 0)
+			return lemon_http1_body_eof_ok(&p->body) ? 0 : -1;
 	}
 }
 
@@ -247,7 +186,7 @@ static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
 		tail_add(p, buf, (size_t)n);
 		/* record before the client has the last bytes, so a stats
 		 * request right after the response sees this one */
-		if ((p->has_len && p->remaining == 0) ||
+		if (lemon_http1_body_done(&p->body) ||
 		    (p->sse && memmem(buf, (size_t)n, "data: [DONE]", 12)))
 			px_finish_stats(p, true);
 		return n;
@@ -329,96 +268,69 @@ static int px_send(struct px *p, const char *url, const struct server_req *req)
 	return 0;
 }
 
-static bool header_is(const char *line, size_t len, const char *name,
-		      const char **val, size_t *vlen)
-{
-	size_t nl = strlen(name);
-
-	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-		return false;
-	*val = line + nl + 1;
-	*vlen = len - nl - 1;
-	lemon_str_trim(val, vlen);
-	return true;
-}
-
-/* reads the response head into rbuf; status and content type out */
+/* reads and parses the response head (util/http1.h); status and content
+ * type out, the body's framing set up */
 static int px_head(struct px *p, unsigned *status, char *ctype, size_t cap)
 {
-	const char *end = NULL, *line, *v;
-	size_t pos = 0, len, vlen, hlen;
-	uint64_t code;
-	bool first = true;
+	struct lemon_http1_head h;
+	int rc;
 
-	while ((end = memmem(p->rbuf, p->rlen, "\r\n\r\n", 4)) == NULL)
+	while ((rc = lemon_http1_parse_head(p->rbuf, p->rlen, &h)) ==
+	       LEMON_HTTP1_INCOMPLETE)
 		if (px_fill(p) <= 0)
 			return -1;
-	hlen = (size_t)(end - p->rbuf) + 2;
-	while (lemon_next_line(p->rbuf, hlen, &pos, &line, &len)) {
-		if (len && line[len - 1] == '\r')
-			len--;
-		if (first) {
-			first = false;
-			if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 ||
-			    lemon_parse_u64(line + 9, 3, 10, 599, &code, NULL) < 0 ||
-			    code < 100)
-				return -1;
-			*status = (unsigned)code;
-		} else if (header_is(line, len, "Content-Type", &v, &vlen)) {
-			lemon_str_copy_n(ctype, cap, v, vlen);
-		} else if (header_is(line, len, "Content-Length", &v, &vlen)) {
-			if (lemon_parse_u64(v, vlen, 10, 1ULL << 40,
-					    &p->remaining, NULL) < 0)
-				return -1;
-			p->has_len = true;
-		} else if (header_is(line, len, "Transfer-Encoding", &v, &vlen)) {
-			p->chunked = memmem(v, vlen, "chunked", 7) != NULL;
-		}
+	if (rc < 0) {
+		fprintf(stderr, "lemon: %s: llama-server's answer is not valid HTTP: %s\n",
+			p->st.model, lemon_http1_rc_name(rc));
+		return -1;
 	}
-	p->rpos = (size_t)(end - p->rbuf) + 4;
-	if (p->chunked)
-		p->has_len = false;
+	*status = h.status;
+	if (h.content_type[0])
+		lemon_str_copy(ctype, cap, h.content_type);
+	p->rpos = h.head_len;
+	lemon_http1_body_init(&p->body, &h);
 	return 0;
 }
 
-/* parses the body: the model name and whether it streams */
+/* validates the body (server/body.h): the model name and whether it
+ * streams; *done with the 400 queued when it is refused */
 static enum server_result px_check(struct server *s, struct server_conn *conn,
-				const struct server_req *req, struct px *p,
-				bool *done)
+				   const struct server_req *req, const char *url,
+				   struct px *p, bool *done)
 {
-	cJSON *root, *model, *stream;
+	enum server_body_route route = strcmp(url, "/v1/chat/completions") == 0 ?
+		SERVER_BODY_CHAT : strcmp(url, "/v1/completions") == 0 ?
+		SERVER_BODY_COMPLETIONS : SERVER_BODY_EMBEDDINGS;
 	enum server_result rc = SERVER_YES;
+	cJSON *root = server_body_request(s, conn, req, route, &rc);
 
-	*done = true;
-	root = req->len ? cJSON_ParseWithLength(req->body, req->len) : NULL;
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return server_send_error(s, conn, 400, "invalid_request_error",
-				      "invalid_json",
-				      "request body is not a JSON object");
-	}
-	model = cJSON_GetObjectItemCaseSensitive(root, "model");
-	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
-	if (!cJSON_IsString(model))
-		rc = server_send_error(s, conn, 400, "invalid_request_error",
-				    "missing_model",
-				    "'model' must be a string naming a model");
-	else if (!backends_model_name_valid(model->valuestring))
-		rc = server_send_error(s, conn, 400, "invalid_request_error",
-				    "invalid_model_name",
-				    "invalid model name '%.64s'",
-				    model->valuestring);
-	else if (stream && !cJSON_IsBool(stream))
-		rc = server_send_error(s, conn, 400, "invalid_request_error",
-				    "invalid_value", "'stream' must be a boolean");
-	else
-		*done = false;
-	if (!*done) {
-		lemon_str_copy(p->st.model, sizeof(p->st.model),
-			       model->valuestring);
-		p->st.stream = cJSON_IsTrue(stream);
-	}
+	*done = root == NULL;
+	if (root == NULL)
+		return rc;
+	lemon_str_copy(p->st.model, sizeof(p->st.model),
+		       cJSON_GetObjectItemCaseSensitive(root, "model")->valuestring);
+	p->st.stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
 	cJSON_Delete(root);
+	return rc;
+}
+
+/* the child answered with an error status: its body (bounded) re-shaped
+ * in the OpenAI error shape, a 4xx kept as the same 4xx */
+static enum server_result px_error(struct server *s, struct server_conn *conn,
+				   struct px *p, unsigned status)
+{
+	char *b = malloc(PX_ERR_MAX + 1);
+	size_t len = 0;
+	ssize_t n;
+	enum server_result rc;
+
+	while (b && len < PX_ERR_MAX &&
+	       (n = px_body(p, b + len, PX_ERR_MAX - len)) > 0)
+		len += (size_t)n;
+	px_finish_stats(p, false);
+	rc = server_child_error(s, conn, false, status, b, b ? len : 0);
+	free(b);
+	px_free(p);
 	return rc;
 }
 
@@ -457,7 +369,7 @@ enum server_result server_proxy(struct server *s, struct server_conn *conn,
 	p->s = s;
 	p->fd = -1;
 	p->t0 = req->t0;
-	rc = px_check(s, conn, req, p, &done);
+	rc = px_check(s, conn, req, url, p, &done);
 	if (done) {
 		free(p);
 		return rc;
@@ -479,9 +391,13 @@ enum server_result server_proxy(struct server *s, struct server_conn *conn,
 		px_free(p);
 		return e;
 	}
+	if (status >= 400)
+		return px_error(s, conn, p, status);
 	p->sse = strncmp(ctype, "text/event-stream", 17) == 0;
-	r = server_response_from_callback(p->has_len ? p->remaining :
-							    SERVER_SIZE_UNKNOWN,
+	r = server_response_from_callback(p->body.kind == LEMON_HTTP1_BODY_LENGTH ?
+						  p->body.left :
+					  p->body.kind == LEMON_HTTP1_BODY_NONE ?
+						  0 : SERVER_SIZE_UNKNOWN,
 					      PX_BUF, px_read, p, px_free);
 	if (r == NULL) {
 		px_free(p);
@@ -559,7 +475,7 @@ ssize_t server_upstream_read(struct server_upstream *u, char *out, size_t max)
 		p->st.ttft_ms = (double)(server_now_ms() - p->t0);
 	tail_add(p, out, (size_t)n);
 	/* the caller may stop reading at [DONE]: the request went well */
-	if ((p->has_len && p->remaining == 0) ||
+	if (lemon_http1_body_done(&p->body) ||
 	    (p->sse && memmem(out, (size_t)n, "data: [DONE]", 12)))
 		px_finish_stats(p, true);
 	return n;

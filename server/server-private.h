@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "server/body.h"
 #include "server/server.h"
 
 /* lemon's own HTTP/1.1 server (server/http.c) as the routes see it: a
@@ -291,8 +292,8 @@ enum server_result server_ollama_lemon_err(struct server *s,
 				     struct server_conn *conn,
 				     const struct lemon_err *err);
 cJSON *server_ollama_parse(struct server *s, struct server_conn *conn,
-			const struct server_req *req, char *model, size_t cap,
-			enum server_result *rc);
+			const struct server_req *req, enum server_body_route route,
+			char *model, size_t cap, enum server_result *rc);
 void server_ollama_time(char *out, size_t cap, int64_t unix_s, long usec);
 int64_t server_ollama_now_ns(void);
 
@@ -310,5 +311,21 @@ enum server_result server_ollama_generate(struct server *s,
 				    const struct server_req *req, bool chat);
 
 void server_stats_record(struct server *s, const struct server_stats *st);
+
+/* ---- request bodies and child errors (server/body.c, server/body_reply.c) ---- */
+
+/* req's body validated for route (server_body_parse): the parsed root,
+ * which the caller frees, or NULL with a 400 queued in *rc, in the
+ * route family's error shape and naming the field at fault */
+cJSON *server_body_request(struct server *s, struct server_conn *conn,
+			   const struct server_req *req, enum server_body_route route,
+			   enum server_result *rc);
+
+/* a child's answer with an error status, re-shaped for the client:
+ * the same status (a 4xx stays the client's fault; outside 400-599 it is
+ * a 502), the child's message when body[0..len) is its JSON error,
+ * OpenAI's shape or (ollama) Ollama's */
+enum server_result server_child_error(struct server *s, struct server_conn *conn, bool ollama,
+				      unsigned status, const char *body, size_t len);
 
 #endif

@@ -85,14 +85,14 @@ static const struct bcase cases[] = {
 	{ CHAT, "{" M ",\"x\":\"\\ud800\"}", 0, SERVER_BODY_SURROGATE, "" },
 	{ CHAT, "{" M ",\"x\":\"\\ud800\\u0041\"}", 0, SERVER_BODY_SURROGATE, "" },
 	{ CHAT, "{" M ",\"x\":\"\\udc00\"}", 0, SERVER_BODY_SURROGATE, "" },
-	{ CHAT, "{\"model\":\"a\\u0000b\"," MSGS "}", 0, SERVER_BODY_NUL, "" },
+	{ CHAT, "{\"model\":\"a\\u0000b\"," MSGS "}", 0, SERVER_BODY_NUL, "model" },
 	{ CHAT, "{\"mod\\u0000el\":\"x\"," M "," MSGS "}", 0, SERVER_BODY_NUL, "" },
-	{ SERVER_BODY_OLLAMA_CHAT, "{\"name\":\"a\\u0000b\"}", 0, SERVER_BODY_NUL, "" },
+	{ SERVER_BODY_OLLAMA_CHAT, "{\"name\":\"a\\u0000b\"}", 0, SERVER_BODY_NUL, "name" },
 	{ SERVER_BODY_OLLAMA_CHAT,
 	  "{" M ",\"messages\":[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]}", 0,
 	  SERVER_BODY_NUL, "" },
 	{ SERVER_BODY_OLLAMA_GENERATE, "{" M ",\"prompt\":\"\\u0000\"}", 0, SERVER_BODY_NUL, "" },
-	{ SERVER_BODY_PULL, "{\"model_name\":\"tiny\\u0000x\"}", 0, SERVER_BODY_NUL, "" },
+	{ SERVER_BODY_PULL, "{\"model_name\":\"tiny\\u0000x\"}", 0, SERVER_BODY_NUL, "model_name" },
 	{ CHAT,
 	  "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
 	  0, SERVER_BODY_DEPTH, "" },
@@ -103,7 +103,7 @@ static const struct bcase cases[] = {
 	  "stream" },
 	{ CHAT, "{" M ",\"messages\":[{\"role\":\"user\",\"role\":\"system\"}]}", 0,
 	  SERVER_BODY_DUPLICATE, "messages[0].role" },
-	{ CHAT, "{" MSGS "}", 0, SERVER_BODY_MISSING, "model" },
+	{ CHAT, "{" MSGS "}", 0, SERVER_BODY_NO_MODEL, "model" },
 	{ CHAT, "{" M "}", 0, SERVER_BODY_MISSING, "messages" },
 	{ CHAT, "{" M ",\"messages\":[{\"content\":\"x\"}]}", 0, SERVER_BODY_MISSING,
 	  "messages[0]" },
@@ -111,7 +111,8 @@ static const struct bcase cases[] = {
 	{ SERVER_BODY_EMBEDDINGS, "{" M "}", 0, SERVER_BODY_MISSING, "input" },
 	{ SERVER_BODY_OLLAMA_EMBED, "{" M "}", 0, SERVER_BODY_MISSING, "input" },
 	{ SERVER_BODY_OLLAMA_EMBEDDINGS, "{" M "}", 0, SERVER_BODY_MISSING, "prompt" },
-	{ SERVER_BODY_LOAD, "{}", 0, SERVER_BODY_MISSING, "model_name" },
+	{ SERVER_BODY_LOAD, "{}", 0, SERVER_BODY_NO_MODEL, "model_name" },
+	{ SERVER_BODY_OLLAMA_GENERATE, "{\"prompt\":\"x\"}", 0, SERVER_BODY_NO_MODEL, "model" },
 	{ CHAT, "{\"model\":7," MSGS "}", 0, SERVER_BODY_TYPE, "model" },
 	{ CHAT, "{" M ",\"messages\":{}}", 0, SERVER_BODY_TYPE, "messages" },
 	{ CHAT, "{" M ",\"messages\":[1]}", 0, SERVER_BODY_TYPE, "messages[0]" },
@@ -184,6 +185,9 @@ static void test_offsets_and_codes(void **state)
 	assert_string_equal(server_body_fault_code(SERVER_BODY_TRAILING), "invalid_json");
 	assert_string_equal(server_body_fault_code(SERVER_BODY_NUL), "nul_in_name");
 	assert_string_equal(server_body_fault_code(SERVER_BODY_NAME), "invalid_model_name");
+	assert_string_equal(server_body_fault_code(SERVER_BODY_NO_MODEL), "missing_model");
+	assert_null(server_body_parse("{\"prompt\":\"x\"}", 14, SERVER_BODY_OLLAMA_GENERATE, &e));
+	assert_string_equal(e.msg, "model is required");
 	assert_true(server_body_route_is_ollama(SERVER_BODY_OLLAMA_CHAT));
 	assert_false(server_body_route_is_ollama(SERVER_BODY_PULL));
 	assert_null(server_body_parse(NULL, 0, CHAT, &e));
