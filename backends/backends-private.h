@@ -2,6 +2,7 @@
 #ifndef LEMON_BACKENDS_PRIVATE_H
 #define LEMON_BACKENDS_PRIVATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -49,7 +50,7 @@ void backends_describe_status(int status, char *out, size_t cap);
 
 /* a split model's directory: the path of its first part
  * ("*-00001-of-NNNNN.gguf") and the bytes of all parts; -1 when none
- * (backends/pull.c) */
+ * (backends/store.c) */
 int backends_split_first(const char *dir, char *out, size_t cap,
 			 uint64_t *total);
 
@@ -107,6 +108,7 @@ struct backends {
 	pthread_t thread;
 	bool thread_started;
 	bool stop;
+	atomic_bool pulls_cancelled; /* backends_cancel_pulls (pull.c) */
 	int wake[2];        /* self-pipe that wakes the supervisor's poll */
 	bool cand_failed[BACKENDS_MAX_CANDIDATES];
 	struct backends_sup_child child[BACKENDS_SUP_MAX_CHILDREN];

@@ -69,6 +69,16 @@ struct backends_gguf_info {
 int backends_gguf_parse(const unsigned char *buf, size_t len,
 			struct backends_gguf_info *out, struct lemon_err *err);
 
+/* the least size of a file with this header: where its data section
+ * starts (the header's end rounded up to the alignment) plus the extent of
+ * its tensors; the header alone when it has no tensors */
+uint64_t backends_gguf_min_size(const struct backends_gguf_info *info);
+
+/* INVALID_DATA "truncated gguf: its tensors need N bytes, the file has M"
+ * when size is below backends_gguf_min_size: a cut-off download or copy */
+int backends_gguf_check_size(const struct backends_gguf_info *info,
+			     uint64_t size, struct lemon_err *err);
+
 /* "Q4_K_M" for a general.file_type value, "unknown" otherwise */
 const char *backends_gguf_ftype_name(uint32_t file_type);
 
@@ -100,8 +110,12 @@ int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
 		      int ctx, uint64_t ram, uint64_t vram,
 		      struct backends_fit *out, struct lemon_err *err);
 
-/* validates the GGUF file at src and copies it to the store as name
- * (temp file, fsync, rename); an existing model of that name is replaced */
+/* imports the GGUF file at src as name: src must be a regular file (a
+ * FIFO or device is refused with INVALID_ARG, never opened for a blocking
+ * read); its bytes are copied into the store, and the copy (not src) is
+ * checked (header, and not shorter than its tensors: INVALID_DATA naming
+ * both sizes), made durable and published; an existing model of that name
+ * is replaced. BUSY while a pull of name runs. */
 int backends_pull_file(const char *data_dir, const char *src,
 		       const char *name, struct backends_gguf_info *info,
 		       struct lemon_err *err);
@@ -216,16 +230,31 @@ int backends_connect(int port, int timeout_ms, struct lemon_err *err);
  * path llama-server gets is the first part). progress (may be NULL) sees
  * every step, ending with status "success". INVALID_ARG: bad name;
  * NOT_FOUND: not in the registry or not on the server; BUSY: a pull of
- * the same name is running; CHECKSUM: digest mismatch (nothing
- * published); INVALID_DATA: not a GGUF; NETWORK. data_dir NULL: the
- * default data directory. */
+ * the same name (or an import or delete of it) is running; CHECKSUM:
+ * digest mismatch (nothing published, the download starts afresh next
+ * time); INVALID_DATA: not a GGUF, or shorter than its header's tensors;
+ * NETWORK. What is published is the very file that was hashed and checked
+ * (see backends/store.c). data_dir NULL: the default data directory. */
 int backends_pull_model(const char *data_dir, const char *name,
 			provision_pull_cb progress, void *ctx,
 			struct lemon_err *err);
 
+/* backends_pull_model into b's data directory, for the server: it ends
+ * promptly with BUSY once backends_cancel_pulls(b) was called (the .part
+ * files stay, so the next pull resumes) */
+int backends_pull(struct backends *b, const char *name,
+		  provision_pull_cb progress, void *ctx, struct lemon_err *err);
+
+/* cancels the pulls running through backends_pull(b) and refuses new ones:
+ * the server calls it first when it shuts down, so that no download holds
+ * up the exit. Safe from any thread; b may be NULL. */
+void backends_cancel_pulls(struct backends *b);
+
 /* removes the model name from the store (file, split directory and any
- * unfinished pull); INVALID_ARG for a bad name, NOT_FOUND when absent.
- * Unloading a running child first is the caller's job. */
+ * unfinished pull) under the name's pull lock; INVALID_ARG for a bad name,
+ * NOT_FOUND when absent, BUSY while a pull or an import of the name runs
+ * (it is refused, not waited for). Unloading a running child first is the
+ * caller's job. */
 int backends_delete_model(const char *data_dir, const char *name,
 			  struct lemon_err *err);
 

@@ -336,6 +336,29 @@ int backends_gguf_parse(const unsigned char *buf, size_t len,
 	return 0;
 }
 
+uint64_t backends_gguf_min_size(const struct backends_gguf_info *info)
+{
+	uint64_t a = info->alignment ? info->alignment : 32;
+
+	if (info->n_tensors == 0)
+		return info->header_len;
+	/* the data section starts at the end of the header rounded up to the
+	 * alignment; llama.cpp refuses a tensor that ends past the file */
+	return (info->header_len + a - 1) / a * a + info->data_len;
+}
+
+int backends_gguf_check_size(const struct backends_gguf_info *info,
+			     uint64_t size, struct lemon_err *err)
+{
+	uint64_t want = backends_gguf_min_size(info);
+
+	if (size < want)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "truncated gguf: its tensors need %llu bytes, the file has %llu",
+				     (unsigned long long)want, (unsigned long long)size);
+	return 0;
+}
+
 const char *backends_gguf_ftype_name(uint32_t ft)
 {
 	static const char *names[] = {

@@ -1,16 +1,17 @@
-/* the local model store: $XDG_DATA_HOME/lemon/models/<name>.gguf. Names are
- * validated before they touch a path, and imports are checked GGUF files
- * copied in through a temporary file and a rename */
-#include <dirent.h>
+/* model names, the data directory, and imports (`lemon pull --file`): a
+ * local file is copied into the store under the name's lock, and the copy,
+ * not the source, is checked as a whole GGUF and published (store.c), so a
+ * source that changes or is cut short while it is read cannot slip a
+ * different or shorter file into the store */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/backends-private.h"
+#include "backends/store-private.h"
 #include "util/fs.h"
 #include "util/str.h"
 
@@ -56,49 +57,6 @@ int backends_data_dir(const char *data_dir, char *out, size_t cap,
 	return 0;
 }
 
-static int models_dir(const char *data_dir, char *out, size_t cap,
-		      struct lemon_err *err)
-{
-	char base[4096];
-	int n;
-
-	if (backends_data_dir(data_dir, base, sizeof(base), err) < 0)
-		return -1;
-	n = snprintf(out, cap, "%s/models", base);
-	if (n < 0 || (size_t)n >= cap)
-		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
-				     "models directory path too long");
-	return 0;
-}
-
-int backends_model_path(const char *data_dir, const char *name, char *out,
-			size_t cap, struct lemon_err *err)
-{
-	char dir[4096], split[4200];
-	struct stat st;
-	uint64_t total;
-	int n;
-
-	if (!backends_model_name_valid(name))
-		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
-				     "invalid model name '%.64s': use 1-63 of A-Z a-z 0-9 . _ : - without '..'",
-				     name ? name : "");
-	if (models_dir(data_dir, dir, sizeof(dir), err) < 0)
-		return -1;
-	n = snprintf(out, cap, "%s/%s.gguf", dir, name);
-	if (n < 0 || (size_t)n >= cap)
-		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
-				     "model path too long");
-	if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
-		return 0;
-	/* a split model: the directory <name>/ and its first part */
-	snprintf(split, sizeof(split), "%s/%s", dir, name);
-	if (backends_split_first(split, out, cap, &total) < 0)
-		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
-				     "model '%s' not found in %s", name, dir);
-	return 0;
-}
-
 /* creates a directory and its parents */
 int backends_mkdirs(const char *path, struct lemon_err *err)
 {
@@ -112,7 +70,34 @@ int backends_mkdirs(const char *path, struct lemon_err *err)
 	return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+/* the source of an import: a regular, non-empty file. stat first so a
+ * FIFO or a device is never opened at all, and O_NONBLOCK plus fstat on
+ * what was opened, in case the path was swapped in between: opening a
+ * FIFO without a writer would otherwise block for ever */
+static int open_source(const char *src, int *fd, struct lemon_err *err)
+{
+	struct stat st;
+
+	*fd = -1;
+	if (stat(src, &st) < 0)
+		return lemon_err_errno_path(err, errno, "reading", src);
+	if (!S_ISREG(st.st_mode))
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "%s: not a regular file", src);
+	*fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (*fd < 0)
+		return lemon_err_errno_path(err, errno, "reading", src);
+	if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		close(*fd);
+		*fd = -1;
+		return lemon_err_set(err, S_ISREG(st.st_mode) ? LEMON_ERR_INVALID_DATA :
+								 LEMON_ERR_INVALID_ARG,
+				     "%s: not a non-empty regular file", src);
+	}
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
@@ -127,137 +112,81 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
-/* copies the mapped file into dir/<name>.gguf through a temp file */
-static int store_copy(const char *dir, const char *name,
-		      const unsigned char *p, size_t n, struct lemon_err *err)
+/* copies in to out up to in's end: copy_file_range (a reflink or an
+ * in-kernel copy where the file system can), else read and write */
+static int copy_fd(int in, int out, const char *src, const char *dst,
+		   struct lemon_err *err)
 {
-	char tmp[4200], dst[4200];
-	int fd, dfd;
+	char *buf;
+	ssize_t n;
 
-	snprintf(tmp, sizeof(tmp), "%s/.%s.gguf.tmp", dir, name);
-	snprintf(dst, sizeof(dst), "%s/%s.gguf", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return lemon_err_errno(err, errno, tmp);
-	if (write_all(fd, p, n) < 0 || fsync(fd) < 0) {
-		lemon_err_errno(err, errno, tmp);
-		close(fd);
-		unlink(tmp);
-		return -1;
+	for (;;) {
+		n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
 	}
-	close(fd);
-	if (rename(tmp, dst) < 0) {
-		lemon_err_errno(err, errno, dst);
-		unlink(tmp);
-		return -1;
+	if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+	    errno != EOPNOTSUPP)
+		return lemon_err_errno_path(err, errno, "copying", dst);
+	buf = malloc(1 << 20);
+	if (buf == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	while ((n = read(in, buf, 1 << 20)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || write_all(out, buf, (size_t)n) < 0) {
+			lemon_err_errno_path(err, errno, n < 0 ? "reading" : "writing",
+					     n < 0 ? src : dst);
+			free(buf);
+			return -1;
+		}
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	free(buf);
 	return 0;
+}
+
+static int import_locked(const struct backends_store_paths *p, int in,
+			 const char *src, struct backends_gguf_info *info,
+			 struct lemon_err *err)
+{
+	int fd, rc;
+
+	unlink(p->import); /* a crashed import's leftover; the lock is ours */
+	fd = open(p->import, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	if (fd < 0)
+		return lemon_err_errno_path(err, errno, "creating", p->import);
+	rc = copy_fd(in, fd, src, p->import, err);
+	if (rc == 0)
+		rc = backends_store_check(fd, src, info, err);
+	if (rc == 0)
+		rc = backends_store_publish_file(p, fd, p->import, err);
+	close(fd);
+	if (rc < 0)
+		unlink(p->import);
+	return rc;
 }
 
 int backends_pull_file(const char *data_dir, const char *src,
 		       const char *name, struct backends_gguf_info *info,
 		       struct lemon_err *err)
 {
-	struct backends_gguf_info local;
-	char dir[4096];
-	struct stat st;
-	void *map;
-	int fd, rc;
+	struct backends_store_paths p;
+	int in, lock, rc;
 
-	if (info == NULL)
-		info = &local;
-	if (!backends_model_name_valid(name))
-		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
-				     "invalid model name '%.64s': use 1-63 of A-Z a-z 0-9 . _ : - without '..'",
-				     name);
-	fd = open(src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return lemon_err_errno(err, errno, src);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-		close(fd);
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "%s: not a non-empty regular file", src);
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
-		return lemon_err_errno(err, errno, src);
-	rc = backends_gguf_parse(map, (size_t)st.st_size, info, err);
-	if (rc < 0)
-		lemon_err_prefix(err, "%s", src);
-	if (rc == 0 && (rc = models_dir(data_dir, dir, sizeof(dir), err)) == 0 &&
-	    (rc = backends_mkdirs(dir, err)) == 0)
-		rc = store_copy(dir, name, map, (size_t)st.st_size, err);
-	munmap(map, (size_t)st.st_size);
-	return rc;
-}
-
-static int cmp_model(const void *a, const void *b)
-{
-	return strcmp(((const struct backends_model *)a)->name,
-		      ((const struct backends_model *)b)->name);
-}
-
-/* a split model's directory <name>/ as one entry */
-static bool list_split(const char *dir, const char *entry,
-		       struct backends_model *m)
-{
-	char path[4400], first[4400];
-	struct stat st;
-
-	if (!backends_model_name_valid(entry) ||
-	    !lemon_str_copy(m->name, sizeof(m->name), entry))
-		return false;
-	snprintf(path, sizeof(path), "%s/%s", dir, entry);
-	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
-	    backends_split_first(path, first, sizeof(first), &m->size) < 0)
-		return false;
-	m->mtime = (int64_t)st.st_mtime;
-	return true;
-}
-
-int backends_list_models(const char *data_dir, struct backends_model *out,
-			 int cap, int *n, struct lemon_err *err)
-{
-	char dir[4096], path[4400];
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
-
-	*n = 0;
-	if (models_dir(data_dir, dir, sizeof(dir), err) < 0)
+	if (backends_store_paths(data_dir, name, &p, err) < 0 ||
+	    open_source(src, &in, err) < 0)
 		return -1;
-	d = opendir(dir);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : lemon_err_errno(err, errno, dir);
-	while ((de = readdir(d)) != NULL && *n < cap) {
-		size_t len = strlen(de->d_name);
-		struct backends_model *m = &out[*n];
-
-		if (list_split(dir, de->d_name, m)) {
-			(*n)++;
-			continue;
-		}
-		if (len <= 5 || strcmp(de->d_name + len - 5, ".gguf") != 0 ||
-		    len - 5 >= sizeof(m->name))
-			continue;
-		memcpy(m->name, de->d_name, len - 5);
-		m->name[len - 5] = 0;
-		if (!backends_model_name_valid(m->name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		m->size = (uint64_t)st.st_size;
-		m->mtime = (int64_t)st.st_mtime;
-		(*n)++;
+	if (backends_store_lock(&p, &lock, err) < 0) {
+		close(in);
+		return -1;
 	}
-	closedir(d);
-	qsort(out, (size_t)*n, sizeof(*out), cmp_model);
-	return 0;
+	rc = import_locked(&p, in, src, info, err);
+	backends_store_unlock(lock);
+	close(in);
+	return rc;
 }

@@ -32,10 +32,9 @@ int cli_cmd_install_backend(int argc, char **argv);   /* cli/cmd_backend.c */
 int cli_cmd_backends(int argc, char **argv);          /* cli/cmd_backend.c */
 int cli_cmd_uninstall_backend(int argc, char **argv); /* cli/cmd_backend.c */
 int cli_cmd_serve(int argc, char **argv); /* cli/cmd_serve.c */
-int cli_cmd_pull(int argc, char **argv);  /* cli/cmd_serve.c */
-int cli_cmd_list(int argc, char **argv);  /* cli/cmd_serve.c */
-int cli_pull_registry(int argc, char **argv); /* cli/cmd_models.c */
-int cli_cmd_rm(int argc, char **argv);        /* cli/cmd_models.c */
+int cli_cmd_pull(int argc, char **argv);  /* cli/cmd_models.c */
+int cli_cmd_list(int argc, char **argv);  /* cli/cmd_models.c */
+int cli_cmd_rm(int argc, char **argv);    /* cli/cmd_models.c */
 int cli_cmd_run(int argc, char **argv);    /* cli/cmd_client.c */
 int cli_cmd_ps(int argc, char **argv);     /* cli/cmd_client.c */
 int cli_cmd_status(int argc, char **argv); /* cli/cmd_client.c */

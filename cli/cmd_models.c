@@ -1,5 +1,6 @@
-/* `lemon pull NAME` (from the model registry) and `lemon rm NAME`: the
- * store is changed directly, so they work whether or not a server runs.
+/* `lemon pull NAME` (from the model registry), `lemon pull --file PATH
+ * NAME`, `lemon rm NAME` and `lemon list`: the store is changed directly,
+ * so they work whether or not a server runs.
  * Progress is a one-line bar when stderr is a terminal and JSON lines on
  * stdout otherwise, one object per event, for scripts and tests. */
 #include <stdio.h>
@@ -86,66 +87,128 @@ static void on_progress(void *ctx, const struct provision_pull_progress *p)
 static void pull_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lemon pull NAME [--data-dir DIR]\n"
-		"       lemon pull --file PATH NAME\n"
+		"usage: lemon pull [--data-dir DIR] [--] NAME\n"
+		"       lemon pull [--data-dir DIR] --file PATH [--] NAME\n"
 		"  NAME from the model registry (compat/models.json merged with\n"
 		"  $XDG_CONFIG_HOME/lemon/models.json) is downloaded from\n"
 		"  $HF_ENDPOINT (default https://huggingface.co), HF_TOKEN sent when set;\n"
-		"  --file imports a local GGUF file instead\n");
+		"  --file imports a local GGUF file as NAME instead. '--' ends the\n"
+		"  options, for a NAME that starts with '-'\n");
 }
 
-int cli_pull_registry(int argc, char **argv)
+struct model_args {
+	const char *name;
+	const char *data_dir;
+	const char *file; /* pull --file PATH */
+};
+
+/* [--data-dir DIR] [--file PATH] [--] NAME in any order. Model names may
+ * start with '-' (backends_model_name_valid allows it), so such a name is
+ * given after "--"; before it, anything that starts with '-' is an option
+ * and an unknown one is a usage error, never a name. Returns 0, 1 for
+ * --help, -1 for a usage error. */
+static int model_args(int argc, char **argv, bool with_file,
+		      struct model_args *a)
+{
+	bool opts = true;
+	int i;
+
+	memset(a, 0, sizeof(*a));
+	for (i = 1; i < argc; i++) {
+		const char *s = argv[i];
+
+		if (opts && s[0] == '-') {
+			if (strcmp(s, "--") == 0)
+				opts = false;
+			else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0)
+				return 1;
+			else if (strcmp(s, "--data-dir") == 0 && i + 1 < argc)
+				a->data_dir = argv[++i];
+			else if (with_file && strcmp(s, "--file") == 0 && i + 1 < argc)
+				a->file = argv[++i];
+			else
+				return -1;
+		} else if (a->name == NULL) {
+			a->name = s;
+		} else {
+			return -1;
+		}
+	}
+	return a->name ? 0 : -1;
+}
+
+static int pull_file(const struct model_args *a)
+{
+	struct backends_gguf_info info;
+	struct lemon_err err = { 0 };
+
+	if (backends_pull_file(a->data_dir, a->file, a->name, &info, &err) < 0)
+		return cli_fail(&err);
+	printf("%s: GGUF v%u, %s, %llu tensors\n", a->name, info.version,
+	       info.arch[0] ? info.arch : "unknown architecture",
+	       (unsigned long long)info.n_tensors);
+	return CLI_EXIT_OK;
+}
+
+int cli_cmd_pull(int argc, char **argv)
 {
 	struct bar_state b = { 0 };
 	struct lemon_err err = { 0 };
-	const char *name = NULL, *data_dir = NULL;
-	int i;
+	struct model_args a;
+	int p = model_args(argc, argv, true, &a);
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			pull_usage(stdout);
-			return CLI_EXIT_OK;
-		} else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
-			data_dir = argv[++i];
-		} else if (argv[i][0] != '-' && name == NULL) {
-			name = argv[i];
-		} else {
-			pull_usage(stderr);
-			return CLI_EXIT_USAGE;
-		}
+	if (p != 0) {
+		pull_usage(p > 0 ? stdout : stderr);
+		return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}
-	if (name == NULL) {
-		pull_usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
+	if (a.file)
+		return pull_file(&a);
 	b.tty = isatty(STDERR_FILENO);
 	b.t0 = now_s();
-	if (backends_pull_model(data_dir, name, on_progress, &b, &err) < 0) {
+	if (backends_pull_model(a.data_dir, a.name, on_progress, &b, &err) < 0) {
 		if (b.drawn)
 			fputc('\n', stderr);
 		return cli_fail(&err);
 	}
 	if (b.tty)
-		fprintf(stderr, "pulled %s\n", name);
+		fprintf(stderr, "pulled %s\n", a.name);
 	return CLI_EXIT_OK;
 }
 
 int cli_cmd_rm(int argc, char **argv)
 {
 	struct lemon_err err = { 0 };
-	const char *data_dir = NULL;
+	struct model_args a;
+	int p = model_args(argc, argv, false, &a);
 
-	if (argc == 4 && strcmp(argv[2], "--data-dir") == 0)
-		data_dir = argv[3];
-	else if (argc != 2 || argv[1][0] == '-') {
-		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-			"usage: lemon rm NAME [--data-dir DIR]\n"
-			"  removes the model NAME from the local store\n");
-		return argc == 2 && strcmp(argv[1], "--help") == 0 ? CLI_EXIT_OK :
-		       CLI_EXIT_USAGE;
+	if (p != 0) {
+		fprintf(p > 0 ? stdout : stderr,
+			"usage: lemon rm [--data-dir DIR] [--] NAME\n"
+			"  removes the model NAME from the local store; '--' ends the\n"
+			"  options, for a NAME that starts with '-'\n");
+		return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}
-	if (backends_delete_model(data_dir, argv[1], &err) < 0)
+	if (backends_delete_model(a.data_dir, a.name, &err) < 0)
 		return cli_fail(&err);
-	printf("deleted %s\n", argv[1]);
+	printf("deleted %s\n", a.name);
+	return CLI_EXIT_OK;
+}
+
+int cli_cmd_list(int argc, char **argv)
+{
+	struct lemon_err err = { 0 };
+	struct backends_model m[256];
+	int n = 0, i;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: lemon list\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (backends_list_models(NULL, m, 256, &n, &err) < 0)
+		return cli_fail(&err);
+	for (i = 0; i < n; i++)
+		printf("%-40s %10.1f MiB\n", m[i].name,
+		       (double)m[i].size / (1024.0 * 1024.0));
 	return CLI_EXIT_OK;
 }

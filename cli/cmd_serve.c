@@ -1,4 +1,4 @@
-/* `lemon serve`, `lemon pull` and `lemon list`: configuration (flags over
+/* `lemon serve`: configuration (flags over
  * environment over config file), detection to order the backend
  * candidates, first-run provisioning, then the HTTP server until SIGINT or
  * SIGTERM */
@@ -441,6 +441,8 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 		a->cfg.host, a->cfg.port, a->cfg.backend);
 	sig = wait_for_signal(sigs);
 	fprintf(stderr, "lemon: %s, shutting down\n", strsignal(sig));
+	/* a download must not hold up the exit: cancelled, its .part kept */
+	backends_cancel_pulls(b);
 	server_quiesce(srv);
 out:
 	backends_free(b); /* ends in-flight streams: their children exit */
@@ -477,48 +479,4 @@ int cli_cmd_serve(int argc, char **argv)
 	rc = serve(a, &sigs);
 	free(a);
 	return rc;
-}
-
-int cli_cmd_pull(int argc, char **argv)
-{
-	struct backends_gguf_info info;
-	struct lemon_err err = { 0 };
-
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: lemon pull NAME | lemon pull --file PATH NAME\n"
-		       "  pulls NAME from the model registry, or imports a local GGUF model\n"
-		       "  into $XDG_DATA_HOME/lemon/models as NAME ('lemon pull NAME --help')\n");
-		return CLI_EXIT_OK;
-	}
-	if (argc >= 2 && strcmp(argv[1], "--file") != 0)
-		return cli_pull_registry(argc, argv);
-	if (argc != 4 || strcmp(argv[1], "--file") != 0) {
-		fprintf(stderr, "usage: lemon pull --file PATH NAME\n");
-		return CLI_EXIT_USAGE;
-	}
-	if (backends_pull_file(NULL, argv[2], argv[3], &info, &err) < 0)
-		return cli_fail(&err);
-	printf("%s: GGUF v%u, %s, %llu tensors\n", argv[3], info.version,
-	       info.arch[0] ? info.arch : "unknown architecture",
-	       (unsigned long long)info.n_tensors);
-	return CLI_EXIT_OK;
-}
-
-int cli_cmd_list(int argc, char **argv)
-{
-	struct lemon_err err = { 0 };
-	struct backends_model m[256];
-	int n = 0, i;
-
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: lemon list\n");
-		return CLI_EXIT_USAGE;
-	}
-	if (backends_list_models(NULL, m, 256, &n, &err) < 0)
-		return cli_fail(&err);
-	for (i = 0; i < n; i++)
-		printf("%-40s %10.1f MiB\n", m[i].name,
-		       (double)m[i].size / (1024.0 * 1024.0));
-	return CLI_EXIT_OK;
 }

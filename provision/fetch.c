@@ -52,6 +52,7 @@ struct provision_fetch {
 	char errbuf[CURL_ERROR_SIZE];
 	struct provision_meter *progress;
 	char bearer[1024];
+	const atomic_bool *cancel;
 	unsigned char rbuf[1 << 16];
 };
 
@@ -219,18 +220,27 @@ static bool transient(CURLcode rc, long status)
 	}
 }
 
-static void backoff(int failures)
+static bool cancelled(const atomic_bool *cancel)
 {
-	long ms = FETCH_BACKOFF_MS;
+	return cancel != NULL && atomic_load(cancel);
+}
+
+/* sleeps in slices of 100 ms so that a cancel is seen promptly */
+static void backoff(int failures, const atomic_bool *cancel)
+{
+	long ms = FETCH_BACKOFF_MS, step;
 	struct timespec ts;
 
 	while (--failures > 0 && ms < FETCH_BACKOFF_MAX_MS)
 		ms *= 2;
 	if (ms > FETCH_BACKOFF_MAX_MS)
 		ms = FETCH_BACKOFF_MAX_MS;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
+	for (; ms > 0 && !cancelled(cancel); ms -= step) {
+		step = ms < 100 ? ms : 100;
+		ts.tv_sec = 0;
+		ts.tv_nsec = step * 1000000L;
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* one finished transfer: end of file, a retry, or an error */
@@ -263,7 +273,7 @@ static int on_done(struct provision_fetch *f, CURLcode rc, struct lemon_err *err
 		 f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc), f->have,
 		 f->failures, FETCH_MAX_FAILURES);
 	provision_progress_event(f->progress, "retry", msg);
-	backoff(f->failures);
+	backoff(f->failures, f->cancel);
 	return 0;
 }
 
@@ -272,6 +282,10 @@ static int pump(struct provision_fetch *f, struct lemon_err *err)
 	CURLMsg *m;
 	int still = 0, left;
 
+	/* curl_multi_poll below waits at most a second: the cancel latency */
+	if (cancelled(f->cancel))
+		return lemon_err_set(err, LEMON_ERR_BUSY, "%s: download cancelled",
+				     f->url);
 	if (!f->running) {
 		if (f->expected && f->have == f->expected) {
 			f->eof = true;
@@ -372,7 +386,12 @@ int provision_fetch_open(const struct provision_fetch_opts *o, struct provision_
 	if (o->bearer && !lemon_str_copy(f->bearer, sizeof(f->bearer), o->bearer))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 				     "token longer than %zu bytes", sizeof(f->bearer) - 1);
-	f->part_fd = open(o->part_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	f->cancel = o->cancel;
+	if (o->part_fd_set)
+		f->part_fd = fcntl(o->part_fd, F_DUPFD_CLOEXEC, 3);
+	else
+		f->part_fd = open(o->part_path,
+				  O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (f->part_fd < 0 || fstat(f->part_fd, &st) < 0)
 		return provision_err_errno(err, errno, "opening", o->part_path);
 	f->part_len = (uint64_t)st.st_size;
@@ -471,7 +490,7 @@ int provision_fetch_small(const char *url, size_t max, char **out, size_t *len,
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 		if (rc == CURLE_OK || b.over || !transient(rc, status))
 			break;
-		backoff(attempt);
+		backoff(attempt, NULL);
 	}
 	curl_easy_cleanup(e);
 	if (b.over) {
@@ -579,7 +598,7 @@ int provision_fetch_head(const char *url, const char *bearer, struct provision_h
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &h->status);
 		if (rc == CURLE_OK || !transient(rc, h->status))
 			break;
-		backoff(attempt);
+		backoff(attempt, NULL);
 	}
 	curl_easy_cleanup(e);
 	if (rc != CURLE_OK)

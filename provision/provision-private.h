@@ -59,6 +59,12 @@ struct provision_fetch_opts {
 	uint64_t expected_size;  /* 0 when unknown */
 	struct provision_meter *progress; /* may be NULL */
 	const char *bearer;      /* token sent to url's host only, or NULL */
+	/* with part_fd_set: the .part is this open file (read-write,
+	 * O_APPEND; the caller's, a duplicate is used) and part_path only
+	 * names it in messages */
+	bool part_fd_set;
+	int part_fd;
+	const atomic_bool *cancel; /* NULL, or set to end the transfer (BUSY) */
 };
 
 int provision_fetch_open(const struct provision_fetch_opts *o, struct provision_fetch **out,

@@ -8,6 +8,7 @@
 #ifndef LEMON_PROVISION_H
 #define LEMON_PROVISION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -93,12 +94,14 @@ int provision_unpack_file(const char *archive_path, const char *dest,
 /* ---- model pull (provision/pull.c) -------------------------------------
  * Downloads a registry model's GGUF file(s) from Hugging Face (or the
  * HF_ENDPOINT mirror): <endpoint>/<repo>/resolve/main/<file>, HF_TOKEN
- * sent as a bearer token when set. Each file lands as <dest>/<file>.part
- * (resumed when present, retried on transient failures) and is renamed to
- * <dest>/<basename> once its SHA-256 matches the registry's, else the
+ * sent as a bearer token when set. The bytes land in .part files the
+ * caller has opened (resumed from what they hold, retried on transient
+ * failures) and each is checked against the registry's SHA-256, else the
  * server's X-Linked-Etag / ETag LFS oid; when neither is known the file is
- * kept with its computed digest reported. Publishing into the model store
- * is the backends layer's job (backends_pull_model). */
+ * kept with its computed digest reported. Naming and publishing the files
+ * is the backends layer's job (backends_pull_model): this layer never
+ * renames or removes them, so the caller publishes exactly the descriptor
+ * whose bytes were hashed. */
 
 /* what the progress callback is told; strings live until it returns */
 struct provision_pull_progress {
@@ -118,17 +121,27 @@ struct provision_pull_progress {
 typedef void (*provision_pull_cb)(void *ctx,
 				  const struct provision_pull_progress *p);
 
+struct provision_pull_opts {
+	const int *fds;            /* one open .part per file of the model:
+				    * read-write, O_APPEND; the caller's */
+	const char *const *paths;  /* their paths, for messages only */
+	const atomic_bool *cancel; /* NULL, or ends the transfer within about
+				    * a second once set (BUSY) */
+	provision_pull_cb cb;      /* may be NULL */
+	void *ctx;
+};
+
 /* the host to pull from: HF_ENDPOINT without trailing '/', else
  * https://huggingface.co */
 int provision_hf_endpoint(char *out, size_t cap, struct lemon_err *err);
 
-/* downloads every file of m into the existing directory dest (see above);
- * cb may be NULL and is called at most ~10 times a second per file while
- * bytes arrive. CHECKSUM "<file>: sha256 mismatch: expected X, got Y" (the
- * .part is removed so the next try starts afresh); NETWORK / NOT_FOUND
- * from the transfer (the .part is kept for a resume). */
-int provision_pull_files(const struct compat_model *m, const char *dest,
-			 provision_pull_cb cb, void *ctx,
+/* downloads every file of m into o->fds (see above); o->cb is called at
+ * most ~10 times a second per file while bytes arrive. CHECKSUM "<file>:
+ * sha256 mismatch: expected X, got Y" (that .part is truncated so the next
+ * try starts afresh); NETWORK / NOT_FOUND from the transfer and BUSY when
+ * cancelled (the bytes so far stay for a resume). */
+int provision_pull_files(const struct compat_model *m,
+			 const struct provision_pull_opts *o,
 			 struct lemon_err *err);
 
 /* ---- end of model pull ------------------------------------------------- */

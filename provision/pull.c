@@ -1,10 +1,11 @@
 /* Model downloads from Hugging Face or a mirror of it (HF_ENDPOINT): a
  * HEAD per file first, for the size and the LFS digest the hub puts in
  * X-Linked-Etag, then the bytes through the provisioner's resumable,
- * retrying, hashing downloader. Every part stays a .part until all of them
- * are verified, so an interrupted split pull re-checks the finished parts
- * from disk instead of trusting a bare file, and only a complete, verified
- * set is renamed to the final names. */
+ * retrying, hashing downloader, into .part files the caller opened. Files
+ * are written and hashed through those descriptors only, never looked up
+ * by path, so the caller can publish exactly what was verified; an
+ * interrupted split pull re-hashes the finished parts from their bytes
+ * instead of trusting a file name. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,7 +15,6 @@
 #include <unistd.h>
 
 #include "provision/provision-private.h"
-#include "util/fs.h"
 #include "util/str.h"
 
 #define PULL_DEFAULT_ENDPOINT "https://huggingface.co"
@@ -22,6 +22,7 @@
 
 struct pull_ctx {
 	const struct compat_model *m;
+	const struct provision_pull_opts *o;
 	provision_pull_cb cb;
 	void *ctx;
 	struct provision_pull_progress p;
@@ -86,17 +87,6 @@ static int file_url(const struct pull_ctx *c, int i, char *out, size_t cap,
 	return 0;
 }
 
-static int dest_path(const char *dest, const char *file, const char *suffix,
-		     char *out, size_t cap, struct lemon_err *err)
-{
-	int n = snprintf(out, cap, "%s/%s%s", dest, base_name(file), suffix);
-
-	if (n < 0 || (size_t)n >= cap)
-		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s/%s",
-				     dest, base_name(file));
-	return 0;
-}
-
 /* HEAD every file: sizes for the totals, digests the registry lacks */
 static int heads(struct pull_ctx *c, struct lemon_err *err)
 {
@@ -124,15 +114,14 @@ static int heads(struct pull_ctx *c, struct lemon_err *err)
 	return 0;
 }
 
-/* downloads (or re-reads) part i into <dest>/<base>.part and checks it */
-static int fetch_one(struct pull_ctx *c, int i, const char *dest,
-		     struct lemon_err *err)
+/* downloads (or re-reads) part i into its .part and checks it */
+static int fetch_one(struct pull_ctx *c, int i, struct lemon_err *err)
 {
 	const struct compat_model_file *mf = &c->m->files[i];
 	const char *want = mf->sha256[0] ? mf->sha256 : c->head[i].sha256;
 	struct provision_fetch_opts o = { 0 };
 	struct provision_fetch *f = NULL;
-	char url[2048], part[4200], got[65];
+	char url[2048], got[65];
 	uint64_t base = c->p.all_completed, size = 0;
 	const void *b;
 	size_t n;
@@ -140,8 +129,7 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 	uint64_t emitted = UINT64_MAX;
 	int rc;
 
-	if (file_url(c, i, url, sizeof(url), err) < 0 ||
-	    dest_path(dest, mf->file, ".part", part, sizeof(part), err) < 0)
+	if (file_url(c, i, url, sizeof(url), err) < 0)
 		return -1;
 	c->p.file = base_name(mf->file);
 	c->p.part = i + 1;
@@ -149,7 +137,10 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 	c->p.total = c->head[i].size;
 	c->p.digest = NULL;
 	o.url = url;
-	o.part_path = part;
+	o.part_path = c->o->paths[i];
+	o.part_fd_set = true;
+	o.part_fd = c->o->fds[i];
+	o.cancel = c->o->cancel;
 	o.expected_size = c->head[i].size;
 	o.bearer = c->token;
 	emit(c, "downloading");
@@ -181,7 +172,10 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 		emit(c, "downloading");
 	}
 	if (want[0] && strcmp(want, got) != 0) {
-		unlink(part); /* a wrong file must not be resumed */
+		/* a wrong file must not be resumed */
+		if (ftruncate(c->o->fds[i], 0) < 0)
+			return provision_err_errno(err, errno, "truncating",
+						   c->o->paths[i]);
 		return lemon_err_set(err, LEMON_ERR_CHECKSUM,
 				     "%s: sha256 mismatch: expected %s, got %s",
 				     c->p.file, want, got);
@@ -192,20 +186,20 @@ static int fetch_one(struct pull_ctx *c, int i, const char *dest,
 	return 0;
 }
 
-int provision_pull_files(const struct compat_model *m, const char *dest,
-			 provision_pull_cb cb, void *ctx,
+int provision_pull_files(const struct compat_model *m,
+			 const struct provision_pull_opts *o,
 			 struct lemon_err *err)
 {
 	struct pull_ctx *c;
-	char part[4200], fin[4200];
 	int i, rc = 0;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
 	c->m = m;
-	c->cb = cb;
-	c->ctx = ctx;
+	c->o = o;
+	c->cb = o->cb;
+	c->ctx = o->ctx;
 	c->p.model = m->name;
 	c->p.n_parts = m->n_files;
 	c->token = getenv("HF_TOKEN");
@@ -213,17 +207,7 @@ int provision_pull_files(const struct compat_model *m, const char *dest,
 	    heads(c, err) < 0)
 		rc = -1;
 	for (i = 0; rc == 0 && i < m->n_files; i++)
-		rc = fetch_one(c, i, dest, err);
-	for (i = 0; rc == 0 && i < m->n_files; i++) {
-		if (dest_path(dest, m->files[i].file, ".part", part, sizeof(part),
-			      err) < 0 ||
-		    dest_path(dest, m->files[i].file, "", fin, sizeof(fin), err) < 0)
-			rc = -1;
-		else if (rename(part, fin) < 0)
-			rc = provision_err_errno(err, errno, "renaming", part);
-	}
-	if (rc == 0)
-		rc = lemon_fsync_dir(dest, err);
+		rc = fetch_one(c, i, err);
 	free(c);
 	return rc;
 }

@@ -127,14 +127,14 @@ static int pull(struct server *s, const char *name, provision_pull_cb cb,
 	char bare[BACKENDS_NAME_MAX];
 	size_t n = strlen(name);
 
-	if (backends_pull_model(s->data_dir, name, cb, ctx, err) == 0)
+	if (backends_pull(s->b, name, cb, ctx, err) == 0)
 		return 0;
 	if (err->code != LEMON_ERR_NOT_FOUND || n <= 7 ||
 	    strcmp(name + n - 7, ":latest") != 0)
 		return -1;
 	lemon_str_copy_n(bare, sizeof(bare), name, n - 7);
 	memset(err, 0, sizeof(*err));
-	return backends_pull_model(s->data_dir, bare, cb, ctx, err);
+	return backends_pull(s->b, bare, cb, ctx, err);
 }
 
 static void *pull_thread(void *arg)

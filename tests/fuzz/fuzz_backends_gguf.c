@@ -22,5 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	     info.data_len > (1ull << 50) || info.alignment == 0 ||
 	     (info.alignment & (info.alignment - 1)) != 0))
 		abort();
+	/* the truncation check's extent neither wraps nor undercuts the
+	 * header, and this buffer, whole, passes it exactly when it is that
+	 * long */
+	if (err.code == LEMON_OK &&
+	    (backends_gguf_min_size(&info) < info.header_len ||
+	     (backends_gguf_check_size(&info, size, NULL) == 0) !=
+		     (size >= backends_gguf_min_size(&info))))
+		abort();
 	return 0;
 }

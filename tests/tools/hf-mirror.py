@@ -28,6 +28,8 @@
                           after N body bytes (Content-Length promises all)
         bad_sha: true     X-Linked-Etag and ETag announce a wrong digest
         require_token: T  answer 401 unless "Authorization: Bearer T"
+        rate: N           send bodies at about N bytes per second (a pull
+                          that takes long enough to race against)
       --log appends one JSON line per request (method, path, range, status,
       authorization seen or not, body bytes sent).
 
@@ -48,6 +50,7 @@ import shutil
 import struct
 import sys
 import threading
+import time
 
 CHUNK = 256 * 1024
 ALIGN = 32
@@ -374,11 +377,13 @@ def make_handler(a, files, dropped, lock):
                     dropped.add(path)
                     cut = int(drop)
             sent = 0
+            rate = k.get("rate")
+            t0 = time.monotonic()
             with open(path, "rb") as f:
                 f.seek(start)
                 left = end - start + 1
                 while left > 0:
-                    n = min(left, CHUNK)
+                    n = min(left, CHUNK if not rate else 64 * 1024)
                     if cut is not None:
                         n = min(n, cut - sent)
                         if n <= 0:
@@ -392,6 +397,10 @@ def make_handler(a, files, dropped, lock):
                         break
                     sent += len(b)
                     left -= len(b)
+                    if rate:
+                        ahead = sent / float(rate) - (time.monotonic() - t0)
+                        if ahead > 0:
+                            time.sleep(ahead)
             self.log(status, sent, rng)
             if cut is not None:
                 self.close_connection = True

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -335,6 +336,48 @@ static void test_hostile_keys(void **state)
 	}
 }
 
+/* the header's tensor extent against the file size: what a cut-off
+ * download or copy is caught by */
+static void test_min_size(void **state)
+{
+	struct backends_gguf_info info;
+	struct lemon_err err = { 0 };
+	uint64_t want;
+	char msg[128];
+	struct buf b;
+
+	(void)state;
+	valid(&b);
+	assert_int_equal(backends_gguf_parse(b.b, b.n, &info, &err), 0);
+	/* data starts at the header's end rounded up to 32; one F16 tensor
+	 * of 64 x 32000 */
+	want = (b.n + 31) / 32 * 32 + 64ull * 32000 * 2;
+	assert_int_equal(backends_gguf_min_size(&info), want);
+	assert_int_equal(backends_gguf_check_size(&info, want, &err), 0);
+	assert_int_equal(backends_gguf_check_size(&info, want + 4096, &err), 0);
+	assert_int_equal(backends_gguf_check_size(&info, want - 1, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	snprintf(msg, sizeof(msg),
+		 "truncated gguf: its tensors need %llu bytes, the file has %llu",
+		 (unsigned long long)want, (unsigned long long)want - 1);
+	assert_string_equal(err.msg, msg);
+	lemon_err_clear(&err);
+	/* the header alone cut short of its data section */
+	assert_int_equal(backends_gguf_check_size(&info, b.n, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	lemon_err_clear(&err);
+
+	/* no tensors: the header is the whole file */
+	memset(&b, 0, sizeof(b));
+	put(&b, "GGUF", 4);
+	u32(&b, 3);
+	u64(&b, 0);
+	u64(&b, 0);
+	assert_int_equal(backends_gguf_parse(b.b, b.n, &info, &err), 0);
+	assert_int_equal(backends_gguf_min_size(&info), 24);
+	assert_int_equal(backends_gguf_check_size(&info, 24, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_model_info),
 		cmocka_unit_test(test_hostile_tensors),
 		cmocka_unit_test(test_hostile_keys),
+		cmocka_unit_test(test_min_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

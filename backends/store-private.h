@@ -1,0 +1,84 @@
+/* The model store's layout and its rules, for backends/ only (store.c owns
+ * them; pull.c and models.c go through these functions, never through
+ * paths of their own). A model NAME lives in <data>/models as
+ *   NAME.gguf            a single-file model
+ *   NAME/                a split model: every part under its split name
+ *   .pull-NAME/          an unfinished registry pull: one .part per file,
+ *                        kept across failures so the next pull resumes
+ *   .pull-NAME.lock      the name's lock (flock): held by a pull, an import
+ *                        and a delete of NAME for all of their work; the
+ *                        file is never unlinked, so two lockers can never
+ *                        hold locks on two different files
+ *   .pull-NAME.new       what is being published (a link of the verified
+ *                        file, or a directory of the verified parts)
+ *   .pull-NAME.import    the copy an import writes and checks
+ * Every name starting with '.' is invisible to listing (model names never
+ * start with '.'). */
+#ifndef LEMON_BACKENDS_STORE_PRIVATE_H
+#define LEMON_BACKENDS_STORE_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backends/backends.h"
+
+#define BACKENDS_STORE_PATH_MAX 4300
+
+struct backends_store_paths {
+	char name[BACKENDS_NAME_MAX];
+	char models[4096];
+	char file[BACKENDS_STORE_PATH_MAX];    /* NAME.gguf */
+	char dir[BACKENDS_STORE_PATH_MAX];     /* NAME/ */
+	char staging[BACKENDS_STORE_PATH_MAX]; /* .pull-NAME/ */
+	char lock[BACKENDS_STORE_PATH_MAX];    /* .pull-NAME.lock */
+	char next[BACKENDS_STORE_PATH_MAX];    /* .pull-NAME.new */
+	char import[BACKENDS_STORE_PATH_MAX];  /* .pull-NAME.import */
+};
+
+/* the paths of name in the store of data_dir (NULL: the default data
+ * directory); INVALID_ARG for a bad name, TOO_LARGE for a path too long */
+int backends_store_paths(const char *data_dir, const char *name,
+			 struct backends_store_paths *p, struct lemon_err *err);
+
+/* creates the models directory and takes name's lock without waiting:
+ * BUSY "a pull of 'NAME' is already running" while another process or
+ * thread holds it. *fd is the lock; backends_store_unlock releases it. */
+int backends_store_lock(const struct backends_store_paths *p, int *fd,
+			struct lemon_err *err);
+void backends_store_unlock(int fd);
+
+/* opens (creating) staging/<base>.part for a download: read-write,
+ * O_APPEND, close-on-exec; its path goes to path. The lock is held. */
+int backends_store_open_part(const struct backends_store_paths *p,
+			     const char *base, int *fd, char *path, size_t cap,
+			     struct lemon_err *err);
+
+/* checks that the file open at fd is a whole GGUF model: its header parses
+ * and the file holds every byte of tensor data the header describes
+ * (INVALID_DATA naming the expected and the actual size otherwise). label
+ * prefixes the messages. info may be NULL. */
+int backends_store_check(int fd, const char *label,
+			 struct backends_gguf_info *info,
+			 struct lemon_err *err);
+
+/* publishes the verified file open at fd (written under the path staged)
+ * as NAME.gguf, replacing a model of that name (a split one too), and
+ * removes staging. The inode published is fd's own: linkat of the
+ * descriptor, or where the kernel refuses that to this process, a rename
+ * of staged after checking that it still names fd's inode. Durable when
+ * it returns 0. The lock is held. */
+int backends_store_publish_file(const struct backends_store_paths *p, int fd,
+				const char *staged, struct lemon_err *err);
+
+/* the same for the n verified parts of a split model: fds[i], written
+ * under staged[i], become NAME/names[i], the directory swapped in whole */
+int backends_store_publish_split(const struct backends_store_paths *p, int n,
+				 const int *fds, const char *const *staged,
+				 const char *const *names,
+				 struct lemon_err *err);
+
+/* removes staging (a pull that must start afresh). The lock is held. */
+int backends_store_discard(const struct backends_store_paths *p,
+			   struct lemon_err *err);
+
+#endif
