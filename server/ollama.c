@@ -367,17 +367,16 @@ static enum server_result embed(struct server *s, struct server_conn *conn,
 	free(up.body);
 	ans = read_all(u, OL_EMBED_MAX);
 	server_upstream_close(u);
+	if (status >= 400) {
+		rc = server_child_error(s, conn, true, status, ans, ans ? strlen(ans) : 0);
+		free(ans);
+		return rc;
+	}
 	res = ans ? cJSON_Parse(ans) : NULL;
 	free(ans);
 	if (status != 200 || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(res, "data"))) {
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(res, "error");
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
-
-		rc = server_ollama_error(s, conn, status >= 400 ? status : 502, "%s",
-				      cJSON_IsString(m) ? m->valuestring :
-				      "the backend returned no embeddings");
 		cJSON_Delete(res);
-		return rc;
+		return server_ollama_error(s, conn, 502, "the backend returned no embeddings");
 	}
 	out = cJSON_CreateObject();
 	if (legacy) {

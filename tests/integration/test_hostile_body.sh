@@ -148,5 +148,11 @@ python3 -c 'import json; print(json.dumps({"model": "tiny", "stream": True, "max
 openai child_4xx_chat_stream /v1/chat/completions "$T/longs" 400 "$B400"
 python3 -c 'import json; print(json.dumps({"model": "tiny", "stream": False, "messages": [{"role": "user", "content": "once upon a time " * 600}]}))' > "$T/olong"
 ollama child_4xx_ollama_chat /api/chat "$T/olong" 400
+python3 -c 'import json; print(json.dumps({"model": "tiny", "prompt": "once upon a time " * 600}))' > "$T/glong"
+ollama child_4xx_ollama_generate_stream /api/generate "$T/glong" 400
+# a child's own 5xx keeps its status, in lemon's shape too (llama-server
+# answers an embedding input over its batch size with a 500)
+python3 -c 'import json; print(json.dumps({"model": "tiny", "input": "once upon a time " * 600}))' > "$T/elong"
+openai child_5xx_embeddings_shaped /v1/embeddings "$T/elong" 500 '.error.type == "server_error"'
 
 [ "$FAILS" -eq 0 ]
