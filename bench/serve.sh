@@ -54,7 +54,7 @@ LP=$(free_port)
 "$LEMON" serve --port "$LP" --backend cpu --ctx-size $CTX --timeout 60 2> "$T/lemon.log" &
 LPID=$!
 wait_http "http://127.0.0.1:$LP/api/v1/health"
-curl -s -m 60 "http://127.0.0.1:$LP/api/v1/load" -d '{"model_name":"tiny"}' > /dev/null
+curl -s -H 'Content-Type: application/json' -m 60 "http://127.0.0.1:$LP/api/v1/load" -d '{"model_name":"tiny"}' > /dev/null
 DP=$(free_port)
 "$EXE" -m "$MODEL" --host 127.0.0.1 --port "$DP" --alias tiny --no-webui -c $CTX > "$T/direct.log" 2>&1 &
 DPID=$!

@@ -25,7 +25,7 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 ask() { # port model: one-token chat completion, fails on a non-200
-	code=$(curl -s -o /dev/null -w '%{http_code}' -m 120 "http://127.0.0.1:$1/v1/chat/completions" \
+	code=$(curl -s -H 'Content-Type: application/json' -o /dev/null -w '%{http_code}' -m 120 "http://127.0.0.1:$1/v1/chat/completions" \
 		-d "{\"model\":\"$2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":1}")
 	[ "$code" = 200 ] || { echo "bench: $2 on port $1 answered $code" >&2; exit 1; }
 }

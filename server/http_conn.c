@@ -243,6 +243,16 @@ static ssize_t read_some(int fd, char *p, size_t max, int64_t deadline)
 	return n;
 }
 
+/* the head deadline: header_timeout, or timeout when that is shorter
+ * (timeout bounds every wait for the client) */
+static int64_t head_ms(const struct server *s)
+{
+	int t = s->cfg.header_timeout_s < s->cfg.timeout_s ? s->cfg.header_timeout_s :
+							    s->cfg.timeout_s;
+
+	return t * 1000LL;
+}
+
 enum head_rc { HEAD_OK, HEAD_QUIET_CLOSE, HEAD_ERROR };
 
 /* the request head, within its total deadline counted from the first
@@ -282,7 +292,7 @@ static enum head_rc read_head(struct server_conn *c, int64_t first_deadline,
 		if (got <= 0)
 			return HEAD_QUIET_CLOSE;
 		if (deadline == 0)
-			deadline = server_now_ms() + c->s->cfg.header_timeout_s * 1000LL;
+			deadline = server_now_ms() + head_ms(c->s);
 		c->len += (size_t)got;
 	}
 }
@@ -433,7 +443,7 @@ static bool serve_one(struct server_conn *c)
 void server_conn_run(struct server_conn *c)
 {
 	struct server *s = c->s;
-	int64_t first = c->accepted + s->cfg.header_timeout_s * 1000LL;
+	int64_t first = c->accepted + head_ms(s);
 	struct timeval tv = {.tv_sec = s->cfg.timeout_s};
 	int one = 1, head_len = 0;
 
@@ -461,7 +471,7 @@ void server_conn_run(struct server_conn *c)
 		c->used = 0;
 		c->fresh = false;
 		c->idle_deadline = server_now_ms() + s->cfg.timeout_s * 1000LL;
-		first = server_now_ms() + s->cfg.header_timeout_s * 1000LL;
+		first = server_now_ms() + head_ms(s);
 	}
 	linger_close(c->fd);
 	c->fd = -1;

@@ -78,7 +78,7 @@ fi
 # curl with the key: body, then the status code on the last line
 req() { # method path [data]
 	if [ $# -ge 3 ]; then
-		curl -s -m 60 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' \
+		curl -s -H 'Content-Type: application/json' -m 60 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' \
 			"$URL$2" -d "$3"
 	else
 		curl -s -m 60 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' "$URL$2"
@@ -169,7 +169,7 @@ else
 fi
 
 name=v1_pull_sse_and_delete
-curl -s -N -m 60 -H "Authorization: Bearer $KEY" "$URL/api/v1/pull" \
+curl -s -H 'Content-Type: application/json' -N -m 60 -H "Authorization: Bearer $KEY" "$URL/api/v1/pull" \
 	-d '{"model_name":"tiny"}' > "$T/p1"
 req POST /api/v1/delete '{"model_name":"tiny-split"}' > "$T/p2"
 req POST /api/v1/pull '{"model_name":"bad","stream":false}' > "$T/p3"
@@ -186,7 +186,7 @@ fi
 
 name=delete_unloads_and_removes
 req POST /api/generate '{"model":"tiny","prompt":"hi","stream":false,"options":{"num_predict":2}}' > /dev/null
-curl -s -m 30 -X DELETE -H "Authorization: Bearer $KEY" -w '\n%{http_code}' "$URL/api/delete" \
+curl -s -H 'Content-Type: application/json' -m 30 -X DELETE -H "Authorization: Bearer $KEY" -w '\n%{http_code}' "$URL/api/delete" \
 	-d '{"name":"tiny"}' > "$T/d1"
 req GET /api/ps > "$T/d2"
 req POST /api/chat '{"model":"tiny","messages":[{"role":"user","content":"x"}]}' > "$T/d3"

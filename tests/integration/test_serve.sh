@@ -68,7 +68,7 @@ stop_lemon() {
 # curl with the key; prints the body, the status code on the last line
 req() { # method path [data]
 	if [ $# -ge 3 ]; then
-		curl -s -m 60 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' \
+		curl -s -H 'Content-Type: application/json' -m 60 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' \
 			"$URL$2" -d "$3"
 	else
 		curl -s -m 60 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' "$URL$2"
@@ -103,7 +103,7 @@ fi
 name=first_run_provisions_and_streams
 if start_lemon "$T/l1.log" --mirror "$MIRROR" --api-key "$KEY" --timeout 3 --ctx-size 4096 &&
    grep -q '"llamacpp:cpu"' "$XDG_DATA_HOME/lemon/backends/installed.json" &&
-   curl -s -N -m 60 -H "Authorization: Bearer $KEY" "$URL/v1/chat/completions" \
+   curl -s -H 'Content-Type: application/json' -N -m 60 -H "Authorization: Bearer $KEY" "$URL/v1/chat/completions" \
 	-d "$CHAT,\"stream\":true}" > "$T/sse" &&
    [ "$(grep -c '^data: {' "$T/sse")" -ge 2 ] && [ "$(tail -n 2 "$T/sse" | head -n 1)" = "data: [DONE]" ]; then
 	ok $name
@@ -164,9 +164,9 @@ fi
 
 name=oversized_body
 head -c 1100000 /dev/zero | tr '\0' 'a' > "$T/big"
-code=$(curl -s -m 20 -o "$T/r" -w '%{http_code}' -H "Authorization: Bearer $KEY" \
+code=$(curl -s -H 'Content-Type: application/json' -m 20 -o "$T/r" -w '%{http_code}' -H "Authorization: Bearer $KEY" \
 	--data-binary @"$T/big" "$URL/v1/chat/completions")
-code2=$(curl -s -m 20 -o "$T/r2" -w '%{http_code}' -H "Authorization: Bearer $KEY" \
+code2=$(curl -s -H 'Content-Type: application/json' -m 20 -o "$T/r2" -w '%{http_code}' -H "Authorization: Bearer $KEY" \
 	-H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "$URL/v1/chat/completions")
 if [ "$code" = 413 ] && [ "$code2" = 413 ] && jq -e '.error.code == "request_too_large"' "$T/r" > /dev/null &&
    jq -e '.error.code == "request_too_large"' "$T/r2" > /dev/null; then
@@ -176,8 +176,8 @@ else
 fi
 
 # slow-loris: 20 connections trickle header bytes; a normal client still
-# gets answers meanwhile, and a client that goes quiet is dropped after the
-# --timeout (3 s)
+# gets answers meanwhile, and a client that goes quiet gets 408 and is
+# dropped after the --timeout (3 s; it also bounds the head deadline)
 name=slow_loris
 cat > "$T/loris.py" <<'PY'
 import socket, sys, time, threading
@@ -194,13 +194,19 @@ def trickle(i):
         res[i] = e
 ts = [threading.Thread(target=trickle, args=(i,)) for i in range(20)]
 [t.start() for t in ts]; [t.join() for t in ts]
-# a client that stops sending must be closed by the server
+# a client that stops sending must be answered 408 and closed by the server
 q = socket.create_connection(("127.0.0.1", port)); q.sendall(b"GET /v1/models HTTP/1.1\r\n")
-q.settimeout(10); t0 = time.time()
-try: closed = q.recv(100) == b""
+q.settimeout(10); t0 = time.time(); got = b""; closed = False
+try:
+    while True:
+        d = q.recv(4096)
+        if not d:
+            closed = True
+            break
+        got += d
 except socket.timeout: closed = False
 except OSError: closed = True
-print("closed" if closed and time.time() - t0 < 8 else "open")
+print("closed" if closed and got.startswith(b"HTTP/1.1 408") and time.time() - t0 < 8 else "open")
 # a body trickled in byte by byte is cut off after the timeout too
 b = socket.create_connection(("127.0.0.1", port))
 b.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
@@ -236,7 +242,7 @@ fi
 
 # --- crash mid-stream --------------------------------------------------
 name=child_killed_mid_stream
-curl -s -N -m 60 -H "Authorization: Bearer $KEY" "$URL/v1/chat/completions" \
+curl -s -H 'Content-Type: application/json' -N -m 60 -H "Authorization: Bearer $KEY" "$URL/v1/chat/completions" \
 	-d '{"model":"tiny","messages":[{"role":"user","content":"go"}],"max_tokens":2000,"stream":true,"ignore_eos":true}' > "$T/crash" &
 cp=$!
 i=0
@@ -282,7 +288,8 @@ code() { curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer 
 r=""
 if LEMON_API_KEY=envkey start_lemon "$T/l6.log" --backend cpu; then
 	r="$r $(code filekey) $(code envkey)"
-	r="$r $(curl -s -m 10 -o /dev/null -D - -X OPTIONS "$URL/v1/chat/completions" |
+	r="$r $(curl -s -m 10 -o /dev/null -D - -X OPTIONS -H 'Origin: http://file.example' \
+		"$URL/v1/chat/completions" |
 		tr -d '\r' | grep -i '^access-control-allow-origin:' | cut -d' ' -f2)"
 	stop_lemon > /dev/null 2>&1
 fi
