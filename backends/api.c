@@ -1,8 +1,9 @@
 /* the public face of the supervisor: creating it, preparing the first
- * backend, leasing a ready child to a request, load/unload and the health
- * report. Everything here runs on request threads under the mutex and only
- * asks the supervisor thread to act. */
-#include <cjson/cJSON.h>
+ * backend, leasing a ready child to a request (each lease counted until
+ * released: a child with requests in flight is never evicted or unloaded
+ * for idleness), load/unload and the status snapshot. Everything here runs
+ * on request threads under the mutex and only asks the supervisor thread
+ * to act. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -177,8 +178,12 @@ static int wait_ready(struct backends *b, struct backends_sup_child *c,
 			l->gen = c->gen;
 			lemon_str_copy(l->backend, sizeof(l->backend),
 				       b->o.cand[c->cand].kind);
+			c->leases++;
 			return 0;
 		}
+		if (c->state == BACKENDS_SUP_FAILED &&
+		    c->fail_code != 0 && c->fail_code != LEMON_ERR_BROKEN_SYSTEM)
+			return lemon_err_set(err, c->fail_code, "%s", c->reason);
 		if (c->state == BACKENDS_SUP_FAILED)
 			return lemon_err_set(err, LEMON_ERR_BROKEN_SYSTEM,
 					     "model failed to load: %s", c->reason);
@@ -224,8 +229,9 @@ static bool free_slot(struct backends *b)
 	return false;
 }
 
-/* the least recently used child that may go (ready, idle or failed): of
- * the role when the role is at its limit, of any role for a slot */
+/* the least recently used child that may go (ready, idle or failed, and
+ * no request in flight on it): of the role when the role is at its limit,
+ * of any role for a slot */
 static struct backends_sup_child *lru_victim(struct backends *b, enum backends_role role,
 				    bool any_role, const struct backends_sup_child *keep)
 {
@@ -237,7 +243,8 @@ static struct backends_sup_child *lru_victim(struct backends *b, enum backends_r
 		bool ok = c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_IDLE ||
 			  c->state == BACKENDS_SUP_FAILED;
 
-		if (c == keep || !ok || (!any_role && c->role != role))
+		if (c == keep || !ok || c->leases > 0 ||
+		    (!any_role && c->role != role))
 			continue;
 		if (v == NULL || c->last_used < v->last_used)
 			v = c;
@@ -249,25 +256,19 @@ static void evict(struct backends *b, struct backends_sup_child *v, const char *
 {
 	backends_sup_log(b, "unloading %s (least recently used) to load %s", v->model,
 		for_model);
-	if (v->proc.pid > 0) {
-		kill(-v->proc.pid, SIGTERM);
-		v->unload = true;
-		v->state = BACKENDS_SUP_STOPPING;
-		backends_sup_wake(b);
-	} else {
-		v->state = BACKENDS_SUP_UNUSED;
-	}
+	backends_sup_stop_child(b, v, true);
 }
 
 /* finds or makes the child for (model, role), evicting by LRU while the
  * role is at --max-loaded or every slot is taken; waits (cv) while all
- * the others are still loading */
+ * the others are loading or serving requests, at most the start timeout,
+ * then BUSY (the server answers 503 with Retry-After) */
 static struct backends_sup_child *place_child(struct backends *b, const char *model,
 				     enum backends_role role,
 				     struct lemon_err *err)
 {
 	int limit = b->o.max_loaded > 0 ? b->o.max_loaded : BACKENDS_SUP_MAX_CHILDREN;
-	int64_t deadline = backends_sup_now_ms() + b->o.start_timeout_ms * 2LL;
+	int64_t deadline = backends_sup_now_ms() + b->o.start_timeout_ms;
 	struct backends_sup_child *c, *v;
 
 	for (;;) {
@@ -292,7 +293,7 @@ static struct backends_sup_child *place_child(struct backends *b, const char *mo
 		}
 		if (b->stop || backends_sup_now_ms() > deadline) {
 			lemon_err_set(err, LEMON_ERR_BUSY,
-				      "no room to load '%s': %d models are loading or stopping",
+				      "no room to load '%s': the %d loaded models are busy (serving, loading or stopping)",
 				      model, limit);
 			return NULL;
 		}
@@ -309,9 +310,14 @@ int backends_acquire(struct backends *b, const char *model,
 	char path[4200];
 	int rc, ci;
 
+	lease->port = 0;
 	if (backends_model_path(b->data_dir, model, path, sizeof(path), err) < 0)
 		return -1;
 	pthread_mutex_lock(&b->mu);
+	if (b->stop) {
+		pthread_mutex_unlock(&b->mu);
+		return lemon_err_set(err, LEMON_ERR_BUSY, "lemon is shutting down");
+	}
 	c = find_child(b, model, role, false);
 	if (c && c->state == BACKENDS_SUP_READY) {
 		/* the common case: no header to read, nothing to plan */
@@ -342,47 +348,65 @@ int backends_acquire(struct backends *b, const char *model,
 	return rc;
 }
 
-void backends_release(struct backends *b, const struct backends_lease *l)
+/* the lock is held: one request fewer on the lease's child; the lease is
+ * used up (a second release of it does nothing) */
+static struct backends_sup_child *drop_lease(struct backends *b,
+					     struct backends_lease *l)
 {
 	struct backends_sup_child *c;
 
 	if (l->port <= 0 || l->slot < 0 || l->slot >= BACKENDS_SUP_MAX_CHILDREN)
-		return;
-	pthread_mutex_lock(&b->mu);
+		return NULL;
+	l->port = 0;
 	c = &b->child[l->slot];
-	if (c->gen == l->gen)
-		c->last_used = backends_sup_now_ms();
+	if (c->gen != l->gen)
+		return NULL; /* that start is gone */
+	if (c->leases > 0)
+		c->leases--;
+	c->last_used = backends_sup_now_ms();
+	pthread_cond_broadcast(&b->cv); /* it may be evicted now */
+	return c;
+}
+
+void backends_release(struct backends *b, struct backends_lease *l)
+{
+	pthread_mutex_lock(&b->mu);
+	drop_lease(b, l);
 	pthread_mutex_unlock(&b->mu);
 }
 
-void backends_report_dead(struct backends *b, const struct backends_lease *l)
+void backends_report_dead(struct backends *b, struct backends_lease *l)
 {
 	struct backends_sup_child *c;
+	bool alive;
 
-	if (l->slot < 0 || l->slot >= BACKENDS_SUP_MAX_CHILDREN)
+	if (l->port <= 0)
 		return;
 	/* a child that still answers /health was only busy (a full listen
 	 * backlog under load): it must not be killed */
-	if (backends_http_status(l->port, "/health", 1000) == 200)
-		return;
+	alive = backends_http_status(l->port, "/health", 1000) == 200;
 	pthread_mutex_lock(&b->mu);
-	c = &b->child[l->slot];
-	if (c->gen == l->gen && c->state == BACKENDS_SUP_READY && c->proc.pid > 0) {
+	c = drop_lease(b, l);
+	if (!alive && c && c->state == BACKENDS_SUP_READY && c->proc.pid > 0) {
 		backends_sup_log(b, "llama-server for %s is unreachable; restarting it",
 			c->model);
 		kill(-c->proc.pid, SIGKILL);
 		c->state = BACKENDS_SUP_STOPPING;
+		c->kill_at = 0;
 		backends_sup_wake(b);
 	}
 	pthread_mutex_unlock(&b->mu);
 }
 
+/* loading holds no request: the lease is handed back at once */
 int backends_load(struct backends *b, const char *model,
 		  struct backends_lease *lease, struct lemon_err *err)
 {
-	return backends_acquire(b, model, BACKENDS_CHAT, lease, err);
+	if (backends_acquire(b, model, BACKENDS_CHAT, lease, err) < 0)
+		return -1;
+	backends_release(b, lease);
+	return 0;
 }
-
 int backends_unload(struct backends *b, const char *model,
 		    struct lemon_err *err)
 {
@@ -398,13 +422,7 @@ int backends_unload(struct backends *b, const char *model,
 		if (c == NULL)
 			continue;
 		found++;
-		if (c->proc.pid > 0) {
-			kill(-c->proc.pid, SIGTERM);
-			c->unload = true;
-			c->state = BACKENDS_SUP_STOPPING;
-		} else {
-			c->state = BACKENDS_SUP_UNUSED;
-		}
+		backends_sup_stop_child(b, c, true);
 	}
 	pthread_mutex_unlock(&b->mu);
 	backends_sup_wake(b);
@@ -429,100 +447,64 @@ static const char *state_name(enum backends_sup_state s)
 	return "unknown";
 }
 
-static void add_children(struct backends *b, cJSON *arr)
+static void snap_child(struct backends *b, const struct backends_sup_child *c,
+		       struct backends_child_status *o)
 {
-	int i;
-
-	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
-		struct backends_sup_child *c = &b->child[i];
-		cJSON *o;
-
-		if (c->state == BACKENDS_SUP_UNUSED)
-			continue;
-		o = cJSON_CreateObject();
-		if (o == NULL)
-			continue;
-		cJSON_AddStringToObject(o, "model", c->model);
-		cJSON_AddStringToObject(o, "role", c->role == BACKENDS_EMBED ?
-							   "embeddings" : "chat");
-		cJSON_AddStringToObject(o, "state", state_name(c->state));
-		cJSON_AddStringToObject(o, "backend", b->o.cand[c->cand].kind);
-		if (c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_STARTING) {
-			cJSON_AddNumberToObject(o, "pid", c->proc.pid);
-			cJSON_AddNumberToObject(o, "port", c->port);
-		}
-		if (c->state == BACKENDS_SUP_READY)
-			cJSON_AddNumberToObject(o, "idle_s",
-						(double)((backends_sup_now_ms() - c->last_used) / 1000));
-		if (c->n_gpu_layers >= 0 && c->state == BACKENDS_SUP_READY)
-			cJSON_AddNumberToObject(o, "n_gpu_layers", c->n_gpu_layers);
-		if (c->state == BACKENDS_SUP_FAILED)
-			cJSON_AddStringToObject(o, "error", c->reason);
-		cJSON_AddItemToArray(arr, o);
+	memset(o, 0, sizeof(*o));
+	lemon_str_copy(o->model, sizeof(o->model), c->model);
+	o->role = c->role;
+	lemon_str_copy(o->state, sizeof(o->state), state_name(c->state));
+	lemon_str_copy(o->backend, sizeof(o->backend), b->o.cand[c->cand].kind);
+	o->idle_s = -1;
+	o->n_gpu_layers = -1;
+	o->leases = c->leases;
+	if (c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_STARTING) {
+		o->pid = (int)c->proc.pid;
+		o->port = c->port;
 	}
+	if (c->state == BACKENDS_SUP_READY) {
+		o->idle_s = c->leases > 0 ? 0 :
+			    (backends_sup_now_ms() - c->last_used) / 1000;
+		o->n_gpu_layers = c->n_gpu_layers;
+	}
+	if (c->state == BACKENDS_SUP_FAILED)
+		lemon_str_copy(o->error, sizeof(o->error), c->reason);
 }
 
-static void add_history(struct backends *b, cJSON *arr)
+void backends_snapshot(struct backends *b, struct backends_status *out)
 {
 	int i;
 
-	for (i = 0; i < b->n_hist; i++) {
-		struct backends_sup_fallback *h = &b->hist[i];
-		cJSON *o = cJSON_CreateObject();
-
-		if (o == NULL)
-			continue;
-		cJSON_AddNumberToObject(o, "time", (double)h->when);
-		if (h->model[0])
-			cJSON_AddStringToObject(o, "model", h->model);
-		else
-			cJSON_AddNullToObject(o, "model");
-		cJSON_AddStringToObject(o, "from", h->from);
-		if (h->to[0])
-			cJSON_AddStringToObject(o, "to", h->to);
-		else
-			cJSON_AddNullToObject(o, "to");
-		cJSON_AddStringToObject(o, "reason", h->reason);
-		cJSON_AddItemToArray(arr, o);
-	}
-}
-
-char *backends_health_json(struct backends *b)
-{
-	cJSON *root = cJSON_CreateObject(), *loaded, *fb, *cands;
-	char *s = NULL;
-	int i;
-
-	if (root == NULL)
-		return NULL;
+	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&b->mu);
-	loaded = cJSON_AddArrayToObject(root, "loaded");
-	fb = cJSON_AddArrayToObject(root, "fallbacks");
-	cands = cJSON_AddArrayToObject(root, "candidates");
-	if (loaded && fb && cands) {
-		cJSON_AddNumberToObject(root, "max_loaded", b->o.max_loaded);
-		cJSON_AddNumberToObject(root, "idle_timeout", b->o.idle_timeout_s);
-		cJSON_AddNumberToObject(root, "parallel", b->o.parallel);
-		add_children(b, loaded);
-		add_history(b, fb);
-		for (i = 0; i < b->o.n_candidates; i++) {
-			cJSON *o = cJSON_CreateObject();
+	out->max_loaded = b->o.max_loaded;
+	out->idle_timeout_s = b->o.idle_timeout_s;
+	out->parallel = b->o.parallel;
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
+		if (b->child[i].state != BACKENDS_SUP_UNUSED)
+			snap_child(b, &b->child[i], &out->child[out->n_children++]);
+	for (i = 0; i < b->n_hist; i++) {
+		struct backends_fallback_status *f = &out->fallback[i];
 
-			if (o == NULL)
-				continue;
-			cJSON_AddStringToObject(o, "backend", b->o.cand[i].kind);
-			cJSON_AddStringToObject(o, "exe", b->o.cand[i].exe);
-			cJSON_AddBoolToObject(o, "failed", b->cand_failed[i]);
-			cJSON_AddItemToArray(cands, o);
-		}
-		s = cJSON_PrintUnformatted(root);
+		f->time = b->hist[i].when;
+		lemon_str_copy(f->model, sizeof(f->model), b->hist[i].model);
+		lemon_str_copy(f->from, sizeof(f->from), b->hist[i].from);
+		lemon_str_copy(f->to, sizeof(f->to), b->hist[i].to);
+		lemon_str_copy(f->reason, sizeof(f->reason), b->hist[i].reason);
 	}
+	out->n_fallbacks = b->n_hist;
+	for (i = 0; i < b->o.n_candidates; i++) {
+		lemon_str_copy(out->cand[i].backend, sizeof(out->cand[i].backend),
+			       b->o.cand[i].kind);
+		lemon_str_copy(out->cand[i].exe, sizeof(out->cand[i].exe),
+			       b->o.cand[i].exe);
+		out->cand[i].failed = b->cand_failed[i];
+	}
+	out->n_candidates = b->o.n_candidates;
 	pthread_mutex_unlock(&b->mu);
-	cJSON_Delete(root);
-	return s;
 }
 
-void backends_free(struct backends *b)
+void backends_shutdown(struct backends *b)
 {
 	if (b == NULL)
 		return;
@@ -533,7 +515,15 @@ void backends_free(struct backends *b)
 	backends_sup_wake(b);
 	if (b->thread_started)
 		pthread_join(b->thread, NULL);
+	b->thread_started = false;
 	backends_sup_stop_all(b);
+}
+
+void backends_free(struct backends *b)
+{
+	if (b == NULL)
+		return;
+	backends_shutdown(b);
 	close(b->wake[0]);
 	close(b->wake[1]);
 	pthread_cond_destroy(&b->cv);

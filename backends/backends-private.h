@@ -37,10 +37,6 @@ int backends_free_port(int *port, struct lemon_err *err);
 /* GET /health on 127.0.0.1:port: the HTTP status, or -1 when unreachable */
 int backends_http_status(int port, const char *path, int timeout_ms);
 
-/* GET /slots: true when a slot of the child is processing a request
- * (false when it cannot tell) */
-bool backends_child_busy(int port, int timeout_ms);
-
 /* the installed llama-server of a candidate, provisioning it when missing */
 int backends_resolve_exe(const struct backends_opts *o,
 			 struct backends_candidate *c, struct lemon_err *err);
@@ -58,8 +54,10 @@ int backends_split_first(const char *dir, char *out, size_t cap,
 #include <pthread.h>
 #include <stdint.h>
 
-#define BACKENDS_SUP_MAX_CHILDREN 8
-#define BACKENDS_SUP_MAX_HISTORY 16
+#define BACKENDS_SUP_MAX_CHILDREN BACKENDS_MAX_CHILDREN
+#define BACKENDS_SUP_MAX_HISTORY BACKENDS_MAX_FALLBACKS
+#define BACKENDS_SUP_TERM_MS 3000 /* SIGTERM to SIGKILL */
+#define BACKENDS_SUP_REAP_MS 2000 /* SIGKILL to giving up on the exit */
 
 enum backends_sup_state {
 	BACKENDS_SUP_UNUSED = 0, /* free slot */
@@ -77,11 +75,17 @@ struct backends_sup_child {
 	enum backends_role role;
 	int cand;           /* index into opts.cand */
 	int port;
-	unsigned gen;       /* bumped at every start */
+	unsigned gen;       /* unique per start (struct backends' gen_seq) */
+	int leases;         /* requests in flight on this start: never evicted */
 	bool unload;        /* free the slot once it exited */
 	int64_t deadline;   /* start timeout, monotonic ms */
+	int64_t kill_at;    /* STOPPING: SIGKILL when not gone by then; 0: sent */
 	int64_t failed_at;
-	int64_t last_used;  /* monotonic ms of the last lease, for LRU/idle */
+	int fail_code;      /* FAILED: the lemon_err code a request gets */
+	bool model_fault;   /* STARTING: the log says the model cannot load */
+	char fault_line[400]; /* that line */
+	char kill_reason[400]; /* a start killed on its deadline: why */
+	int64_t last_used;  /* monotonic ms of the last release, for LRU/idle */
 	int n_gpu_layers;   /* of the running child, -1: all/default */
 	uint64_t gpu_bytes; /* its planned share of the device's memory */
 	struct backends_proc proc;
@@ -109,6 +113,7 @@ struct backends {
 	bool thread_started;
 	bool stop;
 	atomic_bool pulls_cancelled; /* backends_cancel_pulls (pull.c) */
+	unsigned gen_seq;   /* last start generation handed out */
 	int wake[2];        /* self-pipe that wakes the supervisor's poll */
 	bool cand_failed[BACKENDS_MAX_CANDIDATES];
 	struct backends_sup_child child[BACKENDS_SUP_MAX_CHILDREN];
@@ -123,6 +128,12 @@ void backends_sup_wake(struct backends *b);
 void backends_sup_record_fallback(struct backends *b, const char *model, int from,
 			 int to, const char *reason);
 int backends_sup_start_thread(struct backends *b, struct lemon_err *err);
+/* SIGTERM to a running child (SIGKILL follows if it has not exited
+ * within BACKENDS_SUP_TERM_MS), or frees a child without a process;
+ * unload: free its slot once reaped. The lock is held. */
+void backends_sup_stop_child(struct backends *b, struct backends_sup_child *c,
+			     bool unload);
+/* stops every child within bounded time (SIGTERM, SIGKILL, reap) */
 void backends_sup_stop_all(struct backends *b);
 int64_t backends_sup_now_ms(void);
 /* the memory plan for a model on a candidate (fit.c): -1 with err when it

@@ -24,6 +24,8 @@
 
 #define BACKENDS_NAME_MAX 64 /* model names: 1..63 of [A-Za-z0-9._:-] */
 #define BACKENDS_MAX_CANDIDATES 8
+#define BACKENDS_MAX_CHILDREN 8   /* (model, role) children at once */
+#define BACKENDS_MAX_FALLBACKS 16 /* fallback history kept */
 
 /* ---- local models (backends/models.c, backends/gguf.c) ---------------- */
 
@@ -99,13 +101,15 @@ struct backends_fit {
 	uint64_t context;    /* KV cache for the context size */
 	int n_gpu_layers;    /* -1: every layer on the device (or CPU only) */
 	bool partial;        /* part of the layers stay in RAM */
+	int ctx;             /* the context given to the child (-c) */
+	int ngl;             /* the --n-gpu-layers the child gets: 0 on a CPU */
 };
 
 /* plans where a model goes: everything on the GPU when it fits in vram,
  * else the layers that fit (partial offload), else TOO_LARGE naming the
  * sizes when it fits nowhere. vram 0: a CPU backend; ram 0: unknown (no
- * check). ctx 0: the smallest context llama-server shrinks an unset one
- * to (4096, or the model's own when smaller). */
+ * check). ctx 0: 4096; either way clamped to the model's trained context.
+ * The child is started with exactly out->ctx and out->ngl. */
 int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
 		      int ctx, uint64_t ram, uint64_t vram,
 		      struct backends_fit *out, struct lemon_err *err);
@@ -180,25 +184,34 @@ struct backends_lease {
 
 /* returns a ready child for (model, role), loading it when needed and
  * waiting up to the start timeout; concurrent requests for a model being
- * loaded wait for that one child. When max_loaded children of the role are
- * loaded, the least recently used one is unloaded first. INVALID_ARG: bad
- * name; NOT_FOUND: no such model; INVALID_DATA: not a valid GGUF;
- * TOO_LARGE: it fits in neither RAM nor VRAM (nothing is started, the
- * message names the sizes); BUSY: no child could be had in time;
- * BROKEN_SYSTEM: every candidate failed (the message says why) */
+ * loaded wait for that one child. The lease counts as a request in flight
+ * until backends_release or backends_report_dead: a child with leases is
+ * never unloaded for another model or for idleness. When max_loaded
+ * children of the role are loaded, the least recently used one without
+ * leases is unloaded first; when every one has leases it waits up to the
+ * start timeout for one to be released. INVALID_ARG: bad name; NOT_FOUND:
+ * no such model; INVALID_DATA: not a valid GGUF, or llama-server cannot
+ * load the file (the backend stays in use for other models); TOO_LARGE:
+ * it fits in neither RAM nor VRAM (nothing is started, the message names
+ * the sizes); BUSY: no child could be had in time (every loaded one busy)
+ * or shutting down; BROKEN_SYSTEM: every candidate failed (the message
+ * says why). On failure lease->port is 0. */
 int backends_acquire(struct backends *b, const char *model,
 		     enum backends_role role, struct backends_lease *lease,
 		     struct lemon_err *err);
 
-/* the caller could not talk to the lease's child: it is killed so that the
+/* the caller could not talk to the lease's child: the lease is released
+ * and the child, unless its /health still answers, killed so that the
  * next backends_acquire starts a new one */
-void backends_report_dead(struct backends *b, const struct backends_lease *l);
+void backends_report_dead(struct backends *b, struct backends_lease *l);
 
-/* a request on this lease has finished: the child's idle time (and its
- * place in the LRU order) counts from now, not from when it was leased */
-void backends_release(struct backends *b, const struct backends_lease *l);
+/* a request on this lease has finished: the lease is released (a second
+ * release of the same lease does nothing), and the child's idle time (and
+ * its place in the LRU order) counts from now */
+void backends_release(struct backends *b, struct backends_lease *l);
 
-/* loads (both roles are separate; load starts the chat child) */
+/* loads (both roles are separate; load starts the chat child); the
+ * lease is released before it returns: it holds no request */
 int backends_load(struct backends *b, const char *model,
 		  struct backends_lease *lease, struct lemon_err *err);
 
@@ -206,13 +219,65 @@ int backends_load(struct backends *b, const char *model,
 int backends_unload(struct backends *b, const char *model,
 		    struct lemon_err *err);
 
-/* {"loaded":[...],"fallbacks":[...],"candidates":[...]} as a malloc'ed
- * string, NULL on allocation failure */
-char *backends_health_json(struct backends *b);
+struct backends_child_status {
+	char model[BACKENDS_NAME_MAX];
+	enum backends_role role;
+	char state[12];   /* idle, queued, loading, ready, stopping, failed */
+	char backend[16]; /* the candidate it runs (or last ran) on */
+	int pid;          /* loading or ready; 0 otherwise */
+	int port;
+	int64_t idle_s;   /* ready: seconds since its last request; -1 */
+	int n_gpu_layers; /* ready with part of the layers offloaded; -1 */
+	int leases;       /* requests in flight */
+	char error[400];  /* failed: why */
+};
 
-/* stops the children (SIGTERM to each process group, SIGKILL after 3 s),
- * stops the supervisor and frees; b may be NULL */
+struct backends_fallback_status {
+	int64_t time;     /* seconds since the epoch */
+	char model[BACKENDS_NAME_MAX]; /* "" when no model (preparing) */
+	char from[16];
+	char to[16];      /* "" when nothing was left */
+	char reason[400];
+};
+
+struct backends_candidate_status {
+	char backend[16];
+	char exe[4096];
+	bool failed;
+};
+
+/* a consistent copy of the supervisor's state (about 50 KiB: allocate it) */
+struct backends_status {
+	int max_loaded;
+	int idle_timeout_s;
+	int parallel;
+	int n_children;
+	struct backends_child_status child[BACKENDS_MAX_CHILDREN];
+	int n_fallbacks; /* oldest first */
+	struct backends_fallback_status fallback[BACKENDS_MAX_FALLBACKS];
+	int n_candidates;
+	struct backends_candidate_status cand[BACKENDS_MAX_CANDIDATES];
+};
+
+/* fills out under the supervisor's lock */
+void backends_snapshot(struct backends *b, struct backends_status *out);
+
+/* stops the supervisor and the children (SIGTERM to each process group,
+ * SIGKILL after 3 s, reaped within 2 s more or reported and left);
+ * backends_acquire answers BUSY from then on while releases stay valid.
+ * For shutdown before the HTTP server stops; b may be NULL */
+void backends_shutdown(struct backends *b);
+
+/* backends_shutdown, then frees: only once nothing uses b any more (after
+ * the HTTP server has stopped); b may be NULL */
 void backends_free(struct backends *b);
+
+/* takes the data directory's lock file (<data>/lemon.lock, created with
+ * the directory when missing) for as long as *fd stays open: a second
+ * `lemon serve` on the same data directory gets BUSY naming the directory
+ * and the pid of the server holding it */
+int backends_lock_data_dir(const char *data_dir, int *fd,
+			   struct lemon_err *err);
 
 /* connects a TCP socket (close-on-exec) to 127.0.0.1:port; -1 with err */
 int backends_connect(int port, int timeout_ms, struct lemon_err *err);

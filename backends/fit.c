@@ -47,14 +47,24 @@ int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
 	uint64_t c = ctx > 0 ? (uint64_t)ctx : MIN_CTX, fixed, per_layer, avail;
 	uint64_t k;
 
-	if (ctx <= 0 && m->context_length && m->context_length < c)
+	/* the child gets exactly this context: never more than the model was
+	 * trained for (a header may declare 1e9, which llama-server would
+	 * otherwise try to allocate) */
+	if (m->context_length && m->context_length < c)
 		c = m->context_length;
 	memset(out, 0, sizeof(*out));
+	out->ctx = (int)c;
 	out->weights = m->tensor_bytes;
 	out->context = kv_bytes(m, c);
 	out->need = sat_add(sat_add(out->weights, out->context),
 			    COMPUTE_BASE + out->weights / 20);
 	out->n_gpu_layers = -1;
+	/* every layer and the output layer; 999 (llama.cpp's "all") when the
+	 * header has no layer count */
+	out->ngl = m->block_count && m->block_count < INT_MAX / 2 ?
+			   (int)m->block_count + 1 : 999;
+	if (vram == 0)
+		out->ngl = 0;
 	if (vram && out->need <= vram)
 		return 0;
 	if (ram && out->need > sat_add(ram, vram)) {
@@ -82,6 +92,7 @@ int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
 	if (k > INT_MAX / 2)
 		k = INT_MAX / 2; /* a hostile block count: still a valid flag */
 	out->n_gpu_layers = (int)k;
+	out->ngl = (int)k;
 	out->partial = true;
 	return 0;
 }

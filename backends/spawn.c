@@ -103,46 +103,6 @@ int backends_http_status(int port, const char *path, int timeout_ms)
 	return rc == LEMON_HTTP1_OK ? (int)head.status : -1;
 }
 
-bool backends_child_busy(int port, int timeout_ms)
-{
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	char req[160], *resp;
-	size_t got = 0, cap = 65536;
-	bool busy;
-	int fd, n;
-
-	fd = backends_connect(port, timeout_ms, NULL);
-	if (fd < 0)
-		return false;
-	resp = malloc(cap + 1);
-	if (resp == NULL) {
-		close(fd);
-		return false;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	n = snprintf(req, sizeof(req),
-		     "GET /slots HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
-		     port);
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
-		for (;;) {
-			ssize_t r = recv(fd, resp + got, cap - got, 0);
-
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-			if (got == cap)
-				break;
-		}
-	}
-	close(fd);
-	resp[got] = 0;
-	/* llama-server's slot list: any slot working on a task */
-	busy = strstr(resp, "\"is_processing\":true") != NULL;
-	free(resp);
-	return busy;
-}
-
 int backends_free_port(int *port, struct lemon_err *err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };

@@ -1,8 +1,12 @@
 /* the supervisor: one thread that forks every llama-server child, probes
- * /health until it is ready, reaps exits with non-blocking waitpid, copies
- * child log lines into lemon's log with a prefix, and falls back to the
- * next candidate when a start fails. Request threads only flip a child to
- * WANT and wait on the condition variable. */
+ * /health until it is ready, reaps exits with non-blocking waitpid (the
+ * only place children are reaped while lemon runs; nothing waits for a
+ * process under the lock), enforces the SIGTERM -> SIGKILL deadline,
+ * copies child log lines into lemon's log with a prefix, and falls back to
+ * the next candidate when a backend cannot start. A start that fails
+ * because of the model (llama-server says the file cannot be loaded) is
+ * blamed on the model: the backend stays in use for other models. Request
+ * threads only flip a child to WANT and wait on the condition variable. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -53,6 +57,54 @@ static const char *role_name(enum backends_role r)
 	return r == BACKENDS_EMBED ? "embed" : "chat";
 }
 
+/* llama-server's words for a model file it cannot load (llama.cpp
+ * src/llama.cpp llama_model_load, src/llama-model-loader.cpp, ggml/src/
+ * gguf.cpp): printed before it exits with status 1. A failure to allocate
+ * the model's buffers is printed the same way but is the device's fault,
+ * so it is not one of them. */
+static bool model_fault_line(const char *line)
+{
+	static const char *const alloc[] = { "unable to allocate",
+					     "failed to allocate",
+					     "out of memory" };
+	size_t i;
+
+	if (strstr(line, "error loading model") == NULL &&
+	    strstr(line, "gguf_init_from_file") == NULL)
+		return false;
+	for (i = 0; i < sizeof(alloc) / sizeof(alloc[0]); i++)
+		if (strstr(line, alloc[i]))
+			return false;
+	return true;
+}
+
+/* the fault line from its message on ("error loading model: ..."), each
+ * absolute path cut to its last part: the reason reaches HTTP error
+ * bodies, which never carry data paths */
+static void keep_fault(char *out, size_t cap, const char *line)
+{
+	const char *p = strstr(line, "error loading model");
+	size_t n = 0;
+
+	if (p == NULL)
+		p = strstr(line, "gguf_init_from_file");
+	for (; *p && n + 1 < cap; p++) {
+		if (*p == '/' && (n == 0 || out[n - 1] == ' ' || out[n - 1] == '\'' ||
+				  out[n - 1] == '"')) {
+			const char *end = p + strcspn(p, " '\"");
+			const char *last = p;
+
+			for (; p < end; p++)
+				if (*p == '/')
+					last = p + 1;
+			p = last - 1;
+			continue;
+		}
+		out[n++] = *p;
+	}
+	out[n] = 0;
+}
+
 /* copies complete lines from the child's pipe into the log */
 static void drain_log(struct backends *b, struct backends_sup_child *c)
 {
@@ -84,6 +136,12 @@ static void drain_log(struct backends *b, struct backends_sup_child *c)
 				c->line);
 			if (c->line_len > 0)
 				memcpy(c->last_line, c->line, c->line_len + 1);
+			if (c->state == BACKENDS_SUP_STARTING && !c->model_fault &&
+			    model_fault_line(c->line)) {
+				c->model_fault = true;
+				keep_fault(c->fault_line, sizeof(c->fault_line),
+					   c->line);
+			}
 			c->line_len = 0;
 		}
 		fflush(b->log);
@@ -136,10 +194,41 @@ static void start_failed(struct backends *b, struct backends_sup_child *c,
 	pthread_cond_broadcast(&b->cv);
 }
 
+/* a start failed because of the model: the model is marked failed (a
+ * request gets INVALID_DATA) and the backend stays in use, no fallback */
+static void model_failed(struct backends *b, struct backends_sup_child *c,
+			 const char *why)
+{
+	backends_sup_log(b, "%s cannot be loaded by llama-server on %s (%s): %s; the model is at fault, %s stays in use",
+		c->model, b->o.cand[c->cand].kind, why, c->fault_line,
+		b->o.cand[c->cand].kind);
+	snprintf(c->reason, sizeof(c->reason), "model '%s' cannot be loaded: %.300s",
+		 c->model, c->fault_line);
+	c->fail_code = LEMON_ERR_INVALID_DATA;
+	c->state = BACKENDS_SUP_FAILED;
+	c->failed_at = now_ms();
+	pthread_cond_broadcast(&b->cv);
+}
+
 static void kill_child(struct backends_sup_child *c, int sig)
 {
 	if (c->proc.pid > 0)
 		kill(-c->proc.pid, sig);
+}
+
+void backends_sup_stop_child(struct backends *b, struct backends_sup_child *c,
+			     bool unload)
+{
+	if (c->proc.pid <= 0) {
+		c->state = BACKENDS_SUP_UNUSED;
+		return;
+	}
+	kill_child(c, SIGTERM);
+	c->unload = unload;
+	c->state = BACKENDS_SUP_STOPPING;
+	c->kill_at = now_ms() + BACKENDS_SUP_TERM_MS;
+	c->kill_reason[0] = 0;
+	backends_sup_wake(b);
 }
 
 /* RAM (in total: other children's shares may be paged out, so they never
@@ -179,6 +268,9 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 
 	c->state = BACKENDS_SUP_STARTING;
 	c->last_line[0] = 0;
+	c->model_fault = false;
+	c->fault_line[0] = 0;
+	c->kill_reason[0] = 0;
 	lemon_str_copy(model, sizeof(model), c->model);
 	free_memory(b, c, &ram, &vram);
 	pthread_mutex_unlock(&b->mu);
@@ -196,6 +288,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (rc == -2) {
 		/* the model, not the backend, is at fault: no fallback */
 		snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
+		c->fail_code = err.code;
 		c->state = BACKENDS_SUP_FAILED;
 		c->failed_at = now_ms();
 		pthread_cond_broadcast(&b->cv);
@@ -213,9 +306,10 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	s.alias = c->model;
 	s.env_extra = cand.env;
 	s.port = c->port;
-	s.ctx_size = b->o.ctx_size;
+	/* the child gets what was planned, nothing left to its defaults */
+	s.ctx_size = fit.ctx;
 	s.parallel = b->o.parallel;
-	s.n_gpu_layers = fit.n_gpu_layers;
+	s.n_gpu_layers = fit.ngl;
 	c->n_gpu_layers = fit.n_gpu_layers;
 	c->gpu_bytes = vram == 0 ? 0 : fit.partial ? (fit.need < vram ? fit.need : vram) :
 		       fit.need;
@@ -229,11 +323,12 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 		start_failed(b, c, err.msg);
 		return;
 	}
-	c->gen++;
+	c->gen = ++b->gen_seq;
+	c->leases = 0;
 	c->deadline = now_ms() + b->o.start_timeout_ms;
-	backends_sup_log(b, "starting %s (%s) on %s: %s port %d pid %d", c->model,
-		role_name(c->role), cand.kind, cand.exe, c->port,
-		(int)c->proc.pid);
+	backends_sup_log(b, "starting %s (%s) on %s: %s port %d pid %d -c %d --n-gpu-layers %d",
+		c->model, role_name(c->role), cand.kind, cand.exe, c->port,
+		(int)c->proc.pid, s.ctx_size, s.n_gpu_layers);
 }
 
 /* exit of a child: a start failure, a crash or a requested stop */
@@ -248,10 +343,19 @@ static void child_exited(struct backends *b, struct backends_sup_child *c, int s
 	c->proc.log_fd = -1;
 	c->proc.pid = 0;
 	c->line_len = 0;
-	if (c->state == BACKENDS_SUP_STARTING) {
-		snprintf(reason, sizeof(reason), "llama-server %s before becoming healthy%s%.200s",
-			 why, c->last_line[0] ? ": " : "", c->last_line);
-		start_failed(b, c, reason);
+	c->kill_at = 0;
+	if (c->state == BACKENDS_SUP_STARTING ||
+	    (c->state == BACKENDS_SUP_STOPPING && c->kill_reason[0] && !c->unload)) {
+		if (c->kill_reason[0])
+			lemon_str_copy(reason, sizeof(reason), c->kill_reason);
+		else
+			snprintf(reason, sizeof(reason), "llama-server %s before becoming healthy%s%.200s",
+				 why, c->last_line[0] ? ": " : "", c->last_line);
+		c->kill_reason[0] = 0;
+		if (c->model_fault)
+			model_failed(b, c, why);
+		else
+			start_failed(b, c, reason);
 		return;
 	}
 	if (c->state == BACKENDS_SUP_READY)
@@ -301,27 +405,22 @@ static void probe(struct backends *b, struct backends_sup_child *c)
 		snprintf(reason, sizeof(reason),
 			 "not healthy after %d ms (last /health status %d)",
 			 b->o.start_timeout_ms, code);
+		/* judged once reap() sees the exit: no wait under the lock */
 		kill_child(c, SIGKILL);
-		waitpid(c->proc.pid, NULL, 0);
-		c->proc.pid = 0;
-		drain_log(b, c);
-		if (c->proc.log_fd >= 0)
-			close(c->proc.log_fd);
-		c->proc.log_fd = -1;
-		start_failed(b, c, reason);
+		lemon_str_copy(c->kill_reason, sizeof(c->kill_reason), reason);
+		c->state = BACKENDS_SUP_STOPPING;
+		c->kill_at = 0;
 	}
 }
 
-/* --idle-timeout: a ready child not leased for that long is stopped and
- * its slot freed; the next request loads it again. Leases are not handed
- * back, so a child still answering a long request (its /slots says so)
- * counts as used now instead. */
+/* --idle-timeout: a ready child unused for that long is stopped and its
+ * slot freed; the next request loads it again. A child with requests in
+ * flight (leases) is in use, however long they take; its idle time
+ * counts from the end of the last one (backends_release). */
 static void unload_idle(struct backends *b)
 {
 	int64_t now = now_ms();
-	unsigned gen;
-	int i, port;
-	bool busy;
+	int i;
 
 	if (b->o.idle_timeout_s <= 0)
 		return;
@@ -329,25 +428,32 @@ static void unload_idle(struct backends *b)
 		struct backends_sup_child *c = &b->child[i];
 
 		if (c->state != BACKENDS_SUP_READY || c->proc.pid <= 0 ||
+		    c->leases > 0 ||
 		    now - c->last_used < b->o.idle_timeout_s * 1000LL)
 			continue;
-		port = c->port;
-		gen = c->gen;
-		pthread_mutex_unlock(&b->mu);
-		busy = backends_child_busy(port, 1000);
-		pthread_mutex_lock(&b->mu);
-		if (c->state != BACKENDS_SUP_READY || c->gen != gen ||
-		    now_ms() - c->last_used < b->o.idle_timeout_s * 1000LL)
-			continue;
-		if (busy) {
-			c->last_used = now_ms();
-			continue;
-		}
 		backends_sup_log(b, "unloading %s (%s): idle for %d s", c->model,
 			role_name(c->role), b->o.idle_timeout_s);
-		kill_child(c, SIGTERM);
-		c->unload = true;
-		c->state = BACKENDS_SUP_STOPPING;
+		backends_sup_stop_child(b, c, true);
+	}
+}
+
+/* a child that ignores SIGTERM (or is stopped) is killed at its deadline;
+ * reap() sees the exit */
+static void enforce_kill_deadlines(struct backends *b)
+{
+	int64_t now = now_ms();
+	int i;
+
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
+
+		if (c->state != BACKENDS_SUP_STOPPING || c->proc.pid <= 0 ||
+		    c->kill_at == 0 || now < c->kill_at)
+			continue;
+		backends_sup_log(b, "llama-server for %s (pid %d) did not exit %d ms after SIGTERM; killing it",
+			c->model, (int)c->proc.pid, BACKENDS_SUP_TERM_MS);
+		kill_child(c, SIGKILL);
+		c->kill_at = 0;
 	}
 }
 
@@ -389,6 +495,7 @@ static void *backends_sup_main(void *arg)
 		for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
 			drain_log(b, &b->child[i]);
 		reap(b);
+		enforce_kill_deadlines(b);
 		unload_idle(b);
 		for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN && !b->stop; i++) {
 			struct backends_sup_child *c = &b->child[i];
@@ -413,43 +520,73 @@ int backends_sup_start_thread(struct backends *b, struct lemon_err *err)
 	return 0;
 }
 
-/* SIGTERM to every process group, SIGKILL to what is left after 3 s */
-void backends_sup_stop_all(struct backends *b)
+/* reaps what has exited; the number still running. The lock is taken:
+ * request threads may still release leases during shutdown */
+static int reap_left(struct backends *b)
 {
-	int64_t deadline = now_ms() + 3000;
-	int i, status, left;
+	int i, status, left = 0;
 
-	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
-		kill_child(&b->child[i], SIGTERM);
-	do {
-		left = 0;
-		for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
-			struct backends_sup_child *c = &b->child[i];
-
-			if (c->proc.pid <= 0)
-				continue;
-			if (waitpid(c->proc.pid, &status, WNOHANG) == c->proc.pid) {
-				drain_log(b, c);
-				c->proc.pid = 0;
-			} else {
-				left++;
-			}
-		}
-		if (left)
-			usleep(20000);
-	} while (left && now_ms() < deadline);
+	pthread_mutex_lock(&b->mu);
 	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
 		struct backends_sup_child *c = &b->child[i];
 
-		if (c->proc.pid > 0) {
-			kill_child(c, SIGKILL);
-			waitpid(c->proc.pid, &status, 0);
+		if (c->proc.pid <= 0)
+			continue;
+		if (waitpid(c->proc.pid, &status, WNOHANG) == c->proc.pid) {
+			drain_log(b, c);
 			c->proc.pid = 0;
+		} else {
+			left++;
 		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return left;
+}
+
+/* polls until none is left or the deadline; the number left */
+static int reap_until(struct backends *b, int64_t deadline)
+{
+	int left;
+
+	while ((left = reap_left(b)) > 0 && now_ms() < deadline)
+		usleep(20000);
+	return left;
+}
+
+/* SIGTERM to every process group, SIGKILL to what is left after
+ * BACKENDS_SUP_TERM_MS; a process that not even SIGKILL ends in
+ * BACKENDS_SUP_REAP_MS (stuck in a driver) is reported and left behind
+ * rather than waited for */
+void backends_sup_stop_all(struct backends *b)
+{
+	int i;
+
+	pthread_mutex_lock(&b->mu);
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
+		kill_child(&b->child[i], SIGTERM);
+	pthread_mutex_unlock(&b->mu);
+	if (reap_until(b, now_ms() + BACKENDS_SUP_TERM_MS) > 0) {
+		pthread_mutex_lock(&b->mu);
+		for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
+			kill_child(&b->child[i], SIGKILL);
+		pthread_mutex_unlock(&b->mu);
+		reap_until(b, now_ms() + BACKENDS_SUP_REAP_MS);
+	}
+	pthread_mutex_lock(&b->mu);
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *c = &b->child[i];
+
+		if (c->proc.pid > 0)
+			backends_sup_log(b, "llama-server for %s (pid %d) did not exit after SIGKILL; leaving it",
+				c->model, (int)c->proc.pid);
+		c->proc.pid = 0;
 		if (c->proc.log_fd >= 0)
 			close(c->proc.log_fd);
 		c->proc.log_fd = -1;
+		if (c->state != BACKENDS_SUP_UNUSED)
+			c->state = BACKENDS_SUP_IDLE;
 	}
+	pthread_mutex_unlock(&b->mu);
 }
 
 int64_t backends_sup_now_ms(void)

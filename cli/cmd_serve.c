@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backends/backends.h"
@@ -213,6 +215,19 @@ static void build_candidates(const char *backend,
 	}
 }
 
+/* a backend left out (its probe hung): the others keep their order */
+static void drop_candidate(struct backends_opts *o, const char *kind)
+{
+	int i, k = 0;
+
+	for (i = 0; i < o->n_candidates; i++)
+		if (strcmp(o->cand[i].kind, kind) != 0)
+			o->cand[k++] = o->cand[i];
+	o->n_candidates = k;
+	if (k == 0)
+		add_cand(o, "cpu", NULL, NULL);
+}
+
 /* RAM and, per candidate, the memory of the GPU it runs on */
 static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 {
@@ -257,11 +272,11 @@ static void set_mem(const struct compat_choice *ch, const struct serve_mem *mem,
 
 /* detection for the candidate order and /api/v1/system-info; a failure
  * leaves the CPU path and a null system-info */
-static char *detect_here(const struct serve_args *a,
+static char *detect_here(const struct serve_args *a, bool vulkan,
 			 struct compat_choice *choice, struct serve_mem *mem,
 			 bool *have)
 {
-	struct detect_options dopts = { .vulkan = true };
+	struct detect_options dopts = { .vulkan = vulkan };
 	struct lemon_err err = { 0 };
 	struct lemon_root *root = NULL;
 	struct compat_db *db = NULL;
@@ -304,19 +319,37 @@ static bool write_full(int fd, const void *p, size_t n)
 	return true;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* reads the child's answer: the choice and memory structs, then the JSON
- * to EOF */
-static char *read_answer(int fd, struct compat_choice *choice,
-			 struct serve_mem *mem, bool *have)
+ * to EOF; *late when the deadline passed first */
+static char *read_answer(int fd, int64_t deadline, struct compat_choice *choice,
+			 struct serve_mem *mem, bool *have, bool *late)
 {
 	size_t len = 0, cap = 65536, head;
 	char *buf = malloc(cap + 1), *p;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	ssize_t n;
+	int left;
 
 	if (buf == NULL)
 		return NULL;
-	while ((n = read(fd, buf + len, cap - len)) != 0) {
-		if (n < 0 && errno == EINTR)
+	for (;;) {
+		left = (int)(deadline - mono_ms());
+		if (left <= 0 || poll(&pfd, 1, left) == 0) {
+			*late = true;
+			break;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == 0)
+			break;
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0)
 			break;
@@ -329,7 +362,7 @@ static char *read_answer(int fd, struct compat_choice *choice,
 		}
 	}
 	head = 1 + sizeof(*choice) + sizeof(*mem);
-	if (len < head || buf[0] != 1) {
+	if (*late || len < head || buf[0] != 1) {
 		free(buf);
 		return NULL;
 	}
@@ -341,24 +374,57 @@ static char *read_answer(int fd, struct compat_choice *choice,
 	return buf;
 }
 
+/* LEMON_DETECT_TIMEOUT_MS: how long detection may take (default 20 s) */
+static int detect_timeout_ms(void)
+{
+	const char *v = getenv("LEMON_DETECT_TIMEOUT_MS");
+	uint64_t n;
+
+	if (v && lemon_parse_u64(v, strlen(v), 10, 600000, &n, NULL) == 0 && n)
+		return (int)n;
+	return 20000;
+}
+
+/* a detection child past its deadline: killed, reaped if it goes within
+ * 2 s (one stuck in a driver may not even die; it is left behind) */
+static void end_child(pid_t pid, bool kill_it)
+{
+	int64_t deadline = mono_ms() + 2000;
+	int status;
+
+	if (kill_it)
+		kill(pid, SIGKILL);
+	for (;;) {
+		pid_t r = waitpid(pid, &status, kill_it ? WNOHANG : 0);
+
+		if (r == pid || (r < 0 && errno != EINTR) || mono_ms() > deadline)
+			return;
+		if (r == 0)
+			usleep(20000);
+	}
+}
+
 /* detection runs in a short-lived child: probing Vulkan loads the ICDs
  * (llvmpipe pulls in all of LLVM) and libpci, which would otherwise stay
- * mapped in the long-running server for nothing */
-static char *detect(const struct serve_args *a, struct compat_choice *choice,
-		    struct serve_mem *mem, bool *have)
+ * mapped in the long-running server for nothing; and a driver that hangs
+ * in the probe hangs only the child, which is given up at the deadline */
+static char *detect_child(const struct serve_args *a, bool vulkan, int ms,
+			  struct compat_choice *choice, struct serve_mem *mem,
+			  bool *have, bool *late)
 {
-	int fds[2], status;
+	int fds[2];
 	char *json;
 	pid_t pid;
 
 	*have = false;
+	*late = false;
 	if (pipe2(fds, O_CLOEXEC) < 0 || (pid = fork()) < 0)
-		return detect_here(a, choice, mem, have);
+		return detect_here(a, vulkan, choice, mem, have);
 	if (pid == 0) {
 		char ok;
 
 		close(fds[0]);
-		json = detect_here(a, choice, mem, have);
+		json = detect_here(a, vulkan, choice, mem, have);
 		ok = *have && json != NULL;
 		if (write_full(fds[1], &ok, 1) && ok &&
 		    write_full(fds[1], choice, sizeof(*choice)) &&
@@ -367,10 +433,31 @@ static char *detect(const struct serve_args *a, struct compat_choice *choice,
 		_exit(0);
 	}
 	close(fds[1]);
-	json = read_answer(fds[0], choice, mem, have);
+	json = read_answer(fds[0], mono_ms() + ms, choice, mem, have, late);
 	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	end_child(pid, *late);
+	return json;
+}
+
+/* *no_vulkan: the Vulkan probe hung; its candidate is left out */
+static char *detect(const struct serve_args *a, struct compat_choice *choice,
+		    struct serve_mem *mem, bool *have, bool *no_vulkan)
+{
+	int ms = detect_timeout_ms();
+	bool late;
+	char *json = detect_child(a, true, ms, choice, mem, have, &late);
+
+	*no_vulkan = late;
+	if (!late)
+		return json;
+	fprintf(stderr, "lemon: detection did not finish within %d ms (a hanging GPU or Vulkan driver?); detecting again without the Vulkan probe\n",
+		ms);
+	json = detect_child(a, false, ms, choice, mem, have, &late);
+	if (late)
+		fprintf(stderr, "lemon: detection without Vulkan did not finish within %d ms either; using the CPU backend\n",
+			ms);
+	else
+		fprintf(stderr, "lemon: continuing without Vulkan: the vulkan backend is not used\n");
 	return json;
 }
 
@@ -404,13 +491,20 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	struct server *srv = NULL;
 	char data_dir[4096];
 	char *sysinfo;
-	bool have;
-	int rc = CLI_EXIT_OK, sig;
+	bool have, no_vulkan;
+	int rc = CLI_EXIT_OK, sig, lock_fd = -1;
 
 	if (choice == NULL)
 		return CLI_EXIT_DEGRADED;
-	sysinfo = detect(a, choice, &mem, &have);
+	/* first: a second server on the same data directory starts nothing */
+	if (backends_lock_data_dir(a->data_dir, &lock_fd, &err) < 0) {
+		free(choice);
+		return cli_fail(&err);
+	}
+	sysinfo = detect(a, choice, &mem, &have, &no_vulkan);
 	build_candidates(a->cfg.backend, have ? choice : NULL, &bo);
+	if (no_vulkan)
+		drop_candidate(&bo, "vulkan");
 	set_mem(have ? choice : NULL, &mem, &bo);
 	free(choice);
 	bo.data_dir = a->data_dir;
@@ -445,9 +539,15 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	backends_cancel_pulls(b);
 	server_quiesce(srv);
 out:
-	backends_free(b); /* ends in-flight streams: their children exit */
+	/* the children go first so that in-flight streams end and the HTTP
+	 * server's stop does not wait for them; b is freed only once no
+	 * connection thread can use it */
+	backends_shutdown(b);
 	server_stop(srv);
+	backends_free(b);
 	free(sysinfo);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return rc;
 }
 

@@ -64,35 +64,91 @@ static enum server_result models(struct server *s, struct server_conn *conn)
 	return send_cjson(s, conn, 200, root);
 }
 
+/* the supervisor's snapshot as {"loaded":[...],"fallbacks":[...],
+ * "candidates":[...],...}; NULL on allocation failure */
+static cJSON *status_json(const struct backends_status *st)
+{
+	cJSON *root = cJSON_CreateObject(), *loaded, *fb, *cands, *o;
+	int i;
+
+	loaded = cJSON_AddArrayToObject(root, "loaded");
+	fb = cJSON_AddArrayToObject(root, "fallbacks");
+	cands = cJSON_AddArrayToObject(root, "candidates");
+	if (loaded == NULL || fb == NULL || cands == NULL) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	cJSON_AddNumberToObject(root, "max_loaded", st->max_loaded);
+	cJSON_AddNumberToObject(root, "idle_timeout", st->idle_timeout_s);
+	cJSON_AddNumberToObject(root, "parallel", st->parallel);
+	for (i = 0; i < st->n_children; i++) {
+		const struct backends_child_status *c = &st->child[i];
+
+		cJSON_AddItemToArray(loaded, o = cJSON_CreateObject());
+		cJSON_AddStringToObject(o, "model", c->model);
+		cJSON_AddStringToObject(o, "role", c->role == BACKENDS_EMBED ?
+							   "embeddings" : "chat");
+		cJSON_AddStringToObject(o, "state", c->state);
+		cJSON_AddStringToObject(o, "backend", c->backend);
+		if (c->pid > 0) {
+			cJSON_AddNumberToObject(o, "pid", c->pid);
+			cJSON_AddNumberToObject(o, "port", c->port);
+		}
+		if (c->idle_s >= 0)
+			cJSON_AddNumberToObject(o, "idle_s", (double)c->idle_s);
+		cJSON_AddNumberToObject(o, "requests", c->leases);
+		if (c->n_gpu_layers >= 0)
+			cJSON_AddNumberToObject(o, "n_gpu_layers", c->n_gpu_layers);
+		if (c->error[0])
+			cJSON_AddStringToObject(o, "error", c->error);
+	}
+	for (i = 0; i < st->n_fallbacks; i++) {
+		const struct backends_fallback_status *h = &st->fallback[i];
+
+		cJSON_AddItemToArray(fb, o = cJSON_CreateObject());
+		cJSON_AddNumberToObject(o, "time", (double)h->time);
+		cJSON_AddItemToObject(o, "model", h->model[0] ? cJSON_CreateString(h->model) :
+								 cJSON_CreateNull());
+		cJSON_AddStringToObject(o, "from", h->from);
+		cJSON_AddItemToObject(o, "to", h->to[0] ? cJSON_CreateString(h->to) :
+							  cJSON_CreateNull());
+		cJSON_AddStringToObject(o, "reason", h->reason);
+	}
+	for (i = 0; i < st->n_candidates; i++) {
+		cJSON_AddItemToArray(cands, o = cJSON_CreateObject());
+		cJSON_AddStringToObject(o, "backend", st->cand[i].backend);
+		cJSON_AddStringToObject(o, "exe", st->cand[i].exe);
+		cJSON_AddBoolToObject(o, "failed", st->cand[i].failed);
+	}
+	return root;
+}
+
 static enum server_result health(struct server *s, struct server_conn *conn)
 {
-	char *bj = backends_health_json(s->b);
-	cJSON *root = bj ? cJSON_Parse(bj) : NULL, *loaded, *it;
-	const char *model = NULL, *backend = NULL;
+	struct backends_status *st = malloc(sizeof(*st));
+	const struct backends_child_status *ready = NULL;
+	cJSON *root = NULL;
+	int i;
 
-	free(bj);
-	if (root == NULL)
+	if (st != NULL) {
+		backends_snapshot(s->b, st);
+		root = status_json(st);
+	}
+	if (root == NULL) {
+		free(st);
 		return server_send_error(s, conn, 500, "server_error", NULL,
 				      "out of memory");
-	loaded = cJSON_GetObjectItemCaseSensitive(root, "loaded");
-	cJSON_ArrayForEach(it, loaded) {
-		const cJSON *st = cJSON_GetObjectItemCaseSensitive(it, "state");
-
-		if (cJSON_IsString(st) && strcmp(st->valuestring, "ready") == 0) {
-			model = cJSON_GetObjectItemCaseSensitive(it, "model")->valuestring;
-			backend = cJSON_GetObjectItemCaseSensitive(it, "backend")->valuestring;
-			break;
-		}
 	}
+	for (i = 0; i < st->n_children && ready == NULL; i++)
+		if (strcmp(st->child[i].state, "ready") == 0)
+			ready = &st->child[i];
 	cJSON_AddStringToObject(root, "status", "ok");
 	cJSON_AddStringToObject(root, "version", LEMON_VERSION);
-	if (model) {
-		cJSON_AddStringToObject(root, "model_loaded", model);
-		cJSON_AddStringToObject(root, "backend", backend);
-	} else {
-		cJSON_AddNullToObject(root, "model_loaded");
-		cJSON_AddNullToObject(root, "backend");
-	}
+	cJSON_AddItemToObject(root, "model_loaded", ready ? cJSON_CreateString(ready->model) :
+							    cJSON_CreateNull());
+	cJSON_AddItemToObject(root, "backend", ready ? cJSON_CreateString(ready->backend) :
+						       cJSON_CreateNull());
+	free(st);
 	return send_cjson(s, conn, 200, root);
 }
 

@@ -118,6 +118,10 @@ enum server_result server_send_json(struct server *s, struct server_conn *conn,
 	if (r == NULL)
 		return SERVER_NO;
 	server_response_add_header(r, "Content-Type", "application/json");
+	/* 503 is "busy or not ready yet" (every loaded model serving, shutting
+	 * down, a backend starting): say when to try again */
+	if (status == 503)
+		server_response_add_header(r, "Retry-After", "5");
 	rc = server_queue_response(conn, status, r);
 	server_response_destroy(r);
 	return rc;
@@ -251,7 +255,7 @@ void server_send_http_error(struct server_conn *c, unsigned status, const char *
 /* the origins a browser gives pages served by this server itself */
 static bool origin_own(const struct server *s, const char *o)
 {
-	const char *hosts[] = {"127.0.0.1", "localhost", "[::1]", s->cfg.host};
+	const char *hosts[] = { "127.0.0.1", "localhost", "[::1]", s->cfg.host };
 	char own[128];
 	size_t i;
 

@@ -216,51 +216,48 @@ static enum server_result ps(struct server *s, struct server_conn *conn)
 {
 	struct lemon_err err = { 0 };
 	struct backends_model *m;
-	char *hj = backends_health_json(s->b);
-	cJSON *h = hj ? cJSON_Parse(hj) : NULL, *it, *root, *arr;
-	int n = 0;
+	struct backends_status *h = malloc(sizeof(*h));
+	cJSON *root, *arr;
+	int n = 0, i, k;
 
-	free(hj);
 	if (h == NULL || list(s, &m, &n, &err) < 0) {
-		cJSON_Delete(h);
-		return h ? server_ollama_lemon_err(s, conn, &err) :
-			   server_ollama_error(s, conn, 500, "out of memory");
+		enum server_result r = h ? server_ollama_lemon_err(s, conn, &err) :
+				       server_ollama_error(s, conn, 500, "out of memory");
+
+		free(h);
+		return r;
 	}
+	backends_snapshot(s->b, h);
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "models");
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(h, "loaded")) {
-		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "model");
-		const cJSON *st = cJSON_GetObjectItemCaseSensitive(it, "state");
-		const cJSON *be = cJSON_GetObjectItemCaseSensitive(it, "backend");
-		const cJSON *e;
+	for (i = 0; i < h->n_children; i++) {
+		const struct backends_child_status *c = &h->child[i];
 		bool seen = false;
 		uint64_t size;
 		cJSON *o;
 
-		if (!cJSON_IsString(nm) || !cJSON_IsString(st) ||
-		    strcmp(st->valuestring, "ready") != 0)
+		if (strcmp(c->state, "ready") != 0)
 			continue;
-		cJSON_ArrayForEach(e, arr)
-			seen |= strcmp(cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring,
-				       nm->valuestring) == 0;
+		for (k = 0; k < i; k++)
+			seen |= strcmp(h->child[k].state, "ready") == 0 &&
+				strcmp(h->child[k].model, c->model) == 0;
 		if (seen)
 			continue;
-		size = model_size(m, n, nm->valuestring);
+		size = model_size(m, n, c->model);
 		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", nm->valuestring);
-		cJSON_AddStringToObject(o, "model", nm->valuestring);
+		cJSON_AddStringToObject(o, "name", c->model);
+		cJSON_AddStringToObject(o, "model", c->model);
 		cJSON_AddNumberToObject(o, "size", (double)size);
 		cJSON_AddStringToObject(o, "digest", "");
-		cJSON_AddItemToObject(o, "details", details(s, nm->valuestring, NULL));
+		cJSON_AddItemToObject(o, "details", details(s, c->model, NULL));
 		/* no fixed expiry: children stay until unloaded or evicted */
 		cJSON_AddStringToObject(o, "expires_at", "0001-01-01T00:00:00Z");
 		cJSON_AddNumberToObject(o, "size_vram",
-					cJSON_IsString(be) && strcmp(be->valuestring, "cpu") != 0 ?
-						(double)size : 0);
+					strcmp(c->backend, "cpu") != 0 ? (double)size : 0);
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(m);
-	cJSON_Delete(h);
+	free(h);
 	return server_ollama_send(s, conn, 200, root);
 }
 

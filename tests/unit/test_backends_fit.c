@@ -101,6 +101,42 @@ static void test_fits_nowhere(void **state)
 	assert_int_equal(f.n_gpu_layers, -1);
 }
 
+/* what the child is started with: the planned context, never above the
+ * trained one (a header may declare 1e9), and an explicit layer count */
+static void test_child_flags(void **state)
+{
+	struct backends_gguf_info m;
+	struct backends_fit f;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	big(&m);
+	assert_int_equal(backends_fit_plan(&m, "big", 0, 32 * GiB, 0, &f, &err), 0);
+	assert_int_equal(f.ctx, 4096);
+	assert_int_equal(f.ngl, 0); /* a CPU candidate */
+	assert_int_equal(backends_fit_plan(&m, "big", 0, 32 * GiB, 24 * GiB, &f,
+					   &err), 0);
+	assert_int_equal(f.ngl, 33); /* every layer and the output layer */
+	assert_int_equal(backends_fit_plan(&m, "big", 0, 32 * GiB, 4 * GiB, &f,
+					   &err), 0);
+	assert_true(f.partial);
+	assert_int_equal(f.ngl, f.n_gpu_layers);
+	/* an explicit context above the trained one is clamped, and the KV
+	 * cache is planned for the clamped size */
+	m.context_length = 512;
+	assert_int_equal(backends_fit_plan(&m, "big", 16384, 32 * GiB, 0, &f,
+					   &err), 0);
+	assert_int_equal(f.ctx, 512);
+	assert_int_equal(f.context, 4ull * 32 * 512 * 1024);
+	/* a header declaring a context of 1e9: the plan's 4096, not that */
+	m.context_length = 1000000000;
+	assert_int_equal(backends_fit_plan(&m, "big", 0, 32 * GiB, 0, &f, &err), 0);
+	assert_int_equal(f.ctx, 4096);
+	assert_int_equal(backends_fit_plan(&m, "big", 65536, 32 * GiB, 0, &f,
+					   &err), 0);
+	assert_int_equal(f.ctx, 65536);
+}
+
 static void test_saturates(void **state)
 {
 	struct backends_gguf_info m;
@@ -259,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_fits_on_gpu),
 		cmocka_unit_test(test_partial_offload),
 		cmocka_unit_test(test_fits_nowhere),
+		cmocka_unit_test(test_child_flags),
 		cmocka_unit_test(test_saturates),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_split_model),
