@@ -29,6 +29,12 @@ static int target(int *argc, char **argv, struct cli_target *t,
 	    server_config_load_env(&c, err) < 0)
 		return -1;
 	for (i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			/* the options end: the rest (kept with its "--") is names */
+			while (i < *argc)
+				argv[n++] = argv[i++];
+			break;
+		}
 		if ((strcmp(argv[i], "--host") == 0 || strcmp(argv[i], "--port") == 0) &&
 		    i + 1 < *argc) {
 			if (server_config_set(&c, argv[i] + 2, argv[i + 1], err) < 0)
@@ -93,7 +99,7 @@ static bool want_help(int argc, char **argv, const char *usage)
 {
 	int i;
 
-	for (i = 1; i < argc; i++)
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf("usage: %s\n", usage);
 			return true;
@@ -298,10 +304,11 @@ static int run_loop(const struct cli_target *t, const char *model, cJSON *msgs,
 int cli_cmd_run(int argc, char **argv)
 {
 	static const char usage[] =
-		"lemon run [--host H] [--port P] [--max-tokens N] MODEL [PROMPT...]\n"
+		"lemon run [--host H] [--port P] [--max-tokens N] [--] MODEL [PROMPT...]\n"
 		"  chats with MODEL through the running server; reads prompts from stdin\n"
 		"  one a line (/bye or end of input ends the chat) unless PROMPT is given;\n"
-		"  --max-tokens caps each answer (default: until the model stops)";
+		"  --max-tokens caps each answer (default: until the model stops); '--'\n"
+		"  ends the options, for a MODEL that starts with '-'";
 	struct lemon_err err = { 0 };
 	struct cli_target t;
 	int64_t max_tokens = -1;
@@ -321,8 +328,13 @@ int cli_cmd_run(int argc, char **argv)
 		argv += 2;
 		argc -= 2;
 	}
-	if (argc < 2 || argv[1][0] == '-')
+	if (argc > 2 && strcmp(argv[1], "--") == 0) {
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	} else if (argc < 2 || argv[1][0] == '-') {
 		return usage_err(usage);
+	}
 	if (load_model(&t, argv[1], &err) < 0)
 		return cli_fail(&err);
 	msgs = cJSON_CreateArray();

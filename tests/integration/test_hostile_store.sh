@@ -12,7 +12,7 @@
 #              the message naming the expected and the actual size
 #  fifo        `pull --file` of a FIFO returns at once with an error
 #  dash-name   `lemon rm -- -rf` removes the model named -rf; `lemon rm -rf`
-#              is a usage error, not a name
+#              is a usage error, not a name; pull --file and run take "--"
 #  shutdown    a pull running in `lemon serve` is cancelled when the server
 #              shuts down, its .part kept, and the next pull resumes it
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on any failure.
@@ -270,6 +270,16 @@ if "$LEMON" pull --file "$TINY" -- -x >"$T/out" 2>"$T/err" && [ -e "$MODELS/-x.g
 	ok dash-name-import
 else
 	fail dash-name-import "$(cat "$T/err")"
+fi
+
+# lemon run takes such a name after "--" too (no server here: the name got
+# past the option parser when the answer is about the server, not usage)
+"$LEMON" run --port "$(free_port)" -- -x hello >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 2 ] && grep -q "no lemon server is running" "$T/err"; then
+	ok dash-name-run
+else
+	fail dash-name-run "rc $rc: $(cat "$T/err")"
 fi
 
 [ $FAILS -eq 0 ]
