@@ -37,6 +37,7 @@ struct job {
 				     * download or gzip decoding */
 	char got_sha[65];
 	uint64_t got_size;
+	bool downloaded; /* every byte arrived and was hashed */
 };
 
 static la_ssize_t read_cb(struct archive *ar, void *user, const void **buf)
@@ -112,6 +113,7 @@ static int fetch_and_unpack(struct job *j, int sfd, struct lemon_err *err)
 	 * tampered file is reported as such, not as a broken archive */
 	if (provision_fetch_finish(j->fetch, j->got_sha, &j->got_size, err) < 0)
 		return -1;
+	j->downloaded = true;
 	if (verify(j, err) < 0)
 		return -1;
 	if (stream && urc < 0) {
@@ -173,7 +175,8 @@ static int record(struct job *j, char *old_dir, size_t cap,
 	int n, i, k = 0;
 
 	old_dir[0] = 0;
-	if (provision_state_read(j->bdir, list, PROVISION_MAX_INSTALLED, &n, err) < 0)
+	if (provision_state_load(j->bdir, true, list, PROVISION_MAX_INSTALLED, &n,
+				 err) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (strcmp(list[i].name, j->a->name) == 0) {
@@ -255,26 +258,12 @@ static void warn_insecure(const struct job *j)
 		j->plan.asset);
 }
 
-static int install_locked(struct job *j, struct provision_result *res,
-			  struct lemon_err *err)
+/* downloads, unpacks and checks the bundle in the staging directory, and
+ * makes its files durable */
+static int stage_bundle(struct job *j, struct lemon_err *err)
 {
-	char old_dir[4096] = "";
-	bool swapped;
 	int sfd, rc;
 
-	if (provision_plan_make(j->a, j->o, &j->plan, &res->unavailable, err) < 0)
-		return -1;
-	lemon_str_copy(res->version, sizeof(res->version), j->plan.version);
-	lemon_str_copy(res->asset, sizeof(res->asset), j->plan.asset);
-	if (paths(j, err) < 0)
-		return -1;
-	lemon_str_copy(res->dir, sizeof(res->dir), j->final);
-	if (!j->o->force && already_installed(j, res)) {
-		res->already = true;
-		return 0;
-	}
-	if (j->plan.sha256[0] == 0)
-		warn_insecure(j);
 	if (provision_mkdirs(j->staging, err) < 0)
 		return -1;
 	sfd = open(j->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -290,6 +279,59 @@ static int install_locked(struct job *j, struct provision_result *res,
 	if (rc == 0)
 		rc = lemon_sync_tree(j->staging, err);
 	close(sfd);
+	return rc;
+}
+
+/* a .part kept from an earlier attempt is resumed; when the whole then
+ * fails its checksum, the kept bytes were another file's (the mirror
+ * changed the asset since, or a different build was half fetched):
+ * verify() has deleted them, and the download starts over once rather
+ * than report a checksum mismatch the mirror is not to blame for */
+static int stage_with_retry(struct job *j, struct lemon_err *err)
+{
+	struct lemon_err first = { 0 };
+	struct stat st;
+	bool resumed = stat(j->part, &st) == 0 && st.st_size > 0;
+
+	if (stage_bundle(j, &first) == 0)
+		return 0;
+	if (!resumed || !j->downloaded || first.code != LEMON_ERR_CHECKSUM)
+		return lemon_err_set(err, first.code, "%s", first.msg);
+	fprintf(stderr, "lemon: %s: the bytes kept from an earlier download do not "
+		"match; downloading it again\n", j->plan.asset);
+	provision_gunzip_free(j->gz);
+	provision_fetch_free(j->fetch);
+	j->gz = NULL;
+	j->fetch = NULL;
+	lemon_err_clear(&j->fetch_err);
+	j->downloaded = false;
+	unlink(j->part);
+	if (lemon_rm_tree(j->staging, err) < 0)
+		return -1;
+	return stage_bundle(j, err);
+}
+
+static int install_locked(struct job *j, struct provision_result *res,
+			  struct lemon_err *err)
+{
+	char old_dir[4096] = "";
+	bool swapped;
+	int rc;
+
+	if (provision_plan_make(j->a, j->o, &j->plan, &res->unavailable, err) < 0)
+		return -1;
+	lemon_str_copy(res->version, sizeof(res->version), j->plan.version);
+	lemon_str_copy(res->asset, sizeof(res->asset), j->plan.asset);
+	if (paths(j, err) < 0)
+		return -1;
+	lemon_str_copy(res->dir, sizeof(res->dir), j->final);
+	if (!j->o->force && already_installed(j, res)) {
+		res->already = true;
+		return 0;
+	}
+	if (j->plan.sha256[0] == 0)
+		warn_insecure(j);
+	rc = stage_with_retry(j, err);
 	if (rc == 0)
 		rc = lemon_swap_into_place(j->staging, j->final, &swapped, err);
 	if (rc == 0)
@@ -297,12 +339,17 @@ static int install_locked(struct job *j, struct provision_result *res,
 	if (rc == 0)
 		rc = record(j, old_dir, sizeof(old_dir), err);
 	lemon_rm_tree(j->staging, NULL);
+	/* a .part is kept only to resume a download that did not finish: once
+	 * every byte arrived, a failure (checksum, archive, no executable,
+	 * disk) leaves nothing a retry could resume, and a complete .part
+	 * would be taken as done and judged again instead of fetched anew */
+	if (rc == 0 || j->downloaded)
+		unlink(j->part);
 	if (rc < 0) {
 		if (err->code == LEMON_ERR_NOT_FOUND)
 			res->unavailable = true;
 		return -1;
 	}
-	unlink(j->part);
 	if (old_dir[0])
 		lemon_rm_tree(old_dir, NULL);
 	lemon_str_copy(res->exe, sizeof(res->exe), j->exe);
@@ -347,7 +394,9 @@ int provision_list(const char *data_dir, struct provision_installed *out,
 	*n = 0;
 	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0)
 		return -1;
-	return provision_state_read(bdir, out, cap, n, err);
+	/* no lock: a corrupt file is reported, not moved (an install, which
+	 * holds the lock, moves it aside) */
+	return provision_state_load(bdir, false, out, cap, n, err);
 }
 
 int provision_uninstall(const char *data_dir, const char *name,
@@ -361,7 +410,8 @@ int provision_uninstall(const char *data_dir, const char *name,
 	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0 ||
 	    provision_mkdirs(bdir, err) < 0 || provision_lock(bdir, &lock, err) < 0)
 		return -1;
-	rc = provision_state_read(bdir, list, PROVISION_MAX_INSTALLED, &n, err);
+	rc = provision_state_load(bdir, true, list, PROVISION_MAX_INSTALLED, &n,
+				  err);
 	for (i = 0; rc == 0 && i < n; i++) {
 		base = strrchr(list[i].dir, '/');
 		if (victim[0] == 0 && (strcmp(list[i].name, name) == 0 ||

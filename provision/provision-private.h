@@ -123,8 +123,17 @@ int provision_unpack(struct archive *ar, int dirfd, uint64_t max_bytes,
 
 /* ---- installed.json (state.c) ----------------------------------------- */
 
+/* the strict reader: a missing file is an empty list; unreadable,
+ * malformed or oversized content is INVALID_DATA or TOO_LARGE */
 int provision_state_read(const char *backends_dir, struct provision_installed *out,
 		    int cap, int *n, struct lemon_err *err);
+/* what installs, uninstalls and `lemon serve` use: a corrupt installed.json
+ * must not stop them, so it is reported on stderr and read as an empty
+ * list; with locked (the install lock held) it is also moved aside to
+ * installed.json.corrupt-<unix time>. Other failures are returned. */
+int provision_state_load(const char *backends_dir, bool locked,
+			 struct provision_installed *out, int cap, int *n,
+			 struct lemon_err *err);
 /* rewrites installed.json atomically (temp file, fsync, rename, dir fsync) */
 int provision_state_write(const char *backends_dir,
 		     const struct provision_installed *list, int n,

@@ -3,10 +3,12 @@
  * see a half-written file: it is only ever replaced whole, durably, by
  * lemon_write_atomic, and only under the install lock. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -99,6 +101,51 @@ int provision_state_read(const char *backends_dir, struct provision_installed *o
 		(*n)++;
 	}
 	cJSON_Delete(root);
+	return 0;
+}
+
+/* moves a corrupt installed.json to installed.json.corrupt-<unix time>
+ * (never over an earlier one), so the next install writes a fresh file and
+ * the bad bytes stay for a bug report; aside receives the new name */
+static bool move_aside(const char *backends_dir, char *aside, size_t cap)
+{
+	char path[4096];
+	long long now = (long long)time(NULL);
+	int i, m;
+
+	snprintf(path, sizeof(path), "%s/%s", backends_dir, STATE_FILE);
+	for (i = 0; i < 10; i++) {
+		m = i == 0 ? snprintf(aside, cap, "%s.corrupt-%lld", path, now) :
+			     snprintf(aside, cap, "%s.corrupt-%lld.%d", path, now, i);
+		if (m < 0 || (size_t)m >= cap)
+			return false;
+		if (renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE) == 0) {
+			lemon_fsync_dir(backends_dir, NULL);
+			return true;
+		}
+		if (errno != EEXIST)
+			return false;
+	}
+	return false;
+}
+
+int provision_state_load(const char *backends_dir, bool locked,
+			 struct provision_installed *out, int cap, int *n,
+			 struct lemon_err *err)
+{
+	struct lemon_err why = { 0 };
+	char aside[4200];
+	bool moved = false;
+
+	if (provision_state_read(backends_dir, out, cap, n, &why) == 0)
+		return 0;
+	if (why.code != LEMON_ERR_INVALID_DATA && why.code != LEMON_ERR_TOO_LARGE)
+		return lemon_err_set(err, why.code, "%s", why.msg);
+	*n = 0;
+	if (locked)
+		moved = move_aside(backends_dir, aside, sizeof(aside));
+	fprintf(stderr, "lemon: %s; treating it as no backends installed%s%s\n",
+		why.msg, moved ? "; moved it to " : "", moved ? aside : "");
 	return 0;
 }
 

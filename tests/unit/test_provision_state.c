@@ -2,6 +2,7 @@
  * provision/resolve.c that needs no network: installed.json round trip,
  * malformed files refused with the exact code, backend names, the install
  * directory, and the refusal to install without a known checksum. */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -197,12 +198,91 @@ static void test_atomic_write(void **state)
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
 }
 
+/* names in dir starting with prefix: how many, the last in out */
+static int count_prefixed(const char *d, const char *prefix, char *out, size_t cap)
+{
+	DIR *dd = opendir(d);
+	struct dirent *de;
+	int k = 0;
+
+	assert_non_null(dd);
+	while ((de = readdir(dd)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(out, cap, "%s/%s", d, de->d_name);
+			k++;
+		}
+	closedir(dd);
+	return k;
+}
+
+/* a corrupt installed.json once stopped every install (and with it
+ * `lemon serve`): it is reported, read as empty and, under the install
+ * lock, moved aside with its bytes kept */
+static void test_corrupt_moved_aside(void **state)
+{
+	struct provision_installed out[4];
+	struct lemon_err err = { 0 };
+	char path[128], aside[512], sub[128], buf[64];
+	struct stat st;
+	FILE *f;
+	int n = -1;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/installed.json", dir);
+	write_text("installed.json", "{\"backends\":[{\"name\":");
+	/* without the lock: reported, read as empty, left where it is */
+	assert_int_equal(provision_state_load(dir, false, out, 4, &n, &err), 0);
+	assert_int_equal(err.code, LEMON_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(count_prefixed(dir, "installed.json.corrupt-", aside, sizeof(aside)), 0);
+	/* with the lock: moved aside, bytes kept */
+	n = -1;
+	assert_int_equal(provision_state_load(dir, true, out, 4, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(count_prefixed(dir, "installed.json.corrupt-", aside, sizeof(aside)), 1);
+	f = fopen(aside, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "{\"backends\":[{\"name\":");
+	/* a second corrupt file in the same second does not replace the first */
+	write_text("installed.json", "[]");
+	assert_int_equal(provision_state_load(dir, true, out, 4, &n, &err), 0);
+	assert_int_equal(count_prefixed(dir, "installed.json.corrupt-", aside, sizeof(aside)), 2);
+	/* an entry that fails the checks is corruption too */
+	write_text("installed.json", "{\"backends\":[{\"name\":\"llamacpp:cpu\","
+		   "\"kind\":\"cpu\",\"version\":\"b1\",\"asset\":\"a\",\"dir\":\"../etc\","
+		   "\"exe\":\"x\",\"installed_at\":1}]}");
+	assert_int_equal(provision_state_load(dir, true, out, 4, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(count_prefixed(dir, "installed.json.corrupt-", aside, sizeof(aside)), 3);
+	/* the strict reader still refuses it, with its code */
+	write_text("installed.json", "{");
+	assert_int_equal(provision_state_read(dir, out, 4, &n, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	lemon_err_clear(&err);
+	/* provision_list, as lemon serve and lemon backends call it: no error */
+	snprintf(sub, sizeof(sub), "%s/backends", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(path, sizeof(path), "%s/backends/installed.json", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("\x01\x02garbage", f);
+	fclose(f);
+	n = -1;
+	assert_int_equal(provision_list(dir, out, 4, &n, &err), 0);
+	assert_int_equal(err.code, LEMON_OK);
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_round_trip), T(test_malformed), T(test_names_and_plan),
-		T(test_atomic_write),
+		T(test_atomic_write), T(test_corrupt_moved_aside),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
