@@ -279,7 +279,7 @@ static int openai_common(const cJSON *root, struct server_body_err *e)
 	static const char *const keys[] = { "model" };
 	const cJSON *stop;
 
-	if (model(root, keys, 1, e) < 0 || want(root, "stream", K_BOOL, NULL, e) < 0 ||
+	if (model(root, keys, 1, e) < 0 || want(root, "stream", K_BOOL | K_NULL, NULL, e) < 0 ||
 	    want_all(root, NULL, openai_numbers, N(openai_numbers), K_NUMBER | K_NULL, e) < 0 ||
 	    want(root, "stop", K_STRING | K_ARRAY | K_NULL, &stop, e) < 0)
 		return -1;
@@ -291,10 +291,10 @@ static int ollama_common(const cJSON *root, struct server_body_err *e)
 	static const char *const keys[] = { "model", "name" };
 	const cJSON *opts, *stop;
 
-	if (model(root, keys, N(keys), e) < 0 || want(root, "stream", K_BOOL, NULL, e) < 0 ||
-	    want(root, "keep_alive", K_STRING | K_NUMBER, NULL, e) < 0 ||
-	    want(root, "format", K_STRING | K_OBJECT, NULL, e) < 0 ||
-	    want(root, "options", K_OBJECT, &opts, e) < 0)
+	if (model(root, keys, N(keys), e) < 0 || want(root, "stream", K_BOOL | K_NULL, NULL, e) < 0 ||
+	    want(root, "keep_alive", K_STRING | K_NUMBER | K_NULL, NULL, e) < 0 ||
+	    want(root, "format", K_STRING | K_OBJECT | K_NULL, NULL, e) < 0 ||
+	    want(root, "options", K_OBJECT | K_NULL, &opts, e) < 0)
 		return -1;
 	if (opts == NULL)
 		return 0;
@@ -330,13 +330,13 @@ static int fields(const cJSON *root, enum server_body_route route, struct server
 	case SERVER_BODY_PULL:
 		if (model(root, pull_keys, N(pull_keys), e) < 0)
 			return -1;
-		return want(root, "stream", K_BOOL, NULL, e);
+		return want(root, "stream", K_BOOL | K_NULL, NULL, e);
 	case SERVER_BODY_OLLAMA_CHAT:
 		return ollama_common(root, e) < 0 ? -1 : messages(root, false, true, e);
 	case SERVER_BODY_OLLAMA_GENERATE:
 		if (ollama_common(root, e) < 0 ||
-		    want_all(root, NULL, gen_strings, N(gen_strings), K_STRING, e) < 0 ||
-		    want(root, "raw", K_BOOL, NULL, e) < 0)
+		    want_all(root, NULL, gen_strings, N(gen_strings), K_STRING | K_NULL, e) < 0 ||
+		    want(root, "raw", K_BOOL | K_NULL, NULL, e) < 0)
 			return -1;
 		return want(root, "images", K_ARRAY | K_NULL, NULL, e);
 	case SERVER_BODY_OLLAMA_EMBED:

@@ -538,7 +538,7 @@ enum server_result server_ollama_generate(struct server *s,
 	if (root == NULL)
 		return rc;
 	st = cJSON_GetObjectItemCaseSensitive(root, "stream");
-	stream = st == NULL || cJSON_IsTrue(st); /* Ollama streams by default */
+	stream = !cJSON_IsFalse(st); /* Ollama streams by default (absent or null) */
 	body = translate(root, chat, model, &raw, &empty, &msg);
 	unload = keep_alive_zero(root);
 	cJSON_Delete(root);

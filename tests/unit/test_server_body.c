@@ -51,6 +51,9 @@ static const struct bcase cases[] = {
 	{ SERVER_BODY_OLLAMA_EMBED, "{" M ",\"input\":\"x\"}", 0, OK, "" },
 	{ SERVER_BODY_OLLAMA_EMBEDDINGS, "{" M ",\"prompt\":\"x\"}", 0, OK, "" },
 	{ SERVER_BODY_OLLAMA_SHOW, "{\"name\":\"tiny\"}", 0, OK, "" },
+	/* null where clients send it for "not set" */
+	{ CHAT, "{" M "," MSGS ",\"stream\":null,\"max_tokens\":null,\"stop\":null}", 0, OK, "" },
+	{ SERVER_BODY_OLLAMA_GENERATE, "{" M ",\"prompt\":null,\"stream\":null,\"format\":null,\"options\":null,\"keep_alive\":null}", 0, OK, "" },
 
 	/* the grammar */
 	{ CHAT, "", 0, SERVER_BODY_EMPTY, "" },
