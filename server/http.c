@@ -54,9 +54,10 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 	return len;
 }
 
+/* pre as a whole path prefix at p ("/home/u" not in "/home/user2") */
 static bool prefix_at(const char *p, const char *pre, size_t n)
 {
-	return n > 1 && strncmp(p, pre, n) == 0;
+	return n > 1 && strncmp(p, pre, n) == 0 && strchr("/'\" :,)", p[n]) != NULL;
 }
 
 void server_clean_message(const struct server *s, const char *in, char *out, size_t cap)

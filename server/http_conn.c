@@ -76,7 +76,7 @@ static const char *reason(unsigned st)
  * SIGPIPE; SO_SNDTIMEO bounds a client that stops reading */
 static int send_all(int fd, struct iovec *iov, int n)
 {
-	struct msghdr m = {0};
+	struct msghdr m = { 0 };
 
 	m.msg_iov = iov;
 	m.msg_iovlen = (size_t)n;
@@ -122,13 +122,15 @@ static int write_head(struct server_conn *c, bool *chunked, char *head, size_t c
 				      "Transfer-Encoding: chunked\r\n");
 	if (!c->keep)
 		o += (size_t)snprintf(head + o, cap - o, "Connection: close\r\n");
-	iov[0] = (struct iovec){head, o};
-	iov[1] = (struct iovec){r->hdr.p, r->hdr.len};
-	iov[2] = (struct iovec){"\r\n", 2};
+	else if (c->req.minor == 0)
+		o += (size_t)snprintf(head + o, cap - o, "Connection: keep-alive\r\n");
+	iov[0] = (struct iovec){ head, o };
+	iov[1] = (struct iovec){ r->hdr.p, r->hdr.len };
+	iov[2] = (struct iovec){ "\r\n", 2 };
 	if (c->head_only || r->reader || r->len == 0)
 		return send_all(c->fd, iov, 3);
 	{
-		struct iovec all[4] = {iov[0], iov[1], iov[2], {r->body, r->len}};
+		struct iovec all[4] = { iov[0], iov[1], iov[2], { r->body, r->len } };
 
 		return send_all(c->fd, all, 4);
 	}
@@ -162,7 +164,8 @@ static int write_stream(struct server_conn *c, bool chunked)
 			 * the short body for the whole */
 			if (r->size != SERVER_SIZE_UNKNOWN)
 				break;
-			rc = chunked ? send_all(c->fd, &(struct iovec){"0\r\n\r\n", 5}, 1)
+			rc = chunked ? send_all(c->fd, &(struct iovec){ "0\r\n\r\n", 5 },
+						1)
 				     : 0;
 			break;
 		}
@@ -174,10 +177,10 @@ static int write_stream(struct server_conn *c, bool chunked)
 		}
 		if ((size_t)n > max)
 			n = (ssize_t)max;
-		iov[0] = (struct iovec){
-			szl, (size_t)snprintf(szl, sizeof(szl), "%zx\r\n", (size_t)n)};
-		iov[1] = (struct iovec){buf, (size_t)n};
-		iov[2] = (struct iovec){"\r\n", 2};
+		iov[0] = (struct iovec){ szl, (size_t)snprintf(szl, sizeof(szl),
+							       "%zx\r\n", (size_t)n) };
+		iov[1] = (struct iovec){ buf, (size_t)n };
+		iov[2] = (struct iovec){ "\r\n", 2 };
 		if (chunked ? send_all(c->fd, iov, 3) : send_all(c->fd, iov + 1, 1))
 			break;
 		pos += (uint64_t)n;
@@ -214,7 +217,7 @@ static int write_response(struct server_conn *c)
 static int wait_in(int fd, int64_t deadline)
 {
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
+		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int64_t left = deadline - server_now_ms();
 		int n;
 
@@ -247,8 +250,8 @@ static ssize_t read_some(int fd, char *p, size_t max, int64_t deadline)
  * (timeout bounds every wait for the client) */
 static int64_t head_ms(const struct server *s)
 {
-	int t = s->cfg.header_timeout_s < s->cfg.timeout_s ? s->cfg.header_timeout_s :
-							    s->cfg.timeout_s;
+	int t = s->cfg.header_timeout_s < s->cfg.timeout_s ? s->cfg.header_timeout_s
+							   : s->cfg.timeout_s;
 
 	return t * 1000LL;
 }
@@ -282,7 +285,9 @@ static enum head_rc read_head(struct server_conn *c, int64_t first_deadline,
 		ssize_t got = read_some(c->fd, c->buf + c->len, CONN_BUF - c->len,
 					deadline ? deadline : c->idle_deadline);
 
-		if (got == -2 && deadline == 0)
+		/* nothing of a request yet (idle, or a browser's spare
+		 * connection): closed without an answer */
+		if (got == -2 && (deadline == 0 || c->len == 0))
 			return HEAD_QUIET_CLOSE;
 		if (got == -2) {
 			c->req.status = 408;
@@ -323,8 +328,11 @@ static int body_grow(struct server_req *b, size_t need)
 static int read_chunked(struct server_conn *c, struct server_req *b, size_t have,
 			int64_t deadline)
 {
-	struct server_http1_chunked ch = {0};
+	struct server_http1_chunked ch = { 0 };
 	char *src = c->buf + c->used;
+	/* the connection ends after this body, so the buffer from the body's
+	 * start on is free for what is read next */
+	size_t room = CONN_BUF - c->used;
 
 	c->keep = false;
 	while (ch.state != SERVER_CHUNK_DONE) {
@@ -345,8 +353,8 @@ static int read_chunked(struct server_conn *c, struct server_req *b, size_t have
 			have = 0;
 			continue;
 		}
-		src = c->buf + c->len;
-		got = read_some(c->fd, src, CONN_BUF - c->len, deadline);
+		src = c->buf + c->used;
+		got = read_some(c->fd, src, room, deadline);
 		if (got == -2)
 			return body_fail(c, 408, "request body not received in time");
 		if (got <= 0)
@@ -368,7 +376,7 @@ static int read_body(struct server_conn *c, struct server_req *b)
 	if (c->req.has_length && c->req.length > c->s->cfg.max_body)
 		return body_fail(c, 413, "request body too large");
 	if (c->req.expect_continue && (c->req.chunked || have < c->req.length) &&
-	    send_all(c->fd, &(struct iovec){"HTTP/1.1 100 Continue\r\n\r\n", 25}, 1))
+	    send_all(c->fd, &(struct iovec){ "HTTP/1.1 100 Continue\r\n\r\n", 25 }, 1))
 		return -2;
 	if (c->req.chunked)
 		return read_chunked(c, b, have, deadline);
@@ -394,10 +402,12 @@ static int read_body(struct server_conn *c, struct server_req *b)
 
 /* ---- one connection ------------------------------------------------------- */
 
-/* before close: no more writes, then what the client still sends is read
- * and dropped for a moment, so that its unread bytes do not turn the close
- * into a reset that destroys the answer on its way */
-static void linger_close(int fd)
+/* before the close: no more writes, then what the client still sends is
+ * read and dropped for a moment, so that its unread bytes do not turn the
+ * close into a reset that destroys the answer on its way. The socket is
+ * closed by server_conn_free once the connection is off the server's list
+ * (a closed descriptor's number may be reused at once). */
+static void linger(int fd)
 {
 	int64_t deadline = server_now_ms() + 1000;
 	size_t total = 0;
@@ -408,14 +418,13 @@ static void linger_close(int fd)
 	while (total < 256 * 1024 &&
 	       (n = read_some(fd, sink, sizeof(sink), deadline)) > 0)
 		total += (size_t)n;
-	close(fd);
 }
 
 /* one request whose head is in: body, route, response; false when the
  * connection ends after it */
 static bool serve_one(struct server_conn *c)
 {
-	struct server_req b = {0};
+	struct server_req b = { 0 };
 	int rc;
 
 	b.t0 = server_now_ms();
@@ -444,7 +453,7 @@ void server_conn_run(struct server_conn *c)
 {
 	struct server *s = c->s;
 	int64_t first = c->accepted + head_ms(s);
-	struct timeval tv = {.tv_sec = s->cfg.timeout_s};
+	struct timeval tv = { .tv_sec = s->cfg.timeout_s };
 	int one = 1, head_len = 0;
 
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -473,8 +482,7 @@ void server_conn_run(struct server_conn *c)
 		c->idle_deadline = server_now_ms() + s->cfg.timeout_s * 1000LL;
 		first = server_now_ms() + head_ms(s);
 	}
-	linger_close(c->fd);
-	c->fd = -1;
+	linger(c->fd);
 }
 
 struct server_conn *server_conn_new(struct server *s, int fd, uint32_t peer)

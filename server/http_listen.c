@@ -127,8 +127,8 @@ static void *accept_thread(void *arg)
 	struct server_http *h = s->http;
 
 	for (;;) {
-		struct pollfd p[2] = {{.fd = h->lfd, .events = POLLIN},
-				      {.fd = h->wake[0], .events = POLLIN}};
+		struct pollfd p[2] = { { .fd = h->lfd, .events = POLLIN },
+				       { .fd = h->wake[0], .events = POLLIN } };
 		struct sockaddr_in sa;
 		socklen_t sl = sizeof(sa);
 		int fd;
@@ -154,7 +154,7 @@ static void *accept_thread(void *arg)
 
 static int listen_on(const struct server_config *c, int *out, struct lemon_err *err)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in sa = { .sin_family = AF_INET };
 	int fd, one = 1;
 
 	if (inet_pton(AF_INET, c->host, &sa.sin_addr) != 1)

@@ -207,7 +207,8 @@ struct server_http {
 };
 
 struct server_conn *server_conn_new(struct server *s, int fd, uint32_t peer);
-/* serves requests until the connection ends; closes the socket */
+/* serves requests until the connection ends; the socket stays open
+ * for server_conn_free (after the connection left the server's list) */
 void server_conn_run(struct server_conn *c);
 void server_conn_free(struct server_conn *c);
 
