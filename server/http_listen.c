@@ -265,12 +265,12 @@ static bool end_connections(struct server_http *h)
 	return done;
 }
 
-void server_stop(struct server *s)
+int server_stop(struct server *s)
 {
 	struct server_http *h;
 
 	if (s == NULL)
-		return;
+		return 0;
 	h = s->http;
 	if (h) {
 		stop_accepting(h);
@@ -280,7 +280,7 @@ void server_stop(struct server *s)
 			fprintf(stderr,
 				"lemon: %d connection(s) still busy after %d s; not waiting longer\n",
 				h->n_conns, STOP_WAIT_MS / 1000);
-			return;
+			return -1;
 		}
 		if (h->lfd >= 0)
 			close(h->lfd);
@@ -295,4 +295,5 @@ void server_stop(struct server *s)
 	pthread_mutex_destroy(&s->mu);
 	free(s->sysinfo);
 	free(s);
+	return 0;
 }

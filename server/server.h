@@ -63,10 +63,15 @@ int server_start(const struct server_config *c, struct backends *b,
 		 const char *data_dir, const char *system_info,
 		 struct server **out, struct lemon_err *err);
 
-/* stops accepting new connections (in-flight ones continue) */
+/* stops accepting new connections; idle keep-alive connections end,
+ * in-flight responses continue and their connections close after them */
 void server_quiesce(struct server *s);
 
-/* stops accepting, waits for the connection threads, frees; s may be NULL */
-void server_stop(struct server *s);
+/* stops accepting, ends every connection (its socket is shut down) and
+ * waits up to 10 s for the connection threads, then frees; s may be NULL.
+ * -1 when a thread was still busy (inside a route, e.g. blocked on a
+ * backend): s is then left allocated, and what the routes use (the
+ * backends) must not be freed either */
+int server_stop(struct server *s);
 
 #endif
