@@ -124,18 +124,17 @@ build-fuzz/fuzz_util_http1: tests/fuzz/fuzz_util_http1.c util/http1.c
 
 # the body validator calls the model-name check of backends/, so this
 # target links a clang-built library (the archive pulls in only what is used)
-build-fuzz/lib/liblemon.a: FORCE
+fuzz-lib:
 	$(MAKE) BUILD=build-fuzz/lib CC=clang OPT=-O1 \
 		SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/lib/liblemon.a
 
-build-fuzz/fuzz_server_body: tests/fuzz/fuzz_server_body.c build-fuzz/lib/liblemon.a
+build-fuzz/fuzz_server_body: tests/fuzz/fuzz_server_body.c fuzz-lib
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-		-o $@ $^ $(LDLIBS)
+		-o $@ $< build-fuzz/lib/liblemon.a $(LDLIBS)
 
 build-fuzz/fuzz_detect_parsers: tests/fuzz/fuzz_detect_parsers.c $(FUZZ_SRCS)
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libpci libkmod) \
 		-fsanitize=fuzzer,address,undefined -o $@ $^ $(shell pkg-config --libs libpci libkmod) -ldl
 
-.PHONY: fuzz FORCE
-FORCE:
+.PHONY: fuzz fuzz-lib
