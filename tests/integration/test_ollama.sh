@@ -103,7 +103,8 @@ port, key = int(sys.argv[1]), sys.argv[2]
 body = json.dumps({"model": "tiny", "prompt": "Tell a long story",
                    "options": {"num_predict": 256, "temperature": 0}}).encode()
 s = socket.create_connection(("127.0.0.1", port))
-s.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+s.sendall(b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+          b"Content-Type: application/json\r\n"
           b"Authorization: Bearer " + key.encode() + b"\r\n"
           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 f = s.makefile("rb")
