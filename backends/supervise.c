@@ -199,11 +199,14 @@ static void start_failed(struct backends *b, struct backends_sup_child *c,
 static void model_failed(struct backends *b, struct backends_sup_child *c,
 			 const char *why)
 {
+	char reason[sizeof(c->reason)];
+
 	backends_sup_log(b, "%s cannot be loaded by llama-server on %s (%s): %s; the model is at fault, %s stays in use",
 		c->model, b->o.cand[c->cand].kind, why, c->fault_line,
 		b->o.cand[c->cand].kind);
-	snprintf(c->reason, sizeof(c->reason), "model '%s' cannot be loaded: %.300s",
+	snprintf(reason, sizeof(reason), "model '%s' cannot be loaded: %.300s",
 		 c->model, c->fault_line);
+	memcpy(c->reason, reason, sizeof(reason));
 	c->fail_code = LEMON_ERR_INVALID_DATA;
 	c->state = BACKENDS_SUP_FAILED;
 	c->failed_at = now_ms();

@@ -99,10 +99,14 @@ start_lemon() { # LOG ARGS...
 	wait_listening "$log" "$LPID"
 }
 
+# stops the server; under a sanitizer build its report fails the test
 stop_lemon() {
 	kill -TERM "$LPID" 2>/dev/null
 	wait "$LPID"
 	LPID=
+	if grep -q -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log"; then
+		fail sanitizer "$(grep -m 3 -E "Sanitizer|runtime error:" "$log")"
+	fi
 }
 
 chat() { # model [max_tokens] -> prints the HTTP status; body in $T/chat.<model>
