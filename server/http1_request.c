@@ -198,8 +198,6 @@ static int scan_limits(struct server_http1_request *r, const char *buf, size_t l
 {
 	const char *nl = memchr(buf, '\n', len), *p;
 
-	if (memchr(buf, 0, len))
-		return fail(r, 400, "NUL byte in the request head");
 	if ((nl == NULL && len > SERVER_HTTP1_LINE_MAX) ||
 	    (nl && (size_t)(nl - buf) > SERVER_HTTP1_LINE_MAX))
 		return fail(r, 414, "request line longer than 8 KiB");
@@ -218,6 +216,10 @@ static int scan_limits(struct server_http1_request *r, const char *buf, size_t l
 	}
 	if ((*head_end ? (size_t)(*head_end - buf) : len) > SERVER_HTTP1_HEAD_MAX)
 		return fail(r, 431, "request head larger than 32 KiB");
+	/* only the head: the body bytes that arrived with it may hold a NUL
+	 * (a JSON string's), which the body's own validation answers */
+	if (memchr(buf, 0, *head_end ? (size_t)(*head_end - buf) : len))
+		return fail(r, 400, "NUL byte in the request head");
 	return 0;
 }
 
