@@ -80,9 +80,9 @@ listed() { [ "$(curl -s -m 10 "$URL/v1/models" | jq '[.data[].id] | index("tiny"
 openai_err() { jq -e '.error.message | type == "string"' "$T/$1.body" > /dev/null 2>&1; }
 ollama_err() { jq -e '.error | type == "string"' "$T/$1.body" > /dev/null 2>&1; }
 
-# the head deadline through the environment (LEMON_HEADER_TIMEOUT), so that
-# an older lemon without the flag still starts and shows what it does
-if ! LEMON_HEADER_TIMEOUT=4 start_lemon "$T/l1.log"; then
+# the head deadline and the per-client cap through the environment, so that
+# an older lemon without the flags still starts and shows what it does
+if ! LEMON_HEADER_TIMEOUT=4 LEMON_MAX_CONNS_PER_CLIENT=64 start_lemon "$T/l1.log"; then
 	echo "FAIL setup: lemon serve did not start: $(cat "$T/l1.log")"
 	exit 1
 fi
