@@ -55,7 +55,7 @@ static void serve_usage(FILE *out)
 		"--cors-origin: comma-separated origins whose web pages may call the API (default none;\n"
 		"* allows any); requests from other origins get 403\n"
 		"--timeout: seconds for a request body (default 30); --header-timeout: for a request\n"
-		"head (default 10); --max-conns (1024), --max-conns-per-client (64): connection caps\n"
+		"head (default 10); --max-conns (1024), --max-conns-per-client (256): connection caps\n"
 		"--max-loaded: models loaded per kind (chat, embeddings), least recently used\n"
 		"unloaded first (default: as many as fit); --idle-timeout: unload a model unused\n"
 		"for S seconds (default: never); --parallel: slots per llama-server (default 4)\n"
