@@ -1,4 +1,4 @@
-/* server: lemon's HTTP front end (libmicrohttpd, one thread per
+/* server: lemon's HTTP front end (its own HTTP/1.1 server, one thread per
  * connection so a blocking upstream read streams each event to the client
  * as it arrives). OpenAI routes are proxied to the supervised llama-server
  * children; /api/v1 routes report health, system info and the last
