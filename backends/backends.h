@@ -148,7 +148,8 @@ struct backends_opts {
 	const char *data_dir;   /* NULL: backends_data_dir's default */
 	const char *mirror;     /* passed to the provision layer */
 	const char *compat_dir; /* NULL: the built-in compat data */
-	int ctx_size;           /* 0: the model's own */
+	int ctx_size;           /* llama-server -c, shared by the slots; 0: 4096;
+				 * never above the model's trained context */
 	int start_timeout_ms;   /* 0: 60000 */
 	int n_candidates;       /* tried in order */
 	struct backends_candidate cand[BACKENDS_MAX_CANDIDATES];

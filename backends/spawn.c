@@ -191,6 +191,10 @@ int backends_spawn_child(const struct backends_spawn *s,
 		snprintf(par, sizeof(par), "%d", s->parallel);
 		argv[n++] = "--parallel";
 		argv[n++] = par;
+		/* one KV cache of the planned -c shared by the slots: a request
+		 * may use the whole planned context (not -c / parallel) and the
+		 * memory is what was planned */
+		argv[n++] = "--kv-unified";
 	}
 	if (s->n_gpu_layers >= 0) {
 		snprintf(ngl, sizeof(ngl), "%d", s->n_gpu_layers);

@@ -409,8 +409,8 @@ static void end_child(pid_t pid, bool kill_it)
  * mapped in the long-running server for nothing; and a driver that hangs
  * in the probe hangs only the child, which is given up at the deadline */
 static char *detect_child(const struct serve_args *a, bool vulkan, int ms,
-			  struct compat_choice *choice, struct serve_mem *mem,
-			  bool *have, bool *late)
+			  int lock_fd, struct compat_choice *choice,
+			  struct serve_mem *mem, bool *have, bool *late)
 {
 	int fds[2];
 	char *json;
@@ -423,6 +423,9 @@ static char *detect_child(const struct serve_args *a, bool vulkan, int ms,
 	if (pid == 0) {
 		char ok;
 
+		/* a child stuck in a driver must not keep the data
+		 * directory's lock after lemon is gone */
+		close(lock_fd);
 		close(fds[0]);
 		json = detect_here(a, vulkan, choice, mem, have);
 		ok = *have && json != NULL;
@@ -440,19 +443,20 @@ static char *detect_child(const struct serve_args *a, bool vulkan, int ms,
 }
 
 /* *no_vulkan: the Vulkan probe hung; its candidate is left out */
-static char *detect(const struct serve_args *a, struct compat_choice *choice,
-		    struct serve_mem *mem, bool *have, bool *no_vulkan)
+static char *detect(const struct serve_args *a, int lock_fd,
+		    struct compat_choice *choice, struct serve_mem *mem, bool *have,
+		    bool *no_vulkan)
 {
 	int ms = detect_timeout_ms();
 	bool late;
-	char *json = detect_child(a, true, ms, choice, mem, have, &late);
+	char *json = detect_child(a, true, ms, lock_fd, choice, mem, have, &late);
 
 	*no_vulkan = late;
 	if (!late)
 		return json;
 	fprintf(stderr, "lemon: detection did not finish within %d ms (a hanging GPU or Vulkan driver?); detecting again without the Vulkan probe\n",
 		ms);
-	json = detect_child(a, false, ms, choice, mem, have, &late);
+	json = detect_child(a, false, ms, lock_fd, choice, mem, have, &late);
 	if (late)
 		fprintf(stderr, "lemon: detection without Vulkan did not finish within %d ms either; using the CPU backend\n",
 			ms);
@@ -501,7 +505,7 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 		free(choice);
 		return cli_fail(&err);
 	}
-	sysinfo = detect(a, choice, &mem, &have, &no_vulkan);
+	sysinfo = detect(a, lock_fd, choice, &mem, &have, &no_vulkan);
 	build_candidates(a->cfg.backend, have ? choice : NULL, &bo);
 	if (no_vulkan)
 		drop_candidate(&bo, "vulkan");

@@ -221,10 +221,9 @@ fi
 stop_lemon
 
 # a request still running past the idle timeout keeps its child: it holds
-# a lease until its answer is sent, and a leased child is never idle. One
-# slot: the context (clamped to slow's trained 4096) is all for the answer
+# a lease until its answer is sent, and a leased child is never idle
 name=idle_timeout_spares_busy_child
-start_lemon "$T/l4b.log" --idle-timeout 1 --ctx-size 16384 --parallel 1
+start_lemon "$T/l4b.log" --idle-timeout 1 --ctx-size 16384
 chat slow > /dev/null
 p=$(pid_of slow)
 t0=$(date +%s%N)
@@ -300,12 +299,10 @@ stop_lemon
 # RAM) whose Vulkan candidate is the CPU llama-server. tiny is loaded there
 # first and holds its planned share of the VRAM. The huge header does not
 # fit in what is left but fits in that plus RAM, so it starts with part of
-# its layers offloaded (the child gets that --n-gpu-layers); the file has
-# no tensor data, so llama-server cannot load it: the model is blamed (400),
-# not the backend, so there is no CPU fallback and vulkan stays in use
+# its layers offloaded (the child gets that --n-gpu-layers); the header is
+# not a whole model, so llama-server cannot load it: the model is blamed
+# (400), not the backend, so there is no CPU fallback and vulkan stays in use
 name=partial_offload_planned
-# placed as is: an import refuses a header without its tensor data
-cp "$T/huge.gguf" "$XDG_DATA_HOME/lemon/models/huge.gguf"
 EXE=$(find "$XDG_DATA_HOME/lemon/backends" -name llama-server -type f -perm -u+x | head -n 1)
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
@@ -324,7 +321,7 @@ if [ "$tcode" = 200 ] && [ -n "$tpid" ] && [ "$code" = 400 ] &&
    [ -n "$free" ] && [ "$free" -lt 12272 ] && [ "$free" -gt 12100 ] &&
    grep -q "starting huge (chat) on vulkan: .* -c 4096 --n-gpu-layers $ngl$" "$T/l6.log" &&
    ! grep -q "starting huge (chat) on cpu" "$T/l6.log" &&
-   jq -e '.error.message | test("model .huge. cannot be loaded: error loading model: tensor .blk.0.ffn_up.weight. data is not within the file bounds")' "$T/chat.huge" > /dev/null &&
+   jq -e '.error.message | test("^model .huge. cannot be loaded: error loading model: ")' "$T/chat.huge" > /dev/null &&
    curl -s "$URL/api/v1/health" | jq -e '(.fallbacks | length == 0) and ([.candidates[] | select(.failed)] | length == 0)' > /dev/null; then
 	ok "$name ($free MiB of VRAM left by tiny)"
 else
