@@ -97,55 +97,97 @@ static int open_source(const char *src, int *fd, struct lemon_err *err)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+/* copies len bytes at off of in to the same offset of out: pread and
+ * pwrite, where copy_file_range cannot (another file system, old kernel) */
+static int copy_plain(int in, int out, off_t off, off_t len, const char *src,
+		      const char *dst, struct lemon_err *err)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+	char *buf = malloc(1 << 20);
+	ssize_t n, w;
 
-		if (w < 0 && errno == EINTR)
+	if (buf == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	while (len > 0) {
+		n = pread(in, buf, len < (1 << 20) ? (size_t)len : 1 << 20, off);
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
+		if (n <= 0) /* the source shrank: the copy is checked anyway */
+			break;
+		for (w = 0; w < n;) {
+			ssize_t k = pwrite(out, buf + w, (size_t)(n - w), off + w);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				free(buf);
+				return lemon_err_errno_path(err, k < 0 ? errno : EIO,
+							    "writing", dst);
+			}
+			w += k;
+		}
+		off += n;
+		len -= n;
+	}
+	free(buf);
+	if (len > 0 && n < 0)
+		return lemon_err_errno_path(err, errno, "reading", src);
+	return 0;
+}
+
+static int copy_range(int in, int out, off_t off, off_t len, const char *src,
+		      const char *dst, struct lemon_err *err)
+{
+	loff_t a = off, b = off;
+	ssize_t n;
+
+	while (len > 0) {
+		n = copy_file_range(in, &a, out, &b,
+				    len < (1 << 30) ? (size_t)len : 1 << 30, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+			      errno == EOPNOTSUPP))
+			return copy_plain(in, out, a, len, src, dst, err);
+		if (n < 0)
+			return lemon_err_errno_path(err, errno, "copying", dst);
+		if (n == 0)
+			break;
+		len -= n;
 	}
 	return 0;
 }
 
-/* copies in to out up to in's end: copy_file_range (a reflink or an
- * in-kernel copy where the file system can), else read and write */
+/* copies in to out with its holes (SEEK_DATA/SEEK_HOLE), so a sparse
+ * source stays sparse in the store instead of filling the disk with
+ * zeros; a file system without hole lookup counts as all data */
 static int copy_fd(int in, int out, const char *src, const char *dst,
 		   struct lemon_err *err)
 {
-	char *buf;
-	ssize_t n;
+	off_t off = 0, data, hole;
+	struct stat st;
 
+	if (fstat(in, &st) < 0)
+		return lemon_err_errno_path(err, errno, "reading", src);
 	for (;;) {
-		n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-	}
-	if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
-	    errno != EOPNOTSUPP)
-		return lemon_err_errno_path(err, errno, "copying", dst);
-	buf = malloc(1 << 20);
-	if (buf == NULL)
-		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
-	while ((n = read(in, buf, 1 << 20)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || write_all(out, buf, (size_t)n) < 0) {
-			lemon_err_errno_path(err, errno, n < 0 ? "reading" : "writing",
-					     n < 0 ? src : dst);
-			free(buf);
-			return -1;
+		data = lseek(in, off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break; /* only a hole, or nothing, is left */
+		if (data < 0) {
+			data = off;
+			hole = st.st_size;
+		} else {
+			hole = lseek(in, data, SEEK_HOLE);
+			if (hole < 0)
+				hole = st.st_size;
 		}
+		if (hole <= data)
+			break;
+		if (copy_range(in, out, data, hole - data, src, dst, err) < 0)
+			return -1;
+		off = hole;
 	}
-	free(buf);
+	if (fstat(in, &st) < 0 || ftruncate(out, st.st_size) < 0)
+		return lemon_err_errno_path(err, errno, "writing", dst);
 	return 0;
 }
 

@@ -245,8 +245,10 @@ stop_lemon
 # --- refused before anything starts --------------------------------------
 # a plausible 70B-class f16 header (80 layers of 8192 x 28672, no data):
 # the parser accepts it, the memory plan refuses it on a machine whose
-# /proc/meminfo (the cpu-vm fixture) says 8131212 kB (7941 MiB)
-python3 - "$T/huge.gguf" "$T/hostile.gguf" <<'PY'
+# /proc/meminfo (the cpu-vm fixture) says 8131212 kB (7941 MiB). An import
+# checks that a file holds its tensors, so the one imported (huge-whole)
+# is the same header in a sparse file of the full size
+python3 - "$T/huge.gguf" "$T/hostile.gguf" "$T/huge-whole.gguf" <<'PY'
 import struct, sys
 def s(x):
     b = x.encode()
@@ -264,13 +266,16 @@ def model(path, misalign):
     out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + b"".join(tensors)
     out += b"\0" * (-len(out) % 32)
     open(path, "wb").write(out)
+    return len(out) + off
 model(sys.argv[1], 0)
 model(sys.argv[2], 2)
+with open(sys.argv[3], "wb") as f:
+    f.truncate(model(sys.argv[3], 0))
 PY
 
 name=too_large_refused_before_start
 start_lemon "$T/l5.log" --sysroot tests/fixtures/cpu-vm
-"$LEMON" pull --file "$T/huge.gguf" huge > "$T/pull.out" 2>&1
+"$LEMON" pull --file "$T/huge-whole.gguf" huge > "$T/pull.out" 2>&1
 code=$(chat huge)
 if grep -q "GGUF v3, llama" "$T/pull.out" && [ "$code" = 503 ] &&
    jq -e '.error.message | test("model .huge. needs about [0-9]+ MiB \\(weights 35840 MiB, context [0-9]+ MiB\\) but the machine has 7941 MiB of RAM")' \

@@ -343,6 +343,42 @@ static void test_import_refusals(void **state)
 	unlink(path);
 }
 
+/* a sparse source (a header and 1 GiB of hole) is imported whole and
+ * stays sparse: the copy keeps holes instead of writing zeros */
+static void test_import_sparse(void **state)
+{
+	struct backends_store_paths p;
+	struct lemon_err err = { 0 };
+	unsigned char g[GGUF_SIZE];
+	const off_t size = 64 + (1ll << 30);
+	struct stat st;
+	char path[256];
+	int fd;
+
+	(void)state;
+	gguf(g, 0);
+	g[44] = 0; /* 2^28 F32 elements: 1 GiB of tensor data */
+	g[47] = 0x10;
+	snprintf(path, sizeof(path), "%s/sparse.gguf", root);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, g, 64), 64);
+	assert_int_equal(ftruncate(fd, size - 1), 0);
+	close(fd);
+	assert_int_equal(backends_pull_file(root, path, "sparse", NULL, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "its tensors need 1073741888 bytes"));
+	lemon_err_clear(&err);
+	assert_int_equal(truncate(path, size), 0);
+	assert_int_equal(backends_pull_file(root, path, "sparse", NULL, &err), 0);
+	assert_int_equal(backends_store_paths(root, "sparse", &p, &err), 0);
+	assert_int_equal(stat(p.file, &st), 0);
+	assert_int_equal(st.st_size, size);
+	assert_true(st.st_blocks * 512 < (1 << 20));
+	assert_int_equal(backends_delete_model(root, "sparse", &err), 0);
+	unlink(path);
+}
+
 /* a delete removes an unfinished pull too, under the lock */
 static void test_delete_staging(void **state)
 {
@@ -372,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_publish_exact_fd),
 		cmocka_unit_test(test_publish_split),
 		cmocka_unit_test(test_import_refusals),
+		cmocka_unit_test(test_import_sparse),
 		cmocka_unit_test(test_delete_staging),
 	};
 
