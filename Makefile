@@ -78,7 +78,8 @@ FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
 	detect/host.c detect/vulkan.c
 fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1 \
 	build-fuzz/fuzz_server_http1_request build-fuzz/fuzz_server_body \
-	build-fuzz/fuzz_provision_manifest build-fuzz/fuzz_compat_models
+	build-fuzz/fuzz_provision_manifest build-fuzz/fuzz_compat_models \
+	build-fuzz/fuzz_backends_fault
 	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf build-fuzz/corpus-http1 \
 		build-fuzz/corpus-http1-request build-fuzz/corpus-body \
 		build-fuzz/corpus-manifest build-fuzz/corpus-models
@@ -93,6 +94,9 @@ fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fu
 	cp compat/models.json build-fuzz/corpus-models/
 	build-fuzz/fuzz_compat_models -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		build-fuzz/corpus-models
+	mkdir -p build-fuzz/corpus-fault
+	build-fuzz/fuzz_backends_fault -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
+		build-fuzz/corpus-fault
 
 # a mirror's manifest.json and a user's models.json: untrusted JSON
 FUZZ_JSON_SRCS := util/err.c util/str.c util/fs.c util/buf.c compat/schema.c
@@ -115,6 +119,11 @@ build-fuzz/fuzz_server_http1_request: tests/fuzz/fuzz_server_http1_request.c ser
 		-fsanitize=fuzzer,address,undefined -o $@ $^
 
 build-fuzz/fuzz_backends_gguf: tests/fuzz/fuzz_backends_gguf.c util/err.c util/str.c backends/gguf.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^
+
+# llama-server's log lines: which blame the model (backends/fault.c)
+build-fuzz/fuzz_backends_fault: tests/fuzz/fuzz_backends_fault.c backends/fault.c
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^
 

@@ -136,6 +136,10 @@ void backends_sup_stop_child(struct backends *b, struct backends_sup_child *c,
 /* stops every child within bounded time (SIGTERM, SIGKILL, reap) */
 void backends_sup_stop_all(struct backends *b);
 int64_t backends_sup_now_ms(void);
+/* true when a line of llama-server's log says the model file cannot be
+ * loaded (the model's fault, not the backend's); out then gets the line
+ * from its message on, absolute paths cut to their last part (fault.c) */
+bool backends_sup_model_fault(const char *line, char *out, size_t cap);
 /* the memory plan for a model on a candidate (fit.c): -1 with err when it
  * fits nowhere or cannot be read. ram and vram: what is free for it
  * (vram 0: a CPU candidate) */

@@ -57,54 +57,6 @@ static const char *role_name(enum backends_role r)
 	return r == BACKENDS_EMBED ? "embed" : "chat";
 }
 
-/* llama-server's words for a model file it cannot load (llama.cpp
- * src/llama.cpp llama_model_load, src/llama-model-loader.cpp, ggml/src/
- * gguf.cpp): printed before it exits with status 1. A failure to allocate
- * the model's buffers is printed the same way but is the device's fault,
- * so it is not one of them. */
-static bool model_fault_line(const char *line)
-{
-	static const char *const alloc[] = { "unable to allocate",
-					     "failed to allocate",
-					     "out of memory" };
-	size_t i;
-
-	if (strstr(line, "error loading model") == NULL &&
-	    strstr(line, "gguf_init_from_file") == NULL)
-		return false;
-	for (i = 0; i < sizeof(alloc) / sizeof(alloc[0]); i++)
-		if (strstr(line, alloc[i]))
-			return false;
-	return true;
-}
-
-/* the fault line from its message on ("error loading model: ..."), each
- * absolute path cut to its last part: the reason reaches HTTP error
- * bodies, which never carry data paths */
-static void keep_fault(char *out, size_t cap, const char *line)
-{
-	const char *p = strstr(line, "error loading model");
-	size_t n = 0;
-
-	if (p == NULL)
-		p = strstr(line, "gguf_init_from_file");
-	for (; *p && n + 1 < cap; p++) {
-		if (*p == '/' && (n == 0 || out[n - 1] == ' ' || out[n - 1] == '\'' ||
-				  out[n - 1] == '"')) {
-			const char *end = p + strcspn(p, " '\"");
-			const char *last = p;
-
-			for (; p < end; p++)
-				if (*p == '/')
-					last = p + 1;
-			p = last - 1;
-			continue;
-		}
-		out[n++] = *p;
-	}
-	out[n] = 0;
-}
-
 /* copies complete lines from the child's pipe into the log */
 static void drain_log(struct backends *b, struct backends_sup_child *c)
 {
@@ -137,11 +89,9 @@ static void drain_log(struct backends *b, struct backends_sup_child *c)
 			if (c->line_len > 0)
 				memcpy(c->last_line, c->line, c->line_len + 1);
 			if (c->state == BACKENDS_SUP_STARTING && !c->model_fault &&
-			    model_fault_line(c->line)) {
+			    backends_sup_model_fault(c->line, c->fault_line,
+						     sizeof(c->fault_line)))
 				c->model_fault = true;
-				keep_fault(c->fault_line, sizeof(c->fault_line),
-					   c->line);
-			}
 			c->line_len = 0;
 		}
 		fflush(b->log);
