@@ -6,7 +6,8 @@
 #              (CLI, and DELETE /api/delete + POST /api/pull on a server):
 #              every pull that reports success has published the whole
 #              verified model, and after each round the store holds that
-#              model or nothing
+#              model or nothing; the delete is refused (BUSY) while the
+#              pull runs
 #  truncated-* a GGUF cut short is refused at `pull --file` and at a
 #              registry pull (single file and one part of a split model),
 #              the message naming the expected and the actual size
@@ -124,7 +125,10 @@ for r in 1 2 3; do
 	timeout 60 "$LEMON" pull big >"$T/a.out" 2>"$T/a.err" &
 	APID=$!
 	wait_part $((r * 6))
-	"$LEMON" rm big >"$T/rm.out" 2>&1
+	"$LEMON" rm big >"$T/rm.out" 2>&1 &&
+		fail race-cli-$r-rm "rm succeeded while a pull of big ran"
+	grep -q "removing 'big': a pull of 'big' is already running" "$T/rm.out" ||
+		fail race-cli-$r-rm "rm during the pull: $(cat "$T/rm.out")"
 	timeout 60 "$LEMON" pull big >"$T/b.out" 2>"$T/b.err" &
 	BPID=$!
 	wait $APID
@@ -161,6 +165,8 @@ for r in 1 2 3; do
 	APID=$!
 	wait_part $((r * 6))
 	api DELETE /api/delete >"$T/rm.out" 2>&1
+	grep -q "a pull of 'big' is already running" "$T/rm.out" ||
+		fail race-http-$r-delete "DELETE during the pull: $(cat "$T/rm.out")"
 	api POST /api/pull -N >"$T/b.out" 2>&1 &
 	BPID=$!
 	wait $APID
