@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,23 @@
 
 static char root[64];
 static char models[128];
+
+/* fault injection: before Linux 6.10 the kernel refuses
+ * linkat(AT_EMPTY_PATH) to unprivileged callers (EPERM); with refuse_flink
+ * set, this definition (which the store's calls resolve to) answers the
+ * same, so the store's checked-rename fallback runs */
+static bool refuse_flink;
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd,
+	   const char *newpath, int flags)
+{
+	if (refuse_flink && (flags & AT_EMPTY_PATH)) {
+		errno = EPERM;
+		return -1;
+	}
+	return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath,
+			    flags);
+}
 
 /* a GGUF of one F32 tensor of 8 elements: 64 bytes of header (already a
  * multiple of the alignment) and 32 of data; fill marks the data */
@@ -245,6 +263,50 @@ static void test_publish_exact_fd(void **state)
 	assert_int_equal(backends_delete_model(root, "pub", &err), 0);
 }
 
+/* the same without linkat of a descriptor: the staged path is renamed
+ * only while it still names the verified inode */
+static void test_publish_fallback(void **state)
+{
+	struct backends_store_paths p;
+	struct lemon_err err = { 0 };
+	unsigned char g[GGUF_SIZE], h[GGUF_SIZE];
+	char staged[BACKENDS_STORE_PATH_MAX];
+	struct stat a, b;
+	int lock, fd;
+
+	(void)state;
+	refuse_flink = true;
+	assert_int_equal(backends_store_paths(root, "fb", &p, &err), 0);
+	assert_int_equal(backends_store_lock(&p, &lock, &err), 0);
+	gguf(g, 7);
+	gguf(h, 8);
+	assert_int_equal(backends_store_open_part(&p, "fb.gguf", &fd, staged,
+						  sizeof(staged), &err), 0);
+	assert_int_equal(write(fd, g, sizeof(g)), (ssize_t)sizeof(g));
+	assert_int_equal(unlink(staged), 0);
+	write_file(staged, h, sizeof(h));
+	assert_int_equal(backends_store_publish_file(&p, fd, staged, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_IO);
+	assert_non_null(strstr(err.msg, "replaced after it was verified"));
+	assert_false(exists(p.file));
+	close(fd);
+	lemon_err_clear(&err);
+	assert_int_equal(backends_store_discard(&p, &err), 0);
+
+	assert_int_equal(backends_store_open_part(&p, "fb.gguf", &fd, staged,
+						  sizeof(staged), &err), 0);
+	assert_int_equal(write(fd, g, sizeof(g)), (ssize_t)sizeof(g));
+	assert_int_equal(backends_store_publish_file(&p, fd, staged, &err), 0);
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(stat(p.file, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_false(exists(p.staging));
+	close(fd);
+	backends_store_unlock(lock);
+	refuse_flink = false;
+	assert_int_equal(backends_delete_model(root, "fb", &err), 0);
+}
+
 /* a split set replaces an older split set and a single file of its name */
 static void test_publish_split(void **state)
 {
@@ -406,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_publish_exact_fd),
+		cmocka_unit_test(test_publish_fallback),
 		cmocka_unit_test(test_publish_split),
 		cmocka_unit_test(test_import_refusals),
 		cmocka_unit_test(test_import_sparse),
