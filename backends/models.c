@@ -103,7 +103,8 @@ static int copy_plain(int in, int out, off_t off, off_t len, const char *src,
 		      const char *dst, struct lemon_err *err)
 {
 	char *buf = malloc(1 << 20);
-	ssize_t n, w;
+	ssize_t n = 0, w;
+	int e = 0;
 
 	if (buf == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
@@ -111,17 +112,19 @@ static int copy_plain(int in, int out, off_t off, off_t len, const char *src,
 		n = pread(in, buf, len < (1 << 20) ? (size_t)len : 1 << 20, off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) /* the source shrank: the copy is checked anyway */
+		if (n <= 0) { /* n 0: the source shrank; the copy is checked */
+			e = n < 0 ? errno : 0;
 			break;
+		}
 		for (w = 0; w < n;) {
 			ssize_t k = pwrite(out, buf + w, (size_t)(n - w), off + w);
 
 			if (k < 0 && errno == EINTR)
 				continue;
 			if (k <= 0) {
+				e = k < 0 ? errno : EIO;
 				free(buf);
-				return lemon_err_errno_path(err, k < 0 ? errno : EIO,
-							    "writing", dst);
+				return lemon_err_errno_path(err, e, "writing", dst);
 			}
 			w += k;
 		}
@@ -129,8 +132,8 @@ static int copy_plain(int in, int out, off_t off, off_t len, const char *src,
 		len -= n;
 	}
 	free(buf);
-	if (len > 0 && n < 0)
-		return lemon_err_errno_path(err, errno, "reading", src);
+	if (e != 0)
+		return lemon_err_errno_path(err, e, "reading", src);
 	return 0;
 }
 
