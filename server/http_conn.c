@@ -20,6 +20,9 @@
 #include "server/server-private.h"
 #include "util/str.h"
 
+/* a connection's buffer starts small (most heads are a few hundred
+ * bytes) and grows up to the largest head plus room for what follows */
+#define CONN_BUF_FIRST 4096
 #define CONN_BUF (SERVER_HTTP1_HEAD_MAX + 4096)
 
 /* ---- writing -------------------------------------------------------------- */
@@ -256,6 +259,23 @@ static int64_t head_ms(const struct server *s)
 	return t * 1000LL;
 }
 
+/* the head buffer doubles up to CONN_BUF (the parser refuses a longer
+ * head before it is full); fields point into it only once parsed */
+static int grow(struct server_conn *c)
+{
+	size_t cap = c->cap * 2 > CONN_BUF ? CONN_BUF : c->cap * 2;
+	char *p;
+
+	if (cap <= c->cap)
+		return -1;
+	p = realloc(c->buf, cap);
+	if (p == NULL)
+		return -1;
+	c->buf = p;
+	c->cap = cap;
+	return 0;
+}
+
 enum head_rc { HEAD_OK, HEAD_QUIET_CLOSE, HEAD_ERROR };
 
 /* the request head, within its total deadline counted from the first
@@ -282,7 +302,12 @@ static enum head_rc read_head(struct server_conn *c, int64_t first_deadline,
 			}
 		}
 		scanned = c->len;
-		ssize_t got = read_some(c->fd, c->buf + c->len, CONN_BUF - c->len,
+		if (c->len == c->cap && grow(c) < 0) {
+			c->req.status = 500;
+			c->req.why = "out of memory";
+			return HEAD_ERROR;
+		}
+		ssize_t got = read_some(c->fd, c->buf + c->len, c->cap - c->len,
 					deadline ? deadline : c->idle_deadline);
 
 		/* nothing of a request yet (idle, or a browser's spare
@@ -323,45 +348,52 @@ static int body_grow(struct server_req *b, size_t need)
 	return 0;
 }
 
-/* a chunked body, decoded as it arrives; its end closes the connection
- * (bytes after it are not kept for a next request) */
+/* a chunked body, decoded as it arrives (in place, in the bytes after the
+ * head, then in a read buffer of its own: the head's fields stay where
+ * they are); its end closes the connection (bytes after it are not kept
+ * for a next request) */
+static int chunked_step(struct server_conn *c, struct server_req *b,
+			struct server_http1_chunked *ch, char *src, size_t have)
+{
+	size_t used, out;
+
+	if (server_http1_chunked_decode(ch, src, have, &used, &out) < 0)
+		return body_fail(c, 400, "malformed chunked request body");
+	if (b->len + out > c->s->cfg.max_body)
+		return body_fail(c, 413, "request body too large");
+	if (body_grow(b, b->len + out + 1) < 0)
+		return body_fail(c, 500, "out of memory");
+	memcpy(b->body + b->len, src, out);
+	b->len += out;
+	b->body[b->len] = 0;
+	return 0;
+}
+
 static int read_chunked(struct server_conn *c, struct server_req *b, size_t have,
 			int64_t deadline)
 {
 	struct server_http1_chunked ch = { 0 };
-	char *src = c->buf + c->used;
-	/* the connection ends after this body, so the buffer from the body's
-	 * start on is free for what is read next */
-	size_t room = CONN_BUF - c->used;
+	char *rd = NULL;
+	int rc = 0;
 
 	c->keep = false;
-	while (ch.state != SERVER_CHUNK_DONE) {
-		size_t used, out;
+	if (have > 0)
+		rc = chunked_step(c, b, &ch, c->buf + c->used, have);
+	while (rc == 0 && ch.state != SERVER_CHUNK_DONE) {
 		ssize_t got;
 
-		if (have > 0) {
-			if (server_http1_chunked_decode(&ch, src, have, &used, &out) < 0)
-				return body_fail(c, 400,
-						 "malformed chunked request body");
-			if (b->len + out > c->s->cfg.max_body)
-				return body_fail(c, 413, "request body too large");
-			if (body_grow(b, b->len + out + 1) < 0)
-				return body_fail(c, 500, "out of memory");
-			memcpy(b->body + b->len, src, out);
-			b->len += out;
-			b->body[b->len] = 0;
-			have = 0;
-			continue;
-		}
-		src = c->buf + c->used;
-		got = read_some(c->fd, src, room, deadline);
+		if (rd == NULL && (rd = malloc(16384)) == NULL)
+			return body_fail(c, 500, "out of memory");
+		got = read_some(c->fd, rd, 16384, deadline);
 		if (got == -2)
-			return body_fail(c, 408, "request body not received in time");
-		if (got <= 0)
-			return -2;
-		have = (size_t)got;
+			rc = body_fail(c, 408, "request body not received in time");
+		else if (got <= 0)
+			rc = -2;
+		else
+			rc = chunked_step(c, b, &ch, rd, (size_t)got);
 	}
-	return 0;
+	free(rd);
+	return rc;
 }
 
 /* the body into c->body: -1 with c->req.status set (answer and close), -2
@@ -491,7 +523,8 @@ struct server_conn *server_conn_new(struct server *s, int fd, uint32_t peer)
 
 	if (c == NULL)
 		return NULL;
-	c->buf = malloc(CONN_BUF);
+	c->buf = malloc(CONN_BUF_FIRST);
+	c->cap = CONN_BUF_FIRST;
 	if (c->buf == NULL) {
 		free(c);
 		return NULL;

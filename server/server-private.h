@@ -184,7 +184,7 @@ struct server_conn {
 	int64_t accepted; /* monotonic ms */
 	int64_t idle_deadline;
 	char *buf; /* the head, and bytes after it */
-	size_t len, used;
+	size_t len, used, cap;
 	bool fresh;     /* no request answered yet */
 	bool keep;      /* keep-alive after this response */
 	bool head_only; /* HEAD: the body is left out */
