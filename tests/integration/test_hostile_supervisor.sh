@@ -266,7 +266,33 @@ case "$scmd|$tcmd" in
 *" -c 16384 "*"|"*" -c 512 "*) ok $name ;;
 *) fail $name "slow: '$scmd' tiny: '$tcmd'" ;;
 esac
-stop_lemon
+
+# SIGTERM while a stream runs: the children go first (the stream ends),
+# then the HTTP server, then the supervisor's memory (a connection thread
+# still releasing its lease must find it: a sanitizer build reports
+# otherwise); lemon exits 0 within the stop deadlines
+name=shutdown_during_stream
+curl -s -N -m 60 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
+	-d '{"model":"slow16k","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":1500,"ignore_eos":true}' \
+	> "$T/stream2" 2>&1 &
+CPID=$!
+i=0
+while ! grep -q '"content"' "$T/stream2" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+sp=$(pid_of slow16k)
+t0=$(now_ms)
+kill -TERM "$LPID"
+wait "$LPID"
+rc=$?
+ms=$(($(now_ms) - t0))
+LPID=
+wait "$CPID"
+if [ "$rc" = 0 ] && [ $ms -lt 8000 ] && [ -n "$sp" ] && gone "$sp" &&
+   grep -q '"content"' "$T/stream2" && ! grep -q '^data: \[DONE\]' "$T/stream2" &&
+   ! grep -q -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log"; then
+	ok "$name (exit after $ms ms)"
+else
+	fail $name "exit $rc after $ms ms, child '$sp'; $(tail -n 3 "$log")"
+fi
 
 # --- item 3: the model is blamed, not the backend -------------------------
 # two candidates, vulkan then cpu, both the bundle's llama-server (the
