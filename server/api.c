@@ -186,9 +186,8 @@ static enum server_result load_unload(struct server *s,
 	struct lemon_err err = { 0 };
 	cJSON *root, *m, *out;
 	char name[BACKENDS_NAME_MAX];
-	int rc;
-
 	enum server_result sent = SERVER_YES;
+	int rc;
 
 	root = server_body_request(s, conn, req, SERVER_BODY_LOAD, &sent);
 	if (root == NULL)
