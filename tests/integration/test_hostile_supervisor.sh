@@ -231,9 +231,10 @@ unset LEMON_START_TIMEOUT_MS
 chat slow16k > /dev/null
 sp=$(pid_of slow16k)
 scmd=$( [ -n "$sp" ] && tr '\0' ' ' < "/proc/$sp/cmdline")
-# about 6 s of tokens: B's wait of 2.5 s ends while they still stream
+# 3000 tokens take 8 s or more on two cores: B's wait of 2.5 s ends while
+# they still stream
 curl -s -N -m 120 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
-	-d '{"model":"slow16k","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":1500,"ignore_eos":true}' \
+	-d '{"model":"slow16k","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":3000,"ignore_eos":true}' \
 	> "$T/stream" 2>&1 &
 CPID=$!
 i=0
