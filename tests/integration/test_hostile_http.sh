@@ -16,6 +16,8 @@
 #              Authorization, obs-fold, Content-Length with chunked: exactly
 #              one response head each, with a JSON body
 #  paths       an error body does not carry the absolute data directory
+#  protocol    pipelined requests, a chunked body, Expect: 100-continue
+#              and HEAD still work
 #  key-file    --api-key-file: the key works and is not in the command line
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on any failure.
 set -u
@@ -211,6 +213,54 @@ if jq -e '.error | type == "string"' "$T/ctl-auth.body" > /dev/null 2>&1 &&
 	ok malformed-shapes
 else
 	fail malformed-shapes "$(cat "$T/ctl-auth.body" "$T/long-line.body" 2>/dev/null | head -c 300)"
+fi
+
+# --- what the rewrite must keep: pipelining, chunked bodies, Expect, HEAD --
+cat > "$T/proto.py" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+def talk(req, expect_continue=None):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(8)
+    if expect_continue is None:
+        s.sendall(req)
+    else:
+        s.sendall(req)
+        first = s.recv(4096)
+        if not first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):
+            return b"no 100: " + first
+        s.sendall(expect_continue)
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except OSError as e:
+        return b"after %d bytes: %s" % (len(data), repr(e).encode())
+    return data
+H = b"Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+r = talk(b"GET /api/v1/health HTTP/1.1\r\n" + H + b"\r\n" +
+         b"GET /api/tags HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+print("pipelined", r.count(b"HTTP/1.1 200 OK"), b'"models"' in r and r.index(b'"status"') < r.index(b'"models"'))
+r = talk(b"POST /api/show HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+         b"5\r\n{\"mod\r\nB\r\nel\":\"xyz\"}\r\n0\r\n\r\n")
+print("chunked", r.split(b" ")[1].decode(), b"'xyz'" in r)
+body = b'{"model":"xyz"}'
+r = talk(b"POST /api/show HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: %d\r\n"
+         b"Connection: close\r\n\r\n" % len(body), body)
+print("expect", r.split(b" ")[1].decode(), b"'xyz'" in r)
+r = talk(b"HEAD /api/v1/health HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+head, _, rest = r.partition(b"\r\n\r\n")
+print("head", head.split(b" ")[1].decode(), b"Content-Length: " in head and rest == b"")
+PY
+name=protocol
+python3 "$T/proto.py" "$PORT" > "$T/proto.out" 2>&1
+if [ "$(cat "$T/proto.out" | tr '\n' ' ')" = "pipelined 2 True chunked 404 True expect 404 True head 200 True " ]; then
+	ok $name
+else
+	fail $name "$(cat "$T/proto.out" | tr '\n' ' ')"
 fi
 
 # --- header trickle from one address; a probe from another ---------------
