@@ -235,8 +235,7 @@ static void shutdown_done(void *cls)
 
 /* POST /api/v1/shutdown (`lemon stop`); behind the API key like every
  * route */
-static enum server_result shutdown_req(struct server *s,
-				    struct server_conn *conn)
+static enum server_result shutdown_req(struct server_conn *conn)
 {
 	struct server_response *r;
 	enum server_result rc;
@@ -247,7 +246,6 @@ static enum server_result shutdown_req(struct server *s,
 		return SERVER_NO;
 	server_response_add_header(r, "Content-Type", "application/json");
 	server_response_add_header(r, "Connection", "close");
-	server_add_cors(s, r);
 	fprintf(stderr, "lemon: shutdown requested over the API\n");
 	rc = server_queue_response(conn, 200, r);
 	server_response_destroy(r);
@@ -274,7 +272,7 @@ enum server_result server_api(struct server *s, struct server_conn *conn,
 	if (post && strcmp(url, "/api/v1/unload") == 0)
 		return load_unload(s, conn, req, false);
 	if (post && strcmp(url, "/api/v1/shutdown") == 0)
-		return shutdown_req(s, conn);
+		return shutdown_req(conn);
 	if (post && strcmp(url, "/api/v1/pull") == 0)
 		return server_pull(s, conn, req, false);
 	if (post && strcmp(url, "/api/v1/delete") == 0)

@@ -100,13 +100,6 @@ void server_clean_message(const struct server *s, const char *in, char *out, siz
 	out[o] = 0;
 }
 
-/* CORS headers go out per request (server_cors_headers) */
-void server_add_cors(struct server *s, struct server_response *r)
-{
-	(void)s;
-	(void)r;
-}
-
 enum server_result server_send_json(struct server *s, struct server_conn *conn,
 				    unsigned status, const char *json)
 {

@@ -512,7 +512,6 @@ static enum server_result respond(struct server *s, struct server_conn *conn,
 		return SERVER_NO;
 	}
 	server_response_add_header(r, "Content-Type", "application/x-ndjson");
-	server_add_cors(s, r);
 	rc = server_queue_response(conn, 200, r);
 	server_response_destroy(r);
 	return rc;

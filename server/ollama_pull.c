@@ -251,7 +251,6 @@ enum server_result server_pull(struct server *s, struct server_conn *conn,
 	}
 	server_response_add_header(r, "Content-Type", ollama ? "application/x-ndjson" :
 							    "text/event-stream");
-	server_add_cors(s, r);
 	rc = server_queue_response(conn, 200, r);
 	server_response_destroy(r);
 	return rc;

@@ -408,7 +408,6 @@ enum server_result server_proxy(struct server *s, struct server_conn *conn,
 		server_response_add_header(r, "Cache-Control", "no-cache");
 		server_response_add_header(r, "X-Accel-Buffering", "no");
 	}
-	server_add_cors(s, r);
 	rc = server_queue_response(conn, status, r);
 	server_response_destroy(r);
 	return rc;

@@ -246,7 +246,6 @@ enum server_result server_send_lemon_err(struct server *s,
 				   struct server_conn *conn,
 				   const struct lemon_err *err);
 
-void server_add_cors(struct server *s, struct server_response *r);
 
 /* POST /v1/chat/completions, /v1/completions, /v1/embeddings */
 enum server_result server_proxy(struct server *s, struct server_conn *conn,
