@@ -51,8 +51,12 @@ int backends_new(const struct backends_opts *opts, struct backends **out,
 		return -1;
 	}
 	pthread_mutex_init(&b->mu, NULL);
+	pthread_mutex_init(&b->qmu, NULL);
+	pthread_cond_init(&b->qcv, NULL);
+	pthread_cond_init(&b->qdone, NULL);
 	pthread_cond_init(&b->cv, NULL);
-	if (backends_sup_start_thread(b, err) < 0) {
+	if (backends_sup_log_start(b, err) < 0 ||
+	    backends_sup_start_thread(b, err) < 0) {
 		backends_free(b);
 		return -1;
 	}
@@ -77,6 +81,7 @@ int backends_prepare(struct backends *b, struct lemon_err *err)
 			b->o.cand[i] = c;
 			pthread_mutex_unlock(&b->mu);
 			backends_sup_log(b, "backend %s: %s", c.kind, c.exe);
+			backends_sup_log_flush(b, 1000);
 			return 0;
 		}
 		pthread_mutex_lock(&b->mu);
@@ -86,6 +91,7 @@ int backends_prepare(struct backends *b, struct lemon_err *err)
 		pthread_mutex_unlock(&b->mu);
 		backends_sup_log(b, "backend %s unavailable: %s", c.kind, e.msg);
 	}
+	backends_sup_log_flush(b, 1000);
 	return lemon_err_set(err, LEMON_ERR_BROKEN_SYSTEM,
 			     "no backend could be installed (last: %s)", e.msg);
 }
@@ -517,6 +523,7 @@ void backends_shutdown(struct backends *b)
 		pthread_join(b->thread, NULL);
 	b->thread_started = false;
 	backends_sup_stop_all(b);
+	backends_sup_log_flush(b, 1000);
 }
 
 void backends_free(struct backends *b)
@@ -524,9 +531,16 @@ void backends_free(struct backends *b)
 	if (b == NULL)
 		return;
 	backends_shutdown(b);
+	/* a writer stuck on a log nobody reads still uses b: it is left to
+	 * the process's exit rather than freed under it */
+	if (!backends_sup_log_stop(b))
+		return;
 	close(b->wake[0]);
 	close(b->wake[1]);
 	pthread_cond_destroy(&b->cv);
+	pthread_cond_destroy(&b->qdone);
+	pthread_cond_destroy(&b->qcv);
+	pthread_mutex_destroy(&b->qmu);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 }

@@ -58,6 +58,7 @@ int backends_split_first(const char *dir, char *out, size_t cap,
 #define BACKENDS_SUP_MAX_HISTORY BACKENDS_MAX_FALLBACKS
 #define BACKENDS_SUP_TERM_MS 3000 /* SIGTERM to SIGKILL */
 #define BACKENDS_SUP_REAP_MS 2000 /* SIGKILL to giving up on the exit */
+#define BACKENDS_SUP_LOGQ (64u << 10) /* log bytes queued at most */
 
 enum backends_sup_state {
 	BACKENDS_SUP_UNUSED = 0, /* free slot */
@@ -119,10 +120,35 @@ struct backends {
 	struct backends_sup_child child[BACKENDS_SUP_MAX_CHILDREN];
 	int n_hist;
 	struct backends_sup_fallback hist[BACKENDS_SUP_MAX_HISTORY];
+	/* log lines waiting for the writer thread (logq.c); qmu is a leaf
+	 * lock: nothing else is taken while it is held */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;   /* the writer waits for lines */
+	pthread_cond_t qdone; /* flushers wait for them to be written */
+	pthread_t logthr;
+	bool logthr_started;
+	bool log_stop;
+	uint64_t logq_in;     /* bytes queued, in all */
+	uint64_t logq_out;    /* bytes written, in all */
+	size_t logq_len;
+	unsigned long logq_dropped;
+	char logq[BACKENDS_SUP_LOGQ];
+	char logout[BACKENDS_SUP_LOGQ];
 };
 
+/* queues "lemon: <line>" for the log (any thread, with or without mu) */
 void backends_sup_log(struct backends *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* queues n bytes of whole lines for the log */
+void backends_sup_emit(struct backends *b, const char *text, size_t n);
+/* starts the log writer thread */
+int backends_sup_log_start(struct backends *b, struct lemon_err *err);
+/* waits up to wait_ms for the lines queued so far to be written; never
+ * with mu held */
+void backends_sup_log_flush(struct backends *b, int wait_ms);
+/* writes what is queued and ends the writer; false when it is stuck (a
+ * log nobody reads) after 2 s: then b must not be freed */
+bool backends_sup_log_stop(struct backends *b);
 void backends_sup_wake(struct backends *b);
 /* appends to the fallback history (oldest dropped); to < 0: none left */
 void backends_sup_record_fallback(struct backends *b, const char *model, int from,

@@ -32,18 +32,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void backends_sup_log(struct backends *b, const char *fmt, ...)
-{
-	char line[1200];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(b->log, "lemon: %s\n", line);
-	fflush(b->log);
-}
-
 void backends_sup_wake(struct backends *b)
 {
 	char c = 1;
@@ -60,9 +48,10 @@ static const char *role_name(enum backends_role r)
 /* copies complete lines from the child's pipe into the log */
 static void drain_log(struct backends *b, struct backends_sup_child *c)
 {
-	char buf[4096];
+	char buf[4096], out[1200];
 	ssize_t n;
 	size_t i;
+	int k;
 
 	while (c->proc.log_fd >= 0) {
 		n = read(c->proc.log_fd, buf, sizeof(buf));
@@ -83,9 +72,15 @@ static void drain_log(struct backends *b, struct backends_sup_child *c)
 			if (buf[i] != '\n')
 				continue; /* over-long line: rest dropped */
 			c->line[c->line_len] = 0;
-			fprintf(b->log, "[llama-server %s/%s/%s] %s\n", c->model,
-				role_name(c->role), b->o.cand[c->cand].kind,
-				c->line);
+			k = snprintf(out, sizeof(out), "[llama-server %s/%s/%s] %s\n",
+				     c->model, role_name(c->role),
+				     b->o.cand[c->cand].kind, c->line);
+			if (k >= (int)sizeof(out)) {
+				k = (int)sizeof(out) - 1;
+				out[k - 1] = '\n'; /* cut, still one line */
+			}
+			if (k > 0)
+				backends_sup_emit(b, out, (size_t)k);
 			if (c->line_len > 0)
 				memcpy(c->last_line, c->line, c->line_len + 1);
 			if (c->state == BACKENDS_SUP_STARTING && !c->model_fault &&
@@ -94,7 +89,6 @@ static void drain_log(struct backends *b, struct backends_sup_child *c)
 				c->model_fault = true;
 			c->line_len = 0;
 		}
-		fflush(b->log);
 	}
 }
 

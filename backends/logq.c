@@ -1,0 +1,126 @@
+/* lemon's log lines from the supervisor (its own and the children's) are
+ * queued, a memcpy under a leaf mutex, and written by one writer thread:
+ * a log reader that stalls (a full pipe on stderr) then holds up only
+ * that thread, never the supervisor thread (which reaps, probes and
+ * starts children) nor a thread waiting for the supervisor's lock. A full
+ * queue drops lines and says how many once it can write again. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/backends-private.h"
+
+void backends_sup_emit(struct backends *b, const char *text, size_t n)
+{
+	pthread_mutex_lock(&b->qmu);
+	if (n > sizeof(b->logq) - b->logq_len) {
+		b->logq_dropped++;
+	} else {
+		memcpy(b->logq + b->logq_len, text, n);
+		b->logq_len += n;
+		b->logq_in += n;
+	}
+	pthread_cond_signal(&b->qcv);
+	pthread_mutex_unlock(&b->qmu);
+}
+
+void backends_sup_log(struct backends *b, const char *fmt, ...)
+{
+	char line[1200];
+	va_list ap;
+	int n;
+
+	memcpy(line, "lemon: ", 7);
+	va_start(ap, fmt);
+	n = vsnprintf(line + 7, sizeof(line) - 8, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(line) - 9)
+		n = (int)sizeof(line) - 9; /* cut, still one line */
+	n += 7;
+	line[n++] = '\n';
+	backends_sup_emit(b, line, (size_t)n);
+}
+
+static void *writer_main(void *arg)
+{
+	struct backends *b = arg;
+	unsigned long dropped;
+	size_t n;
+
+	pthread_mutex_lock(&b->qmu);
+	for (;;) {
+		while (b->logq_len == 0 && b->logq_dropped == 0 && !b->log_stop)
+			pthread_cond_wait(&b->qcv, &b->qmu);
+		if (b->logq_len == 0 && b->logq_dropped == 0)
+			break; /* stopping, everything written */
+		n = b->logq_len;
+		memcpy(b->logout, b->logq, n);
+		b->logq_len = 0;
+		dropped = b->logq_dropped;
+		b->logq_dropped = 0;
+		pthread_mutex_unlock(&b->qmu);
+		if (n > 0)
+			fwrite(b->logout, 1, n, b->log);
+		if (dropped)
+			fprintf(b->log, "lemon: %lu log lines dropped (the log was not read in time)\n",
+				dropped);
+		fflush(b->log);
+		pthread_mutex_lock(&b->qmu);
+		b->logq_out += n;
+		pthread_cond_broadcast(&b->qdone);
+	}
+	pthread_mutex_unlock(&b->qmu);
+	return NULL;
+}
+
+int backends_sup_log_start(struct backends *b, struct lemon_err *err)
+{
+	int rc = pthread_create(&b->logthr, NULL, writer_main, b);
+
+	if (rc != 0)
+		return lemon_err_errno(err, rc, "starting the log writer thread");
+	b->logthr_started = true;
+	return 0;
+}
+
+void backends_sup_log_flush(struct backends *b, int wait_ms)
+{
+	struct timespec ts;
+	uint64_t want;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += wait_ms / 1000;
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->qmu);
+	want = b->logq_in;
+	while (b->logthr_started && b->logq_out < want)
+		if (pthread_cond_timedwait(&b->qdone, &b->qmu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&b->qmu);
+}
+
+bool backends_sup_log_stop(struct backends *b)
+{
+	struct timespec ts;
+
+	if (!b->logthr_started)
+		return true;
+	pthread_mutex_lock(&b->qmu);
+	b->log_stop = true;
+	pthread_cond_signal(&b->qcv);
+	pthread_mutex_unlock(&b->qmu);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	if (pthread_timedjoin_np(b->logthr, NULL, &ts) != 0)
+		return false; /* stuck writing to a log nobody reads */
+	b->logthr_started = false;
+	return true;
+}
