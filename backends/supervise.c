@@ -167,7 +167,7 @@ void backends_sup_stop_child(struct backends *b, struct backends_sup_child *c,
 			     bool unload)
 {
 	if (c->proc.pid <= 0) {
-		c->state = BACKENDS_SUP_UNUSED;
+		c->state = unload ? BACKENDS_SUP_UNUSED : BACKENDS_SUP_IDLE;
 		return;
 	}
 	kill_child(c, SIGTERM);
