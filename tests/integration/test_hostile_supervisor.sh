@@ -267,6 +267,33 @@ else
 	fail $name "$why $(tail -c 300 "$T/stream")"
 fi
 
+# a client that goes away mid-stream hands its lease back: the child
+# counts no request in flight and may be evicted at once
+name=abandoned_stream_releases_lease
+chat slow16k > /dev/null
+curl -s -N -m 60 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
+	-d '{"model":"slow16k","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":2500,"ignore_eos":true}' \
+	> "$T/stream3" 2>&1 &
+CPID=$!
+i=0
+while ! grep -q '"content"' "$T/stream3" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+during=$(health | jq '[.loaded[] | select(.model == "slow16k") | .requests][0]')
+kill "$CPID" 2>/dev/null
+wait "$CPID" 2>/dev/null
+i=0
+while [ "$(health | jq '[.loaded[] | select(.model == "slow16k") | .requests][0]')" != 0 ] && [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+t0=$(now_ms)
+code=$(chat tiny)
+ms=$(($(now_ms) - t0))
+if [ "$during" = 1 ] && [ $i -lt 50 ] && [ "$code" = 200 ] && [ $ms -lt 2400 ]; then
+	ok "$name (released within $((i * 100)) ms)"
+else
+	fail $name "requests during the stream '$during', after $((i * 100)) ms still leased; tiny $code after $ms ms"
+fi
+
 # --ctx-size above the trained context is clamped to it
 name=ctx_size_clamped_to_trained
 tp=$(pid_of tiny)
