@@ -547,8 +547,10 @@ out:
 	 * server's stop does not wait for them; b is freed only once no
 	 * connection thread can use it */
 	backends_shutdown(b);
-	server_stop(srv);
-	backends_free(b);
+	/* a connection thread still inside a route after the stop deadline
+	 * keeps using b: then both are left to the process's exit */
+	if (server_stop(srv) == 0)
+		backends_free(b);
 	free(sysinfo);
 	if (lock_fd >= 0)
 		close(lock_fd);

@@ -86,6 +86,18 @@ start_mirror() { # dir
 }
 knobs() { echo "$1" > "$T/ctl"; }
 # the log's asset requests as "start sent t t_end" lines
+# the mirror logs a request once its body is sent, which can be just after
+# the client has finished: poll the log's last line for up to 3 s
+last_request_matches() {
+	_n=0
+	while [ $_n -lt 30 ]; do
+		requests | tail -n 1 | grep -q "$1" && return 0
+		sleep 0.1
+		_n=$((_n + 1))
+	done
+	return 1
+}
+
 requests() {
 	python3 -c '
 import json, sys
@@ -328,7 +340,7 @@ knobs '{}'
 if [ "$partsize" -gt 0 ] && [ "$visible" = 0 ] &&
    lem "$D" backends 2>&1 | grep -q "(none)" &&
    lem "$D" install-backend llamacpp:cpu --mirror "$URL" > "$T/out" 2> "$T/err" &&
-   requests | tail -n 1 | grep -q "^$partsize .*bytes=$partsize-" &&
+   last_request_matches "^$partsize .*bytes=$partsize-" &&
    "$(exe_of "$D")" --version > /dev/null 2>&1 &&
    [ -z "$(ls -A "$D/lemon/backends/.staging")" ]; then
 	ok $name
