@@ -48,7 +48,6 @@ MPID=
 EXE=$(find "$XDG_DATA_HOME/lemon/backends" -name llama-server -type f -perm -u+x | head -n 1)
 [ -f build/models/tiny.gguf ] || python3 tests/tools/make-tiny-gguf.py > /dev/null
 "$LEMON" pull --file build/models/tiny.gguf tiny > /dev/null
-MODEL=$XDG_DATA_HOME/lemon/models/tiny.gguf
 
 LP=$(free_port)
 "$LEMON" serve --port "$LP" --backend cpu --ctx-size $CTX --timeout 60 2> "$T/lemon.log" &
@@ -56,7 +55,20 @@ LPID=$!
 wait_http "http://127.0.0.1:$LP/api/v1/health"
 curl -s -H 'Content-Type: application/json' -m 60 "http://127.0.0.1:$LP/api/v1/load" -d '{"model_name":"tiny"}' > /dev/null
 DP=$(free_port)
-"$EXE" -m "$MODEL" --host 127.0.0.1 --port "$DP" --alias tiny --no-webui -c $CTX > "$T/direct.log" 2>&1 &
+# the direct llama-server gets exactly the arguments lemon gave its child
+# (read from the child's /proc cmdline), only the port differs
+CPID=$(pgrep -P "$LPID" -f llama-server | head -n 1)
+[ -n "$CPID" ] || { echo "serve.sh: lemon's llama-server child not found" >&2; exit 1; }
+CHILD_ARGS=$(python3 - "$CPID" "$DP" <<'PY'
+import shlex, sys
+a = [x.decode() for x in open("/proc/%s/cmdline" % sys.argv[1], "rb").read().split(b"\0")[1:-1]]
+a[a.index("--port") + 1] = sys.argv[2]
+print(shlex.join(a))
+PY
+)
+echo "direct llama-server arguments: $CHILD_ARGS" >&2
+eval "set -- $CHILD_ARGS"
+"$EXE" "$@" > "$T/direct.log" 2>&1 &
 DPID=$!
 wait_http "http://127.0.0.1:$DP/health"
 sleep 1
