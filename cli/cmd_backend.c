@@ -21,7 +21,8 @@ struct install_args {
 static void install_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lemon install-backend [auto|llamacpp:cpu|llamacpp:vulkan|llamacpp:rocm[:gfxNNNN]]\n"
+		"usage: lemon install-backend [auto|llamacpp:cpu|llamacpp:vulkan|llamacpp:rocm[:gfxNNNN]|\n"
+		"         llamacpp:cuda[:sm_NN]]\n"
 		"         [--version V] [--mirror URL] [--force] [--insecure-skip-verify]\n"
 		"         [--progress auto|bar|json|none] [--sysroot DIR] [--compat-dir DIR]\n"
 		"  auto (default)  install the best backend detection recommends, falling back\n"
@@ -116,9 +117,10 @@ static int detect_choice(const struct install_args *a, struct doctor_result *res
 	return rc;
 }
 
-/* walks the ordered candidates; only_rocm for "llamacpp:rocm" */
+/* walks the ordered candidates; only_kind "rocm" for "llamacpp:rocm",
+ * "cuda" for "llamacpp:cuda", NULL for auto */
 static int install_auto(const struct install_args *a,
-			const struct compat_backends *bm, bool only_rocm,
+			const struct compat_backends *bm, const char *only_kind,
 			struct lemon_err *err)
 {
 	struct doctor_result *res = calloc(1, sizeof(*res));
@@ -139,7 +141,7 @@ static int install_auto(const struct install_args *a,
 		c = &res->choice.c[i];
 		snprintf(label, sizeof(label), "%s%s%s", c->backend,
 			 c->target[0] ? ":" : "", c->target);
-		if (only_rocm && strcmp(c->backend, "rocm") != 0)
+		if (only_kind && strcmp(c->backend, only_kind) != 0)
 			continue;
 		if (!c->usable) {
 			printf("skip %s: %s\n", label, c->reason);
@@ -162,8 +164,10 @@ static int install_auto(const struct install_args *a,
 		}
 		printf("skip %s: unavailable: %s\n", asset->name, e.msg);
 	}
-	lemon_err_set(err, LEMON_ERR_NOT_FOUND, "no %sbackend could be installed "
-		      "(see the reasons above)", only_rocm ? "ROCm " : "");
+	lemon_err_set(err, LEMON_ERR_NOT_FOUND, "no %s%sbackend could be installed "
+		      "(see the reasons above)",
+		      only_kind ? (strcmp(only_kind, "cuda") == 0 ? "CUDA" : "ROCm") : "",
+		      only_kind ? " " : "");
 out:
 	if (res->db != NULL)
 		doctor_result_free(res);
@@ -189,11 +193,12 @@ int cli_cmd_install_backend(int argc, char **argv)
 	if (compat_backends_load(a.compat_dir, &bm, &err) < 0)
 		return cli_fail(&err);
 	if (strcmp(a.name, "auto") == 0)
-		rc = install_auto(&a, bm, false, &err);
+		rc = install_auto(&a, bm, NULL, &err);
 	else if (provision_find(bm, a.name, &asset, &needs_target, &err) < 0)
 		rc = -1;
 	else if (needs_target)
-		rc = install_auto(&a, bm, true, &err);
+		rc = install_auto(&a, bm,
+				  strstr(a.name, ":cuda") ? "cuda" : "rocm", &err);
 	else if ((rc = provision_install(asset, &a.opts, &r, &err)) == 0)
 		print_done(&r);
 	compat_backends_free(bm);

@@ -10,6 +10,7 @@
 struct doctor_args {
 	bool json;
 	bool vulkan;
+	bool no_cuda;
 	const char *sysroot;
 	const char *compat_dir;
 };
@@ -17,9 +18,10 @@ struct doctor_args {
 static void doctor_usage(FILE *out, const char *cmd)
 {
 	fprintf(out,
-		"usage: lemon %s [--json] [--no-vulkan] [--sysroot DIR] [--compat-dir DIR]\n"
+		"usage: lemon %s [--json] [--no-vulkan] [--no-cuda] [--sysroot DIR] [--compat-dir DIR]\n"
 		"  --json          print the machine-readable report (schema 1)\n"
 		"  --no-vulkan     skip the Vulkan probe\n"
+		"  --no-cuda       skip the CUDA driver probe (libcuda.so.1)\n"
 		"  --sysroot DIR   read every machine file from DIR (also LEMON_SYSROOT)\n"
 		"  --compat-dir DIR  read the compatibility data from DIR (also LEMON_COMPAT_DIR)\n"
 		"exit status: 0 the recommended path is fully usable, 1 problems degrade it, 2 usage error\n",
@@ -39,6 +41,8 @@ static int parse_args(int argc, char **argv, struct doctor_args *a)
 			a->json = true;
 		} else if (strcmp(argv[i], "--no-vulkan") == 0) {
 			a->vulkan = false;
+		} else if (strcmp(argv[i], "--no-cuda") == 0) {
+			a->no_cuda = true;
 		} else if (strcmp(argv[i], "--sysroot") == 0 && i + 1 < argc) {
 			a->sysroot = argv[++i];
 		} else if (strncmp(argv[i], "--sysroot=", 10) == 0) {
@@ -61,7 +65,8 @@ static int parse_args(int argc, char **argv, struct doctor_args *a)
 
 static int run_doctor(const struct doctor_args *a, bool always_zero)
 {
-	struct detect_options opts = { .vulkan = a->vulkan };
+	struct detect_options opts = { .vulkan = a->vulkan,
+					.no_cuda = a->no_cuda };
 	struct lemon_err err = { 0 };
 	struct lemon_root *root = NULL;
 	struct doctor_result *res;

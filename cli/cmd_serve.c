@@ -44,7 +44,7 @@ struct serve_mem {
 static void serve_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lemon serve [--host 127.0.0.1] [--port 8000] [--backend auto|rocm|vulkan|cpu]\n"
+		"usage: lemon serve [--host 127.0.0.1] [--port 8000] [--backend auto|cuda|rocm|vulkan|cpu]\n"
 		"                   [--ctx-size N] [--api-key KEY | --api-key-file PATH] [--mirror URL]\n"
 		"                   [--cors-origin ORIGINS] [--max-body BYTES] [--timeout S]\n"
 		"                   [--header-timeout S] [--max-conns N] [--max-conns-per-client N]\n"
@@ -62,7 +62,7 @@ static void serve_usage(FILE *out)
 		"settings come from flags, then LEMON_HOST, LEMON_PORT, LEMON_BACKEND, LEMON_CTX_SIZE,\n"
 		"LEMON_API_KEY, LEMON_API_KEY_FILE, LEMON_MIRROR, LEMON_CORS_ORIGIN, LEMON_MAX_BODY,\n"
 		"LEMON_TIMEOUT, LEMON_HEADER_TIMEOUT, LEMON_MAX_CONNS, LEMON_MAX_CONNS_PER_CLIENT, then\n"
-		"$XDG_CONFIG_HOME/lemon/config.json; LEMON_LLAMA_SERVER_{ROCM,VULKAN,CPU} name an\n"
+		"$XDG_CONFIG_HOME/lemon/config.json; LEMON_LLAMA_SERVER_{CUDA,ROCM,VULKAN,CPU} name an\n"
 		"explicit llama-server per backend\n");
 }
 
@@ -175,6 +175,7 @@ static void add_cand(struct backends_opts *o, const char *kind,
 	lemon_str_copy(c->env, sizeof(c->env), env ? env : "");
 	snprintf(var, sizeof(var), "LEMON_LLAMA_SERVER_%s",
 		 strcmp(kind, "rocm") == 0 ? "ROCM" :
+		 strcmp(kind, "cuda") == 0 ? "CUDA" :
 		 strcmp(kind, "vulkan") == 0 ? "VULKAN" : "CPU");
 	exe = getenv(var);
 	if (exe == NULL && strcmp(kind, "cpu") == 0)
@@ -184,12 +185,13 @@ static void add_cand(struct backends_opts *o, const char *kind,
 }
 
 /* auto: the doctor's usable candidates in order; forced: that backend,
- * then the ones after it in the rocm -> vulkan -> cpu chain */
+ * then the ones after it in the cuda/rocm -> vulkan -> cpu chain (a
+ * forced GPU backend falls back to Vulkan, never to the other vendor's) */
 static void build_candidates(const char *backend,
 			     const struct compat_choice *ch,
 			     struct backends_opts *o)
 {
-	static const char *chain[] = { "rocm", "vulkan", "cpu" };
+	static const char *chain[] = { "cuda", "rocm", "vulkan", "cpu" };
 	int i, k, start = 0;
 
 	if (strcmp(backend, "auto") == 0) {
@@ -200,12 +202,14 @@ static void build_candidates(const char *backend,
 		add_cand(o, "cpu", NULL, NULL);
 		return;
 	}
-	for (k = 0; k < 3; k++)
+	for (k = 0; k < 4; k++)
 		if (strcmp(backend, chain[k]) == 0)
 			start = k;
-	for (k = start; k < 3; k++) {
+	for (k = start; k < 4; k++) {
 		const struct compat_candidate *best = NULL;
 
+		if (k == 1 && start == 0)
+			continue; /* cuda falls back to vulkan, not rocm */
 		for (i = 0; ch && i < ch->n; i++)
 			if (strcmp(ch->c[i].backend, chain[k]) == 0 &&
 			    (best == NULL || (!best->usable && ch->c[i].usable)))
@@ -276,7 +280,8 @@ static char *detect_here(const struct serve_args *a, bool vulkan,
 			 struct compat_choice *choice, struct serve_mem *mem,
 			 bool *have)
 {
-	struct detect_options dopts = { .vulkan = vulkan };
+	/* the retry after a hang leaves out both probes that load a driver */
+	struct detect_options dopts = { .vulkan = vulkan, .no_cuda = !vulkan };
 	struct lemon_err err = { 0 };
 	struct lemon_root *root = NULL;
 	struct compat_db *db = NULL;
@@ -454,7 +459,7 @@ static char *detect(const struct serve_args *a, int lock_fd,
 	*no_vulkan = late;
 	if (!late)
 		return json;
-	fprintf(stderr, "lemon: detection did not finish within %d ms (a hanging GPU or Vulkan driver?); detecting again without the Vulkan probe\n",
+	fprintf(stderr, "lemon: detection did not finish within %d ms (a hanging GPU, CUDA or Vulkan driver?); detecting again without the CUDA and Vulkan probes\n",
 		ms);
 	json = detect_child(a, false, ms, lock_fd, choice, mem, have, &late);
 	if (late)

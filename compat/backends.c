@@ -32,6 +32,7 @@ static const struct compat_field target_fields[] = {
 	{ "version", CF_STR, true, false }, { "asset", CF_STR, true, false },
 	{ "url", CF_STR, true, false },     { "format", CF_STR, true, false },
 	{ "exe", CF_STR, true, false },     { "sha256", CF_STR, false, true },
+	{ "cuda_runtime", CF_STR, false, false },
 	{ "source", CF_STR, true, false },
 };
 
@@ -39,8 +40,37 @@ static const struct compat_field backend_fields[] = {
 	{ "targets", CF_OBJ, true, false },
 };
 
-static const char *const kinds[] = { "cpu", "vulkan", "rocm", NULL };
-static const char *const formats[] = { "tar.gz", "zip", NULL };
+static const char *const kinds[] = { "cpu", "vulkan", "rocm", "cuda", NULL };
+static const char *const formats[] = { "tar.gz", "tar.xz", "zip", NULL };
+
+/* a CUDA bundle is built for one compute capability, "sm_" + digits as
+ * NVIDIA's -arch names it, and says which CUDA runtime it carries (the
+ * oldest driver that runs it follows from that, nvidia.json) */
+static int check_cuda(const struct compat_ctx *ctx,
+		      const struct compat_backend_asset *a,
+		      struct lemon_err *err)
+{
+	uint32_t v[2];
+	size_t i, n = strlen(a->family);
+
+	if (strcmp(a->kind, "cuda") != 0)
+		return a->cuda_runtime[0] == 0 ? 0 :
+			compat_bad(ctx, err, "'cuda_runtime' is for cuda only");
+	if (n < 5 || n > 7 || strncmp(a->family, "sm_", 3) != 0)
+		return compat_bad(ctx, err, "cuda needs 'family' sm_NN (got '%s')",
+				  a->family);
+	for (i = 3; i < n; i++)
+		if (a->family[i] < '0' || a->family[i] > '9')
+			return compat_bad(ctx, err, "malformed family '%s'",
+					  a->family);
+	if (lemon_parse_version(a->cuda_runtime, strlen(a->cuda_runtime), v, 2,
+				NULL) < 1 ||
+	    strspn(a->cuda_runtime, "0123456789.") != strlen(a->cuda_runtime))
+		return compat_bad(ctx, err,
+				  "cuda needs 'cuda_runtime' major.minor (got '%s')",
+				  a->cuda_runtime);
+	return 0;
+}
 
 static int parse_gfx_list(const struct compat_ctx *ctx, const cJSON *t,
 			  struct compat_backend_asset *a, struct lemon_err *err)
@@ -78,6 +108,8 @@ static int target_strings(const struct compat_ctx *ctx, const cJSON *t,
 			    sizeof(a->format), err) ||
 	    compat_get_str(ctx, t, "exe", a->exe, sizeof(a->exe), err) ||
 	    compat_get_str(ctx, t, "sha256", a->sha256, sizeof(a->sha256), err) ||
+	    compat_get_str(ctx, t, "cuda_runtime", a->cuda_runtime,
+			   sizeof(a->cuda_runtime), err) ||
 	    compat_get_str(ctx, t, "source", a->source, sizeof(a->source), err))
 		return -1;
 	return 0;
@@ -112,6 +144,8 @@ static int parse_target(const struct compat_ctx *ctx, const char *backend,
 	else
 		snprintf(name, sizeof(name), "%s:%s", backend, a->kind);
 	memcpy(a->name, name, sizeof(name));
+	if (check_cuda(ctx, a, err) < 0)
+		return -1;
 	return parse_gfx_list(ctx, t, a, err);
 }
 
@@ -209,7 +243,7 @@ int compat_backend_find(const struct compat_backends *bm, const char *kind,
 	for (i = 0; i < bm->n; i++) {
 		if (strcmp(bm->a[i].kind, kind) != 0)
 			continue;
-		if (strcmp(kind, "rocm") == 0) {
+		if (strcmp(kind, "rocm") == 0 || strcmp(kind, "cuda") == 0) {
 			if (!want_target || !covers(&bm->a[i], target))
 				continue;
 		} else if (want_target) {
@@ -224,6 +258,12 @@ int compat_backend_find(const struct compat_backends *bm, const char *kind,
 	if (strcmp(kind, "rocm") == 0)
 		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
 				     "a ROCm backend needs a gfx target or family");
+	if (strcmp(kind, "cuda") == 0 && want_target)
+		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
+				     "no CUDA llama.cpp build for %s", target);
+	if (strcmp(kind, "cuda") == 0)
+		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
+				     "a CUDA backend needs a compute capability target (sm_NN)");
 	return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
 			     "unknown backend name '%s%s%s'", kind,
 			     want_target ? ":" : "", want_target ? target : "");

@@ -84,7 +84,17 @@ struct compat_kmsg_rec {
 	char severity[8];
 };
 
+struct compat_nvidia_rec {
+	uint16_t device;
+	struct compat_nvidia_entry e;
+};
+
 struct compat_db {
+	char dir[512]; /* where the tables were read (for backends.json) */
+	int n_nvidia;
+	struct compat_nvidia_rec *nvidia;
+	int n_cuda;
+	struct compat_cuda_runtime *cuda;
 	int n_gpus;
 	struct compat_gpu_rec *gpus;
 	int n_gc;
@@ -218,5 +228,28 @@ int compat_load_firmware_versions(struct compat_db *db,
 				  struct lemon_err *err);
 int compat_load_kmsg(struct compat_db *db, const struct compat_ctx *ctx,
 		     const struct cJSON *sec, struct lemon_err *err);
+
+/* section loaders of nvidia.json (nvidia.c) */
+int compat_load_nvidia_gpus(struct compat_db *db, const struct compat_ctx *ctx,
+			    const struct cJSON *sec, struct lemon_err *err);
+int compat_load_cuda_runtimes(struct compat_db *db,
+			      const struct compat_ctx *ctx,
+			      const struct cJSON *sec, struct lemon_err *err);
+
+/* NVIDIA facts of one GPU: compute capability from the CUDA driver first,
+ * the PCI table second (nvidia.c) */
+void compat_resolve_nvidia(const struct compat_db *db,
+			   const struct detect_report *report,
+			   const struct detect_gpu *gpu, struct compat_gpu *g);
+
+/* the cuda candidate of one NVIDIA GPU (pick-cuda.c); out has room */
+void compat_add_cuda(const struct compat_db *db,
+		     const struct detect_report *report,
+		     const struct compat_gpu *g, struct compat_choice *out);
+
+/* a device node the user must open; fills reason when it is not usable
+ * (pick.c) */
+bool compat_node_ok(const struct detect_report *report, const char *rel,
+		    const char *what, char *reason, size_t cap);
 
 #endif

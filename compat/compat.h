@@ -30,7 +30,8 @@ enum {
 	COMPAT_TOPIC_GPU = 1 << 0,     /* gpus, gc-ip, rocm */
 	COMPAT_TOPIC_NPU = 1 << 1,     /* npus */
 	COMPAT_TOPIC_KMSG = 1 << 2,    /* kernel-log patterns */
-	COMPAT_TOPIC_ALL = 0x7,
+	COMPAT_TOPIC_NVIDIA = 1 << 3,  /* nvidia: ids, CUDA runtimes */
+	COMPAT_TOPIC_ALL = 0xf,
 };
 
 /* like compat_db_load for the given topics only; lookups in a topic that
@@ -38,7 +39,8 @@ enum {
 int compat_db_load_topics(const char *dir, unsigned topics,
 			  struct compat_db **out, struct lemon_err *err);
 
-/* the topics a detect report needs (AMD GPUs, NPUs, driver log lines) */
+/* the topics a detect report needs (AMD GPUs, NVIDIA GPUs, NPUs, driver
+ * log lines) */
 unsigned compat_topics_for(const struct detect_report *report);
 void compat_db_free(struct compat_db *db);
 
@@ -79,6 +81,56 @@ struct compat_rocm {
 /* gfx target -> ROCm facts; NOT_FOUND for targets the data does not know */
 int compat_rocm_lookup(const struct compat_db *db, const char *gfx,
 		       struct compat_rocm *out, struct lemon_err *err);
+
+/* NVIDIA GPU by PCI device id (compat/nvidia.json) */
+struct compat_nvidia_entry {
+	char arch[24];      /* "Hopper" */
+	char cc[8];         /* compute capability "9.0" */
+	char kind[16];      /* "dgpu", "accelerator" */
+	char name[96];      /* "H100 SXM5 80GB" */
+	char chip[16];      /* "GH100" */
+	char confidence[8];
+};
+
+/* NOT_FOUND when the id is not in the table */
+int compat_nvidia_lookup(const struct compat_db *db, uint16_t device,
+			 struct compat_nvidia_entry *out,
+			 struct lemon_err *err);
+
+/* what a CUDA runtime major version needs from the machine */
+struct compat_cuda_runtime {
+	int major;            /* 12 */
+	char min_driver[24];  /* "525.60.13" */
+	char min_cc[8];       /* "5.0" */
+};
+
+/* NOT_FOUND when the data does not know that major version */
+int compat_cuda_runtime_lookup(const struct compat_db *db, int major,
+			       struct compat_cuda_runtime *out,
+			       struct lemon_err *err);
+
+/* compares dotted NVIDIA driver versions ("580.95.05" with "525.60.13",
+ * missing parts count as 0): *cmp < 0, 0, > 0. INVALID_DATA when either
+ * is not 1-4 decimal parts */
+int compat_driver_version_cmp(const char *a, const char *b, int *cmp,
+			      struct lemon_err *err);
+
+/* architecture of a compute capability major ("9" -> "Hopper"), NULL
+ * when unknown; for a live answer the table has no entry for */
+const char *compat_nvidia_arch_of_cc(int major, int minor);
+
+/* what the pinned CUDA bundle for sm ("sm_90") needs: its name
+ * ("llamacpp:cuda:sm_90"), the CUDA runtime it carries ("12.9") and the
+ * oldest driver for that runtime ("" when the data does not know it).
+ * NOT_FOUND when no bundle is built for sm. */
+struct compat_cuda_need {
+	char bundle[40];
+	char runtime[16];
+	char min_driver[24];
+	char targets[96]; /* every sm with a bundle, "sm_75, sm_80, ..." */
+};
+int compat_cuda_need(const struct compat_db *db, const char *sm,
+		     struct compat_cuda_need *out, struct lemon_err *err);
 
 struct compat_protocol {
 	int major;
@@ -147,6 +199,13 @@ struct compat_gpu {
 	bool rocm_prebuilt;
 	char hsa_override[16];
 	char note[256];         /* why an answer is a guess, "" otherwise */
+	/* NVIDIA: architecture, compute capability, the CUDA build target */
+	char arch[24];          /* "Hopper", "" when unknown */
+	char cc[8];             /* "9.0", "" when unknown */
+	char cc_source[16];     /* "cuda" (the driver), "pci_table", "" */
+	char sm[16];            /* "sm_90", "" when unknown */
+	char cc_disagreement[128]; /* driver and table differ, "" if not */
+	char name_source[16];   /* NVIDIA: "cuda", "vulkan", "pci.ids", "pci_table" */
 };
 
 struct compat_npu {
@@ -180,8 +239,8 @@ int compat_resolve(const struct compat_db *db, const struct lemon_root *root,
 #define COMPAT_MAX_CANDIDATES 8
 
 struct compat_candidate {
-	char backend[16]; /* "rocm", "vulkan", "cpu" */
-	char target[16];  /* gfx family for rocm, "" otherwise */
+	char backend[16]; /* "cuda", "rocm", "vulkan", "cpu" */
+	char target[16];  /* gfx family for rocm, sm_NN for cuda, "" otherwise */
 	char gfx[16];     /* the device's gfx target, "" for vulkan/cpu */
 	int gpu_index;    /* into view->gpus, -1 for cpu */
 	bool usable;
@@ -195,8 +254,9 @@ struct compat_choice {
 	int recommended; /* index of the first usable candidate */
 };
 
-/* ordered candidates (rocm:<family> per AMD GPU, vulkan, cpu), each with a
- * human reason; cpu is always last and always usable */
+/* ordered candidates (per GPU, discrete before integrated: cuda:<sm> for
+ * NVIDIA, rocm:<family> for AMD; then vulkan, then cpu), each with a human
+ * reason; cpu is always last and always usable */
 int compat_pick_backend(const struct compat_db *db,
 			const struct detect_report *report,
 			const struct compat_view *view,
@@ -212,8 +272,9 @@ struct compat_backend_asset {
 	char name[40];     /* "llamacpp:cpu", "llamacpp:rocm:gfx110X" */
 	char backend[16];  /* "llamacpp" */
 	char target[24];   /* "cpu", "vulkan", "rocm-gfx110X" (install dir part) */
-	char kind[16];     /* "cpu", "vulkan", "rocm": compat_candidate.backend */
-	char family[16];   /* rocm build family, "" otherwise */
+	char kind[16];     /* "cpu", "vulkan", "rocm", "cuda": compat_candidate.backend */
+	char family[16];   /* rocm build family, cuda "sm_NN", "" otherwise */
+	char cuda_runtime[16]; /* cuda: the CUDA runtime bundled ("12.9") */
 	int n_gfx;
 	char gfx_targets[COMPAT_MAX_FAMILY_TARGETS][16];
 	char version[32];  /* pinned release */
@@ -237,8 +298,9 @@ int compat_backends_load(const char *dir, struct compat_backends **out,
 			 struct lemon_err *err);
 void compat_backends_free(struct compat_backends *bm);
 
-/* kind "cpu"/"vulkan"/"rocm"; for rocm, target is a family ("gfx110X") or
- * a gfx target it covers ("gfx1101"), NULL/"" for cpu and vulkan.
+/* kind "cpu"/"vulkan"/"rocm"/"cuda"; for rocm, target is a family
+ * ("gfx110X") or a gfx target it covers ("gfx1101"), for cuda an "sm_NN",
+ * NULL/"" for cpu and vulkan.
  * NOT_FOUND (naming what was asked) when no bundle fits. */
 int compat_backend_find(const struct compat_backends *bm, const char *kind,
 			const char *target,

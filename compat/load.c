@@ -349,6 +349,9 @@ static const struct compat_file compat_files[] = {
 	{ "kmsg.json", { "patterns" }, { compat_load_kmsg }, COMPAT_TOPIC_KMSG },
 	{ "kmsg-local.json", { "patterns" }, { compat_load_kmsg },
 	  COMPAT_TOPIC_KMSG },
+	{ "nvidia.json", { "gpus", "cuda_runtimes" },
+	  { compat_load_nvidia_gpus, compat_load_cuda_runtimes },
+	  COMPAT_TOPIC_NVIDIA },
 };
 
 static int load_one(struct compat_db *db, const char *dir,
@@ -386,9 +389,12 @@ unsigned compat_topics_for(const struct detect_report *report)
 	unsigned topics = 0;
 	int i;
 
-	for (i = 0; i < report->n_gpus; i++)
+	for (i = 0; i < report->n_gpus; i++) {
 		if (report->gpus[i].pci.vendor == 0x1002)
 			topics |= COMPAT_TOPIC_GPU;
+		if (report->gpus[i].pci.vendor == 0x10de)
+			topics |= COMPAT_TOPIC_NVIDIA;
+	}
 	if (report->n_npus > 0)
 		topics |= COMPAT_TOPIC_NPU;
 	if (report->kmsg.n_lines > 0)
@@ -409,6 +415,7 @@ int compat_db_load_topics(const char *dir, unsigned topics,
 	db = calloc(1, sizeof(*db));
 	if (!db)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	lemon_str_copy(db->dir, sizeof(db->dir), dir);
 	for (i = 0; i < sizeof(compat_files) / sizeof(compat_files[0]); i++) {
 		if (!(compat_files[i].topic & topics))
 			continue;
@@ -438,5 +445,7 @@ void compat_db_free(struct compat_db *db)
 	free(db->fwn);
 	free(db->fwv);
 	free(db->kmsg);
+	free(db->nvidia);
+	free(db->cuda);
 	free(db);
 }

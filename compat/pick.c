@@ -10,8 +10,7 @@
 
 #include "util/str.h"
 
-/* a device node the user must open; fills reason when it is not usable */
-static bool node_ok(const struct detect_report *report, const char *rel,
+bool compat_node_ok(const struct detect_report *report, const char *rel,
 		    const char *what, char *reason, size_t cap)
 {
 	const struct detect_node *node = detect_find_node(report, rel);
@@ -69,11 +68,11 @@ static bool rocm_usable(const struct detect_report *report,
 			 gpu->pci.bdf);
 		return false;
 	}
-	if (!node_ok(report, "kfd", "ROCm", c->reason, sizeof(c->reason)))
+	if (!compat_node_ok(report, "kfd", "ROCm", c->reason, sizeof(c->reason)))
 		return false;
 	if (gpu->render_node[0]) {
 		snprintf(rel, sizeof(rel), "dri/%s", gpu->render_node);
-		if (!node_ok(report, rel, "ROCm", c->reason, sizeof(c->reason)))
+		if (!compat_node_ok(report, rel, "ROCm", c->reason, sizeof(c->reason)))
 			return false;
 	}
 	return true;
@@ -206,7 +205,7 @@ static void vulkan_unprobed(const struct detect_report *report,
 		if (!gpu->render_node[0])
 			continue;
 		snprintf(rel, sizeof(rel), "dri/%s", gpu->render_node);
-		if (!node_ok(report, rel, "Vulkan", denied, sizeof(denied)))
+		if (!compat_node_ok(report, rel, "Vulkan", denied, sizeof(denied)))
 			continue;
 		c->usable = true;
 		c->gpu_index = i;
@@ -224,6 +223,32 @@ static void vulkan_unprobed(const struct detect_report *report,
 			 why);
 }
 
+/* a hybrid machine (a discrete GPU and an integrated one): the reason of
+ * the recommended discrete candidate says which integrated GPU it won over */
+static void note_preferred(const struct compat_view *view,
+			   struct compat_choice *out)
+{
+	struct compat_candidate *rec = &out->c[out->recommended];
+	const struct compat_gpu *mine = NULL;
+	size_t len;
+	int i;
+
+	for (i = 0; i < view->n_gpus; i++)
+		if (view->gpus[i].index == rec->gpu_index)
+			mine = &view->gpus[i];
+	if (mine == NULL || kind_rank(mine->kind) != 0)
+		return;
+	for (i = 0; i < view->n_gpus; i++) {
+		if (strcmp(view->gpus[i].kind, "igpu") != 0)
+			continue;
+		len = strlen(rec->reason);
+		snprintf(rec->reason + len, sizeof(rec->reason) - len,
+			 "; the discrete GPU is preferred over the integrated %.60s",
+			 view->gpus[i].name);
+		return;
+	}
+}
+
 int compat_pick_backend(const struct compat_db *db,
 			const struct detect_report *report,
 			const struct compat_view *view,
@@ -232,23 +257,25 @@ int compat_pick_backend(const struct compat_db *db,
 	struct compat_candidate *c;
 	int rank, i;
 
-	(void)db;
 	if (!report || !view || !out)
 		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 				     "compat_pick_backend needs a report, a view and an output");
 	memset(out, 0, sizeof(*out));
-	/* ROCm: discrete first, then integrated, then unknown kinds; two slots
-	 * stay free for vulkan and cpu */
+	/* per GPU, discrete first, then integrated, then unknown kinds: CUDA
+	 * for NVIDIA, ROCm for AMD; two slots stay free for vulkan and cpu */
 	for (rank = 0; rank < 3; rank++)
 		for (i = 0; i < view->n_gpus; i++) {
 			const struct compat_gpu *g = &view->gpus[i];
+			uint16_t vendor = report->gpus[g->index].pci.vendor;
 
-			if (strcmp(g->vendor ? g->vendor : "", "AMD") != 0 ||
-			    report->gpus[g->index].pci.vendor != 0x1002 ||
-			    kind_rank(g->kind) != rank ||
+			if (kind_rank(g->kind) != rank ||
 			    out->n >= COMPAT_MAX_CANDIDATES - 2)
 				continue;
-			add_rocm(report, g, out);
+			if (vendor == 0x10de)
+				compat_add_cuda(db, report, g, out);
+			else if (vendor == 0x1002 &&
+				 strcmp(g->vendor ? g->vendor : "", "AMD") == 0)
+				add_rocm(report, g, out);
 		}
 	c = &out->c[out->n++];
 	lemon_str_copy(c->backend, sizeof(c->backend), "vulkan");
@@ -275,5 +302,6 @@ int compat_pick_backend(const struct compat_db *db,
 			out->recommended = i;
 			break;
 		}
+	note_preferred(view, out);
 	return 0;
 }

@@ -189,7 +189,14 @@ static void resolve_gpu(const struct compat_db *db,
 	if (pci->vendor == 0x1002) {
 		resolve_amd_gpu(db, gpu, g);
 	} else if (pci->vendor == 0x10de) {
-		lemon_str_copy(g->kind, sizeof(g->kind), "dgpu");
+		compat_resolve_nvidia(db, report, gpu, g);
+		/* the Vulkan driver's name is the driver's word too: it wins
+		 * over pci.ids and lemon's table, not over the CUDA driver */
+		if (vk_name != NULL && strcmp(g->name_source, "cuda") != 0) {
+			lemon_str_copy(g->name, sizeof(g->name), vk_name);
+			lemon_str_copy(g->name_source, sizeof(g->name_source),
+				       "vulkan");
+		}
 	} else if (pci->vendor == 0x8086) {
 		/* Intel's integrated GPU sits at 00:02.0 on every platform */
 		lemon_str_copy(g->kind, sizeof(g->kind),

@@ -2,7 +2,8 @@
  *
  * Order matters: host first (kernel release is needed by kmod), pci before
  * the gpu/npu probes that refine PCI devices, gpu before kfd so each KFD
- * node can be matched to a GPU, nodes after gpu/npu (it checks their nodes). */
+ * node can be matched to a GPU, cuda after gpu (it matches PCI addresses),
+ * nodes after gpu/npu/cuda (it checks their nodes). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +18,12 @@ static const struct detect_probe probes[] = {
 	{ "gpu", detect_gpu_probe },       /* drm nodes, vram, ip_discovery, name */
 	{ "kfd", detect_kfd_probe },       /* KFD topology -> gfx_target_version */
 	{ "npu", detect_npu_probe },       /* amdxdna accel node, fw_version */
-	{ "kmod", detect_kmod_probe },     /* amdgpu, amdxdna modules */
+	/* before kmod and nodes: cuInit may load nvidia_uvm and have
+	 * nvidia-modprobe create /dev/nvidia-uvm, which those then see */
+	{ "cuda", detect_cuda_probe },     /* dlopen'ed libcuda, live only */
+	{ "kmod", detect_kmod_probe },     /* amdgpu, amdxdna, nvidia modules */
 	{ "iommu", detect_iommu_probe },   /* cmdline flags, units, groups */
-	{ "nodes", detect_nodes_probe },   /* /dev/kfd, render, accel access */
+	{ "nodes", detect_nodes_probe },   /* kfd, render, accel, nvidia access */
 	{ "kmsg", detect_kmsg_probe },     /* driver lines of the kernel log */
 	{ "vulkan", detect_vulkan_probe }, /* dlopen'ed loader, last: slowest */
 };

@@ -90,6 +90,7 @@ void detect_names_free(struct detect_names *names);
 #define DETECT_MAX_KMSG 256
 #define DETECT_MAX_CPU_FLAGS 24
 #define DETECT_MAX_PROBE_ERRORS 16
+#define DETECT_MAX_CUDA 16
 
 struct detect_pci {
 	char bdf[16]; /* "0000:c5:00.0" */
@@ -118,6 +119,9 @@ struct detect_gpu {
 	char render_node[24]; /* "renderD128" */
 	char card_node[24];   /* "card0" */
 	char marketing_name[128]; /* libdrm amdgpu.ids, "" when unknown */
+	/* NVIDIA: the CUDA driver's device with this PCI address, -1 when
+	 * none (not probed, no libcuda, or the driver does not list it) */
+	int cuda_index;
 };
 
 struct detect_npu {
@@ -216,6 +220,31 @@ struct detect_vulkan {
 	struct detect_vk_device devices[DETECT_MAX_VK];
 };
 
+/* one device as the CUDA driver (libcuda.so.1) reports it */
+struct detect_cuda_device {
+	char name[128];     /* cuDeviceGetName */
+	char bdf[16];       /* cuDeviceGetPCIBusId, normalized "0000:01:00.0" */
+	int cc_major;       /* compute capability (attributes 75, 76) */
+	int cc_minor;
+	bool has_total;
+	uint64_t total_bytes; /* cuDeviceTotalMem_v2 */
+	bool has_free;
+	uint64_t free_bytes;  /* cuMemGetInfo_v2 in the primary context */
+	char error[128];      /* what failed for this device, "" when nothing */
+};
+
+/* the live-only CUDA driver probe; skipped under a sysroot */
+struct detect_cuda {
+	bool probed;          /* false under a sysroot or with --no-cuda */
+	char skipped_why[64];
+	bool library;         /* libcuda.so.1 could be opened */
+	char error[192];      /* why the library or cuInit failed */
+	bool has_driver_version;
+	int driver_version;   /* cuDriverGetVersion: 12080 is CUDA 12.8 */
+	int n_devices;
+	struct detect_cuda_device devices[DETECT_MAX_CUDA];
+};
+
 struct detect_kmsg {
 	bool readable;
 	char error[128];
@@ -242,17 +271,25 @@ struct detect_report {
 	bool kfd_present; /* /sys/class/kfd/kfd/topology exists */
 	struct detect_kmod kmod_amdgpu;
 	struct detect_kmod kmod_amdxdna;
+	struct detect_kmod kmod_nvidia;     /* version: the NVIDIA driver's */
+	struct detect_kmod kmod_nvidia_uvm; /* CUDA's unified memory module */
+	struct detect_kmod kmod_nouveau;
 	struct detect_iommu iommu;
 	int n_nodes;
 	struct detect_node nodes[DETECT_MAX_NODES];
+	/* live, or a recorded tree with dev/.lemon-stat: a node that is not
+	 * there is missing; in an older recording it was never recorded */
+	bool nodes_recorded;
 	struct detect_vulkan vulkan;
+	struct detect_cuda cuda;
 	struct detect_kmsg kmsg;
 	int n_probe_errors;
 	struct detect_probe_error probe_errors[DETECT_MAX_PROBE_ERRORS];
 };
 
 struct detect_options {
-	bool vulkan; /* run the Vulkan probe (ignored under a sysroot) */
+	bool vulkan;  /* run the Vulkan probe (ignored under a sysroot) */
+	bool no_cuda; /* skip the CUDA driver probe (always under a sysroot) */
 };
 
 /* runs every probe in order; a failing probe is recorded in
@@ -331,6 +368,11 @@ bool detect_group_name(const char *buf, size_t len, unsigned gid, char *out,
 
 /* a dmesg text line (optionally "[ 1.23] " prefixed): true when relevant */
 bool detect_kmsg_relevant(const char *line, size_t len);
+
+/* cuDeviceGetPCIBusId text ("00000000:01:00.0", upper-case hex) ->
+ * "0000:01:00.0"; INVALID_DATA when it is not domain:bus:dev.fn */
+int detect_cuda_parse_bus_id(const char *buf, size_t len, char *bdf,
+			     size_t cap, struct lemon_err *err);
 
 /* firmware version from a versioned file name ("npu.sbin.1.0.0.63") */
 bool detect_firmware_version_from_name(const char *name, char *out, size_t cap);

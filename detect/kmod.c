@@ -1,5 +1,7 @@
-/* kernel modules that decide the AMD paths: amdgpu (ROCm, Vulkan) and
- * amdxdna (NPU). "Loaded" and the module version come from /sys/module, so
+/* kernel modules that decide the GPU and NPU paths: amdgpu (ROCm, Vulkan),
+ * amdxdna (NPU), nvidia and nvidia_uvm (CUDA needs both; the nvidia
+ * module's version file is the driver version) and nouveau (which
+ * keeps the NVIDIA driver from binding). "Loaded" and the module version come from /sys/module, so
  * a recorded tree answers them; "available" (is there a .ko or a built-in
  * entry for this kernel) comes from the libkmod module index of the kernel
  * release the host probe found, under the sysroot when there is one. When
@@ -132,14 +134,19 @@ static struct kmod_ctx *open_index(const struct detect_ctx *ctx,
 int detect_kmod_probe(struct detect_ctx *ctx, struct lemon_err *err)
 {
 	struct detect_kmod *mods[] = { &ctx->report->kmod_amdgpu,
-				       &ctx->report->kmod_amdxdna };
-	static const char *const names[] = { "amdgpu", "amdxdna" };
+				       &ctx->report->kmod_amdxdna,
+				       &ctx->report->kmod_nvidia,
+				       &ctx->report->kmod_nvidia_uvm,
+				       &ctx->report->kmod_nouveau };
+	static const char *const names[] = { "amdgpu", "amdxdna", "nvidia",
+					     "nvidia_uvm", "nouveau" };
+	const size_t n = sizeof(names) / sizeof(names[0]);
 	struct lemon_err e = { 0 };
 	struct kmod_ctx *kctx;
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < n; i++) {
 		memset(mods[i], 0, sizeof(*mods[i]));
 		lemon_str_copy(mods[i]->name, sizeof(mods[i]->name), names[i]);
 		if (read_sysfs(ctx->root, mods[i], &e) < 0 && rc == 0) {
@@ -153,7 +160,7 @@ int detect_kmod_probe(struct detect_ctx *ctx, struct lemon_err *err)
 	kctx = open_index(ctx, &e);
 	if (kctx == NULL)
 		return rc;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < n; i++)
 		read_index(kctx, detect_root_dir(ctx->root), mods[i]);
 	kmod_unref(kctx);
 	return rc;

@@ -1,4 +1,7 @@
-/* device nodes and whether the current user may open them.
+/* device nodes and whether the current user may open them: /dev/kfd,
+ * the GPUs' DRM render nodes, the NPUs' accel nodes, and the NVIDIA
+ * driver's own nodes (nvidiactl, nvidia<N> per GPU, nvidia-uvm, which
+ * CUDA opens besides the render node the Vulkan driver may use).
  *
  * Live: stat(2) for owner and mode, access(2) for the verdict (it honours
  * ACLs and capabilities). Under a sysroot the owners come from the recorded
@@ -127,6 +130,47 @@ static void check_node(struct detect_ctx *ctx, const char *rel,
 				  sizeof(n->group));
 }
 
+static bool nvidia_minor_name(const char *n)
+{
+	size_t i;
+
+	if (strncmp(n, "nvidia", 6) != 0 || n[6] == '\0')
+		return false;
+	for (i = 6; n[i]; i++)
+		if (n[i] < '0' || n[i] > '9')
+			return false;
+	return i < 12;
+}
+
+/* the NVIDIA nodes, checked when an NVIDIA GPU is bound to nvidia or the
+ * driver left its control node: nvidiactl and nvidia-uvm always (a missing
+ * one is the finding), nvidia<N> as many as exist */
+static void check_nvidia(struct detect_ctx *ctx, const char *stats,
+			 size_t stats_len, const char *groups, size_t groups_len)
+{
+	struct detect_report *rep = ctx->report;
+	struct detect_names names;
+	bool bound = false;
+	size_t k;
+	int i;
+
+	for (i = 0; i < rep->n_gpus; i++)
+		if (rep->gpus[i].pci.vendor == 0x10de &&
+		    strcmp(rep->gpus[i].pci.driver, "nvidia") == 0)
+			bound = true;
+	if (!bound && !detect_root_exists(ctx->root, DETECT_BASE_DEV, "nvidiactl"))
+		return;
+	check_node(ctx, "nvidiactl", stats, stats_len, groups, groups_len);
+	check_node(ctx, "nvidia-uvm", stats, stats_len, groups, groups_len);
+	if (detect_root_list(ctx->root, DETECT_BASE_DEV, "", &names, NULL) < 0)
+		return;
+	for (k = 0; k < names.count; k++)
+		if (nvidia_minor_name(names.names[k]))
+			check_node(ctx, names.names[k], stats, stats_len, groups,
+				   groups_len);
+	detect_names_free(&names);
+}
+
 int detect_nodes_probe(struct detect_ctx *ctx, struct lemon_err *err)
 {
 	struct detect_report *rep = ctx->report;
@@ -136,6 +180,9 @@ int detect_nodes_probe(struct detect_ctx *ctx, struct lemon_err *err)
 	int i;
 
 	(void)err;
+	rep->nodes_recorded = detect_root_is_live(ctx->root) ||
+			      detect_root_exists(ctx->root, DETECT_BASE_DEV,
+						 ".lemon-stat");
 	if (!detect_root_is_live(ctx->root) &&
 	    detect_root_read(ctx->root, DETECT_BASE_DEV, ".lemon-stat", stats,
 			     sizeof(stats), &stats_len, NULL) < 0)
@@ -159,6 +206,7 @@ int detect_nodes_probe(struct detect_ctx *ctx, struct lemon_err *err)
 		snprintf(rel, sizeof(rel), "accel/%s", rep->npus[i].accel_node);
 		check_node(ctx, rel, stats, stats_len, groups, groups_len);
 	}
+	check_nvidia(ctx, stats, stats_len, groups, groups_len);
 	free(groups);
 	return 0;
 }

@@ -18,8 +18,7 @@ static void access_fix(const struct detect_node *n, char *fix, size_t cap)
 			 n->path, n->mode, n->gid);
 }
 
-/* one check for a node's access; returns true when usable */
-static bool check_node(struct doctor_result *res, const char *section,
+bool doctor_check_node(struct doctor_result *res, const char *section,
 		       const char *id, const char *rel)
 {
 	const struct detect_node *n = detect_find_node(&res->report, rel);
@@ -67,6 +66,8 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 	char id[32], fix[256], path[48];
 
 	snprintf(id, sizeof(id), "gpu:%s", g->pci.bdf);
+	if (g->pci.vendor == 0x10de)
+		return; /* checks_nvidia.c */
 	if (g->pci.vendor != 0x1002) {
 		doctor_add(res, "gpu", id, g->pci.driver[0] ? DOCTOR_OK : DOCTOR_WARN,
 			   NULL, "%s (%04x:%04x), driver %s", cg->name,
@@ -100,7 +101,7 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 	if (g->render_node[0] != '\0') {
 		snprintf(path, sizeof(path), "dri/%s", g->render_node);
 		snprintf(id, sizeof(id), "render:%s", g->render_node);
-		check_node(res, "gpu", id, path);
+		doctor_check_node(res, "gpu", id, path);
 	}
 }
 
@@ -120,7 +121,7 @@ static void check_kfd(struct doctor_result *res)
 			   "amdgpu is bound but the KFD topology is missing, so ROCm cannot run");
 		return;
 	}
-	check_node(res, "gpu", "kfd-access", "kfd");
+	doctor_check_node(res, "gpu", "kfd-access", "kfd");
 }
 
 void doctor_check_gpu(struct doctor_result *res)

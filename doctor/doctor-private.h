@@ -19,6 +19,12 @@ struct doctor_check *doctor_add(struct doctor_result *res, const char *section,
 void doctor_check_system(struct doctor_result *res); /* checks_system.c */
 void doctor_check_gpu(struct doctor_result *res);    /* checks_gpu.c */
 void doctor_check_npu(struct doctor_result *res);    /* checks_npu.c */
+void doctor_check_nvidia(struct doctor_result *res); /* checks_nvidia.c */
+
+/* one check for a device node's access (id, e.g. "kfd-access"); returns
+ * true when the user can open it (checks_gpu.c) */
+bool doctor_check_node(struct doctor_result *res, const char *section,
+		       const char *id, const char *rel);
 void doctor_check_vulkan(struct doctor_result *res); /* checks_system.c */
 void doctor_check_backend(struct doctor_result *res); /* checks_gpu.c */
 

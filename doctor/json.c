@@ -61,6 +61,81 @@ static void pci_json(cJSON *o, const struct detect_pci *p)
 	add_hex(o, "class", p->class_code, 6);
 }
 
+/* "13.0" from cuDriverGetVersion's 13000 */
+static void cuda_version_str(int v, char *out, size_t cap)
+{
+	snprintf(out, cap, "%d.%d", v / 1000, (v % 1000) / 10);
+}
+
+/* what the NVIDIA driver and lemon's table say about one NVIDIA GPU, and
+ * where each fact came from */
+static cJSON *nvidia_json(const struct doctor_result *res,
+			  const struct compat_gpu *cg,
+			  const struct detect_gpu *g)
+{
+	const struct detect_report *r = &res->report;
+	const struct detect_cuda_device *d = NULL;
+	cJSON *o = cJSON_CreateObject(), *src;
+	char ver[16] = "";
+
+	if (g->cuda_index >= 0 && g->cuda_index < r->cuda.n_devices)
+		d = &r->cuda.devices[g->cuda_index];
+	if (r->cuda.has_driver_version)
+		cuda_version_str(r->cuda.driver_version, ver, sizeof(ver));
+	add_str(o, "arch", cg->arch);
+	add_str(o, "compute_capability", cg->cc);
+	add_str(o, "cuda_target", cg->sm);
+	add_str(o, "compute_capability_disagreement", cg->cc_disagreement);
+	add_u64(o, "vram_bytes", d && d->has_total, d ? d->total_bytes : 0);
+	add_u64(o, "vram_free_bytes", d && d->has_free, d ? d->free_bytes : 0);
+	add_str(o, "driver_version", r->kmod_nvidia.version);
+	add_str(o, "cuda_driver_version", ver);
+	add_str(o, "cuda_error", d ? d->error : "");
+	src = cJSON_AddObjectToObject(o, "sources");
+	add_str(src, "name", cg->name_source);
+	add_str(src, "arch", cg->arch[0] ? cg->cc_source : "");
+	add_str(src, "compute_capability", cg->cc_source);
+	add_str(src, "vram_bytes", d && d->has_total ? "cuda" : "");
+	add_str(src, "vram_free_bytes", d && d->has_free ? "cuda" : "");
+	add_str(src, "driver_version",
+		r->kmod_nvidia.version[0] ? "sysfs_module_version" : "");
+	add_str(src, "cuda_driver_version", ver[0] ? "cuda" : "");
+	return o;
+}
+
+static cJSON *cuda_json(const struct detect_cuda *cu)
+{
+	cJSON *o = cJSON_CreateObject(), *devs;
+	char ver[16] = "", cc[16];
+	int i;
+
+	cJSON_AddBoolToObject(o, "probed", cu->probed);
+	if (!cu->probed)
+		add_str(o, "skipped", cu->skipped_why);
+	cJSON_AddBoolToObject(o, "library", cu->library);
+	add_str(o, "error", cu->error);
+	if (cu->has_driver_version)
+		cuda_version_str(cu->driver_version, ver, sizeof(ver));
+	add_str(o, "driver_version", ver);
+	devs = cJSON_AddArrayToObject(o, "devices");
+	for (i = 0; i < cu->n_devices; i++) {
+		const struct detect_cuda_device *d = &cu->devices[i];
+		cJSON *dj = cJSON_CreateObject();
+
+		add_str(dj, "name", d->name);
+		add_str(dj, "pci", d->bdf);
+		if (d->cc_major >= 0)
+			snprintf(cc, sizeof(cc), "%d.%d", d->cc_major % 100,
+				 d->cc_minor % 100);
+		add_str(dj, "compute_capability", d->cc_major >= 0 ? cc : "");
+		add_u64(dj, "vram_bytes", d->has_total, d->total_bytes);
+		add_u64(dj, "vram_free_bytes", d->has_free, d->free_bytes);
+		add_str(dj, "error", d->error);
+		cJSON_AddItemToArray(devs, dj);
+	}
+	return o;
+}
+
 static cJSON *gpu_json(const struct doctor_result *res, const struct compat_gpu *cg)
 {
 	const struct detect_gpu *g = &res->report.gpus[cg->index];
@@ -85,6 +160,10 @@ static cJSON *gpu_json(const struct doctor_result *res, const struct compat_gpu 
 		g->kfd_gfx_target_version);
 	add_str(o, "gc_ip", g->gc_ip);
 	add_str(o, "render_node", g->render_node);
+	if (g->pci.vendor == 0x10de)
+		cJSON_AddItemToObject(o, "nvidia", nvidia_json(res, cg, g));
+	else
+		cJSON_AddNullToObject(o, "nvidia");
 	return o;
 }
 
@@ -210,9 +289,14 @@ char *doctor_to_json(const struct doctor_result *res, bool pretty)
 	for (i = 0; i < res->view.n_npus; i++)
 		cJSON_AddItemToArray(arr, npu_json(res, &res->view.npus[i]));
 	cJSON_AddItemToObject(root, "vulkan", vulkan_json(&res->report.vulkan));
+	cJSON_AddItemToObject(root, "cuda", cuda_json(&res->report.cuda));
 	arr = cJSON_AddObjectToObject(root, "kernel_modules");
 	cJSON_AddItemToObject(arr, "amdgpu", kmod_json(&res->report.kmod_amdgpu));
 	cJSON_AddItemToObject(arr, "amdxdna", kmod_json(&res->report.kmod_amdxdna));
+	cJSON_AddItemToObject(arr, "nvidia", kmod_json(&res->report.kmod_nvidia));
+	cJSON_AddItemToObject(arr, "nvidia_uvm",
+			      kmod_json(&res->report.kmod_nvidia_uvm));
+	cJSON_AddItemToObject(arr, "nouveau", kmod_json(&res->report.kmod_nouveau));
 	arr = cJSON_AddObjectToObject(root, "user");
 	add_u64(arr, "memlock_bytes", res->report.user.has_memlock &&
 				      !res->report.user.memlock_unlimited,

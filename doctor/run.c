@@ -10,6 +10,7 @@
 static const struct doctor_checker checkers[] = {
 	{ "system", doctor_check_system },   /* kernel log, iommu, memlock */
 	{ "gpu", doctor_check_gpu },         /* driver, kfd, nodes, gfx sources */
+	{ "nvidia", doctor_check_nvidia },   /* binding, uvm, nodes, driver, ICD */
 	{ "npu", doctor_check_npu },         /* driver, firmware protocol, node */
 	{ "vulkan", doctor_check_vulkan },   /* loader and devices */
 	{ "backend", doctor_check_backend }, /* the recommended path */

@@ -42,9 +42,10 @@ struct provision_result {
 			      * be verified, so another backend may serve */
 };
 
-/* "llamacpp:cpu", "llamacpp:vulkan", "llamacpp:rocm:gfx110X" or
- * "llamacpp:rocm:gfx1101". *needs_target is set (and *out NULL) for
- * "llamacpp:rocm" without a target, which detection must complete.
+/* "llamacpp:cpu", "llamacpp:vulkan", "llamacpp:rocm:gfx110X",
+ * "llamacpp:rocm:gfx1101" or "llamacpp:cuda:sm_89". *needs_target is set
+ * (and *out NULL) for "llamacpp:rocm" or "llamacpp:cuda" without a
+ * target, which detection must complete.
  * Unknown names are NOT_FOUND with "unknown backend name '...'". */
 int provision_find(const struct compat_backends *bm, const char *name,
 		   const struct compat_backend_asset **out, bool *needs_target,
@@ -60,8 +61,8 @@ int provision_install(const struct compat_backend_asset *a,
 
 struct provision_installed {
 	char name[40];     /* "llamacpp:cpu" */
-	char kind[16];     /* "cpu", "vulkan", "rocm" */
-	char family[16];   /* rocm family, "" otherwise */
+	char kind[16];     /* "cpu", "vulkan", "rocm", "cuda" */
+	char family[16];   /* rocm family, cuda sm_NN, "" otherwise */
 	char version[32];
 	char asset[128];
 	char sha256[65];   /* "" when installed with --insecure-skip-verify */

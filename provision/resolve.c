@@ -25,7 +25,8 @@ int provision_find(const struct compat_backends *bm, const char *name,
 	if (strncmp(name, "llamacpp:", 9) != 0)
 		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
 				     "unknown backend name '%s' (want llamacpp:cpu, "
-				     "llamacpp:vulkan or llamacpp:rocm[:gfxNNNN])", name);
+				     "llamacpp:vulkan, llamacpp:rocm[:gfxNNNN] or "
+				     "llamacpp:cuda[:sm_NN])", name);
 	rest = name + 9;
 	colon = strchr(rest, ':');
 	if (!lemon_str_copy_n(kind, sizeof(kind), rest,
@@ -33,7 +34,9 @@ int provision_find(const struct compat_backends *bm, const char *name,
 	    (colon && !lemon_str_copy(target, sizeof(target), colon + 1)))
 		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
 				     "unknown backend name '%s'", name);
-	if (strcmp(kind, "rocm") == 0 && target[0] == 0) {
+	/* a GPU build without its target: detection chooses it */
+	if ((strcmp(kind, "rocm") == 0 || strcmp(kind, "cuda") == 0) &&
+	    target[0] == 0) {
 		*needs_target = true;
 		return 0;
 	}

@@ -161,7 +161,7 @@ if [ -e "$SRC/sys/class/kfd/kfd/topology/nodes" ]; then
 fi
 
 # ---- modules, IOMMU ----------------------------------------------------
-for m in amdgpu amdxdna; do
+for m in amdgpu amdxdna nvidia nvidia_uvm nouveau; do
 	copy_file "sys/module/$m/initstate"
 	copy_file "sys/module/$m/version"
 done
@@ -202,7 +202,8 @@ copy_file usr/share/libdrm/amdgpu.ids
 
 # ---- device nodes ------------------------------------------------------
 : > "$OUT/.lemon-stat.tmp"
-for n in "$SRC"/dev/kfd "$SRC"/dev/dri/renderD* "$SRC"/dev/dri/card* "$SRC"/dev/accel/accel*; do
+for n in "$SRC"/dev/kfd "$SRC"/dev/dri/renderD* "$SRC"/dev/dri/card* "$SRC"/dev/accel/accel* \
+	"$SRC"/dev/nvidiactl "$SRC"/dev/nvidia-uvm "$SRC"/dev/nvidia[0-9]*; do
 	[ -e "$n" ] || continue
 	rel=${n#"$SRC"/}
 	mkdir -p "$OUT/$(dirname "$rel")"

@@ -108,9 +108,10 @@ int server_config_set(struct server_config *c, const char *key,
 		return set_str(c->mirror, sizeof(c->mirror), key, val, err);
 	if (strcmp(key, "backend") == 0) {
 		if (strcmp(val, "auto") && strcmp(val, "rocm") &&
-		    strcmp(val, "vulkan") && strcmp(val, "cpu"))
+		    strcmp(val, "vulkan") && strcmp(val, "cpu") &&
+		    strcmp(val, "cuda"))
 			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
-					     "backend: '%.40s' is not auto, rocm, vulkan or cpu",
+					     "backend: '%.40s' is not auto, cuda, rocm, vulkan or cpu",
 					     val);
 		return set_str(c->backend, sizeof(c->backend), key, val, err);
 	}

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	switch (data[0] % 10) {
+	switch (data[0] % 11) {
 	case 0: {
 		struct detect_kfd_props p;
 
@@ -71,6 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 9:
 		detect_kmsg_relevant(buf, len);
+		break;
+	case 10:
+		detect_cuda_parse_bus_id(buf, len, out, sizeof(out), &err);
 		break;
 	}
 	return 0;

@@ -29,6 +29,7 @@ command -v jq > /dev/null || {
 }
 
 # jq program: prints one line per contract violation of the document
+# (NVIDIA GPUs carry the gpus[].nvidia object, docs/doctor-json.md)
 CONTRACT='
 def need($o; $keys; $p):
 	$keys[] as $k | if ($o | type) == "object" and ($o | has($k)) then empty
@@ -37,19 +38,23 @@ def hex($v; $n; $p):
 	if $v == null or (($v | type) == "string" and ($v | test("^[0-9a-f]{\($n)}$"))) then empty
 	else "\($p) is \($v | tojson), not \($n) lower-case hex digits" end;
 def arr($v; $p): if ($v | type) == "array" then empty else "\($p) is not an array" end;
-need(.; ["schema", "host", "gpus", "npus", "vulkan", "checks", "backend"]; "document"),
+need(.; ["schema", "host", "gpus", "npus", "vulkan", "cuda", "checks", "backend"]; "document"),
 (if .schema != 1 then "schema is \(.schema | tojson), not 1" else empty end),
 need(.host; ["kernel", "cmdline", "cpu", "ram_bytes"]; "host"),
 need(.host.cpu; ["model", "cores", "flags"]; "host.cpu"),
 arr(.gpus; "gpus"), arr(.npus; "npus"), arr(.checks; "checks"),
 need(.vulkan; ["loader", "devices"]; "vulkan"),
+need(.cuda; ["probed", "library", "driver_version", "devices"]; "cuda"),
 need(.backend; ["recommended", "target", "candidates"]; "backend"),
 arr(.backend.candidates; "backend.candidates"),
-(if (.backend.recommended | tostring | test("^(rocm|vulkan|cpu)$")) then empty
+(if (.backend.recommended | tostring | test("^(cuda|rocm|vulkan|cpu)$")) then empty
  else "backend.recommended is \(.backend.recommended | tojson)" end),
 (.gpus // [] | to_entries[] | .key as $i | .value as $g |
 	need($g; ["pci", "vendor_id", "device_id", "revision", "vendor", "name", "kind", "driver",
-		  "gfx", "gfx_source", "rocm_family", "vram_bytes"]; "gpus[\($i)]"),
+		  "gfx", "gfx_source", "rocm_family", "vram_bytes", "nvidia"]; "gpus[\($i)]"),
+	(if $g.vendor == "NVIDIA" then need($g.nvidia; ["arch", "compute_capability", "cuda_target",
+		"vram_bytes", "vram_free_bytes", "driver_version", "cuda_driver_version", "sources"];
+		"gpus[\($i)].nvidia") else empty end),
 	hex($g.vendor_id; 4; "gpus[\($i)].vendor_id"), hex($g.device_id; 4; "gpus[\($i)].device_id"),
 	hex($g.revision; 2; "gpus[\($i)].revision")),
 (.npus // [] | to_entries[] | .key as $i | .value as $n |

@@ -39,6 +39,20 @@ fi
 jq -e '.vulkan.probed == false and (.vulkan.devices | length == 0)' "$tmp/nv.json" >/dev/null &&
 	ok "--no-vulkan skips the probe" || bad "--no-vulkan skips the probe" "$(jq -c .vulkan "$tmp/nv.json")"
 
+# the CUDA probe: live only, and only with an NVIDIA GPU; --no-cuda skips it
+nv=$(jq '[.gpus[] | select(.vendor == "NVIDIA")] | length' "$tmp/live.json")
+if [ "$nv" -eq 0 ]; then
+	jq -e '.cuda.probed == false and .cuda.skipped == "no NVIDIA GPU" and .cuda.library == false
+		and (.cuda.devices | length == 0) and .kernel_modules.nvidia.loaded == false' "$tmp/live.json" >/dev/null &&
+		ok "no NVIDIA GPU: CUDA probe skipped" || bad "no NVIDIA GPU: CUDA probe skipped" "$(jq -c .cuda "$tmp/live.json")"
+else
+	jq -e '.cuda.probed == true and (.gpus | map(select(.vendor == "NVIDIA")) | all(.nvidia | type == "object"))' \
+		"$tmp/live.json" >/dev/null && ok "NVIDIA GPU: CUDA probed" || bad "NVIDIA GPU: CUDA probed" "$(jq -c .cuda "$tmp/live.json")"
+fi
+"$LEMON" doctor --json --no-vulkan --no-cuda >"$tmp/nc.json"
+jq -e '.cuda.probed == false and .cuda.skipped == "--no-cuda"' "$tmp/nc.json" >/dev/null &&
+	ok "--no-cuda skips the probe" || bad "--no-cuda skips the probe" "$(jq -c .cuda "$tmp/nc.json")"
+
 "$LEMON" system-info --no-vulkan >"$tmp/si.json"
 [ $? -eq 0 ] && jq -e '.schema == 1' "$tmp/si.json" >/dev/null && ok "system-info prints the json" ||
 	bad "system-info prints the json" "bad output"

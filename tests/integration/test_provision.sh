@@ -64,6 +64,14 @@ tgz("abspath", [reg(top % "abspath" + "llama-server"), reg(tmp + "/evil")])
 tgz("hardlink", [reg(top % "hardlink" + "llama-server"),
                  link(top % "hardlink" + "passwd", "../../../../../etc/passwd",
                       tarfile.LNKTYPE)])
+# the CUDA asset layout (lemonade-sdk/llama.cpp: llama-<tag>/ in a .tar.xz):
+# the real CPU bundle's files repacked under the sm_89 name, so the cuda kind
+# and the tar.xz format go through the real install path
+cpu = os.path.join(m, "llama-%s-bin-ubuntu-x64.tar.gz" % version)
+with tarfile.open(cpu, "r:gz") as src, tarfile.open(
+        os.path.join(m, "llama-%s-ubuntu-cuda-sm_89-x64.tar.xz" % version), "w:xz") as dst:
+    for info in src.getmembers():
+        dst.addfile(info, src.extractfile(info) if info.isfile() else None)
 with zipfile.ZipFile(os.path.join(m, "llama-zipslip-bin-ubuntu-x64.tar.gz"), "w") as z:
     z.writestr("llama-zipslip/llama-server", "x")
     z.writestr("../../../../evil", "x")
@@ -346,6 +354,49 @@ if [ "$partsize" -gt 0 ] && [ "$visible" = 0 ] &&
 	ok $name
 else
 	fail $name "part=$partsize visible=$visible $(requests | tail -n 2) $(cat "$T/err")"
+fi
+
+# --- CUDA: the sm_NN bundle (tar.xz), named or chosen by detection --------------
+name=cuda_named_tar_xz
+D=$T/cuda
+CEXE=$D/lemon/backends/llamacpp-cuda-sm_89-$VERSION/llama-$VERSION/llama-server
+if lem "$D" install-backend llamacpp:cuda:sm_89 --mirror "$URL" > "$T/out" 2> "$T/err" &&
+   grep -q "installed llamacpp:cuda:sm_89 $VERSION" "$T/out" && "$CEXE" --version > /dev/null 2>&1; then
+	ok $name
+else
+	fail $name "$(cat "$T/out" "$T/err")"
+fi
+
+name=cuda_target_from_detection
+D=$T/cuda2
+if LEMON_SYSROOT=$ROOT/tests/fixtures/nvidia-only lem "$D" install-backend llamacpp:cuda \
+	--mirror "$URL" > "$T/out" 2> "$T/err" &&
+   grep -q "trying llamacpp:cuda:sm_89 (cuda:sm_89): CUDA sm_89 build for GeForce RTX 4090" "$T/out" &&
+   grep -q "installed llamacpp:cuda:sm_89 $VERSION" "$T/out"; then
+	ok $name
+else
+	fail $name "$(cat "$T/out" "$T/err")"
+fi
+
+name=cuda_no_bundle_for_target
+if ! lem "$T/cuda3" install-backend llamacpp:cuda:sm_61 --mirror "$URL" > "$T/out" 2> "$T/err" &&
+   grep -q "no CUDA llama.cpp build for sm_61" "$T/err"; then
+	ok $name
+else
+	fail $name "$(cat "$T/out" "$T/err")"
+fi
+
+# without nvidia-uvm CUDA is skipped with its fix; auto goes on down the list
+name=auto_skips_cuda_without_uvm
+D=$T/cuda4
+if LEMON_SYSROOT=$ROOT/tests/fixtures/nvidia-no-uvm lem "$D" install-backend auto \
+	--mirror "$URL" > "$T/out" 2> "$T/err" &&
+   grep -q "skip cuda:sm_89: CUDA skipped: /dev/nvidia-uvm missing (nvidia_uvm not loaded); sudo nvidia-modprobe -u -c=0" "$T/out" &&
+   grep -q "skip llamacpp:vulkan: unavailable" "$T/out" &&
+   grep -q "installed llamacpp:cpu $VERSION" "$T/out"; then
+	ok $name
+else
+	fail $name "$(cat "$T/out" "$T/err")"
 fi
 
 # --- auto: ROCm asset unavailable -> next candidate ---------------------------

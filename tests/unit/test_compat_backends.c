@@ -45,9 +45,29 @@ static void test_shipped_manifest(void **state)
 	assert_int_equal(compat_backend_find(bm, "rocm", "gfx9999", &a, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
 	lemon_err_clear(&err);
+	/* cuda bundles: one per compute capability (lemonade-sdk/llama.cpp),
+	 * found by sm_NN only */
 	assert_int_equal(compat_backend_find(bm, "cuda", NULL, &a, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
-	assert_non_null(strstr(err.msg, "unknown backend name 'cuda'"));
+	assert_non_null(strstr(err.msg, "a CUDA backend needs a compute capability target (sm_NN)"));
+	lemon_err_clear(&err);
+	assert_int_equal(compat_backend_find(bm, "cuda", "sm_61", &a, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "no CUDA llama.cpp build for sm_61"));
+	lemon_err_clear(&err);
+	assert_int_equal(compat_backend_find(bm, "cuda", "sm_90", &a, &err), 0);
+	assert_string_equal(a->name, "llamacpp:cuda:sm_90");
+	assert_string_equal(a->target, "cuda-sm_90");
+	assert_string_equal(a->format, "tar.xz");
+	assert_string_equal(a->cuda_runtime, "12.9");
+	assert_int_equal(compat_backend_expand(a, NULL, asset, sizeof(asset),
+					       url, sizeof(url), exe, sizeof(exe),
+					       &err), 0);
+	assert_string_equal(asset, "llama-b10397-ubuntu-cuda-sm_90-x64.tar.xz");
+	assert_string_equal(url, "https://github.com/lemonade-sdk/llama.cpp/releases/"
+			    "download/b10397/llama-b10397-ubuntu-cuda-sm_90-x64.tar.xz");
+	assert_string_equal(exe, "llama-b10397/llama-server");
+	assert_int_equal(compat_backend_find(bm, "vulkan", "sm_90", &a, &err), -1);
 	lemon_err_clear(&err);
 	assert_int_equal(compat_backend_expand(bm->a, "../x", asset, sizeof(asset),
 					       url, sizeof(url), exe, sizeof(exe),
@@ -132,6 +152,38 @@ static void test_malformed(void **state)
 	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
 	assert_non_null(strstr(err.msg, "sha256"));
 	lemon_err_clear(&err);
+
+	/* cuda targets need their sm_NN family and CUDA runtime */
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
+		 "{\"targets\":{\"cpu\":{%s,\"cuda_runtime\":\"12.9\"}}}}}", good_target);
+	assert_int_equal(load_text(doc, &err), -1);
+	assert_non_null(strstr(err.msg, "'cuda_runtime' is for cuda only"));
+	lemon_err_clear(&err);
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
+		 "{\"targets\":{\"c\":{%s}}}}}", good_target);
+	memcpy(strstr(doc, "\"cpu\""), "\"xpu\"", 5); /* same length */
+	assert_int_equal(load_text(doc, &err), -1);
+	assert_non_null(strstr(err.msg, "kind"));
+	lemon_err_clear(&err);
+	assert_int_equal(load_text("{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
+				   "{\"targets\":{\"c\":{\"kind\":\"cuda\",\"family\":\"sm_9x\","
+				   "\"cuda_runtime\":\"12.9\",\"version\":\"b1\",\"asset\":\"a\","
+				   "\"url\":\"u\",\"format\":\"tar.xz\",\"exe\":\"s\",\"source\":\"t\"}}}}}",
+				   &err), -1);
+	assert_non_null(strstr(err.msg, "malformed family 'sm_9x'"));
+	lemon_err_clear(&err);
+	assert_int_equal(load_text("{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
+				   "{\"targets\":{\"c\":{\"kind\":\"cuda\",\"family\":\"sm_90\","
+				   "\"version\":\"b1\",\"asset\":\"a\","
+				   "\"url\":\"u\",\"format\":\"tar.xz\",\"exe\":\"s\",\"source\":\"t\"}}}}}",
+				   &err), -1);
+	assert_non_null(strstr(err.msg, "cuda needs 'cuda_runtime' major.minor (got '')"));
+	lemon_err_clear(&err);
+	assert_int_equal(load_text("{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
+				   "{\"targets\":{\"c\":{\"kind\":\"cuda\",\"family\":\"sm_90\","
+				   "\"cuda_runtime\":\"12.9\",\"version\":\"b1\",\"asset\":\"a\","
+				   "\"url\":\"u\",\"format\":\"tar.xz\",\"exe\":\"s\",\"source\":\"t\"}}}}}",
+				   &err), 0);
 
 	assert_int_equal(compat_backends_load("/nonexistent-lemon", &bm, &err), -1);
 	assert_null(bm);

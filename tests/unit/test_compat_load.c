@@ -16,7 +16,7 @@
 
 static const char *const shipped[] = {
 	"gpus.json", "gpus-local.json", "gc-ip.json", "rocm.json",
-	"npus.json", "kmsg.json", "kmsg-local.json",
+	"npus.json", "kmsg.json", "kmsg-local.json", "nvidia.json",
 };
 
 static char *slurp(const char *path)
@@ -346,7 +346,7 @@ static void test_topics(void **state)
 	assert_int_equal(compat_topics_for(rep), 0);
 	rep->n_gpus = 1;
 	rep->gpus[0].pci.vendor = 0x10de;
-	assert_int_equal(compat_topics_for(rep), 0);
+	assert_int_equal(compat_topics_for(rep), COMPAT_TOPIC_NVIDIA);
 	rep->gpus[0].pci.vendor = 0x1002;
 	assert_int_equal(compat_topics_for(rep), COMPAT_TOPIC_GPU);
 	rep->n_npus = 1;

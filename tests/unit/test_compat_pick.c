@@ -293,8 +293,11 @@ static void test_nvidia_without_render_node(void **state)
 	g->pci.device = 0x2330;
 	lemon_str_copy(g->pci.driver, sizeof(g->pci.driver), "nvidia");
 	run(f);
-	assert_cand(&f->ch.c[0], "vulkan", "", true);
-	assert_non_null(strstr(f->ch.c[0].reason, "nvidia bound"));
+	/* CUDA first (sm_90 from the PCI table; this hand-made report, like
+	 * an old recording, has no node data), then Vulkan */
+	assert_cand(&f->ch.c[0], "cuda", "sm_90", true);
+	assert_cand(&f->ch.c[1], "vulkan", "", true);
+	assert_non_null(strstr(f->ch.c[1].reason, "nvidia bound"));
 
 	/* probed: the loader found no driver at all */
 	f->r.vulkan.probed = true;
@@ -302,8 +305,8 @@ static void test_nvidia_without_render_node(void **state)
 	lemon_str_copy(f->r.vulkan.error, sizeof(f->r.vulkan.error),
 		       "vkCreateInstance failed: VK_ERROR_INCOMPATIBLE_DRIVER");
 	run(f);
-	assert_cand(&f->ch.c[0], "vulkan", "", false);
-	assert_non_null(strstr(f->ch.c[0].reason, "the loader found no driver (vkCreateInstance failed"));
+	assert_cand(&f->ch.c[1], "vulkan", "", false);
+	assert_non_null(strstr(f->ch.c[1].reason, "the loader found no driver (vkCreateInstance failed"));
 
 	/* probed with the NVIDIA ICD (as seen on that machine) */
 	f->r.vulkan.error[0] = '\0';
@@ -315,9 +318,11 @@ static void test_nvidia_without_render_node(void **state)
 	d->device_id = 0x2330;
 	d->type = DETECT_VK_DISCRETE;
 	run(f);
+	/* the Vulkan driver's name wins over the table's */
 	assert_string_equal(f->view.gpus[0].name, "NVIDIA H100 80GB HBM3");
-	assert_cand(&f->ch.c[0], "vulkan", "", true);
-	assert_string_equal(f->ch.c[0].reason, "Vulkan on NVIDIA H100 80GB HBM3 (nvidia)");
+	assert_string_equal(f->view.gpus[0].name_source, "vulkan");
+	assert_cand(&f->ch.c[1], "vulkan", "", true);
+	assert_string_equal(f->ch.c[1].reason, "Vulkan on NVIDIA H100 80GB HBM3 (nvidia)");
 }
 
 static void test_nvidia_only(void **state)
@@ -333,20 +338,30 @@ static void test_nvidia_only(void **state)
 	add_node(&f->r, "dri/renderD128", true, "render");
 	run(f);
 	assert_string_equal(f->view.gpus[0].vendor, "NVIDIA");
-	assert_string_equal(f->view.gpus[0].name, "NVIDIA GPU");
+	assert_string_equal(f->view.gpus[0].name, "GeForce RTX 4090");
 	assert_string_equal(f->view.gpus[0].kind, "dgpu");
-	assert_int_equal(f->ch.n, 2);
-	assert_cand(&f->ch.c[0], "vulkan", "", true);
-	assert_int_equal(f->ch.c[0].gpu_index, 0);
+	assert_int_equal(f->ch.n, 3);
+	assert_cand(&f->ch.c[0], "cuda", "sm_89", true);
+	assert_cand(&f->ch.c[1], "vulkan", "", true);
+	assert_int_equal(f->ch.c[1].gpu_index, 0);
 	assert_int_equal(f->ch.recommended, 0);
+
+	/* an unknown NVIDIA id without a CUDA answer: no name, no target */
+	g->pci.device = 0x1234;
+	run(f);
+	assert_string_equal(f->view.gpus[0].name, "NVIDIA GPU");
+	assert_cand(&f->ch.c[0], "cuda", "", false);
+	assert_string_equal(f->ch.c[0].reason,
+			    "CUDA skipped: compute capability of NVIDIA GPU unknown (10de:1234 is not in lemon's table and the CUDA driver did not answer; compute capability unknown)");
+	assert_int_equal(f->ch.recommended, 1);
 
 	/* the render node is closed to this user */
 	f->r.nodes[0].readable = false;
 	lemon_str_copy(f->r.nodes[0].group, sizeof(f->r.nodes[0].group),
 		       "video");
 	run(f);
-	assert_cand(&f->ch.c[0], "vulkan", "", false);
-	assert_string_equal(f->ch.c[0].reason,
+	assert_cand(&f->ch.c[1], "vulkan", "", false);
+	assert_string_equal(f->ch.c[1].reason,
 			    "Vulkan skipped: /dev/dri/renderD128 not accessible; add your user to the video group: sudo usermod -aG video $USER (not probed: --no-vulkan)");
 }
 

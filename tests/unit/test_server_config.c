@@ -40,8 +40,11 @@ static void test_defaults_and_set(void **state)
 	assert_int_equal(server_config_set(&c, "port", "80x", &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
 	lemon_err_clear(&err);
-	assert_int_equal(server_config_set(&c, "backend", "cuda", &err), -1);
+	assert_int_equal(server_config_set(&c, "backend", "cuda", &err), 0);
+	assert_string_equal(c.backend, "cuda");
+	assert_int_equal(server_config_set(&c, "backend", "metal", &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "is not auto, cuda, rocm, vulkan or cpu"));
 	lemon_err_clear(&err);
 	assert_int_equal(server_config_set(&c, "colour", "red", &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
