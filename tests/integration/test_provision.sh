@@ -230,9 +230,10 @@ else
 fi
 
 name=unknown_backend_name
-lem "$T/eunk" install-backend llamacpp:cuda > "$T/out" 2> "$T/err"
+# (llamacpp:cuda was the unknown name before CUDA bundles; metal is unknown)
+lem "$T/eunk" install-backend llamacpp:metal > "$T/out" 2> "$T/err"
 rc=$?
-if [ $rc -eq 1 ] && grep -q "unknown backend name 'cuda'" "$T/err"; then
+if [ $rc -eq 1 ] && grep -q "unknown backend name 'metal'" "$T/err"; then
 	ok $name
 else
 	fail $name "rc=$rc $(cat "$T/err")"
