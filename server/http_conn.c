@@ -287,8 +287,11 @@ static enum head_rc read_head(struct server_conn *c, int64_t first_deadline,
 	int64_t deadline = c->len > 0 || c->fresh ? first_deadline : 0;
 	size_t scanned = 0;
 
-	/* the last request's fields point into bytes that have moved */
+	/* the last request's fields point into bytes that have moved; and
+	 * a HEAD before must not strip the body of this request's answer
+	 * (an error answered before dispatch never sets head_only) */
 	memset(&c->req, 0, sizeof(c->req));
+	c->head_only = false;
 
 	for (;;) {
 		if (c->len > scanned &&

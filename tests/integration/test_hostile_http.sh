@@ -17,7 +17,8 @@
 #              one response head each, with a JSON body
 #  paths       an error body does not carry the absolute data directory
 #  protocol    pipelined requests, a chunked body, Expect: 100-continue
-#              and HEAD still work
+#              and HEAD still work; an error answered after a HEAD on the
+#              same connection keeps its body
 #  key-file    --api-key-file: the key works and is not in the command line
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on any failure.
 set -u
@@ -254,10 +255,18 @@ print("expect", r.split(b" ")[1].decode(), b"'xyz'" in r)
 r = talk(b"HEAD /api/v1/health HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
 head, _, rest = r.partition(b"\r\n\r\n")
 print("head", head.split(b" ")[1].decode(), b"Content-Length: " in head and rest == b"")
+# a HEAD, then on the same connection a request refused before routing (no
+# Host): the refusal keeps its body, as its Content-Length says
+r = talk(b"HEAD /api/v1/health HTTP/1.1\r\n" + H + b"\r\n" + b"GET /api/v1/health HTTP/1.1\r\n\r\n")
+_, _, rest = r.partition(b"\r\n\r\n")
+head, _, body = rest.partition(b"\r\n\r\n")
+cl = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+print("head-then-error", head.split(b" ")[1].decode() if head.startswith(b"HTTP/1.1 ") else "none",
+      len(cl) == 1 and int(cl[0].split(b":")[1]) == len(body) and b'"error"' in body)
 PY
 name=protocol
 python3 "$T/proto.py" "$PORT" > "$T/proto.out" 2>&1
-if [ "$(cat "$T/proto.out" | tr '\n' ' ')" = "pipelined 2 True chunked 404 True expect 404 True head 200 True " ]; then
+if [ "$(cat "$T/proto.out" | tr '\n' ' ')" = "pipelined 2 True chunked 404 True expect 404 True head 200 True head-then-error 400 True " ]; then
 	ok $name
 else
 	fail $name "$(cat "$T/proto.out" | tr '\n' ' ')"
