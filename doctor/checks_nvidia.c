@@ -142,7 +142,8 @@ static void check_nodes(struct doctor_result *res)
 		if (strncmp(rel, "nvidia", 6) != 0 || rel[6] < '0' ||
 		    rel[6] > '9')
 			continue;
-		snprintf(id, sizeof(id), "node:%s", rel);
+		/* nvidia<N>: at most "nvidia" and 5 digits (nodes.c) */
+		snprintf(id, sizeof(id), "node:%.26s", rel);
 		doctor_check_node(res, "gpu", id, rel);
 	}
 }
