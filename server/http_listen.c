@@ -12,12 +12,16 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "server/server-private.h"
 #include "util/str.h"
 
 #define STOP_WAIT_MS 10000
+/* descriptors kept for what is not a connection: children's pipes and
+ * health probes, pulls, the store's locks, the logs */
+#define FD_RESERVE 64
 
 /* the answer over a cap, written without waiting: the socket is new and
  * its send buffer empty */
@@ -175,6 +179,35 @@ static int listen_on(const struct server_config *c, int *out, struct lemon_err *
 	return 0;
 }
 
+/* a connection may hold two descriptors (its socket and one to a child).
+ * The soft limit is raised as far as the hard one allows; a connection
+ * cap the limit still cannot carry is lowered to what it can, so that a
+ * busy server refuses a connection (503) instead of running out in the
+ * middle of a request, where the failed socket to the child looked like
+ * a dead child and had it killed */
+static void fit_fd_limit(struct server_config *c)
+{
+	rlim_t need = (rlim_t)c->max_conns * 2 + FD_RESERVE;
+	struct rlimit rl;
+	int n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = { need < rl.rlim_max ? need : rl.rlim_max, rl.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+		if (rl.rlim_cur >= need)
+			return;
+	}
+	n = rl.rlim_cur > FD_RESERVE + 2 ? (int)((rl.rlim_cur - FD_RESERVE) / 2) : 1;
+	fprintf(stderr,
+		"lemon: the open file limit (%llu, ulimit -n) carries %d connections, not %d: --max-conns is %d\n",
+		(unsigned long long)rl.rlim_cur, n, c->max_conns, n);
+	c->max_conns = n;
+}
+
 int server_start(const struct server_config *c, struct backends *b, const char *data_dir,
 		 const char *system_info, struct server **out, struct lemon_err *err)
 {
@@ -190,6 +223,7 @@ int server_start(const struct server_config *c, struct backends *b, const char *
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
 	}
 	s->cfg = *c;
+	fit_fd_limit(&s->cfg);
 	s->b = b;
 	s->http = h;
 	h->lfd = h->wake[0] = h->wake[1] = -1;
