@@ -346,15 +346,17 @@ wait $pk 2>/dev/null
 partsize=$(wc -c < "$part" 2>/dev/null || echo 0)
 visible=$(ls "$D/lemon/backends" | grep -c llamacpp)
 knobs '{}'
-if [ "$partsize" -gt 0 ] && [ "$visible" = 0 ] &&
-   lem "$D" backends 2>&1 | grep -q "(none)" &&
+# step names the check that failed
+step=part
+if [ "$partsize" -gt 0 ] && [ "$visible" = 0 ] && step=listed-none &&
+   lem "$D" backends 2>&1 | grep -q "(none)" && step=rerun &&
    lem "$D" install-backend llamacpp:cpu --mirror "$URL" > "$T/out" 2> "$T/err" &&
-   last_request_matches "^$partsize .*bytes=$partsize-" &&
-   "$(exe_of "$D")" --version > /dev/null 2>&1 &&
-   [ -z "$(ls -A "$D/lemon/backends/.staging")" ]; then
+   step=resumed-range && last_request_matches "^$partsize .*bytes=$partsize-" &&
+   step=runs && "$(exe_of "$D")" --version > /dev/null 2>&1 &&
+   step=staging-empty && [ -z "$(ls -A "$D/lemon/backends/.staging")" ]; then
 	ok $name
 else
-	fail $name "part=$partsize visible=$visible $(requests | tail -n 2) $(cat "$T/err")"
+	fail $name "at $step: part=$partsize visible=$visible $(requests | tail -n 2) $(cat "$T/err")"
 fi
 
 # --- CUDA: the sm_NN bundle (tar.xz), named or chosen by detection --------------
