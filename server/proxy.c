@@ -242,16 +242,19 @@ static int send_request(int fd, char *head, size_t hlen, char *body,
 	return 0;
 }
 
-/* connects and sends the request; -1 when the child is unreachable */
+/* connects and sends the request; -1 when the child is unreachable, -2
+ * when lemon could not open a socket at all (out of descriptors): that
+ * is no sign of a dead child */
 static int px_send(struct px *p, const char *url, const struct server_req *req)
 {
 	struct timeval tv = { p->s->cfg.upstream_timeout_s, 0 };
+	struct lemon_err e = { 0 };
 	char head[512];
 	int n, one = 1;
 
-	p->fd = backends_connect(p->lease.port, 2000, NULL);
+	p->fd = backends_connect(p->lease.port, 2000, &e);
 	if (p->fd < 0)
-		return -1;
+		return e.code == LEMON_ERR_NETWORK ? -1 : -2;
 	setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(p->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	n = snprintf(head, sizeof(head),
@@ -338,13 +341,21 @@ static int px_connect(struct server *s, struct px *p, const char *url,
 		      const struct server_req *req, enum backends_role role,
 		      struct lemon_err *err)
 {
-	int attempt;
+	int attempt, rc;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (backends_acquire(s->b, p->st.model, role, &p->lease, err) < 0)
 			return -1;
-		if (px_send(p, url, req) == 0)
+		rc = px_send(p, url, req);
+		if (rc == 0)
 			return 0;
+		/* lemon's own shortage: the healthy child must not be killed
+		 * for it (the probe of report_dead would fail the same way) */
+		if (rc == -2) {
+			backends_release(s->b, &p->lease);
+			return lemon_err_set(err, LEMON_ERR_BUSY,
+					     "lemon is out of file descriptors; retry later");
+		}
 		backends_report_dead(s->b, &p->lease);
 	}
 	return lemon_err_set(err, LEMON_ERR_NETWORK,

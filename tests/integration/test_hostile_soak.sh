@@ -11,6 +11,10 @@
 #  alive      afterwards health answers and no request is leased
 #  threads    lemon's thread count is back to what it was before the soak
 #  fds        and its descriptor count
+#  fd-exhausted  lemon out of descriptors (its limit lowered while it
+#             runs) when a request opens its socket to the child: 503, the
+#             lease handed back, the healthy child neither reported dead nor
+#             killed
 #  fd-limit   under `ulimit -n 256`, idle connections that fill lemon's
 #             descriptor table meet the connection cap (503), not a failed
 #             socket to the child that had the healthy child killed
@@ -298,6 +302,50 @@ fi
 set -- $BASE $after
 if [ "$1" = "$3" ]; then ok threads; else fail threads "$1 before, $3 after"; fi
 if [ "$2" = "$4" ]; then ok fds; else fail fds "$2 before, $4 after: $(ls -l "/proc/$LPID/fd" | tail -n 5)"; fi
+
+# lemon itself out of descriptors (its soft limit lowered while it runs)
+# right before a request's socket to the child: 503, and the healthy child
+# is neither reported dead nor killed
+cat > "$T/fdexh.py" <<'PY'
+import json, os, resource, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+used = {int(x) for x in os.listdir("/proc/%d/fd" % pid)}
+free = [n for n in range(max(used) + 3) if n not in used]
+# the request's own socket takes free[0]; the one to the child would be free[1]
+old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+resource.prlimit(pid, resource.RLIMIT_NOFILE, (free[1], old[1]))
+body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}).encode()
+def chat():
+    c = socket.create_connection(("127.0.0.1", port), timeout=30)
+    c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    d = b""
+    try:
+        while True:
+            x = c.recv(65536)
+            if not x:
+                break
+            d += x
+    except OSError:
+        pass
+    c.close()
+    return d.split(b" ")[1].decode() if d.startswith(b"HTTP/1.1 ") else "none"
+out = chat()
+resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+time.sleep(1.2)
+print("out-of-fds", out, "after", chat())
+PY
+name=fd-exhausted
+p0=$(pid_of_tiny)
+python3 "$T/fdexh.py" "$PORT" "$LPID" > "$T/fdexh.out" 2>&1
+p1=$(pid_of_tiny)
+if [ -n "$p0" ] && [ "$p0" = "$p1" ] && [ "$(cat "$T/fdexh.out")" = "out-of-fds 503 after 200" ] &&
+   ! grep -q "unreachable; restarting" "$log" &&
+   health | jq -e '([.loaded[].requests] | add) == 0' > /dev/null; then
+	ok $name
+else
+	fail $name "child $p0 then $p1; $(cat "$T/fdexh.out"); $(grep -m 1 unreachable "$log")"
+fi
 stop_lemon exit
 
 # --- a full descriptor table meets the connection cap -------------------
