@@ -113,7 +113,8 @@ build-fuzz/fuzz_compat_models: tests/fuzz/fuzz_compat_models.c compat/models.c $
 		$(shell pkg-config --cflags libcjson) -fsanitize=fuzzer,address,undefined \
 		-o $@ $^ $(shell pkg-config --libs libcjson)
 
-build-fuzz/fuzz_server_http1_request: tests/fuzz/fuzz_server_http1_request.c server/http1_request.c
+build-fuzz/fuzz_server_http1_request: tests/fuzz/fuzz_server_http1_request.c server/http1_request.c \
+	util/http1.c
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libcjson) \
 		-fsanitize=fuzzer,address,undefined -o $@ $^

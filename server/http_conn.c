@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 
 #include "server/server-private.h"
+#include "util/http1.h"
 #include "util/str.h"
 
 /* a connection's buffer starts small (most heads are a few hundred
@@ -351,23 +352,34 @@ static int body_grow(struct server_req *b, size_t need)
 	return 0;
 }
 
-/* a chunked body, decoded as it arrives (in place, in the bytes after the
- * head, then in a read buffer of its own: the head's fields stay where
- * they are); its end closes the connection (bytes after it are not kept
- * for a next request) */
+/* a chunked body, decoded as it arrives by util/http1's decoder (the one
+ * that also reads the children's answers) straight into the body buffer,
+ * from the bytes after the head, then from a read buffer of its own; its
+ * end closes the connection (bytes after it are not kept for a next
+ * request) */
 static int chunked_step(struct server_conn *c, struct server_req *b,
-			struct server_http1_chunked *ch, char *src, size_t have)
+			struct lemon_http1_chunked *ch, const char *src, size_t have)
 {
-	size_t used, out;
+	size_t pos = 0;
 
-	if (server_http1_chunked_decode(ch, src, have, &used, &out) < 0)
-		return body_fail(c, 400, "malformed chunked request body");
-	if (b->len + out > c->s->cfg.max_body)
-		return body_fail(c, 413, "request body too large");
-	if (body_grow(b, b->len + out + 1) < 0)
+	/* decoded bytes are never more than their encoding */
+	if (body_grow(b, b->len + have + 1) < 0)
 		return body_fail(c, 500, "out of memory");
-	memcpy(b->body + b->len, src, out);
-	b->len += out;
+	while (pos < have && !ch->done) {
+		size_t used = 0, out = 0;
+		int rc = lemon_http1_chunked_decode(ch, src + pos, have - pos, &used,
+						    b->body + b->len, b->cap - b->len - 1,
+						    &out);
+
+		if (rc < 0)
+			return body_fail(c, 400, "malformed chunked request body");
+		b->len += out;
+		pos += used;
+		if (b->len > c->s->cfg.max_body)
+			return body_fail(c, 413, "request body too large");
+		if (rc == LEMON_HTTP1_INCOMPLETE || (used == 0 && out == 0))
+			break;
+	}
 	b->body[b->len] = 0;
 	return 0;
 }
@@ -375,14 +387,14 @@ static int chunked_step(struct server_conn *c, struct server_req *b,
 static int read_chunked(struct server_conn *c, struct server_req *b, size_t have,
 			int64_t deadline)
 {
-	struct server_http1_chunked ch = { 0 };
+	struct lemon_http1_chunked ch = { 0 };
 	char *rd = NULL;
 	int rc = 0;
 
 	c->keep = false;
 	if (have > 0)
 		rc = chunked_step(c, b, &ch, c->buf + c->used, have);
-	while (rc == 0 && ch.state != SERVER_CHUNK_DONE) {
+	while (rc == 0 && !ch.done) {
 		ssize_t got;
 
 		if (rd == NULL && (rd = malloc(16384)) == NULL)

@@ -98,30 +98,6 @@ int server_http1_parse_request(char *buf, size_t len,
 const char *server_http1_header(const struct server_http1_request *r,
 				const char *name);
 
-/* a chunked request body, decoded incrementally */
-enum server_chunk_state {
-	SERVER_CHUNK_SIZE = 0,
-	SERVER_CHUNK_DATA,
-	SERVER_CHUNK_DATA_END,
-	SERVER_CHUNK_TRAILER,
-	SERVER_CHUNK_DONE,
-};
-
-struct server_http1_chunked {
-	enum server_chunk_state state;
-	uint64_t left; /* of the current chunk */
-	int digits;
-	size_t line_len;
-	bool seen_cr;
-	bool in_ext;
-};
-
-/* decodes in[0..n) in place: the body bytes move to in[0..*out_len), *used
- * input bytes were consumed (less than n only once the body is done, in
- * state SERVER_CHUNK_DONE); -1 on malformed framing */
-int server_http1_chunked_decode(struct server_http1_chunked *c, char *in,
-				size_t n, size_t *used, size_t *out_len);
-
 struct server_stats {
 	bool valid;
 	char model[BACKENDS_NAME_MAX];

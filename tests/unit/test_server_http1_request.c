@@ -192,53 +192,6 @@ static void test_nul_and_huge_head(void **state)
 	free(b);
 }
 
-static int dechunk(const char *s, char *out, size_t *out_len, bool *done, size_t *used)
-{
-	struct server_http1_chunked c = { 0 };
-	size_t n = strlen(s);
-	int rc;
-
-	memcpy(out, s, n);
-	rc = server_http1_chunked_decode(&c, out, n, used, out_len);
-	*done = c.state == SERVER_CHUNK_DONE;
-	return rc;
-}
-
-static void test_chunked(void **state)
-{
-	struct server_http1_chunked c = { 0 };
-	const char *s = "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\nNEXT";
-	char buf[256];
-	size_t used, len, total = 0, i;
-	bool done;
-
-	(void)state;
-	assert_int_equal(dechunk(s, buf, &len, &done, &used), 0);
-	assert_true(done);
-	assert_int_equal(used, strlen(s) - 4);
-	assert_int_equal(len, 11);
-	assert_memory_equal(buf, "hello world", 11);
-	/* the same bytes one at a time */
-	for (i = 0; i < strlen(s) - 4; i++) {
-		buf[total] = s[i];
-		assert_int_equal(
-			server_http1_chunked_decode(&c, buf + total, 1, &used, &len), 0);
-		assert_int_equal(used, 1);
-		total += len;
-	}
-	assert_int_equal(c.state, SERVER_CHUNK_DONE);
-	assert_int_equal(total, 11);
-	assert_memory_equal(buf, "hello world", 11);
-	assert_int_equal(dechunk("0\n\n", buf, &len, &done, &used), 0);
-	assert_true(done);
-	/* malformed: no digits, junk after the size, missing CRLF, too long */
-	assert_int_equal(dechunk("x\r\n", buf, &len, &done, &used), -1);
-	assert_int_equal(dechunk("5 \r\nhello\r\n", buf, &len, &done, &used), -1);
-	assert_int_equal(dechunk("-5\r\n", buf, &len, &done, &used), -1);
-	assert_int_equal(dechunk("5\r\nhelloX\r\n", buf, &len, &done, &used), -1);
-	assert_int_equal(dechunk("1000000000000000\r\n", buf, &len, &done, &used), -1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,7 +200,6 @@ int main(void)
 		cmocka_unit_test(test_post_framing),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_nul_and_huge_head),
-		cmocka_unit_test(test_chunked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
