@@ -12,34 +12,6 @@
 
 #define CHILD_MSG_MAX 512
 
-static enum server_result send_openai(struct server *s, struct server_conn *conn,
-				      unsigned status, const char *type, const char *param,
-				      const char *code, const char *msg)
-{
-	cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
-	enum server_result rc = SERVER_NO;
-	char *out;
-
-	if (e == NULL) {
-		cJSON_Delete(root);
-		return SERVER_NO;
-	}
-	cJSON_AddStringToObject(e, "message", msg);
-	cJSON_AddStringToObject(e, "type", type);
-	if (param && param[0])
-		cJSON_AddStringToObject(e, "param", param);
-	else
-		cJSON_AddNullToObject(e, "param");
-	cJSON_AddStringToObject(e, "code", code);
-	out = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (out) {
-		rc = server_send_json(s, conn, status, out);
-		free(out);
-	}
-	return rc;
-}
-
 cJSON *server_body_request(struct server *s, struct server_conn *conn,
 			   const struct server_req *req, enum server_body_route route,
 			   enum server_result *rc)
@@ -52,8 +24,8 @@ cJSON *server_body_request(struct server *s, struct server_conn *conn,
 	if (server_body_route_is_ollama(route))
 		*rc = server_ollama_error(s, conn, 400, "%s", e.msg);
 	else
-		*rc = send_openai(s, conn, 400, "invalid_request_error", e.param,
-				  server_body_fault_code(e.fault), e.msg);
+		*rc = server_send_param_error(s, conn, 400, "invalid_request_error", e.param,
+					      server_body_fault_code(e.fault), "%s", e.msg);
 	return NULL;
 }
 
@@ -83,8 +55,9 @@ enum server_result server_child_error(struct server *s, struct server_conn *conn
 	if (ollama)
 		rc = server_ollama_error(s, conn, status, "%s", msg);
 	else
-		rc = send_openai(s, conn, status, client ? "invalid_request_error" : "server_error",
-				 NULL, code, msg);
+		rc = server_send_error(s, conn, status,
+				       client ? "invalid_request_error" : "server_error", code, "%s",
+				       msg);
 	cJSON_Delete(j);
 	return rc;
 }

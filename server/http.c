@@ -121,19 +121,16 @@ enum server_result server_send_json(struct server *s, struct server_conn *conn,
 	return rc;
 }
 
-enum server_result server_send_error(struct server *s, struct server_conn *conn,
-				     unsigned status, const char *type, const char *code,
-				     const char *fmt, ...)
+static enum server_result send_error_v(struct server *s, struct server_conn *conn,
+				       unsigned status, const char *type, const char *param,
+				       const char *code, const char *fmt, va_list ap)
 {
 	cJSON *root = cJSON_CreateObject(), *e;
 	char raw[512], msg[1024];
 	enum server_result rc = SERVER_NO;
 	char *out;
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
 	server_clean_message(s, raw, msg, sizeof(msg));
 	if (root == NULL)
 		return SERVER_NO;
@@ -141,7 +138,10 @@ enum server_result server_send_error(struct server *s, struct server_conn *conn,
 	if (e) {
 		cJSON_AddStringToObject(e, "message", msg);
 		cJSON_AddStringToObject(e, "type", type);
-		cJSON_AddNullToObject(e, "param");
+		if (param && param[0])
+			cJSON_AddStringToObject(e, "param", param);
+		else
+			cJSON_AddNullToObject(e, "param");
 		if (code)
 			cJSON_AddStringToObject(e, "code", code);
 		else
@@ -153,6 +153,32 @@ enum server_result server_send_error(struct server *s, struct server_conn *conn,
 		rc = server_send_json(s, conn, status, out);
 		free(out);
 	}
+	return rc;
+}
+
+enum server_result server_send_error(struct server *s, struct server_conn *conn,
+				     unsigned status, const char *type, const char *code,
+				     const char *fmt, ...)
+{
+	enum server_result rc;
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = send_error_v(s, conn, status, type, NULL, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+enum server_result server_send_param_error(struct server *s, struct server_conn *conn,
+					   unsigned status, const char *type, const char *param,
+					   const char *code, const char *fmt, ...)
+{
+	enum server_result rc;
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = send_error_v(s, conn, status, type, param, code, fmt, ap);
+	va_end(ap);
 	return rc;
 }
 

@@ -217,6 +217,13 @@ enum server_result server_send_error(struct server *s, struct server_conn *conn,
 			       const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
+/* the same, naming the request field at fault in "param" (NULL or "":
+ * null) */
+enum server_result server_send_param_error(struct server *s, struct server_conn *conn,
+					   unsigned status, const char *type, const char *param,
+					   const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
 /* maps a lemon error to an HTTP status and error body */
 enum server_result server_send_lemon_err(struct server *s,
 				   struct server_conn *conn,
