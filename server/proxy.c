@@ -337,9 +337,18 @@ static enum server_result px_error(struct server *s, struct server_conn *conn,
 	return rc;
 }
 
-static int px_connect(struct server *s, struct px *p, const char *url,
-		      const struct server_req *req, enum backends_role role,
-		      struct lemon_err *err)
+/* leases a child, sends the request and reads the head of its answer. A
+ * child that dies between the lease and its answer is reported dead and
+ * the request sent once more, to the child started next: SIGKILLed, its
+ * listening socket can still complete a connect while the process is torn
+ * down and then close it without a byte (test_serve's node client saw the
+ * request after a killed stream fail with 502 under ASan), and nothing of
+ * the answer has reached the client yet. -1 with err when no child can be
+ * had or reached; -3 with err when the answer's head is malformed or never
+ * came (the lease is still held: px_free hands it back) */
+static int px_open(struct server *s, struct px *p, const char *url,
+		   const struct server_req *req, enum backends_role role, unsigned *status,
+		   char *ctype, size_t cap, struct lemon_err *err)
 {
 	int attempt, rc;
 
@@ -347,14 +356,25 @@ static int px_connect(struct server *s, struct px *p, const char *url,
 		if (backends_acquire(s->b, p->st.model, role, &p->lease, err) < 0)
 			return -1;
 		rc = px_send(p, url, req);
-		if (rc == 0)
-			return 0;
 		/* lemon's own shortage: the healthy child must not be killed
 		 * for it (the probe of report_dead would fail the same way) */
 		if (rc == -2) {
 			backends_release(s->b, &p->lease);
 			return lemon_err_set(err, LEMON_ERR_BUSY,
 					     "lemon is out of file descriptors; retry later");
+		}
+		if (rc == 0) {
+			if (px_head(p, status, ctype, cap) == 0)
+				return 0;
+			if (p->rlen > 0 || attempt == 1) {
+				lemon_err_set(err, LEMON_ERR_NETWORK,
+					      "llama-server for '%s' closed the connection without a response",
+					      p->st.model);
+				return -3;
+			}
+			close(p->fd);
+			p->fd = -1;
+			p->rpos = p->rlen = 0;
 		}
 		backends_report_dead(s->b, &p->lease);
 	}
@@ -386,22 +406,26 @@ enum server_result server_proxy(struct server *s, struct server_conn *conn,
 		return rc;
 	}
 	lemon_str_copy(p->st.endpoint, sizeof(p->st.endpoint), url + 4);
-	if (px_connect(s, p, url, req, strcmp(url, "/v1/embeddings") == 0 ?
-			       BACKENDS_EMBED : BACKENDS_CHAT, &err) < 0) {
+	switch (px_open(s, p, url, req,
+			strcmp(url, "/v1/embeddings") == 0 ? BACKENDS_EMBED : BACKENDS_CHAT,
+			&status, ctype, sizeof(ctype), &err)) {
+	case 0:
+		break;
+	case -3: {
+		enum server_result e;
+
+		lemon_str_copy(p->st.backend, sizeof(p->st.backend), p->lease.backend);
+		px_finish_stats(p, false);
+		e = server_send_error(s, conn, 502, "server_error", "backend_failed", "%s",
+				      err.msg);
+		px_free(p);
+		return e;
+	}
+	default:
 		px_free(p);
 		return server_send_lemon_err(s, conn, &err);
 	}
 	lemon_str_copy(p->st.backend, sizeof(p->st.backend), p->lease.backend);
-	if (px_head(p, &status, ctype, sizeof(ctype)) < 0) {
-		enum server_result e;
-
-		px_finish_stats(p, false);
-		e = server_send_error(s, conn, 502, "server_error", "backend_failed",
-				      "llama-server for '%s' closed the connection without a response",
-				      p->st.model);
-		px_free(p);
-		return e;
-	}
 	if (status >= 400)
 		return px_error(s, conn, p, status);
 	p->sse = strncmp(ctype, "text/event-stream", 17) == 0;
@@ -439,6 +463,7 @@ int server_upstream_open(struct server *s, const char *url, const char *model,
 	struct server_upstream *u;
 	struct px *p;
 	int64_t t;
+	int rc;
 
 	*out = NULL;
 	u = calloc(1, sizeof(*u));
@@ -451,18 +476,17 @@ int server_upstream_open(struct server *s, const char *url, const char *model,
 	lemon_str_copy(p->st.model, sizeof(p->st.model), model);
 	lemon_str_copy(p->st.endpoint, sizeof(p->st.endpoint), url + 4);
 	t = server_now_ms();
-	if (px_connect(s, p, url, req, role, err) < 0) {
+	rc = px_open(s, p, url, req, role, status, ctype, sizeof(ctype), err);
+	if (rc == -1) {
 		free(u);
 		return -1;
 	}
 	*load_ns = (server_now_ms() - t) * 1000000;
 	lemon_str_copy(p->st.backend, sizeof(p->st.backend), p->lease.backend);
-	if (px_head(p, status, ctype, sizeof(ctype)) < 0) {
+	if (rc < 0) {
 		px_finish_stats(p, false);
 		px_free(p);
-		return lemon_err_set(err, LEMON_ERR_NETWORK,
-				     "llama-server for '%s' closed the connection without a response",
-				     model);
+		return -1;
 	}
 	p->sse = strncmp(ctype, "text/event-stream", 17) == 0;
 	p->st.stream = p->sse;
