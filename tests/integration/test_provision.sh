@@ -95,11 +95,13 @@ start_mirror() { # dir
 knobs() { echo "$1" > "$T/ctl"; }
 # the log's asset requests as "start sent t t_end" lines
 # the mirror logs a request once its body is sent, which can be just after
-# the client has finished: poll the log's last line for up to 3 s
-last_request_matches() {
+# the client has finished, and a killed client's request only once the
+# mirror's next write to it fails: poll the log for a request line
+# matching $1, wherever it stands, for up to 3 s
+a_request_matches() {
 	_n=0
 	while [ $_n -lt 30 ]; do
-		requests | tail -n 1 | grep -q "$1" && return 0
+		requests | grep -q "$1" && return 0
 		sleep 0.1
 		_n=$((_n + 1))
 	done
@@ -351,7 +353,7 @@ step=part
 if [ "$partsize" -gt 0 ] && [ "$visible" = 0 ] && step=listed-none &&
    lem "$D" backends 2>&1 | grep -q "(none)" && step=rerun &&
    lem "$D" install-backend llamacpp:cpu --mirror "$URL" > "$T/out" 2> "$T/err" &&
-   step=resumed-range && last_request_matches "^$partsize .*bytes=$partsize-" &&
+   step=resumed-range && a_request_matches "^$partsize .*bytes=$partsize-" &&
    step=runs && "$(exe_of "$D")" --version > /dev/null 2>&1 &&
    step=staging-empty && [ -z "$(ls -A "$D/lemon/backends/.staging")" ]; then
 	ok $name
