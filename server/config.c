@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "server/server-private.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 void server_config_defaults(struct server_config *c)
@@ -38,44 +39,47 @@ static int set_str(char *dst, size_t cap, const char *key, const char *val,
 }
 
 /* the key from the first line of a file (trailing CR/LF dropped), so it
- * is not on the command line where ps shows it */
+ * is not on the command line where ps shows it; read with util/fs's
+ * bounded reader, which refuses a FIFO or device instead of blocking */
+#define KEY_FILE_MAX 65536
+
 static int set_key_file(struct server_config *c, const char *path,
 			struct lemon_err *err)
 {
-	char buf[sizeof(c->api_key) + 2];
-	size_t n, i;
-	FILE *f;
+	char *buf = NULL;
+	size_t n = 0, i;
 
 	if (path[0] == 0)
 		return lemon_err_set(err, LEMON_ERR_INVALID_ARG, "api_key_file: empty path");
-	f = fopen(path, "re");
-	if (f == NULL)
-		return lemon_err_errno_path(err, errno, "api_key_file: reading", path);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
+	if (lemon_read_file(path, KEY_FILE_MAX, false, &buf, &n, err) < 0) {
+		lemon_err_prefix(err, "api_key_file");
+		return -1;
+	}
 	for (i = 0; i < n && buf[i] != '\n'; i++)
 		;
-	if (i == n && n == sizeof(buf) - 1)
-		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
-				     "api_key_file %s: key longer than %zu bytes", path,
-				     sizeof(c->api_key) - 1);
 	if (i > 0 && buf[i - 1] == '\r')
 		i--;
 	buf[i] = 0;
-	if (i == 0)
+	if (i == 0) {
+		free(buf);
 		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 				     "api_key_file %s: the first line is empty", path);
-	if (i >= sizeof(c->api_key))
+	}
+	if (i >= sizeof(c->api_key)) {
+		free(buf);
 		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 				     "api_key_file %s: key longer than %zu bytes", path,
 				     sizeof(c->api_key) - 1);
+	}
 	for (n = 0; n < i; n++)
-		if ((unsigned char)buf[n] < 0x21 || buf[n] == 0x7f)
+		if ((unsigned char)buf[n] < 0x21 || buf[n] == 0x7f) {
+			free(buf);
 			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 					     "api_key_file %s: the key holds a space or control character",
 					     path);
+		}
 	memcpy(c->api_key, buf, i + 1);
+	free(buf);
 	return 0;
 }
 

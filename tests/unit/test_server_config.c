@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -145,6 +146,12 @@ static void test_api_key_file(void **state)
 	unlink(path);
 	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+	lemon_err_clear(&err);
+	/* a FIFO is refused at once, not opened for a read that blocks */
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(server_config_set(&c, "api_key_file", path, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	unlink(path);
 	rmdir(dir);
 }
 
