@@ -35,8 +35,8 @@ int backends_new(const struct backends_opts *opts, struct backends **out,
 	b->log = opts->log ? opts->log : stderr;
 	if (b->o.start_timeout_ms <= 0)
 		b->o.start_timeout_ms = 60000;
-	if (b->o.parallel <= 0)
-		b->o.parallel = 4;
+	if (b->o.parallel < 0)
+		b->o.parallel = 0;
 	if (backends_data_dir(opts->data_dir, b->data_dir, sizeof(b->data_dir),
 			      err) < 0) {
 		free(b);
@@ -473,6 +473,8 @@ static void snap_child(struct backends *b, const struct backends_sup_child *c,
 			    (backends_sup_now_ms() - c->last_used) / 1000;
 		o->n_gpu_layers = c->n_gpu_layers;
 	}
+	if (c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_STARTING)
+		o->slots = c->slots;
 	if (c->state == BACKENDS_SUP_FAILED)
 		lemon_str_copy(o->error, sizeof(o->error), c->reason);
 }
@@ -504,6 +506,8 @@ void backends_snapshot(struct backends *b, struct backends_status *out)
 			       b->o.cand[i].kind);
 		lemon_str_copy(out->cand[i].exe, sizeof(out->cand[i].exe),
 			       b->o.cand[i].exe);
+		lemon_str_copy(out->cand[i].device, sizeof(out->cand[i].device),
+			       b->o.cand[i].device);
 		out->cand[i].failed = b->cand_failed[i];
 	}
 	out->n_candidates = b->o.n_candidates;

@@ -23,6 +23,7 @@ struct backends_spawn {
 	int ctx_size;
 	int parallel;     /* 0: llama-server's default */
 	int n_gpu_layers; /* -1: llama-server's default */
+	const char *device; /* --device, "" or NULL: llama-server's choice */
 	bool embeddings;
 };
 
@@ -88,12 +89,15 @@ struct backends_sup_child {
 	char kill_reason[400]; /* a start killed on its deadline: why */
 	int64_t last_used;  /* monotonic ms of the last release, for LRU/idle */
 	int n_gpu_layers;   /* of the running child, -1: all/default */
+	int slots;          /* the running child's --parallel */
 	uint64_t gpu_bytes; /* its planned share of the device's memory */
 	struct backends_proc proc;
 	char reason[400];
 	char line[1024];
 	size_t line_len;
 	char last_line[1024];
+	char error_line[1024]; /* the last line while starting that names a
+				* failure (backends_sup_error_line) */
 };
 
 struct backends_sup_fallback {
@@ -166,6 +170,9 @@ int64_t backends_sup_now_ms(void);
  * loaded (the model's fault, not the backend's); out then gets the line
  * from its message on, absolute paths cut to their last part (fault.c) */
 bool backends_sup_model_fault(const char *line, char *out, size_t cap);
+
+/* true for a line that names a failure ("error", "failed", "invalid"...) */
+bool backends_sup_error_line(const char *line);
 /* the memory plan for a model on a candidate (fit.c): -1 with err when it
  * fits nowhere or cannot be read. ram and vram: what is free for it
  * (vram 0: a CPU candidate) */

@@ -105,6 +105,15 @@ struct backends_fit {
 	int ngl;             /* the --n-gpu-layers the child gets: 0 on a CPU */
 };
 
+/* llama-server --parallel when the user gave none: on a GPU, decoding is
+ * bound by reading the weights once per step, so a step that serves 16
+ * sequences costs about what one costs and 16 slots multiply the
+ * throughput under load (bench/gpu.sh measures it); the slots share one
+ * KV cache of the planned context (--kv-unified), so they cost no memory
+ * beyond the compute buffers. A small GPU gets fewer (its compute
+ * buffers matter), the CPU 4: there each sequence costs its own compute */
+int backends_default_slots(uint64_t vram);
+
 /* plans where a model goes: everything on the GPU when it fits in vram,
  * else the layers that fit (partial offload), else TOO_LARGE naming the
  * sizes when it fits nowhere. vram 0: a CPU backend; ram 0: unknown (no
@@ -140,6 +149,11 @@ struct backends_candidate {
 	char kind[16];   /* "rocm", "vulkan", "cpu" */
 	char target[16]; /* rocm family ("gfx110X"), "" otherwise */
 	char env[64];    /* extra "NAME=value" for the child, "" when none */
+	/* the llama.cpp device the child must run on ("CUDA0", "Vulkan0"),
+	 * passed as --device so that a GPU bundle that finds no GPU fails
+	 * (and lemon falls back, saying why) instead of silently running
+	 * on the CPU; "" for the CPU candidate */
+	char device[16];
 	char exe[4096];  /* llama-server to run; "" to find or provision it */
 	uint64_t vram_bytes; /* the device's memory; 0: CPU or unknown */
 };
@@ -155,7 +169,8 @@ struct backends_opts {
 	struct backends_candidate cand[BACKENDS_MAX_CANDIDATES];
 	FILE *log;              /* NULL: stderr */
 	uint64_t ram_bytes;     /* the machine's RAM; 0: unknown (no check) */
-	int parallel;           /* llama-server --parallel; 0: 4 */
+	int parallel;           /* llama-server --parallel; 0: chosen per
+				 * device (backends_default_slots) */
 	int max_loaded;         /* children per role; 0: as many as fit */
 	int idle_timeout_s;     /* unload after this long unused; 0: never */
 };
@@ -229,6 +244,7 @@ struct backends_child_status {
 	int port;
 	int64_t idle_s;   /* ready: seconds since its last request; -1 */
 	int n_gpu_layers; /* ready with part of the layers offloaded; -1 */
+	int slots;        /* its --parallel; 0 when not started */
 	int leases;       /* requests in flight */
 	char error[400];  /* failed: why */
 };
@@ -243,6 +259,7 @@ struct backends_fallback_status {
 
 struct backends_candidate_status {
 	char backend[16];
+	char device[16]; /* llama.cpp's --device for it, "" for none */
 	char exe[4096];
 	bool failed;
 };

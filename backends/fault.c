@@ -36,6 +36,23 @@ static void strip_dirs(const char *p, char *out, size_t cap)
 	out[n] = 0;
 }
 
+/* a line that says what went wrong, for the reason of a start that
+ * failed: llama-server ends a refused argument with its usage text
+ * ("to show complete usage, run with -h"), so the last line alone often
+ * names nothing; "error while handling argument "--device": invalid
+ * device: CUDA0" or "ggml_cuda_init: failed to initialize CUDA: ..." does */
+bool backends_sup_error_line(const char *line)
+{
+	static const char *const words[] = { "error", "failed", "invalid",
+					     "unable to", "cannot", "not found" };
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(line, words[i]))
+			return true;
+	return false;
+}
+
 bool backends_sup_model_fault(const char *line, char *out, size_t cap)
 {
 	static const char *const alloc[] = { "unable to allocate",

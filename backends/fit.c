@@ -40,6 +40,15 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+int backends_default_slots(uint64_t vram)
+{
+	if (vram >= (16ull << 30))
+		return 16;
+	if (vram >= (4ull << 30))
+		return 8;
+	return 4;
+}
+
 int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
 		      int ctx, uint64_t ram, uint64_t vram,
 		      struct backends_fit *out, struct lemon_err *err)

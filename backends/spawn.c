@@ -201,6 +201,10 @@ int backends_spawn_child(const struct backends_spawn *s,
 		argv[n++] = "--n-gpu-layers";
 		argv[n++] = ngl;
 	}
+	if (s->device && s->device[0]) {
+		argv[n++] = "--device";
+		argv[n++] = s->device;
+	}
 	if (s->embeddings) {
 		argv[n++] = "--embeddings";
 		argv[n++] = "--pooling";

@@ -83,6 +83,9 @@ static void drain_log(struct backends *b, struct backends_sup_child *c)
 				backends_sup_emit(b, out, (size_t)k);
 			if (c->line_len > 0)
 				memcpy(c->last_line, c->line, c->line_len + 1);
+			if (c->state == BACKENDS_SUP_STARTING &&
+			    backends_sup_error_line(c->line))
+				memcpy(c->error_line, c->line, c->line_len + 1);
 			if (c->state == BACKENDS_SUP_STARTING && !c->model_fault &&
 			    backends_sup_model_fault(c->line, c->fault_line,
 						     sizeof(c->fault_line)))
@@ -215,6 +218,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 
 	c->state = BACKENDS_SUP_STARTING;
 	c->last_line[0] = 0;
+	c->error_line[0] = 0;
 	c->model_fault = false;
 	c->fault_line[0] = 0;
 	c->kill_reason[0] = 0;
@@ -255,7 +259,10 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	s.port = c->port;
 	/* the child gets what was planned, nothing left to its defaults */
 	s.ctx_size = fit.ctx;
-	s.parallel = b->o.parallel;
+	s.parallel = b->o.parallel > 0 ? b->o.parallel :
+		     backends_default_slots(cand.vram_bytes);
+	c->slots = s.parallel;
+	s.device = cand.device;
 	s.n_gpu_layers = fit.ngl;
 	c->n_gpu_layers = fit.n_gpu_layers;
 	c->gpu_bytes = vram == 0 ? 0 : fit.partial ? (fit.need < vram ? fit.need : vram) :
@@ -273,9 +280,10 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	c->gen = ++b->gen_seq;
 	c->leases = 0;
 	c->deadline = now_ms() + b->o.start_timeout_ms;
-	backends_sup_log(b, "starting %s (%s) on %s: %s port %d pid %d -c %d --n-gpu-layers %d",
-		c->model, role_name(c->role), cand.kind, cand.exe, c->port,
-		(int)c->proc.pid, s.ctx_size, s.n_gpu_layers);
+	backends_sup_log(b, "starting %s (%s) on %s%s%s: %s port %d pid %d -c %d --parallel %d --n-gpu-layers %d",
+		c->model, role_name(c->role), cand.kind,
+		cand.device[0] ? " " : "", cand.device, cand.exe, c->port,
+		(int)c->proc.pid, s.ctx_size, s.parallel, s.n_gpu_layers);
 }
 
 /* exit of a child: a start failure, a crash or a requested stop */
@@ -297,7 +305,8 @@ static void child_exited(struct backends *b, struct backends_sup_child *c, int s
 			lemon_str_copy(reason, sizeof(reason), c->kill_reason);
 		else
 			snprintf(reason, sizeof(reason), "llama-server %s before becoming healthy%s%.200s",
-				 why, c->last_line[0] ? ": " : "", c->last_line);
+				 why, c->error_line[0] || c->last_line[0] ? ": " : "",
+				 c->error_line[0] ? c->error_line : c->last_line);
 		c->kill_reason[0] = 0;
 		if (c->model_fault)
 			model_failed(b, c, why);

@@ -31,7 +31,7 @@ struct serve_args {
 	const char *data_dir;
 	int max_loaded;     /* 0: as many as fit */
 	int idle_timeout_s; /* 0: never */
-	int parallel;       /* 0: backends' default (4) */
+	int parallel;       /* 0: backends' default (per device) */
 };
 
 /* what detection says about memory, passed from the detection child with
@@ -39,6 +39,9 @@ struct serve_args {
 struct serve_mem {
 	uint64_t ram;
 	uint64_t vram[COMPAT_MAX_CANDIDATES];
+	bool vram_free[COMPAT_MAX_CANDIDATES]; /* the driver's free memory */
+	char device[COMPAT_MAX_CANDIDATES][16]; /* llama.cpp's device name */
+	char env[COMPAT_MAX_CANDIDATES][64];    /* selecting that device */
 };
 
 static void serve_usage(FILE *out)
@@ -173,6 +176,12 @@ static void add_cand(struct backends_opts *o, const char *kind,
 	lemon_str_copy(c->kind, sizeof(c->kind), kind);
 	lemon_str_copy(c->target, sizeof(c->target), target ? target : "");
 	lemon_str_copy(c->env, sizeof(c->env), env ? env : "");
+	/* a GPU bundle must run on a GPU: until detection names the device,
+	 * the first one of its kind (refined in set_mem) */
+	if (strcmp(kind, "cuda") == 0)
+		lemon_str_copy(c->device, sizeof(c->device), "CUDA0");
+	else if (strcmp(kind, "vulkan") == 0)
+		lemon_str_copy(c->device, sizeof(c->device), "Vulkan0");
 	snprintf(var, sizeof(var), "LEMON_LLAMA_SERVER_%s",
 		 strcmp(kind, "rocm") == 0 ? "ROCM" :
 		 strcmp(kind, "cuda") == 0 ? "CUDA" :
@@ -232,9 +241,41 @@ static void drop_candidate(struct backends_opts *o, const char *kind)
 		add_cand(o, "cpu", NULL, NULL);
 }
 
-/* RAM and, per candidate, the memory of the GPU it runs on */
+/* the llama.cpp device of a CUDA or Vulkan candidate. CUDA numbers the
+ * devices the driver probe saw (under the same CUDA_VISIBLE_DEVICES and
+ * CUDA_DEVICE_ORDER the child inherits). ggml's Vulkan numbers only the
+ * GPUs it keeps, which on a hybrid machine may put the iGPU first: the
+ * child is shown just this GPU's Vulkan device, by its index in the
+ * loader's list, unless the user chose with GGML_VK_VISIBLE_DEVICES */
+static void note_device(const struct detect_report *rep,
+			const struct detect_gpu *gpu, const char *backend,
+			char *device, char *env)
+{
+	int d;
+
+	if (strcmp(backend, "cuda") == 0 && gpu->cuda_index >= 0) {
+		snprintf(device, 16, "CUDA%d", gpu->cuda_index);
+		return;
+	}
+	if (strcmp(backend, "vulkan") != 0)
+		return;
+	snprintf(device, 16, "Vulkan0");
+	if (getenv("GGML_VK_VISIBLE_DEVICES"))
+		return;
+	for (d = 0; d < rep->vulkan.n_devices; d++)
+		if (rep->vulkan.devices[d].vendor_id == gpu->pci.vendor &&
+		    rep->vulkan.devices[d].device_id == gpu->pci.device) {
+			snprintf(env, 64, "GGML_VK_VISIBLE_DEVICES=%d", d);
+			return;
+		}
+}
+
+/* RAM and, per candidate, the memory of the GPU it runs on: what its
+ * driver reports free when it does (CUDA), so that memory other
+ * programs hold is not planned for, else the device's size */
 static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 {
+	const struct detect_cuda *cu = &res->report.cuda;
 	const struct detect_gpu *gpu;
 	bool igpu;
 	int i, g;
@@ -251,6 +292,14 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 		if (g < 0 || g >= res->report.n_gpus)
 			continue;
 		gpu = &res->report.gpus[g];
+		note_device(&res->report, gpu, res->choice.c[i].backend,
+			    mem->device[i], mem->env[i]);
+		if (gpu->cuda_index >= 0 && gpu->cuda_index < cu->n_devices &&
+		    cu->devices[gpu->cuda_index].has_free) {
+			mem->vram[i] = cu->devices[gpu->cuda_index].free_bytes;
+			mem->vram_free[i] = true;
+			continue;
+		}
 		if (gpu->has_vram)
 			mem->vram[i] = gpu->vram_bytes;
 		/* an APU's carve-out is small; it also maps system memory */
@@ -259,19 +308,39 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 	}
 }
 
-/* the backends get the memory of the device each candidate runs on */
+/* the backends get the memory of the device each candidate runs on (the
+ * largest where several match) and the device of the first match */
 static void set_mem(const struct compat_choice *ch, const struct serve_mem *mem,
 		    struct backends_opts *o)
 {
+	bool named;
 	int i, k;
 
 	o->ram_bytes = mem->ram;
-	for (k = 0; k < o->n_candidates; k++)
-		for (i = 0; ch && i < ch->n && i < COMPAT_MAX_CANDIDATES; i++)
-			if (strcmp(ch->c[i].backend, o->cand[k].kind) == 0 &&
-			    strcmp(ch->c[i].target, o->cand[k].target) == 0 &&
-			    mem->vram[i] > o->cand[k].vram_bytes)
-				o->cand[k].vram_bytes = mem->vram[i];
+	for (k = 0; k < o->n_candidates; k++) {
+		struct backends_candidate *c = &o->cand[k];
+
+		named = false;
+		for (i = 0; ch && i < ch->n && i < COMPAT_MAX_CANDIDATES; i++) {
+			if (strcmp(ch->c[i].backend, c->kind) != 0 ||
+			    strcmp(ch->c[i].target, c->target) != 0)
+				continue;
+			if (mem->vram[i] > c->vram_bytes)
+				c->vram_bytes = mem->vram[i];
+			if (named || mem->device[i][0] == 0)
+				continue;
+			named = true;
+			lemon_str_copy(c->device, sizeof(c->device),
+				       mem->device[i]);
+			if (c->env[0] == 0)
+				lemon_str_copy(c->env, sizeof(c->env),
+					       mem->env[i]);
+			if (mem->vram_free[i])
+				fprintf(stderr, "lemon: %s plans with the %.0f MiB the driver reports free on %s\n",
+					c->kind, mem->vram[i] / 1048576.0,
+					mem->device[i]);
+		}
+	}
 }
 
 /* detection for the candidate order and /api/v1/system-info; a failure

@@ -148,7 +148,7 @@ case " $cmd" in
 *) args_ok=0 ;;
 esac
 if [ "$code" = 200 ] && [ $args_ok = 1 ] &&
-   grep -q "starting ctx1e9 (chat) on cpu: .* -c 4096 --n-gpu-layers 0$" "$T/l1.log"; then
+   grep -q "starting ctx1e9 (chat) on cpu: .* -c 4096 --parallel 4 --n-gpu-layers 0$" "$T/l1.log"; then
 	ok $name
 else
 	fail $name "$code pid '$p' cmdline '$cmd' $(head -c 300 "$T/chat.ctx1e9")"

@@ -70,12 +70,29 @@ static void test_paths_cut(void **state)
 	assert_string_equal(small, "error loadi");
 }
 
+/* the line a failed start is reported with: llama-server's own error
+ * lines, not its usage text that follows a refused argument */
+static void test_error_lines(void **state)
+{
+	(void)state;
+	assert_true(backends_sup_error_line(
+		"error while handling argument \"--device\": invalid device: CUDA0"));
+	assert_true(backends_sup_error_line(
+		"ggml_cuda_init: failed to initialize CUDA: no CUDA-capable device is detected"));
+	assert_true(backends_sup_error_line("error: failed to load model"));
+	assert_false(backends_sup_error_line("to show complete usage, run with -h"));
+	assert_false(backends_sup_error_line("usage:"));
+	assert_false(backends_sup_error_line(
+		"main: server is listening on http://127.0.0.1:8080"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model_faults),
 		cmocka_unit_test(test_not_model_faults),
 		cmocka_unit_test(test_paths_cut),
+		cmocka_unit_test(test_error_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

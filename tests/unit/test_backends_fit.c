@@ -289,6 +289,19 @@ static void test_tiny_model(void **state)
 	assert_int_equal(f.context, 4ull * 2 * 512 * 64);
 }
 
+/* slots when --parallel is not given: 16 on a GPU of 16 GiB or more,
+ * 8 from 4 GiB, else (and on the CPU) 4 */
+static void test_default_slots(void **state)
+{
+	(void)state;
+	assert_int_equal(backends_default_slots(0), 4);
+	assert_int_equal(backends_default_slots((4ull << 30) - 1), 4);
+	assert_int_equal(backends_default_slots(4ull << 30), 8);
+	assert_int_equal(backends_default_slots((16ull << 30) - 1), 8);
+	assert_int_equal(backends_default_slots(16ull << 30), 16);
+	assert_int_equal(backends_default_slots(141ull << 30), 16);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_split_model),
 		cmocka_unit_test(test_tiny_model),
+		cmocka_unit_test(test_default_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
