@@ -40,5 +40,9 @@ for j in compat/*.json; do
 	jq -e 'has("schema") and has("about")' "$j" >/dev/null || fail "$j lacks schema/about or is not JSON"
 done
 
+# every AMD GPU id of libdrm's amdgpu.ids (this machine's copy and the newest
+# upstream copy in compat/upstream/) and of the kernel pciidlist resolves
+scripts/check-amdgpu-ids.py || fail "AMD GPU ids without a gfx target (listed above)"
+
 [ "$rc" -eq 0 ] && echo "check: ok"
 exit $rc
