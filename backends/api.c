@@ -422,7 +422,7 @@ int backends_unload(struct backends *b, const char *model,
 		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 				     "invalid model name '%.64s'", model);
 	pthread_mutex_lock(&b->mu);
-	for (r = BACKENDS_CHAT; r <= BACKENDS_EMBED; r++) {
+	for (r = BACKENDS_CHAT; r <= BACKENDS_RERANK; r++) {
 		struct backends_sup_child *c = find_child(b, model, r, false);
 
 		if (c == NULL)

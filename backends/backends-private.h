@@ -25,6 +25,7 @@ struct backends_spawn {
 	int n_gpu_layers; /* -1: llama-server's default */
 	const char *device; /* --device, "" or NULL: llama-server's choice */
 	bool embeddings;
+	bool reranking;
 };
 
 /* forks and execs llama-server in its own process group with the parent

@@ -178,6 +178,7 @@ struct backends_opts {
 enum backends_role {
 	BACKENDS_CHAT = 0, /* completions and chat */
 	BACKENDS_EMBED,    /* a child started with --embeddings */
+	BACKENDS_RERANK,   /* a child started with --reranking */
 };
 
 struct backends;

@@ -183,6 +183,10 @@ int backends_spawn_child(const struct backends_spawn *s,
 	argv[n++] = "--alias";
 	argv[n++] = s->alias;
 	argv[n++] = "--no-webui";
+	/* chat templates with tools (Jinja), and /metrics for lemon's own
+	 * /metrics to re-export */
+	argv[n++] = "--jinja";
+	argv[n++] = "--metrics";
 	if (s->ctx_size > 0) {
 		argv[n++] = "-c";
 		argv[n++] = ctx;
@@ -210,6 +214,8 @@ int backends_spawn_child(const struct backends_spawn *s,
 		argv[n++] = "--pooling";
 		argv[n++] = "mean";
 	}
+	if (s->reranking)
+		argv[n++] = "--reranking";
 	argv[n] = NULL;
 	envp = child_env(s->env_extra);
 	if (envp == NULL)

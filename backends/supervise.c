@@ -42,7 +42,7 @@ void backends_sup_wake(struct backends *b)
 
 static const char *role_name(enum backends_role r)
 {
-	return r == BACKENDS_EMBED ? "embed" : "chat";
+	return r == BACKENDS_EMBED ? "embed" : r == BACKENDS_RERANK ? "rerank" : "chat";
 }
 
 /* copies complete lines from the child's pipe into the log */
@@ -272,6 +272,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 			c->model, fit.need / 1048576.0, vram / 1048576.0,
 			fit.n_gpu_layers, cand.kind);
 	s.embeddings = c->role == BACKENDS_EMBED;
+	s.reranking = c->role == BACKENDS_RERANK;
 	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
 		c->state = BACKENDS_SUP_IDLE;
 		start_failed(b, c, err.msg);
