@@ -51,12 +51,16 @@ struct compat_gpu_entry {
 	char name[96];     /* marketing name, "" when the data has none */
 	char kind[16];     /* "igpu", "dgpu", "accelerator" */
 	char family[16];   /* "RDNA3.5" */
+	char codename[96]; /* chip code name, "Navi 31", "" when none */
 	char gc_ip[16];    /* "" when not pinned */
 	char confidence[8];
 };
 
 /* AMD GPU by PCI device id and revision (a revision-specific entry wins
- * over the generic one); NOT_FOUND when unknown */
+ * over the generic one); NOT_FOUND when unknown. The name is the one
+ * libdrm gives this revision; an id whose names differ by revision and
+ * that lacks this one gets no name ("" : never another revision's
+ * product), the caller says the family instead. */
 int compat_gpu_lookup(const struct compat_db *db, uint16_t device,
 		      uint8_t revision, struct compat_gpu_entry *out,
 		      struct lemon_err *err);
@@ -191,6 +195,8 @@ struct compat_gpu {
 	const char *vendor;     /* "AMD", "NVIDIA", "Intel" */
 	char name[128];
 	char kind[16];          /* "igpu" / "dgpu" / "accelerator" */
+	char family[16];        /* AMD: "GCN4", "RDNA3", "" when unknown */
+	char codename[96];      /* AMD: "Navi 31", "" when unknown */
 	char gfx[16];           /* "" when unknown */
 	char gfx_source[16];    /* "kfd", "ip_discovery", "pci_table", "" */
 	bool gfx_guess;         /* best-effort answer for an unknown id */
@@ -205,7 +211,8 @@ struct compat_gpu {
 	char cc_source[16];     /* "cuda" (the driver), "pci_table", "" */
 	char sm[16];            /* "sm_90", "" when unknown */
 	char cc_disagreement[128]; /* driver and table differ, "" if not */
-	char name_source[16];   /* NVIDIA: "cuda", "vulkan", "pci.ids", "pci_table" */
+	char name_source[16];   /* NVIDIA: "cuda", "vulkan", "pci.ids", "pci_table";
+				 * AMD: "libdrm", "pci_table", "family", "vulkan" */
 };
 
 struct compat_npu {

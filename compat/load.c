@@ -147,6 +147,8 @@ static int gpu_parse(const struct compat_ctx *ctx, const cJSON *o,
 	    compat_get_enum(ctx, o, "kind", gpu_kinds, e->kind, sizeof(e->kind),
 			    err) ||
 	    compat_get_str(ctx, o, "name", e->name, sizeof(e->name), err) ||
+	    compat_get_str(ctx, o, "codename", e->codename, sizeof(e->codename),
+			   err) ||
 	    compat_get_str(ctx, o, "gc_ip", e->gc_ip, sizeof(e->gc_ip), err) ||
 	    compat_get_enum(ctx, o, "confidence", compat_confidences,
 			    e->confidence, sizeof(e->confidence), err))

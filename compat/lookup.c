@@ -49,7 +49,12 @@ int compat_gpu_lookup(const struct compat_db *db, uint16_t device,
 				     "AMD GPU 1002:%04x is not in the compat table",
 				     device);
 	*out = hit->e;
-	/* libdrm's per-revision product name beats the id-wide name */
+	/* libdrm's per-revision product name beats the id-wide name; where
+	 * the names differ by revision and this one is not listed, the
+	 * id-wide name may be another product (744c is the RX 7900 XTX at
+	 * c8 and the GRE at ce): no name then */
+	if (hit->n_names > 0)
+		out->name[0] = '\0';
 	for (i = 0; i < hit->n_names; i++)
 		if (hit->names[i].rev == revision)
 			lemon_str_copy(out->name, sizeof(out->name),

@@ -119,6 +119,26 @@ static void pick_gfx(const struct gfx_answers *a, struct compat_gpu *g)
 	}
 }
 
+/* the product libdrm's table gives this id and revision, else the chip and
+ * family: a revision the table does not list is never given the name of
+ * another revision's product */
+static void name_from_table(const struct compat_gpu_entry *e,
+			    struct compat_gpu *g)
+{
+	if (e->name[0]) {
+		lemon_str_copy(g->name, sizeof(g->name), e->name);
+		lemon_str_copy(g->name_source, sizeof(g->name_source),
+			       "pci_table");
+		return;
+	}
+	if (e->codename[0] && strncmp(e->codename, "unknown", 7) != 0)
+		snprintf(g->name, sizeof(g->name), "AMD %s, %s family",
+			 e->codename, e->family);
+	else
+		snprintf(g->name, sizeof(g->name), "AMD %s family", e->family);
+	lemon_str_copy(g->name_source, sizeof(g->name_source), "family");
+}
+
 static void resolve_amd_gpu(const struct compat_db *db,
 			    const struct detect_gpu *gpu, struct compat_gpu *g)
 {
@@ -128,10 +148,15 @@ static void resolve_amd_gpu(const struct compat_db *db,
 	collect_answers(db, gpu, &a);
 	pick_gfx(&a, g);
 	note_disagreement(&a, g);
+	if (gpu->marketing_name[0])
+		lemon_str_copy(g->name_source, sizeof(g->name_source), "libdrm");
 	if (a.in_table) {
 		lemon_str_copy(g->kind, sizeof(g->kind), a.entry.kind);
-		if (!gpu->marketing_name[0] && a.entry.name[0])
-			lemon_str_copy(g->name, sizeof(g->name), a.entry.name);
+		lemon_str_copy(g->family, sizeof(g->family), a.entry.family);
+		lemon_str_copy(g->codename, sizeof(g->codename),
+			       a.entry.codename);
+		if (!gpu->marketing_name[0])
+			name_from_table(&a.entry, g);
 	} else if (g->gfx[0]) {
 		kind_from_gfx(db, g->gfx, g->kind, sizeof(g->kind));
 	}

@@ -145,6 +145,9 @@ static cJSON *gpu_json(const struct doctor_result *res, const struct compat_gpu 
 	pci_json(o, &g->pci);
 	cJSON_AddStringToObject(o, "vendor", cg->vendor);
 	add_str(o, "name", cg->name);
+	add_str(o, "name_source", cg->name_source);
+	add_str(o, "family", cg->family);
+	add_str(o, "codename", cg->codename);
 	add_str(o, "kind", accel ? "dgpu" : cg->kind);
 	cJSON_AddBoolToObject(o, "accelerator", accel);
 	add_str(o, "driver", g->pci.driver);
