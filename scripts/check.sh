@@ -44,5 +44,9 @@ done
 # upstream copy in compat/upstream/) and of the kernel pciidlist resolves
 scripts/check-amdgpu-ids.py || fail "AMD GPU ids without a gfx target (listed above)"
 
+# server/: the router, handlers and leaves (responses, the upstream client)
+# form no call or include cycle among its files
+scripts/check-cycles.sh server || fail "server/ files call each other in a loop"
+
 [ "$rc" -eq 0 ] && echo "check: ok"
 exit $rc

@@ -12,13 +12,6 @@
 
 #define API_MAX_MODELS 256
 
-void server_stats_record(struct server *s, const struct server_stats *st)
-{
-	pthread_mutex_lock(&s->mu);
-	s->last = *st;
-	pthread_mutex_unlock(&s->mu);
-}
-
 static enum server_result send_cjson(struct server *s, struct server_conn *conn,
 				  unsigned status, cJSON *root)
 {
@@ -34,7 +27,21 @@ static enum server_result send_cjson(struct server *s, struct server_conn *conn,
 	return rc;
 }
 
-static enum server_result models(struct server *s, struct server_conn *conn)
+/* OpenAI's model object */
+static cJSON *model_json(const struct backends_model *m)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", m->name);
+	cJSON_AddStringToObject(o, "object", "model");
+	cJSON_AddNumberToObject(o, "created", (double)m->mtime);
+	cJSON_AddStringToObject(o, "owned_by", "lemon");
+	return o;
+}
+
+/* the store's models (id NULL) or the one named id: GET /v1/models and
+ * /v1/models/{id}, which the child does not serve */
+static enum server_result models(struct server *s, struct server_conn *conn, const char *id)
 {
 	struct lemon_err err = { 0 };
 	struct backends_model *m;
@@ -52,15 +59,23 @@ static enum server_result models(struct server *s, struct server_conn *conn)
 	cJSON_AddStringToObject(root, "object", "list");
 	data = cJSON_AddArrayToObject(root, "data");
 	for (i = 0; i < n && data; i++) {
-		cJSON *o = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(o, "id", m[i].name);
-		cJSON_AddStringToObject(o, "object", "model");
-		cJSON_AddNumberToObject(o, "created", (double)m[i].mtime);
-		cJSON_AddStringToObject(o, "owned_by", "lemon");
-		cJSON_AddItemToArray(data, o);
+		if (id && strcmp(id, m[i].name) == 0) {
+			cJSON_Delete(root);
+			root = model_json(&m[i]);
+			free(m);
+			return send_cjson(s, conn, 200, root);
+		}
+		cJSON_AddItemToArray(data, model_json(&m[i]));
 	}
 	free(m);
+	if (id) {
+		char shown[72];
+
+		cJSON_Delete(root);
+		server_body_clip(shown, sizeof(shown), id, strlen(id));
+		return server_send_error(s, conn, 404, "invalid_request_error", "model_not_found",
+					 "model '%s' not found", shown);
+	}
 	return send_cjson(s, conn, 200, root);
 }
 
@@ -86,8 +101,9 @@ static cJSON *status_json(const struct backends_status *st)
 
 		cJSON_AddItemToArray(loaded, o = cJSON_CreateObject());
 		cJSON_AddStringToObject(o, "model", c->model);
-		cJSON_AddStringToObject(o, "role", c->role == BACKENDS_EMBED ?
-							   "embeddings" : "chat");
+		cJSON_AddStringToObject(o, "role", c->role == BACKENDS_EMBED	? "embeddings" :
+						   c->role == BACKENDS_RERANK ? "rerank" :
+										"chat");
 		cJSON_AddStringToObject(o, "state", c->state);
 		cJSON_AddStringToObject(o, "backend", c->backend);
 		if (c->pid > 0) {
@@ -99,6 +115,8 @@ static cJSON *status_json(const struct backends_status *st)
 		cJSON_AddNumberToObject(o, "requests", c->leases);
 		if (c->n_gpu_layers >= 0)
 			cJSON_AddNumberToObject(o, "n_gpu_layers", c->n_gpu_layers);
+		if (c->slots > 0)
+			cJSON_AddNumberToObject(o, "slots", c->slots);
 		if (c->error[0])
 			cJSON_AddStringToObject(o, "error", c->error);
 	}
@@ -118,6 +136,8 @@ static cJSON *status_json(const struct backends_status *st)
 		cJSON_AddItemToArray(cands, o = cJSON_CreateObject());
 		cJSON_AddStringToObject(o, "backend", st->cand[i].backend);
 		cJSON_AddStringToObject(o, "exe", st->cand[i].exe);
+		if (st->cand[i].device[0])
+			cJSON_AddStringToObject(o, "device", st->cand[i].device);
 		cJSON_AddBoolToObject(o, "failed", st->cand[i].failed);
 	}
 	return root;
@@ -252,36 +272,48 @@ static enum server_result shutdown_req(struct server_conn *conn)
 	return rc;
 }
 
-enum server_result server_api(struct server *s, struct server_conn *conn,
-			const char *url, const char *method,
-			struct server_req *req)
+enum server_result server_api_models(const struct server_call *k)
 {
-	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-	char shown[201];
+	return models(k->s, k->c, NULL);
+}
 
-	if (get && strcmp(url, "/v1/models") == 0)
-		return models(s, conn);
-	if (get && strcmp(url, "/api/v1/health") == 0)
-		return health(s, conn);
-	if (get && strcmp(url, "/api/v1/system-info") == 0)
-		return server_send_json(s, conn, 200, s->sysinfo);
-	if (get && strcmp(url, "/api/v1/stats") == 0)
-		return stats(s, conn);
-	if (post && strcmp(url, "/api/v1/load") == 0)
-		return load_unload(s, conn, req, true);
-	if (post && strcmp(url, "/api/v1/unload") == 0)
-		return load_unload(s, conn, req, false);
-	if (post && strcmp(url, "/api/v1/shutdown") == 0)
-		return shutdown_req(conn);
-	if (post && strcmp(url, "/api/v1/pull") == 0)
-		return server_pull(s, conn, req, false);
-	if (post && strcmp(url, "/api/v1/delete") == 0)
-		return server_delete(s, conn, req, false);
-	if (strcmp(url, "/") == 0 ||
-	    (strncmp(url, "/api/", 5) == 0 && strncmp(url, "/api/v1/", 8) != 0))
-		return server_ollama(s, conn, url, method, req);
-	/* the path is the client's bytes: whole UTF-8 characters only */
-	server_body_clip(shown, sizeof(shown), url, strlen(url));
-	return server_send_error(s, conn, 404, "invalid_request_error",
-			      "not_found", "no route %s %s", method, shown);
+enum server_result server_api_model(const struct server_call *k)
+{
+	return models(k->s, k->c, k->tail);
+}
+
+enum server_result server_api_health(const struct server_call *k)
+{
+	return health(k->s, k->c);
+}
+
+enum server_result server_api_sysinfo(const struct server_call *k)
+{
+	return server_send_json(k->s, k->c, 200, k->s->sysinfo);
+}
+
+enum server_result server_api_stats(const struct server_call *k)
+{
+	return stats(k->s, k->c);
+}
+
+enum server_result server_api_load(const struct server_call *k)
+{
+	return load_unload(k->s, k->c, k->req, true);
+}
+
+enum server_result server_api_unload(const struct server_call *k)
+{
+	return load_unload(k->s, k->c, k->req, false);
+}
+
+enum server_result server_api_shutdown(const struct server_call *k)
+{
+	return shutdown_req(k->c);
+}
+
+/* a liveness probe: the process answers HTTP, nothing more is asked */
+enum server_result server_api_live(const struct server_call *k)
+{
+	return server_send_json(k->s, k->c, 200, "{\"status\":\"ok\"}");
 }

@@ -350,6 +350,23 @@ static int fields(const cJSON *root, enum server_body_route route, struct server
 		return 0;
 	case SERVER_BODY_OLLAMA_SHOW:
 		return ollama_common(root, e);
+	case SERVER_BODY_RESPONSES:
+		/* input: text or a list of items, which the child checks */
+		return openai_common(root, e) < 0 ? -1 : want(root, "input", K_STRING | K_ARRAY, NULL, e);
+	case SERVER_BODY_MESSAGES:
+	case SERVER_BODY_COUNT_TOKENS:
+		if (openai_common(root, e) < 0 ||
+		    want(root, "system", K_STRING | K_ARRAY | K_NULL, NULL, e) < 0)
+			return -1;
+		return messages(root, true, false, e);
+	case SERVER_BODY_RERANK:
+		if (openai_common(root, e) < 0 || want(root, "query", K_STRING, &v, e) < 0)
+			return -1;
+		if (v == NULL)
+			return server_body_fail(e, SERVER_BODY_MISSING, "query", "'query' is required");
+		if (want(root, "top_n", K_NUMBER | K_NULL, NULL, e) < 0)
+			return -1;
+		return text_or_list(root, "documents", true, e);
 	}
 	return 0;
 }
@@ -368,6 +385,10 @@ bool server_body_route_is_ollama(enum server_body_route route)
 	case SERVER_BODY_EMBEDDINGS:
 	case SERVER_BODY_LOAD:
 	case SERVER_BODY_PULL:
+	case SERVER_BODY_RESPONSES:
+	case SERVER_BODY_MESSAGES:
+	case SERVER_BODY_COUNT_TOKENS:
+	case SERVER_BODY_RERANK:
 		return false;
 	}
 	return false;
@@ -380,7 +401,9 @@ cJSON *server_body_parse(const char *body, size_t len, enum server_body_route ro
 	 * reads \u0000 in text correctly; the others re-encode strings
 	 * through cJSON, which would cut them there */
 	bool nul_any = route != SERVER_BODY_CHAT && route != SERVER_BODY_COMPLETIONS &&
-		       route != SERVER_BODY_EMBEDDINGS;
+		       route != SERVER_BODY_EMBEDDINGS && route != SERVER_BODY_RESPONSES &&
+		       route != SERVER_BODY_MESSAGES && route != SERVER_BODY_COUNT_TOKENS &&
+		       route != SERVER_BODY_RERANK;
 	cJSON *root;
 
 	memset(e, 0, sizeof(*e));

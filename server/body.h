@@ -24,6 +24,10 @@ enum server_body_route {
 	SERVER_BODY_OLLAMA_EMBED,      /* POST /api/embed */
 	SERVER_BODY_OLLAMA_EMBEDDINGS, /* POST /api/embeddings (legacy) */
 	SERVER_BODY_OLLAMA_SHOW,       /* POST /api/show */
+	SERVER_BODY_RESPONSES,	       /* POST /v1/responses */
+	SERVER_BODY_MESSAGES,	       /* POST /v1/messages (Anthropic) */
+	SERVER_BODY_COUNT_TOKENS,      /* POST /v1/messages/count_tokens */
+	SERVER_BODY_RERANK,	       /* POST /v1/rerank */
 };
 
 /* what is wrong with a body; every fault is the client's (HTTP 400) */

@@ -23,13 +23,16 @@ cJSON *server_body_request(struct server *s, struct server_conn *conn,
 		return root;
 	if (server_body_route_is_ollama(route))
 		*rc = server_ollama_error(s, conn, 400, "%s", e.msg);
+	else if (route == SERVER_BODY_MESSAGES || route == SERVER_BODY_COUNT_TOKENS)
+		*rc = server_send_shaped(s, conn, SERVER_SHAPE_ANTHROPIC, 400, NULL, "%s", e.msg);
 	else
 		*rc = server_send_param_error(s, conn, 400, "invalid_request_error", e.param,
 					      server_body_fault_code(e.fault), "%s", e.msg);
 	return NULL;
 }
 
-enum server_result server_child_error(struct server *s, struct server_conn *conn, bool ollama,
+enum server_result server_child_error(struct server *s, struct server_conn *conn,
+				      enum server_shape shape,
 				      unsigned status, const char *body, size_t len)
 {
 	cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
@@ -52,8 +55,8 @@ enum server_result server_child_error(struct server *s, struct server_conn *conn
 		snprintf(code, sizeof(code), "%s", client ? "invalid_request" : "backend_error");
 	if (status < 400 || status > 599)
 		status = 502;
-	if (ollama)
-		rc = server_ollama_error(s, conn, status, "%s", msg);
+	if (shape != SERVER_SHAPE_OPENAI)
+		rc = server_send_shaped(s, conn, shape, status, code, "%s", msg);
 	else
 		rc = server_send_error(s, conn, status,
 				       client ? "invalid_request_error" : "server_error", code, "%s",

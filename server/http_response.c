@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "server/server-private.h"
+#include "util/str.h"
 
 struct server_response *server_response_from_buffer(size_t len, void *buf,
 						    enum server_respmem mode)
@@ -88,6 +89,43 @@ void server_response_destroy(struct server_response *r)
 		free(r->body);
 	free(r->hdr.p);
 	free(r);
+}
+
+/* in the comma-separated cors_origin list ("*": any) */
+bool server_origin_listed(const struct server *s, const char *o)
+{
+	const char *p = s->cfg.cors_origin;
+
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		const char *t = p;
+
+		lemon_str_trim(&t, &n);
+		if ((n == 1 && t[0] == '*') ||
+		    (n > 0 && n == strlen(o) && strncasecmp(t, o, n) == 0))
+			return true;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return false;
+}
+
+void server_cors_headers(struct server_conn *c, struct server_response *r)
+{
+	const char *o = server_conn_header(c, "Origin");
+	bool any = server_origin_listed(c->s, "*");
+
+	if (o == NULL || !server_origin_listed(c->s, o))
+		return;
+	server_response_add_header(r, "Access-Control-Allow-Origin", any ? "*" : o);
+	if (!any)
+		server_response_add_header(r, "Vary", "Origin");
+	server_response_add_header(r, "Access-Control-Allow-Methods",
+				   "GET, POST, DELETE, OPTIONS");
+	server_response_add_header(r, "Access-Control-Allow-Headers",
+				   "Authorization, Content-Type");
 }
 
 /* one response per request: a second is refused like libmicrohttpd did */

@@ -3,7 +3,6 @@
  * version, model details (/api/show), embeddings (/api/embed and the older
  * /api/embeddings); chat and generate are in ollama_chat.c, pull and
  * delete in ollama_pull.c. Errors use Ollama's {"error":"..."} shape. */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,104 +12,6 @@
 
 #define OL_MAX_MODELS 256
 #define OL_EMBED_MAX (64u << 20) /* largest embeddings answer read back */
-
-enum server_result server_ollama_send(struct server *s, struct server_conn *conn,
-				unsigned status, cJSON *body)
-{
-	char *t = body ? cJSON_PrintUnformatted(body) : NULL;
-	enum server_result rc;
-
-	cJSON_Delete(body);
-	if (t == NULL)
-		return server_send_json(s, conn, 500, "{\"error\":\"out of memory\"}");
-	rc = server_send_json(s, conn, status, t);
-	free(t);
-	return rc;
-}
-
-enum server_result server_ollama_error(struct server *s, struct server_conn *conn,
-				 unsigned status, const char *fmt, ...)
-{
-	cJSON *o = cJSON_CreateObject();
-	char raw[512], msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
-	/* valid UTF-8, no absolute data paths (server/http.c) */
-	server_clean_message(s, raw, msg, sizeof(msg));
-	cJSON_AddStringToObject(o, "error", msg);
-	return server_ollama_send(s, conn, status, o);
-}
-
-enum server_result server_ollama_lemon_err(struct server *s,
-				     struct server_conn *conn,
-				     const struct lemon_err *err)
-{
-	unsigned st;
-
-	switch (err->code) {
-	case LEMON_ERR_INVALID_ARG:
-	case LEMON_ERR_INVALID_DATA:
-		st = 400;
-		break;
-	case LEMON_ERR_NOT_FOUND:
-		st = 404;
-		break;
-	case LEMON_ERR_BUSY:
-		st = 503;
-		break;
-	case LEMON_ERR_NETWORK:
-		st = 502;
-		break;
-	default:
-		st = 500;
-	}
-	return server_ollama_error(s, conn, st, "%s", err->msg);
-}
-
-/* the store's name for what the client asked for: "tiny:latest" is
- * "tiny" unless a model is really called "tiny:latest" */
-static int resolve(struct server *s, const char *want, char *out, size_t cap)
-{
-	char path[4096];
-	size_t n = strlen(want);
-
-	lemon_str_copy(out, cap, want);
-	if (backends_model_path(s->data_dir, want, path, sizeof(path), NULL) == 0)
-		return 0;
-	if (n > 7 && strcmp(want + n - 7, ":latest") == 0) {
-		lemon_str_copy_n(out, cap, want, n - 7);
-		if (backends_model_path(s->data_dir, out, path, sizeof(path), NULL) == 0)
-			return 0;
-		lemon_str_copy(out, cap, want);
-	}
-	return -1;
-}
-
-cJSON *server_ollama_parse(struct server *s, struct server_conn *conn,
-			const struct server_req *req, enum server_body_route route,
-			char *model, size_t cap, enum server_result *rc)
-{
-	cJSON *root = server_body_request(s, conn, req, route, rc);
-	const cJSON *m;
-
-	if (root == NULL)
-		return NULL;
-	/* server_body_parse checked that the first of these is a valid name */
-	m = cJSON_GetObjectItemCaseSensitive(root, "model");
-	if (m == NULL)
-		m = cJSON_GetObjectItemCaseSensitive(root, "name");
-	if (resolve(s, m->valuestring, model, cap) < 0) {
-		*rc = server_ollama_error(s, conn, 404,
-				       "model '%s' not found, try pulling it first",
-				       m->valuestring);
-		cJSON_Delete(root);
-		return NULL;
-	}
-	return root;
-}
 
 static void param_size(char *out, size_t cap, uint64_t n)
 {
@@ -357,7 +258,7 @@ static enum server_result embed(struct server *s, struct server_conn *conn,
 		return SERVER_NO;
 	up.len = strlen(up.body);
 	if (server_upstream_open(s, "/v1/embeddings", model, BACKENDS_EMBED, &up,
-			      &u, &status, &load_ns, &err) < 0) {
+			      &u, &status, NULL, 0, &load_ns, &err) < 0) {
 		free(up.body);
 		return server_ollama_lemon_err(s, conn, &err);
 	}
@@ -365,7 +266,7 @@ static enum server_result embed(struct server *s, struct server_conn *conn,
 	ans = read_all(u, OL_EMBED_MAX);
 	server_upstream_close(u);
 	if (status >= 400) {
-		rc = server_child_error(s, conn, true, status, ans, ans ? strlen(ans) : 0);
+		rc = server_child_error(s, conn, SERVER_SHAPE_OLLAMA, status, ans, ans ? strlen(ans) : 0);
 		free(ans);
 		return rc;
 	}
@@ -397,37 +298,37 @@ static enum server_result embed(struct server *s, struct server_conn *conn,
 	return server_ollama_send(s, conn, 200, out);
 }
 
-enum server_result server_ollama(struct server *s, struct server_conn *conn,
-			   const char *url, const char *method,
-			   struct server_req *req)
+enum server_result server_ollama_root(const struct server_call *k)
 {
-	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	bool post = strcmp(method, "POST") == 0;
-	char shown[201];
+	return server_send_json(k->s, k->c, 200, "\"lemon is running\"");
+}
 
-	if (get && strcmp(url, "/") == 0)
-		return server_send_json(s, conn, 200, "\"lemon is running\"");
-	if (get && strcmp(url, "/api/version") == 0)
-		return server_send_json(s, conn, 200, "{\"version\":\"" LEMON_VERSION "\"}");
-	if (get && strcmp(url, "/api/tags") == 0)
-		return tags(s, conn);
-	if (get && strcmp(url, "/api/ps") == 0)
-		return ps(s, conn);
-	if (post && strcmp(url, "/api/chat") == 0)
-		return server_ollama_generate(s, conn, req, true);
-	if (post && strcmp(url, "/api/generate") == 0)
-		return server_ollama_generate(s, conn, req, false);
-	if (post && strcmp(url, "/api/show") == 0)
-		return show(s, conn, req);
-	if (post && strcmp(url, "/api/embed") == 0)
-		return embed(s, conn, req, false);
-	if (post && strcmp(url, "/api/embeddings") == 0)
-		return embed(s, conn, req, true);
-	if (post && strcmp(url, "/api/pull") == 0)
-		return server_pull(s, conn, req, true);
-	if (strcmp(method, "DELETE") == 0 && strcmp(url, "/api/delete") == 0)
-		return server_delete(s, conn, req, true);
-	/* the path is the client's bytes: whole UTF-8 characters only */
-	server_body_clip(shown, sizeof(shown), url, strlen(url));
-	return server_ollama_error(s, conn, 404, "no route %s %s", method, shown);
+enum server_result server_ollama_version(const struct server_call *k)
+{
+	return server_send_json(k->s, k->c, 200, "{\"version\":\"" LEMON_VERSION "\"}");
+}
+
+enum server_result server_ollama_tags(const struct server_call *k)
+{
+	return tags(k->s, k->c);
+}
+
+enum server_result server_ollama_ps(const struct server_call *k)
+{
+	return ps(k->s, k->c);
+}
+
+enum server_result server_ollama_show(const struct server_call *k)
+{
+	return show(k->s, k->c, k->req);
+}
+
+enum server_result server_ollama_embed(const struct server_call *k)
+{
+	return embed(k->s, k->c, k->req, false);
+}
+
+enum server_result server_ollama_embeddings(const struct server_call *k)
+{
+	return embed(k->s, k->c, k->req, true);
 }

@@ -64,33 +64,6 @@ static int buf_add(struct ol_buf *b, const char *s, size_t n)
 	return 0;
 }
 
-int64_t server_ollama_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void server_ollama_time(char *out, size_t cap, int64_t unix_s, long usec)
-{
-	struct timespec ts;
-	struct tm tm;
-	time_t t;
-
-	if (unix_s < 0) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		t = ts.tv_sec;
-		usec = ts.tv_nsec / 1000;
-	} else {
-		t = (time_t)unix_s;
-	}
-	gmtime_r(&t, &tm);
-	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, usec);
-}
-
 /* {"model","created_at"} and, for chat, an assistant message */
 static cJSON *ol_head(const char *model, bool chat, const char *content,
 		      const char *thinking)
@@ -478,7 +451,7 @@ static enum server_result upstream_error(struct server *s,
 	while (b.len < 65536 && (n = server_upstream_read(o->u, tmp, sizeof(tmp))) > 0)
 		if (buf_add(&b, tmp, (size_t)n) < 0)
 			break;
-	rc = server_child_error(s, conn, true, status, b.p, b.len);
+	rc = server_child_error(s, conn, SERVER_SHAPE_OLLAMA, status, b.p, b.len);
 	free(b.p);
 	ol_free(o);
 	return rc;
@@ -562,7 +535,7 @@ enum server_result server_ollama_generate(struct server *s,
 	o->t0_ns = t0;
 	lemon_str_copy(o->model, sizeof(o->model), model);
 	if (server_upstream_open(s, raw ? "/v1/completions" : "/v1/chat/completions",
-			      model, BACKENDS_CHAT, &up, &o->u, &status,
+			      model, BACKENDS_CHAT, &up, &o->u, &status, NULL, 0,
 			      &o->load_ns, &err) < 0) {
 		free(up.body);
 		free(o);

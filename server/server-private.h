@@ -112,14 +112,48 @@ struct server_stats {
 	int64_t completion_tokens;
 };
 
+/* what /metrics counts (server/stats.c), guarded by server.mu: bounded
+ * tables, so a client cannot grow lemon's memory with new label values
+ * (routes are the table's rows, models the store's names) */
+#define SERVER_ROUTE_LABEL_MAX 64 /* a route's name in metrics */
+#define SERVER_METRICS_REQ_MAX 256
+#define SERVER_METRICS_MODEL_MAX 64
+#define SERVER_METRICS_BUCKETS 11 /* the last is +Inf */
+
+struct server_metrics_hist {
+	uint64_t bucket[SERVER_METRICS_BUCKETS]; /* not cumulative */
+	double sum;
+	uint64_t count;
+};
+
+struct server_metrics {
+	int n_req;
+	struct {
+		char route[SERVER_ROUTE_LABEL_MAX];
+		unsigned code;
+		uint64_t n;
+	} req[SERVER_METRICS_REQ_MAX];
+	int n_model;
+	struct {
+		char model[BACKENDS_NAME_MAX];
+		char backend[16];
+		uint64_t prompt_tokens, completion_tokens;
+		struct server_metrics_hist ttft, tps;
+	} model[SERVER_METRICS_MODEL_MAX];
+	int pulls_active;
+	uint64_t pulls_total;
+	uint64_t pull_bytes;
+};
+
 struct server {
 	struct server_config cfg;
 	struct backends *b;
 	char data_dir[4096];
 	char *sysinfo;
 	struct server_http *http; /* listener and connections (server/http.c) */
-	pthread_mutex_t mu; /* guards last */
+	pthread_mutex_t mu; /* guards last and metrics */
 	struct server_stats last;
+	struct server_metrics metrics;
 };
 
 /* one request: its body, kept up to cfg.max_body */
@@ -188,17 +222,73 @@ struct server_conn *server_conn_new(struct server *s, int fd, uint32_t peer);
 void server_conn_run(struct server_conn *c);
 void server_conn_free(struct server_conn *c);
 
-/* server/http.c: a request whose head and body are in, checked (Host,
- * Origin, key, Content-Type) and routed; a response is queued on c */
+/* the error shapes clients parse: OpenAI {"error":{"message","type",
+ * "param","code"}}, Ollama {"error":"..."}, Anthropic {"type":"error",
+ * "error":{"type","message"}} */
+enum server_shape {
+	SERVER_SHAPE_OPENAI,
+	SERVER_SHAPE_OLLAMA,
+	SERVER_SHAPE_ANTHROPIC,
+};
+
+/* ---- routing (server/http.c: checks and dispatch; server/routes.c: the
+ * table) ---- */
+
+struct server_route;
+
+/* one routed request as a handler sees it */
+struct server_call {
+	struct server *s;
+	struct server_conn *c;
+	struct server_req *req;
+	const struct server_route *rt;
+	const char *method; /* HEAD reads as GET */
+	const char *path;
+	const char *tail; /* SERVER_ROUTE_TAIL: the segment after the row's path */
+};
+
+typedef enum server_result (*server_handler_fn)(const struct server_call *k);
+
+#define SERVER_ROUTE_PREFIXED 1u /* under /api/v0/, /api/v1/, /v0/ and /v1/ */
+#define SERVER_ROUTE_TAIL 2u	 /* path is a prefix; one more segment follows */
+
+struct server_route {
+	const char *method; /* "GET" (HEAD too), "POST", "DELETE" */
+	const char *path;   /* without the prefix for SERVER_ROUTE_PREFIXED */
+	unsigned flags;
+	enum server_shape shape;
+	server_handler_fn fn;
+	/* forwarded routes: the child's path, the body's checks, the role */
+	const char *upstream;
+	enum server_body_route body;
+	enum backends_role role;
+};
+
+/* the row for (method, path): NULL when no row has the path; a row of
+ * the path with another method sets *other_method (a 405) */
+const struct server_route *server_route_find(const char *method, const char *path,
+					     const char **tail, bool *other_method);
+/* the error shape for a path, routed or not */
+enum server_shape server_route_shape(const char *path);
+/* the route's name in metrics: "/v1/chat/completions" whatever prefix
+ * was used, "other" for NULL (so labels stay a bounded set) */
+void server_route_label(const struct server_route *r, char *out, size_t cap);
+
+/* a request whose head and body are in, checked (Host, Origin, key,
+ * Content-Type) and routed; a response is queued on c */
 void server_dispatch(struct server_conn *c, struct server_req *req);
 /* an error of the HTTP layer (parse, deadline, size, caps) as JSON in the
  * shape of the route family the target belongs to */
 void server_send_http_error(struct server_conn *c, unsigned status,
 			    const char *why);
+
+/* ---- responses (server/http_response.c, server/respond.c): the leaves
+ * every handler calls ---- */
+
 /* the CORS headers for a request whose Origin is an allowed one */
 void server_cors_headers(struct server_conn *c, struct server_response *r);
-/* "/" and "/api/..." other than "/api/v1/...": Ollama's error shape */
-bool server_is_ollama_route(const char *path);
+/* o is in the comma-separated cors_origin list ("*": any) */
+bool server_origin_listed(const struct server *s, const char *o);
 /* an error message as it may go into a JSON body: valid UTF-8 (bad bytes
  * become U+FFFD) and no absolute data path (the data directory becomes
  * "<data>", $HOME "~") */
@@ -224,48 +314,84 @@ enum server_result server_send_param_error(struct server *s, struct server_conn 
 					   const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
 
-/* maps a lemon error to an HTTP status and error body */
+/* an error in the given shape; code is OpenAI's "code" (other shapes
+ * have none) */
+enum server_result server_send_shaped(struct server *s, struct server_conn *conn,
+				      enum server_shape shape, unsigned status, const char *code,
+				      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* the HTTP status of a lemon error, the same for every shape */
+unsigned server_err_status(enum lemon_err_code code);
+
+/* a lemon error as server_err_status's status and an error body */
+enum server_result server_send_lemon_err_shaped(struct server *s, struct server_conn *conn,
+						enum server_shape shape,
+						const struct lemon_err *err);
+/* the same in the OpenAI shape */
 enum server_result server_send_lemon_err(struct server *s,
 				   struct server_conn *conn,
 				   const struct lemon_err *err);
 
+/* ---- handlers ---- */
 
-/* POST /v1/chat/completions, /v1/completions, /v1/embeddings */
+/* a forwarded route (rt->upstream): the body checked for rt->body, a
+ * child of rt->role leased, the request sent unchanged and the answer
+ * streamed back (server/proxy.c) */
 enum server_result server_proxy(struct server *s, struct server_conn *conn,
-			  const char *url, struct server_req *req);
+				const struct server_route *rt, struct server_req *req);
 
-/* GET /v1/models, /api/v1/{health,system-info,stats}, POST load/unload
- * and shutdown (raises SIGTERM once answered); the Ollama routes */
-enum server_result server_api(struct server *s, struct server_conn *conn,
-			const char *url, const char *method,
-			struct server_req *req);
+/* lemon's own routes (server/api.c): GET models, models/{id}, health,
+ * system-info, stats, /live; POST load, unload, shutdown (raises SIGTERM
+ * once answered) */
+enum server_result server_api_models(const struct server_call *k);
+enum server_result server_api_model(const struct server_call *k);
+enum server_result server_api_health(const struct server_call *k);
+enum server_result server_api_sysinfo(const struct server_call *k);
+enum server_result server_api_stats(const struct server_call *k);
+enum server_result server_api_load(const struct server_call *k);
+enum server_result server_api_unload(const struct server_call *k);
+enum server_result server_api_shutdown(const struct server_call *k);
+enum server_result server_api_live(const struct server_call *k);
 
-/* an upstream request to a llama-server child for the routes that
- * translate (server/ollama.c): leases the child for model and role, sends
- * req's body to url and reads the response head; the body is then read
- * with server_upstream_read (>0 bytes, 0 at its end, -1 when it broke off).
- * load_ns: the time spent getting a ready child. Stats are recorded as for
- * the proxied routes. */
+/* GET /metrics (server/metrics_route.c) */
+enum server_result server_metrics_route(const struct server_call *k);
+
+/* an upstream request to a llama-server child (server/upstream.c): leases
+ * the child for model and role, sends req's body to url and reads the
+ * response head (status, content type into ctype); the body is then read
+ * with server_upstream_read (>0 bytes, 0 at its end, -1 when it broke
+ * off). load_ns: the time spent getting a ready child. Stats and metrics
+ * are recorded as the body is read. -1 with err when no child could be
+ * had (err's code says why), -2 when its answer never came or is not
+ * HTTP (NETWORK). ctype (may be NULL) gets the answer's Content-Type. */
 struct server_upstream;
 
 int server_upstream_open(struct server *s, const char *url, const char *model,
-		      enum backends_role role, const struct server_req *req,
-		      struct server_upstream **out, unsigned *status,
-		      int64_t *load_ns, struct lemon_err *err);
+			 enum backends_role role, const struct server_req *req,
+			 struct server_upstream **out, unsigned *status, char *ctype, size_t cap,
+			 int64_t *load_ns, struct lemon_err *err);
 ssize_t server_upstream_read(struct server_upstream *u, char *out, size_t max);
 void server_upstream_close(struct server_upstream *u);
+/* the answer is server-sent events; its body size (SERVER_SIZE_UNKNOWN
+ * when not known); the model; whether the client asked for a stream (for
+ * the stats); ends the stats early (an error answer: not ok) */
+bool server_upstream_sse(const struct server_upstream *u);
+uint64_t server_upstream_size(const struct server_upstream *u);
+const char *server_upstream_model(const struct server_upstream *u);
+void server_upstream_set_stream(struct server_upstream *u, bool stream);
+void server_upstream_finish(struct server_upstream *u, bool ok);
 
-/* the Ollama routes (server/ollama.c): GET /, /api/... other than
- * /api/v1/... */
-enum server_result server_ollama(struct server *s, struct server_conn *conn,
-			   const char *url, const char *method,
-			   struct server_req *req);
+/* the Ollama routes (server/ollama.c) */
+enum server_result server_ollama_root(const struct server_call *k);
+enum server_result server_ollama_version(const struct server_call *k);
+enum server_result server_ollama_tags(const struct server_call *k);
+enum server_result server_ollama_ps(const struct server_call *k);
+enum server_result server_ollama_show(const struct server_call *k);
+enum server_result server_ollama_embed(const struct server_call *k);
+enum server_result server_ollama_embeddings(const struct server_call *k);
 
-/* shared by server/ollama.c and server/ollama_chat.c: Ollama's error shape
- * {"error":"..."}, the lemon error code mapped to its HTTP status, a body
- * parsed for a valid "model" (or "name") resolved against the store (a
- * ":latest" tag is dropped when only the bare name exists; NULL with the
- * error response queued in *rc), RFC 3339 UTC times (unix_s < 0: now) */
+/* Ollama's error shape {"error":"..."} with the status server_err_status
+ * gives (server/respond.c), and a body queued (freed here) */
 enum server_result server_ollama_send(struct server *s, struct server_conn *conn,
 				unsigned status, cJSON *body);
 enum server_result server_ollama_error(struct server *s, struct server_conn *conn,
@@ -274,6 +400,11 @@ enum server_result server_ollama_error(struct server *s, struct server_conn *con
 enum server_result server_ollama_lemon_err(struct server *s,
 				     struct server_conn *conn,
 				     const struct lemon_err *err);
+
+/* shared by the Ollama handlers (server/ollama_common.c): a body parsed
+ * for a valid "model" (or "name") resolved against the store (a ":latest"
+ * tag is dropped when only the bare name exists; NULL with the error
+ * response queued in *rc), RFC 3339 UTC times (unix_s < 0: now) */
 cJSON *server_ollama_parse(struct server *s, struct server_conn *conn,
 			const struct server_req *req, enum server_body_route route,
 			char *model, size_t cap, enum server_result *rc);
@@ -293,7 +424,16 @@ enum server_result server_ollama_generate(struct server *s,
 				    struct server_conn *conn,
 				    const struct server_req *req, bool chat);
 
+/* ---- what was served (server/stats.c): the last request for
+ * /api/v1/stats, and the counters and histograms of /metrics ---- */
 void server_stats_record(struct server *s, const struct server_stats *st);
+/* one answered request: route is server_route_label's, code the status */
+void server_metrics_request(struct server *s, const char *route, unsigned code);
+/* a pull started (delta 1) or ended (-1); bytes received so far added */
+void server_metrics_pull(struct server *s, int delta, uint64_t bytes);
+/* the histogram bucket bounds of ttft (seconds) and tps (tokens/s) */
+extern const double server_metrics_ttft_le[SERVER_METRICS_BUCKETS - 1];
+extern const double server_metrics_tps_le[SERVER_METRICS_BUCKETS - 1];
 
 /* ---- request bodies and child errors (server/body.c, server/body_reply.c) ---- */
 
@@ -307,8 +447,9 @@ cJSON *server_body_request(struct server *s, struct server_conn *conn,
 /* a child's answer with an error status, re-shaped for the client:
  * the same status (a 4xx stays the client's fault; outside 400-599 it is
  * a 502), the child's message when body[0..len) is its JSON error,
- * OpenAI's shape or (ollama) Ollama's */
-enum server_result server_child_error(struct server *s, struct server_conn *conn, bool ollama,
+ * in the route's shape */
+enum server_result server_child_error(struct server *s, struct server_conn *conn,
+				      enum server_shape shape,
 				      unsigned status, const char *body, size_t len);
 
 #endif

@@ -1,4 +1,4 @@
-/* server/http.c: what an error message must become before it goes into a
+/* server/respond.c: what an error message must become before it goes into a
  * JSON body (issue 9 item 6): valid UTF-8, and no absolute data path */
 #include <setjmp.h>
 #include <stdarg.h>

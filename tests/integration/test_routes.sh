@@ -1,0 +1,203 @@
+#!/bin/sh
+# Integration tests of the route table and the forwarded routes (issue 13)
+# against a real lemon serve over the real llama-server CPU bundle and the
+# tiny model: Lemonade's four prefixes (/api/v0, /api/v1, /v0, /v1), 405
+# for a path served under another method, GET /live, GET /v1/models/{id}
+# from lemon's own list, the OpenAI Responses API (whole and streamed, the
+# stream ending with response.completed), Anthropic's Messages API (x-api-key
+# as the key, anthropic-version ignored, errors in Anthropic's shape, the
+# stream ending with message_stop) and count_tokens, rerank over a child
+# started with --reranking, and one status for one error code whatever the
+# route's shape (a model too large for the machine: 503 on the OpenAI and
+# the Ollama route). Prints "ok NAME" or "FAIL NAME: why"; exits non-zero
+# on failure.
+set -u
+
+LEMON=${LEMON:-build/lemon}
+case $LEMON in /*) ;; *) LEMON=$PWD/$LEMON ;; esac
+BUILD=${BUILD:-build}
+T=$(mktemp -d /tmp/lemon-routes.XXXXXX)
+FAILS=0
+MPID=
+LPID=
+KEY=routes-key
+
+. tests/integration/lib.sh
+
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+need_lemon
+need_bundle
+MODEL=$BUILD/models/tiny.gguf
+[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
+	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
+start_bundle_mirror
+
+export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
+unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
+"$LEMON" pull --file "$MODEL" tiny > /dev/null || { echo "FAIL setup: pull tiny"; exit 1; }
+# a 70B-class f16 header in a sparse file of its full size: the memory plan
+# refuses it on the cpu-vm fixture (7941 MiB of RAM) before any child starts
+python3 - "$T/huge.gguf" <<'PY'
+import struct, sys
+def s(x):
+    b = x.encode()
+    return struct.pack("<Q", len(b)) + b
+kvs = [s("general.architecture") + struct.pack("<I", 8) + s("llama")]
+for k, v in (("block_count", 80), ("context_length", 4096), ("embedding_length", 8192),
+             ("attention.head_count", 64), ("attention.head_count_kv", 8)):
+    kvs.append(s("llama." + k) + struct.pack("<II", 4, v))
+tensors, off = [], 0
+for i in range(80):
+    tensors.append(s("blk.%d.ffn_up.weight" % i) + struct.pack("<IQQIQ", 2, 8192, 28672, 1, off))
+    off += 8192 * 28672 * 2
+out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + b"".join(tensors)
+out += b"\0" * (-len(out) % 32)
+with open(sys.argv[1], "wb") as f:
+    f.write(out)
+    f.truncate(len(out) + off)
+PY
+"$LEMON" pull --file "$T/huge.gguf" huge > /dev/null 2>&1 || { echo "FAIL setup: pull huge"; exit 1; }
+
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$LEMON" serve --port "$PORT" --backend cpu --mirror "$MIRROR" --api-key "$KEY" \
+	--sysroot tests/fixtures/cpu-vm > "$T/lemon.log" 2>&1 &
+LPID=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q "listening on" "$T/lemon.log"; do
+	sleep 0.1
+	i=$((i + 1))
+done
+grep -q "listening on" "$T/lemon.log" || { echo "FAIL setup: lemon serve: $(tail -n 3 "$T/lemon.log")"; exit 1; }
+
+# the body, then the status on the last line
+req() { # method path [data] [extra curl args...]
+	m=$1 p=$2
+	shift 2
+	if [ $# -ge 1 ]; then
+		d=$1
+		shift
+		curl -s -m 60 -X "$m" -H 'Content-Type: application/json' -H "Authorization: Bearer $KEY" \
+			-w '\n%{http_code}' "$@" "$URL$p" -d "$d"
+	else
+		curl -s -m 60 -X "$m" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' "$URL$p"
+	fi
+}
+code() { tail -n 1 "$1"; }
+body() { sed '$d' "$1"; }
+
+CHAT='{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
+
+name=lemonade_prefixes
+n=0
+for pre in /api/v0 /api/v1 /v0 /v1; do
+	req POST "$pre/chat/completions" "$CHAT" > "$T/p"
+	req GET "$pre/models" > "$T/m"
+	req GET "$pre/health" > "$T/h"
+	[ "$(code "$T/p")" = 200 ] && body "$T/p" | jq -e '.choices[0].message.role == "assistant"' > /dev/null &&
+		[ "$(code "$T/m")" = 200 ] && body "$T/m" | jq -e '[.data[].id] | index("tiny") != null' > /dev/null &&
+		[ "$(code "$T/h")" = 200 ] && n=$((n + 1))
+done
+if [ $n = 4 ]; then ok $name; else fail $name "$n of 4 prefixes: $(cat "$T/p" "$T/m" | head -c 300)"; fi
+
+name=post_route_under_get_is_405
+req GET /api/v1/chat/completions > "$T/g1"
+req GET /api/chat > "$T/g2"
+if [ "$(code "$T/g1")" = 405 ] && body "$T/g1" | jq -e '.error.code == "method_not_allowed"' > /dev/null &&
+   [ "$(code "$T/g2")" = 405 ] && body "$T/g2" | jq -e '.error | type == "string"' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/g1" "$T/g2" | tr '\n' ' ')"
+fi
+
+name=live_and_model_by_id
+curl -s -w '\n%{http_code}' "$URL/live" > "$T/l"
+req GET /v1/models/tiny > "$T/m1"
+req GET /api/v1/models/nope > "$T/m2"
+if [ "$(code "$T/l")" = 401 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$URL/live")" = 200 ] &&
+   [ "$(code "$T/m1")" = 200 ] && body "$T/m1" | jq -e '.id == "tiny" and .object == "model"' > /dev/null &&
+   [ "$(code "$T/m2")" = 404 ] && body "$T/m2" | jq -e '.error.code == "model_not_found"' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/l" "$T/m1" "$T/m2" | tr '\n' ' ')"
+fi
+
+name=responses_whole_and_streamed
+req POST /v1/responses '{"model":"tiny","input":"hi","max_output_tokens":4}' > "$T/r1"
+curl -s -N -m 60 -H 'Content-Type: application/json' -H "Authorization: Bearer $KEY" "$URL/v1/responses" \
+	-d '{"model":"tiny","input":"hi","max_output_tokens":4,"stream":true}' > "$T/r2"
+last=$(grep '^event: ' "$T/r2" | tail -n 1)
+if [ "$(code "$T/r1")" = 200 ] && body "$T/r1" | jq -e '.object == "response" and .status == "completed" and (.output | length > 0)' > /dev/null &&
+   grep -q '^event: response.created' "$T/r2" && [ "$last" = "event: response.completed" ]; then
+	ok $name
+else
+	fail $name "$(head -c 300 "$T/r1"); last event '$last'"
+fi
+
+name=anthropic_messages
+# Anthropic's SDK sends its key as x-api-key and an anthropic-version
+curl -s -m 60 -H 'Content-Type: application/json' -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' \
+	-w '\n%{http_code}' "$URL/v1/messages" \
+	-d '{"model":"tiny","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}' > "$T/a1"
+curl -s -N -m 60 -H 'Content-Type: application/json' -H "x-api-key: $KEY" "$URL/v1/messages" \
+	-d '{"model":"tiny","max_tokens":4,"stream":true,"messages":[{"role":"user","content":"hi"}]}' > "$T/a2"
+curl -s -m 60 -H 'Content-Type: application/json' -H "x-api-key: $KEY" -w '\n%{http_code}' \
+	"$URL/v1/messages/count_tokens" -d '{"model":"tiny","messages":[{"role":"user","content":"hi there"}]}' > "$T/a3"
+last=$(grep '^event: ' "$T/a2" | tail -n 1)
+if [ "$(code "$T/a1")" = 200 ] && body "$T/a1" | jq -e '.type == "message" and .role == "assistant" and .content[0].type == "text"' > /dev/null &&
+   [ "$last" = "event: message_stop" ] && grep -q '^event: message_start' "$T/a2" &&
+   [ "$(code "$T/a3")" = 200 ] && body "$T/a3" | jq -e '.input_tokens > 0' > /dev/null; then
+	ok $name
+else
+	fail $name "$(head -c 300 "$T/a1"); last '$last'; $(cat "$T/a3")"
+fi
+
+name=anthropic_error_shape
+curl -s -m 60 -H 'Content-Type: application/json' -H 'x-api-key: wrong' -w '\n%{http_code}' \
+	"$URL/v1/messages" -d '{"model":"tiny","max_tokens":4,"messages":[]}' > "$T/e1"
+req POST /v1/messages '{"model":"tiny","max_tokens":4}' > "$T/e2"
+req POST /v1/messages '{"model":"nope","max_tokens":4,"messages":[{"role":"user","content":"x"}]}' > "$T/e3"
+if [ "$(code "$T/e1")" = 401 ] && body "$T/e1" | jq -e '.type == "error" and .error.type == "authentication_error"' > /dev/null &&
+   [ "$(code "$T/e2")" = 400 ] && body "$T/e2" | jq -e '.type == "error" and .error.type == "invalid_request_error" and (.error.message | test("messages"))' > /dev/null &&
+   [ "$(code "$T/e3")" = 404 ] && body "$T/e3" | jq -e '.type == "error" and .error.type == "not_found_error"' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/e1" "$T/e2" "$T/e3" | tr '\n' ' ')"
+fi
+
+name=rerank_three_documents
+req POST /v1/rerank '{"model":"tiny","query":"a cat","documents":["the cat sat","dogs bark","blue sky"]}' > "$T/k1"
+req POST /api/v1/reranking '{"model":"tiny","query":"a cat","documents":["the cat sat","dogs bark","blue sky"]}' > "$T/k2"
+# the rerank child runs with --reranking, the chat child with --jinja only
+pid=$(req GET /api/v1/health | sed '$d' | jq -r '.loaded[] | select(.role == "rerank") | .pid')
+cpid=$(req GET /api/v1/health | sed '$d' | jq -r '.loaded[] | select(.role == "chat") | .pid')
+if [ "$(code "$T/k1")" = 200 ] &&
+   body "$T/k1" | jq -e '(.results | length == 3) and ([.results[].index] | sort == [0,1,2]) and
+	([.results[].relevance_score] as $s | $s == ($s | sort | reverse)) and
+	(.results | all(.relevance_score | type == "number"))' > /dev/null &&
+   [ "$(code "$T/k2")" = 200 ] && [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- " --reranking" &&
+   [ -n "$cpid" ] && tr '\0' ' ' < "/proc/$cpid/cmdline" | grep -q -- " --jinja" &&
+   ! tr '\0' ' ' < "/proc/$cpid/cmdline" | grep -q -- " --reranking"; then
+	ok $name
+else
+	fail $name "$(cat "$T/k1" "$T/k2" | tr '\n' ' '); pids '$pid' '$cpid'"
+fi
+
+name=one_status_per_error_code
+req POST /v1/chat/completions '{"model":"huge","messages":[{"role":"user","content":"hi"}]}' > "$T/s1"
+req POST /api/chat '{"model":"huge","messages":[{"role":"user","content":"hi"}],"stream":false}' > "$T/s2"
+if [ "$(code "$T/s1")" = 503 ] && [ "$(code "$T/s2")" = 503 ] &&
+   body "$T/s2" | jq -e '.error | test("needs about")' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/s1" "$T/s2" | tr '\n' ' ')"
+fi
+
+[ "$FAILS" -eq 0 ]
