@@ -9,6 +9,9 @@ libpci-dev libkmod-dev libvulkan-dev libcjson-dev libcmocka-dev \
 libcurl4-openssl-dev libssl-dev libarchive-dev libisal-dev \
 umockdev libumockdev-dev mesa-vulkan-drivers vulkan-tools pciutils kmod \
 hyperfine cmake libarchive-tools curl"
+# promtool (tests check /metrics with `promtool check metrics`) ships only in
+# Debian 12's prometheus package
+PKGS="$PKGS prometheus"
 # a machine may already carry Node.js from elsewhere (with npm bundled);
 # only a machine without node gets Debian's
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
