@@ -79,7 +79,7 @@ FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
 fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1 \
 	build-fuzz/fuzz_server_http1_request build-fuzz/fuzz_server_body \
 	build-fuzz/fuzz_provision_manifest build-fuzz/fuzz_compat_models \
-	build-fuzz/fuzz_backends_fault
+	build-fuzz/fuzz_backends_fault build-fuzz/fuzz_provision_github build-fuzz/fuzz_server_prom
 	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf build-fuzz/corpus-http1 \
 		build-fuzz/corpus-http1-request build-fuzz/corpus-body \
 		build-fuzz/corpus-manifest build-fuzz/corpus-models
@@ -97,6 +97,17 @@ fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fu
 	mkdir -p build-fuzz/corpus-fault
 	build-fuzz/fuzz_backends_fault -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
 		build-fuzz/corpus-fault
+	mkdir -p build-fuzz/corpus-github
+	build-fuzz/fuzz_provision_github -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		build-fuzz/corpus-github
+	mkdir -p build-fuzz/corpus-prom
+	build-fuzz/fuzz_server_prom -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		build-fuzz/corpus-prom
+
+# a child's /metrics text, re-exported by lemon's /metrics (server/prom.c)
+build-fuzz/fuzz_server_prom: tests/fuzz/fuzz_server_prom.c server/prom.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^
 
 # a mirror's manifest.json and a user's models.json: untrusted JSON
 FUZZ_JSON_SRCS := util/err.c util/str.c util/fs.c util/buf.c compat/schema.c
@@ -106,6 +117,13 @@ build-fuzz/fuzz_provision_manifest: tests/fuzz/fuzz_provision_manifest.c provisi
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -DLEMON_DATADIR='"$(DATADIR)"' \
 		$(shell pkg-config --cflags libcjson) -fsanitize=fuzzer,address,undefined \
 		-o $@ $^ $(shell pkg-config --libs libcjson)
+
+# GitHub's release listing (provision/release.c): untrusted JSON from the network
+build-fuzz/fuzz_provision_github: tests/fuzz/fuzz_provision_github.c provision/release.c \
+	util/err.c util/str.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libcjson) \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ $(shell pkg-config --libs libcjson)
 
 build-fuzz/fuzz_compat_models: tests/fuzz/fuzz_compat_models.c compat/models.c $(FUZZ_JSON_SRCS)
 	@mkdir -p build-fuzz

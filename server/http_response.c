@@ -125,7 +125,7 @@ void server_cors_headers(struct server_conn *c, struct server_response *r)
 	server_response_add_header(r, "Access-Control-Allow-Methods",
 				   "GET, POST, DELETE, OPTIONS");
 	server_response_add_header(r, "Access-Control-Allow-Headers",
-				   "Authorization, Content-Type");
+				   "Authorization, Content-Type, x-api-key, anthropic-version");
 }
 
 /* one response per request: a second is refused like libmicrohttpd did */

@@ -205,10 +205,15 @@ static char *scrape(int port)
 		close(fd);
 		return NULL;
 	}
-	while (len < SCRAPE_MAX && (n = recv(fd, buf + len, SCRAPE_MAX - len, 0)) > 0)
+	/* until the whole body is in: a child may keep the connection open */
+	while (len < SCRAPE_MAX && (n = recv(fd, buf + len, SCRAPE_MAX - len, 0)) > 0) {
 		len += (size_t)n;
+		if (lemon_http1_parse_head(buf, len, &h) == LEMON_HTTP1_OK &&
+		    h.body == LEMON_HTTP1_BODY_LENGTH && len - h.head_len >= h.content_length)
+			break;
+	}
 	close(fd);
-	if (lemon_http1_parse_head(buf, len, &h) > 0 && h.status == 200) {
+	if (lemon_http1_parse_head(buf, len, &h) == LEMON_HTTP1_OK && h.status == 200) {
 		lemon_http1_body_init(&r, &h);
 		out = malloc(len + 1);
 		if (out && lemon_http1_body_decode(&r, buf + h.head_len, len - h.head_len, &used,
@@ -239,7 +244,7 @@ static void children(struct server_prom_text *t, const struct backends_status *s
 			continue;
 		body = scrape(c->port);
 		if (body)
-			server_prom_parse(p, body, strlen(body), c->model);
+			server_prom_parse(p, body, strlen(body), c->model, role_name(c->role));
 		free(body);
 	}
 	server_prom_render(p, t);

@@ -25,6 +25,7 @@ struct pl {
 	size_t len, cap, pos;
 	bool done;     /* the thread has queued its last event */
 	bool thread_started;
+	uint64_t bytes_seen; /* all_completed last counted in /metrics */
 };
 
 static void queue(struct pl *p, cJSON *ev)
@@ -103,6 +104,11 @@ static void on_progress(void *ctx, const struct provision_pull_progress *g)
 {
 	struct pl *p = ctx;
 
+	/* bytes on disk so far, resumed ones included: count what is new */
+	if (g->all_completed > p->bytes_seen) {
+		server_metrics_pull(p->s, 0, g->all_completed - p->bytes_seen);
+		p->bytes_seen = g->all_completed;
+	}
 	queue(p, event(!p->sse, g));
 }
 
@@ -142,8 +148,10 @@ static void *pull_thread(void *arg)
 	struct pl *p = arg;
 	struct lemon_err err = { 0 };
 
+	server_metrics_pull(p->s, 1, 0);
 	if (pull(p->s, p->model, on_progress, p, &err) < 0)
 		queue(p, error_event(!p->sse, &err));
+	server_metrics_pull(p->s, -1, 0);
 	pthread_mutex_lock(&p->mu);
 	p->done = true;
 	pthread_cond_signal(&p->cv);

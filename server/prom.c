@@ -159,7 +159,8 @@ static void meta(char *out, size_t cap, const char *s, size_t n)
 /* "name[{labels}] value [timestamp]": rewritten as
  * lemon_llamacpp_<name>{model="...",labels} value; a line that does not
  * read as a sample is skipped */
-static void sample(struct server_prom *p, const char *s, size_t n, const char *model)
+static void sample(struct server_prom *p, const char *s, size_t n, const char *model,
+		   const char *role)
 {
 	size_t nl = name_len(s, n), i = nl, lb = 0, le = 0, cn;
 	struct server_prom_family *f;
@@ -196,6 +197,7 @@ static void sample(struct server_prom *p, const char *s, size_t n, const char *m
 	t = &f->samples;
 	if (server_prom_puts(t, SERVER_PROM_CHILD_PREFIX) || server_prom_add(t, name, cn) ||
 	    server_prom_puts(t, "{model=\"") || server_prom_label(t, model) ||
+	    server_prom_puts(t, "\",role=\"") || server_prom_label(t, role) ||
 	    server_prom_puts(t, "\""))
 		return;
 	if (lb && le > lb && (server_prom_puts(t, ",") || server_prom_add(t, s + lb, le - lb)))
@@ -205,7 +207,8 @@ static void sample(struct server_prom *p, const char *s, size_t n, const char *m
 	server_prom_add(t, "\n", 1);
 }
 
-void server_prom_parse(struct server_prom *p, const char *buf, size_t len, const char *model)
+void server_prom_parse(struct server_prom *p, const char *buf, size_t len, const char *model,
+		       const char *role)
 {
 	size_t pos = 0;
 
@@ -227,7 +230,7 @@ void server_prom_parse(struct server_prom *p, const char *buf, size_t len, const
 			else
 				meta(f->type, sizeof(f->type), s + 8 + nl, n - 8 - nl);
 		} else if (n > 0 && s[0] != '#') {
-			sample(p, s, n, model);
+			sample(p, s, n, model, role);
 		}
 	}
 }
@@ -248,6 +251,11 @@ void server_prom_render(const struct server_prom *p, struct server_prom_text *ou
 		for (k = 0; k < sizeof(types) / sizeof(types[0]); k++)
 			if (strcmp(f->type, types[k]) == 0)
 				type = types[k];
+		/* a "counter" without _total (llama-server's n_tokens_max, a
+		 * high-water mark) is a gauge by the format's naming rules */
+		if (strcmp(type, "counter") == 0 &&
+		    (strlen(f->name) < 6 || strcmp(f->name + strlen(f->name) - 6, "_total") != 0))
+			type = "gauge";
 		if (f->help[0]) {
 			server_prom_puts(out, "# HELP " SERVER_PROM_CHILD_PREFIX);
 			server_prom_puts(out, f->name);

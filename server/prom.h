@@ -41,10 +41,10 @@ struct server_prom {
 void server_prom_init(struct server_prom *p);
 void server_prom_free(struct server_prom *p);
 /* adds one child's /metrics text (buf[0..len), any bytes): every sample
- * gets model="<model>" (model is a valid model name) before its own
- * labels; lines that are not HELP, TYPE or a well-formed sample are
+ * gets model="<model>",role="<role>" before its own labels; lines that are not HELP, TYPE or a well-formed sample are
  * skipped; families beyond the maximum are dropped */
-void server_prom_parse(struct server_prom *p, const char *buf, size_t len, const char *model);
+void server_prom_parse(struct server_prom *p, const char *buf, size_t len, const char *model,
+		       const char *role);
 /* appends every family that has samples: HELP, TYPE, then the samples */
 void server_prom_render(const struct server_prom *p, struct server_prom_text *out);
 

@@ -1,0 +1,113 @@
+#!/bin/sh
+# Integration tests of GET /metrics (issue 13) against a real lemon serve
+# over the real llama-server CPU bundle and the tiny model: behind the API
+# key, valid Prometheus text (promtool check metrics, Debian's prometheus
+# package), lemon_requests_total moving by exactly the requests made (under
+# every Lemonade prefix, named by the route), tokens and latency histograms
+# per model, the loaded children, and each child's own llama-server metrics
+# re-exported with model and role labels. Prints "ok NAME" or "FAIL NAME:
+# why"; exits non-zero on failure.
+set -u
+
+LEMON=${LEMON:-build/lemon}
+case $LEMON in /*) ;; *) LEMON=$PWD/$LEMON ;; esac
+BUILD=${BUILD:-build}
+T=$(mktemp -d /tmp/lemon-metrics.XXXXXX)
+FAILS=0
+MPID=
+LPID=
+KEY=metrics-key
+
+. tests/integration/lib.sh
+
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+need_lemon
+need_bundle
+command -v promtool > /dev/null || { echo "FAIL setup: promtool missing (scripts/install-deps.sh installs prometheus)"; exit 1; }
+MODEL=$BUILD/models/tiny.gguf
+[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
+	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
+start_bundle_mirror
+
+export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
+unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
+"$LEMON" pull --file "$MODEL" tiny > /dev/null || { echo "FAIL setup: pull tiny"; exit 1; }
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$LEMON" serve --port "$PORT" --backend cpu --mirror "$MIRROR" --api-key "$KEY" > "$T/lemon.log" 2>&1 &
+LPID=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q "listening on" "$T/lemon.log" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+grep -q "listening on" "$T/lemon.log" || { echo "FAIL setup: lemon serve: $(tail -n 3 "$T/lemon.log")"; exit 1; }
+
+chat() { # path [stream]
+	curl -s -o /dev/null -w '%{http_code}\n' -m 60 -H 'Content-Type: application/json' \
+		-H "Authorization: Bearer $KEY" "$URL$1" \
+		-d "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4${2:-}}"
+}
+scrape() { curl -s -m 30 -H "Authorization: Bearer $KEY" "$URL/metrics"; }
+# the value of the sample whose name and labels are exactly $1, 0 if none
+value() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$2"; }
+
+name=behind_the_key
+if [ "$(curl -s -o "$T/k" -w '%{http_code}' "$URL/metrics")" = 401 ] && jq -e '.error.code == "invalid_api_key"' "$T/k" > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/k")"
+fi
+
+name=requests_counted_exactly
+N=5
+scrape > "$T/m0"
+i=0
+while [ $i -lt $N ]; do
+	chat /v1/chat/completions >> "$T/codes"
+	i=$((i + 1))
+done
+chat /api/v1/chat/completions ',"stream":true' >> "$T/codes"
+chat /v1/chat/completions ',"messages":3' >> "$T/codes"
+scrape > "$T/m1"
+k='lemon_requests_total{route="/v1/chat/completions",code="200"}'
+b='lemon_requests_total{route="/v1/chat/completions",code="400"}'
+if [ "$(value "$k" "$T/m0")" = 0 ] && [ "$(value "$k" "$T/m1")" = $((N + 1)) ] &&
+   [ "$(value "$b" "$T/m1")" = 1 ] && [ "$(grep -c '^200$' "$T/codes")" = $((N + 1)) ] &&
+   [ "$(value 'lemon_requests_total{route="/metrics",code="200"}' "$T/m1")" = 1 ] &&
+   [ "$(value 'lemon_requests_total{route="/metrics",code="401"}' "$T/m1")" = 1 ]; then
+	ok $name
+else
+	fail $name "before $(value "$k" "$T/m0"), after $(value "$k" "$T/m1"), 400s $(value "$b" "$T/m1"); $(grep '^lemon_requests_total' "$T/m1" | tr '\n' ' ')"
+fi
+
+name=promtool_check_metrics
+if promtool check metrics < "$T/m1" > "$T/promtool.out" 2>&1; then
+	ok $name
+else
+	fail $name "$(head -n 5 "$T/promtool.out")"
+fi
+
+name=tokens_latency_loaded_and_children
+cnt=$(value 'lemon_time_to_first_token_seconds_count{model="tiny",backend="cpu"}' "$T/m1")
+inf=$(value 'lemon_tokens_per_second_bucket{model="tiny",backend="cpu",le="+Inf"}' "$T/m1")
+tin=$(value 'lemon_input_tokens_total{model="tiny"}' "$T/m1")
+tout=$(value 'lemon_output_tokens_total{model="tiny"}' "$T/m1")
+pred=$(value 'lemon_llamacpp_tokens_predicted_total{model="tiny",role="chat"}' "$T/m1")
+if [ "$cnt" = $((N + 1)) ] && [ "$inf" = $((N + 1)) ] && [ "$tin" -gt 0 ] &&
+   [ "$tout" -gt 0 ] && [ "$pred" = "$tout" ] &&
+   [ "$(value 'lemon_model_loaded{model="tiny",role="chat",backend="cpu"}' "$T/m1")" = 1 ] &&
+   grep -q '^# TYPE lemon_llamacpp_tokens_predicted_total counter$' "$T/m1"; then
+	ok $name
+else
+	fail $name "ttft count $cnt, tps +Inf $inf, in $tin, out $tout, child predicted $pred"
+fi
+
+[ "$FAILS" -eq 0 ]
