@@ -144,7 +144,7 @@ struct compat_protocol {
 struct compat_npu_entry {
 	char generation[16];      /* "npu4" */
 	char xdna[24];            /* "XDNA 2" */
-	char product[128];
+	char product[256];
 	char firmware_dir[32];    /* "amdnpu/17f0_10" (no trailing slash) */
 	bool fastflowlm;          /* FastFlowLM supports it */
 	char confidence[8];

@@ -72,15 +72,14 @@ static int npu_parse(const struct compat_ctx *ctx, const cJSON *o,
 	    compat_get_str(ctx, o, "generation", e->generation,
 			   sizeof(e->generation), err) ||
 	    compat_get_str(ctx, o, "xdna", e->xdna, sizeof(e->xdna), err) ||
+	    /* a name that does not fit is refused, never cut mid-sentence */
+	    compat_get_str(ctx, o, "product", e->product, sizeof(e->product),
+			   err) ||
 	    compat_get_str(ctx, o, "firmware_dir", e->firmware_dir,
 			   sizeof(e->firmware_dir), err) ||
 	    compat_get_enum(ctx, o, "confidence", compat_confidences,
 			    e->confidence, sizeof(e->confidence), err))
 		return -1;
-	if (cJSON_GetObjectItemCaseSensitive(o, "product"))
-		lemon_str_copy(e->product, sizeof(e->product),
-			       cJSON_GetObjectItemCaseSensitive(o, "product")
-				       ->valuestring);
 	if (!generation_valid(e->generation))
 		return compat_bad(ctx, err, "malformed generation '%s'",
 				  e->generation);

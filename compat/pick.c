@@ -21,7 +21,9 @@ bool compat_node_ok(const struct detect_report *report, const char *rel,
 			 node ? node->path : rel);
 		return false;
 	}
-	if (node->readable && node->writable)
+	/* permissions not recorded: unknown, which is no reason to reject
+	 * (the doctor reports the node as unknown) */
+	if (!node->has_mode || (node->readable && node->writable))
 		return true;
 	group = node->group[0] ? node->group : "render";
 	snprintf(reason, cap,
@@ -188,6 +190,7 @@ static void vulkan_unprobed(const struct detect_report *report,
 	for (i = 0; i < view->n_gpus; i++) {
 		const struct compat_gpu *g = &view->gpus[i];
 		const struct detect_gpu *gpu = &report->gpus[g->index];
+		const struct detect_node *node;
 		char rel[40];
 
 		if (!vk_capable_driver(gpu->pci.driver))
@@ -207,11 +210,15 @@ static void vulkan_unprobed(const struct detect_report *report,
 		snprintf(rel, sizeof(rel), "dri/%s", gpu->render_node);
 		if (!compat_node_ok(report, rel, "Vulkan", denied, sizeof(denied)))
 			continue;
+		node = detect_find_node(report, rel);
 		c->usable = true;
 		c->gpu_index = i;
 		snprintf(c->reason, sizeof(c->reason),
-			 "Vulkan on %.100s (%s bound, %s accessible; not probed: %.40s)",
-			 g->name, gpu->pci.driver, gpu->render_node, why);
+			 "Vulkan on %.100s (%s bound, %s %s; not probed: %.40s)",
+			 g->name, gpu->pci.driver, gpu->render_node,
+			 node && !node->has_mode ? "access not recorded" :
+						   "accessible",
+			 why);
 		return;
 	}
 	if (denied[0])

@@ -32,8 +32,9 @@ bool doctor_check_node(struct doctor_result *res, const char *section,
 		return false;
 	}
 	if (!n->has_mode) {
-		doctor_add(res, section, id, DOCTOR_WARN, NULL,
-			   "%s exists; its permissions were not recorded", path);
+		doctor_add(res, section, id, DOCTOR_UNKNOWN, NULL,
+			   "%s exists; its permissions were not recorded, so whether this user can open it is unknown",
+			   path);
 		return true;
 	}
 	if (n->readable && n->writable) {

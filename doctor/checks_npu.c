@@ -26,7 +26,7 @@ void doctor_check_npu(struct doctor_result *res)
 		const struct compat_npu *cn = &res->view.npus[i];
 		const struct detect_npu *n = &res->report.npus[cn->index];
 		const struct detect_node *node;
-		char id[32], rel[48], path[48], fix[256];
+		char id[32], rel[48], path[48];
 
 		snprintf(id, sizeof(id), "npu:%s", n->pci.bdf);
 		doctor_add(res, "npu", id, from_compat(cn->status),
@@ -37,26 +37,14 @@ void doctor_check_npu(struct doctor_result *res)
 		snprintf(id, sizeof(id), "accel:%s", n->accel_node);
 		node = detect_find_node(&res->report, rel);
 		detect_root_display(DETECT_BASE_DEV, rel, path, sizeof(path));
+		/* the node's access is judged here and only here: the NPU
+		 * verdict above speaks of driver and firmware */
 		if (node == NULL || !node->exists)
 			doctor_add(res, "npu", id, DOCTOR_FAIL,
 				   "check that udev runs and 'ls -l /dev/accel'",
 				   "%s is missing although amdxdna bound the NPU",
 				   path);
-		else if (!node->has_mode || (node->readable && node->writable))
-			doctor_add(res, "npu", id, DOCTOR_OK, NULL,
-				   "%s is accessible", path);
-		else {
-			if (node->group[0] != '\0' && node->gid != 0)
-				snprintf(fix, sizeof(fix),
-					 "sudo usermod -aG %s $USER, then log out and back in",
-					 node->group);
-			else
-				snprintf(fix, sizeof(fix),
-					 "add a udev rule giving your user access to %s",
-					 path);
-			doctor_add(res, "npu", id, DOCTOR_FAIL, fix,
-				   "%s is not accessible to this user (mode %03o)",
-				   path, node->mode);
-		}
+		else
+			doctor_check_node(res, "npu", id, rel);
 	}
 }

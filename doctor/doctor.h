@@ -16,6 +16,9 @@ enum doctor_status {
 	DOCTOR_WARN,
 	DOCTOR_FAIL,
 	DOCTOR_SKIP,
+	/* the fact could not be established (a recording without node
+	 * permissions): neither a pass nor a problem */
+	DOCTOR_UNKNOWN,
 };
 
 #define DOCTOR_MAX_CHECKS 48

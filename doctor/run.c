@@ -120,6 +120,8 @@ const char *doctor_status_name(enum doctor_status st)
 		return "fail";
 	case DOCTOR_SKIP:
 		return "skip";
+	case DOCTOR_UNKNOWN:
+		return "unknown";
 	}
 	return "skip";
 }

@@ -16,6 +16,8 @@ static const char *mark(enum doctor_status st, bool color)
 		return color ? "\033[31m[FAIL]\033[0m" : "[FAIL]";
 	case DOCTOR_SKIP:
 		return color ? "\033[2m[skip]\033[0m" : "[skip]";
+	case DOCTOR_UNKNOWN:
+		return color ? "\033[2m[ ?? ]\033[0m" : "[ ?? ]";
 	}
 	return "[    ]";
 }

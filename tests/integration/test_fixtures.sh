@@ -66,7 +66,7 @@ arr(.backend.candidates; "backend.candidates"),
 	 else "npus[\($i)].status is \($n.status | tojson)" end)),
 (.checks // [] | to_entries[] | .key as $i |
 	need(.value; ["id", "status", "message", "fix"]; "checks[\($i)]"),
-	(if (.value.status | tostring | test("^(ok|warn|fail|skip)$")) then empty
+	(if (.value.status | tostring | test("^(ok|warn|fail|skip|unknown)$")) then empty
 	 else "checks[\($i)].status is \(.value.status | tojson)" end)),
 (.backend.candidates // [] | to_entries[] | .key as $i |
 	need(.value; ["backend", "target", "usable", "reason"]; "backend.candidates[\($i)]"))

@@ -274,6 +274,25 @@ static void test_npu_errors(void **state)
 	assert_int_equal(compat_db_load(*state, &db, &err), 0);
 	compat_db_free(db);
 
+	/* a product name that does not fit is refused, never cut (one came
+	 * out as "... Gorgon Point 1-3 on ") */
+	{
+		char dev[1024], name[300];
+
+		memset(name, 'x', sizeof(name) - 1);
+		name[sizeof(name) - 1] = '\0';
+		snprintf(dev, sizeof(dev),
+			 "\"devices\": {\"1022:17f0:10\": {\"generation\": "
+			 "\"npu4\", \"xdna\": \"XDNA 2\", \"product\": \"%s\", "
+			 "\"firmware_dir\": \"amdnpu/17f0_10\", \"fastflowlm\": "
+			 "true, \"confidence\": \"high\", \"source\": \"t\"}}",
+			 name);
+		put_npus(*state, dev, "", "");
+		expect_fail(*state, LEMON_ERR_INVALID_DATA,
+			    "npus.json: entry '1022:17f0:10'",
+			    "'product' longer than");
+	}
+
 	put_npus(*state, NPU_DEV,
 		 "\"r\": {\"generation\": \"npu9\", \"driver\": \"in-tree\", "
 		 "\"kernel_min\": \"6.14\", \"accepts\": [\"6.12\"], "

@@ -60,6 +60,7 @@ static void add_node(struct detect_report *r, const char *rel, bool ok,
 	lemon_str_copy(n->rel, sizeof(n->rel), rel);
 	snprintf(n->path, sizeof(n->path), "/dev/%s", rel);
 	n->exists = true;
+	n->has_mode = true; /* recorded: a node without a mode is unknown */
 	n->readable = ok;
 	n->writable = ok;
 	lemon_str_copy(n->group, sizeof(n->group), group);
