@@ -32,12 +32,20 @@ static const struct compat_field target_fields[] = {
 	{ "version", CF_STR, true, false }, { "asset", CF_STR, true, false },
 	{ "url", CF_STR, true, false },     { "format", CF_STR, true, false },
 	{ "exe", CF_STR, true, false },     { "sha256", CF_STR, false, true },
+	{ "size", CF_NUM, false, true },    { "pin_source", CF_STR, false, true },
+	{ "match", CF_OBJ, false, false },
 	{ "cuda_runtime", CF_STR, false, false },
 	{ "source", CF_STR, true, false },
 };
 
 static const struct compat_field backend_fields[] = {
 	{ "targets", CF_OBJ, true, false },
+};
+
+static const struct compat_field match_fields[] = {
+	{ "os", CF_STR, true, false },
+	{ "arch", CF_STR, true, false },
+	{ "accel", CF_STR, false, false },
 };
 
 static const char *const kinds[] = { "cpu", "vulkan", "rocm", "cuda", NULL };
@@ -93,6 +101,65 @@ static int parse_gfx_list(const struct compat_ctx *ctx, const cJSON *t,
 	return 0;
 }
 
+/* a pattern word is compared with the '-'-separated words of an asset
+ * name: lower-case letters, digits, '_' and '.' only */
+static bool match_word_ok(const char *w)
+{
+	size_t i;
+
+	for (i = 0; w[i]; i++)
+		if (!((w[i] >= 'a' && w[i] <= 'z') || (w[i] >= '0' && w[i] <= '9') ||
+		      w[i] == '_' || w[i] == '.'))
+			return false;
+	return true;
+}
+
+/* "match": the pattern that finds the asset when its name drifts; the
+ * accelerator word must be the kind's own (a CPU build has none) */
+static int parse_match(const struct compat_ctx *ctx, const cJSON *t,
+		       struct compat_backend_asset *a, struct lemon_err *err)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(t, "match");
+
+	if (m == NULL)
+		return 0;
+	if (compat_check_keys(ctx, m, match_fields,
+			      sizeof(match_fields) / sizeof(match_fields[0]),
+			      err) < 0 ||
+	    compat_get_str(ctx, m, "os", a->match_os, sizeof(a->match_os), err) ||
+	    compat_get_str(ctx, m, "arch", a->match_arch, sizeof(a->match_arch),
+			   err) ||
+	    compat_get_str(ctx, m, "accel", a->match_accel,
+			   sizeof(a->match_accel), err))
+		return -1;
+	if (!match_word_ok(a->match_os) || !match_word_ok(a->match_arch) ||
+	    !match_word_ok(a->match_accel))
+		return compat_bad(ctx, err, "'match' words are lower-case letters, "
+				  "digits, '_' and '.'");
+	if (strcmp(a->kind, "cpu") == 0 ? a->match_accel[0] != 0 :
+	    strcmp(a->match_accel, a->kind) != 0)
+		return compat_bad(ctx, err, "'match.accel' must be the kind (%s), "
+				  "absent for cpu", a->kind);
+	return 0;
+}
+
+/* "size": the pinned asset's byte count, a whole number up to 2^53 */
+static int parse_size(const struct compat_ctx *ctx, const cJSON *t,
+		      struct compat_backend_asset *a, struct lemon_err *err)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(t, "size");
+	double d;
+
+	if (s == NULL || cJSON_IsNull(s))
+		return 0;
+	d = s->valuedouble;
+	if (!(d >= 1 && d <= 9007199254740992.0) || (double)(uint64_t)d != d)
+		return compat_bad(ctx, err, "'size' is not a whole number of bytes "
+				  "from 1 to 2^53");
+	a->size = (uint64_t)d;
+	return 0;
+}
+
 /* the strings every target has, then the ones it may have */
 static int target_strings(const struct compat_ctx *ctx, const cJSON *t,
 			  struct compat_backend_asset *a, struct lemon_err *err)
@@ -108,6 +175,8 @@ static int target_strings(const struct compat_ctx *ctx, const cJSON *t,
 			    sizeof(a->format), err) ||
 	    compat_get_str(ctx, t, "exe", a->exe, sizeof(a->exe), err) ||
 	    compat_get_str(ctx, t, "sha256", a->sha256, sizeof(a->sha256), err) ||
+	    compat_get_str(ctx, t, "pin_source", a->pin_source,
+			   sizeof(a->pin_source), err) ||
 	    compat_get_str(ctx, t, "cuda_runtime", a->cuda_runtime,
 			   sizeof(a->cuda_runtime), err) ||
 	    compat_get_str(ctx, t, "source", a->source, sizeof(a->source), err))
@@ -132,6 +201,11 @@ static int parse_target(const struct compat_ctx *ctx, const char *backend,
 	if (a->sha256[0] && !is_sha256_hex(a->sha256))
 		return compat_bad(ctx, err,
 				  "sha256 is not 64 lower-case hex digits");
+	if (parse_size(ctx, t, a, err) < 0)
+		return -1;
+	/* a pinned digest says where it was read */
+	if ((a->sha256[0] || a->size) && a->pin_source[0] == 0)
+		return compat_bad(ctx, err, "'sha256' and 'size' need 'pin_source'");
 	if (strstr(a->asset, "/") != NULL)
 		return compat_bad(ctx, err, "asset name holds a '/'");
 	if (!compat_version_ok(a->version))
@@ -144,7 +218,7 @@ static int parse_target(const struct compat_ctx *ctx, const char *backend,
 	else
 		snprintf(name, sizeof(name), "%s:%s", backend, a->kind);
 	memcpy(a->name, name, sizeof(name));
-	if (check_cuda(ctx, a, err) < 0)
+	if (check_cuda(ctx, a, err) < 0 || parse_match(ctx, t, a, err) < 0)
 		return -1;
 	return parse_gfx_list(ctx, t, a, err);
 }

@@ -79,6 +79,8 @@ struct compat_rocm {
 	bool prebuilt;            /* a ROCm llama.cpp build exists for it */
 	char hsa_override[16];    /* HSA_OVERRIDE_GFX_VERSION, "" when none */
 	char override_family[16]; /* family to use with that override */
+	char therock_family[24];  /* TheRock build family, "gfx101X-dgpu", "" */
+	char therock_linux[24];   /* TheRock's Linux status, "" when unlisted */
 	char note[256];
 };
 
@@ -203,6 +205,8 @@ struct compat_gpu {
 	char disagreement[256]; /* sources that disagree, "" when none */
 	char rocm_family[16];
 	bool rocm_prebuilt;
+	char therock_family[24]; /* TheRock build family, "" when unlisted */
+	char therock_linux[24];  /* TheRock's Linux status, "" when unlisted */
 	char hsa_override[16];
 	char note[256];         /* why an answer is a guess, "" otherwise */
 	/* NVIDIA: architecture, compute capability, the CUDA build target */
@@ -290,6 +294,14 @@ struct compat_backend_asset {
 	char format[16];   /* "tar.gz", "zip" */
 	char exe[128];     /* executable path template inside the archive */
 	char sha256[65];   /* of the pinned version's asset, "" when unknown */
+	uint64_t size;     /* its size in bytes, 0 when unknown */
+	char pin_source[256]; /* where sha256 and size were read, "" if none */
+	/* the declared pattern that finds the asset when the publisher's
+	 * name drifts from `asset` (match_os "": no pattern); family and
+	 * format complete it */
+	char match_os[16];
+	char match_arch[16];
+	char match_accel[16]; /* "" for a CPU build: no accelerator word */
 	char source[512];
 };
 

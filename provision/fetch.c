@@ -56,8 +56,9 @@ struct provision_fetch {
 	unsigned char rbuf[1 << 16];
 };
 
-static void set_common(CURL *e, const char *url, char *errbuf)
+void provision_curl_setup(void *curl, const char *url, char *errbuf)
 {
+	CURL *e = curl;
 	bool https = strncmp(url, "https://", 8) == 0;
 
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -175,7 +176,7 @@ static int start_request(struct provision_fetch *f, struct lemon_err *err)
 	char range[32];
 
 	curl_easy_reset(f->easy);
-	set_common(f->easy, f->url, f->errbuf);
+	provision_curl_setup(f->easy, f->url, f->errbuf);
 	curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(f->easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -482,7 +483,7 @@ int provision_fetch_small(const char *url, size_t max, char **out, size_t *len,
 	}
 	for (attempt = 1; attempt <= 3; attempt++) {
 		curl_easy_reset(e);
-		set_common(e, url, errbuf);
+		provision_curl_setup(e, url, errbuf);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_small);
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
 		b.len = 0;
@@ -582,7 +583,7 @@ int provision_fetch_head(const char *url, const char *bearer, struct provision_h
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "curl init failed");
 	for (attempt = 1; attempt <= 3; attempt++) {
 		curl_easy_reset(e);
-		set_common(e, url, errbuf);
+		provision_curl_setup(e, url, errbuf);
 		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_head);

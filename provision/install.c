@@ -64,13 +64,14 @@ static int verify(struct job *j, struct lemon_err *err)
 	unlink(j->part);
 	if (strcmp(j->got_sha, j->plan.sha256) != 0)
 		return lemon_err_set(err, LEMON_ERR_CHECKSUM,
-				     "checksum mismatch for %s: expected %s (manifest), "
+				     "checksum mismatch for %s: expected %s (%s), "
 				     "got %s (downloaded file, deleted)",
-				     j->plan.asset, j->plan.sha256, j->got_sha);
+				     j->plan.asset, j->plan.sha256,
+				     j->plan.digest_from, j->got_sha);
 	return lemon_err_set(err, LEMON_ERR_CHECKSUM,
-			     "size mismatch for %s: expected %llu bytes (manifest), got %llu "
+			     "size mismatch for %s: expected %llu bytes (%s), got %llu "
 			     "(downloaded file, deleted)", j->plan.asset,
-			     (unsigned long long)j->plan.size,
+			     (unsigned long long)j->plan.size, j->plan.digest_from,
 			     (unsigned long long)j->got_size);
 }
 

@@ -36,6 +36,9 @@ LEMON_LAZY_FN(CURLMcode, curl_multi_poll,
 	      (CURLM *m, struct curl_waitfd extra[], unsigned int n, int ms, int *numfds),
 	      (m, extra, n, ms, numfds), CURLM_INTERNAL_ERROR)
 LEMON_LAZY_FN(CURLMsg *, curl_multi_info_read, (CURLM *m, int *left), (m, left), NULL)
+LEMON_LAZY_FN(struct curl_slist *, curl_slist_append,
+	      (struct curl_slist *l, const char *s), (l, s), NULL)
+LEMON_LAZY_VOID(curl_slist_free_all, (struct curl_slist *l), (l))
 LEMON_LAZY_FN(CURLMcode, curl_multi_cleanup, (CURLM *m), (m), CURLM_INTERNAL_ERROR)
 
 /* setopt's one variadic argument is a long, a pointer, a function pointer

@@ -95,6 +95,73 @@ int provision_fetch_head(const char *url, const char *bearer, struct provision_h
 int provision_fetch_small(const char *url, size_t max, char **out, size_t *len,
 		     struct lemon_err *err);
 
+/* the options every request shares: URL, redirects (never from https to
+ * http), TLS verification, timeouts, fail on HTTP errors, user agent;
+ * curl is a CURL * (void here so callers need no curl header) */
+void provision_curl_setup(void *curl, const char *url, char *errbuf);
+
+/* ---- publisher release listings (release.c, github.c) ------------------ */
+
+#define PROVISION_RELEASE_MAX_ASSETS 1000 /* GitHub's limit per release */
+#define PROVISION_RELEASE_MAX_BYTES (8u << 20)
+
+struct provision_release_asset {
+	char name[256];
+	char url[1024];      /* browser_download_url */
+	uint64_t size;
+	char sha256[65];     /* GitHub's digest, "" when it lists none */
+};
+
+struct provision_release {
+	char tag[32];
+	int n;
+	struct provision_release_asset *assets; /* malloc'd, n of them */
+};
+
+/* parses GitHub's release JSON (len bytes, need not be NUL-terminated)
+ * for tag into r (free with provision_release_free); what names the
+ * source in messages. INVALID_DATA for anything that is not a release of
+ * that tag with well-formed assets (a name usable as a file name, a whole
+ * size, an http(s) URL, a digest that is "sha256:<hex>" or another
+ * algorithm's), TOO_LARGE past the byte or asset limits. Assets whose
+ * upload never finished (state other than "uploaded") are left out. */
+int provision_release_parse(const char *text, size_t len, const char *tag,
+			    const char *what, struct provision_release *r,
+			    struct lemon_err *err);
+void provision_release_free(struct provision_release *r);
+
+/* true when name fits the target's declared pattern: ends in its format;
+ * among its '-'-separated words are match.os, match.arch, the family
+ * (when the target has one) and match.accel (as a prefix: "cuda12"), and
+ * no other accelerator's word. A target without a pattern matches nothing. */
+bool provision_release_matches(const struct compat_backend_asset *a,
+			       const char *name);
+/* the pattern in words for messages ("os=ubuntu arch=x64 accel=none ...") */
+void provision_release_pattern(const struct compat_backend_asset *a, char *out,
+			       size_t cap);
+/* the index of the asset to install: the one named pinned, else the only
+ * one matching the target's pattern. NOT_FOUND when none fits and
+ * INVALID_DATA when several match, each naming the release's assets. */
+int provision_release_pick(const struct provision_release *r,
+			   const struct compat_backend_asset *a,
+			   const char *pinned, const char *what, int *idx,
+			   struct lemon_err *err);
+
+/* the API base: LEMON_GITHUB_API without trailing '/', else
+ * https://api.github.com; false when it is "none" (no publisher lookup) */
+bool provision_github_api(char *out, size_t cap);
+/* "owner/repo" of a https://github.com/<owner>/<repo>/releases/download/
+ * URL template; false for any other URL */
+bool provision_github_repo(const char *url, char *out, size_t cap);
+/* the release tag of repo from api (see github.c): revalidated against
+ * the cached copy with If-None-Match, GITHUB_TOKEN sent when set, a rate
+ * limit waited out when short and otherwise reported with its reset time
+ * (NETWORK). url receives the request's URL. NOT_FOUND when the release
+ * does not exist. */
+int provision_github_release(const char *api, const char *repo,
+			     const char *tag, struct provision_release *r,
+			     char *url, size_t url_cap, struct lemon_err *err);
+
 /* ---- gzip decoding (gunzip.c) ---------------------------------------- */
 
 struct provision_gunzip;
@@ -151,6 +218,8 @@ struct provision_plan {
 	char sha256[65];     /* "" when unknown (only with insecure skip) */
 	uint64_t size;       /* 0 when unknown */
 	char dirname[128];   /* <backend>-<target>-<version> */
+	char digest_from[24]; /* whose sha256 it is: "manifest" (a mirror's),
+			       * "pinned" (compat/backends.json), "publisher" */
 	bool from_mirror;
 };
 

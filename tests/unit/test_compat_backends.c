@@ -190,11 +190,66 @@ static void test_malformed(void **state)
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
 }
 
+static int load_cpu(const char *extra, struct lemon_err *err)
+{
+	char doc[1024];
+
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"backends\":{\"llamacpp\":"
+		 "{\"targets\":{\"cpu\":{%s%s}}}}}", good_target, extra);
+	lemon_err_clear(err);
+	return load_text(doc, err);
+}
+
+/* the drift pattern ("match"), the pinned size and where a pin came from */
+static void test_match_size_pin(void **state)
+{
+	struct lemon_err err = { 0 };
+	struct compat_backends *bm;
+	int i;
+
+	(void)state;
+	assert_int_equal(load_cpu(",\"match\":{\"os\":\"ubuntu\",\"arch\":\"x64\"},"
+				  "\"size\":12,\"pin_source\":\"p\"", &err), 0);
+	assert_int_equal(load_cpu(",\"size\":null,\"pin_source\":null", &err), 0);
+	assert_int_equal(load_cpu(",\"match\":{\"os\":\"ubuntu\"}", &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_non_null(strstr(err.msg, "missing key 'arch'"));
+	assert_int_equal(load_cpu(",\"match\":{\"os\":\"u\",\"arch\":\"x\",\"gpu\":\"y\"}",
+				  &err), -1);
+	assert_non_null(strstr(err.msg, "unknown key 'gpu'"));
+	/* a CPU build names no accelerator; a word is one word */
+	assert_int_equal(load_cpu(",\"match\":{\"os\":\"u\",\"arch\":\"x\",\"accel\":\"cuda\"}",
+				  &err), -1);
+	assert_non_null(strstr(err.msg, "'match.accel' must be the kind (cpu), absent for cpu"));
+	assert_int_equal(load_cpu(",\"match\":{\"os\":\"Ubuntu-22\",\"arch\":\"x\"}", &err), -1);
+	assert_non_null(strstr(err.msg, "'match' words are lower-case"));
+	assert_int_equal(load_cpu(",\"size\":1.5,\"pin_source\":\"p\"", &err), -1);
+	assert_non_null(strstr(err.msg, "'size' is not a whole number"));
+	assert_int_equal(load_cpu(",\"size\":0,\"pin_source\":\"p\"", &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_int_equal(load_cpu(",\"size\":\"12\",\"pin_source\":\"p\"", &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	/* a pinned size or digest says where it was read */
+	assert_int_equal(load_cpu(",\"size\":12", &err), -1);
+	assert_non_null(strstr(err.msg, "'sha256' and 'size' need 'pin_source'"));
+
+	/* every shipped target declares its pattern, the accelerator its kind */
+	assert_int_equal(compat_backends_load(LEMON_DATADIR, &bm, &err), 0);
+	for (i = 0; i < bm->n; i++) {
+		assert_string_equal(bm->a[i].match_os, "ubuntu");
+		assert_string_equal(bm->a[i].match_arch, "x64");
+		assert_string_equal(bm->a[i].match_accel,
+				    strcmp(bm->a[i].kind, "cpu") == 0 ? "" : bm->a[i].kind);
+	}
+	compat_backends_free(bm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_manifest),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_match_size_pin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -153,6 +153,7 @@ static void test_names_and_plan(void **state)
 	/* no mirror and no pinned digest: refused before any download */
 	assert_int_equal(provision_find(bm, "llamacpp:cpu", &a, &needs, &err), 0);
 	unsetenv("LEMON_MIRROR");
+	setenv("LEMON_GITHUB_API", "none", 1); /* no publisher lookup here */
 	assert_int_equal(provision_plan_make(a, &o, &p, &unavailable, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_CHECKSUM);
 	assert_true(unavailable);
