@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Tables for bench/RESULTS.md from bench/gpu.sh's results.jsonl.
+
+Weights read per decoded token: the model file's size (all of a Q4_0 model's
+tensors are read once per token at batch 1; the header and vocabulary are a
+few MB of it), so bandwidth = file bytes x tokens/s, against the H200's
+4.8 TB/s."""
+import json
+import os
+import statistics
+import sys
+
+PEAK = 4.8e12
+out = sys.argv[1]
+rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
+models_dir = os.path.join(os.path.dirname(out), "xdg", "lemon", "models")
+
+
+def size(m):
+    try:
+        return os.path.getsize(os.path.join(models_dir, m + ".gguf"))
+    except OSError:
+        return None
+
+
+print("### Batch-1 decode: lemon serve vs the same llama-server started directly\n")
+print("| backend | model | tokens/request | lemon t/s (client) | direct t/s (client) | lemon/direct | lemon t/s (server timings) | direct t/s (server timings) | weights read | % of 4.8 TB/s (lemon) |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    if r["kind"] != "decode":
+        continue
+    a, b = r["r"]["a"], r["r"]["b"]
+    sz = size(r["model"])
+    bw = "%.1f%%" % (100 * sz * a["client_tps_median"] / PEAK) if sz else "?"
+    print("| %s | %s | %d | %.1f | %.1f | %.3fx | %s | %s | %s | %s |" % (
+        r["backend"], r["model"], r["tokens"], a["client_tps_median"], b["client_tps_median"],
+        a["client_tps_median"] / b["client_tps_median"],
+        "%.1f" % a["server_tps_median"] if a["server_tps_median"] else "-",
+        "%.1f" % b["server_tps_median"] if b["server_tps_median"] else "-",
+        "%.2f GB" % (sz / 1e9) if sz else "?", bw))
+
+print("\n### Aggregate tokens/s with concurrent streams (sum of two passes each: lemon, direct, direct, lemon)\n")
+print("| backend | model | streams | tokens/stream | lemon t/s | direct t/s | lemon/direct | lemon vs its batch-1 rate | errors (lemon/direct) |")
+print("|---|---|---|---|---|---|---|---|---|")
+agg = {}
+for r in rows:
+    if r["kind"] != "concurrent":
+        continue
+    k = (r["backend"], r["model"], r["r"]["streams"], r["tokens"])
+    e = agg.setdefault(k, {"lemon": [0, 0.0, 0], "direct": [0, 0.0, 0]})
+    w = e[r["who"]]
+    w[0] += r["r"]["tokens"]
+    w[1] += r["r"]["wall_s"]
+    w[2] += r["r"]["errors"]
+for (b, m, n, tok), e in agg.items():
+    lt = e["lemon"][0] / e["lemon"][1] if e["lemon"][1] else 0
+    dt = e["direct"][0] / e["direct"][1] if e["direct"][1] else 0
+    one = agg.get((b, m, 1, tok))
+    base = one["lemon"][0] / one["lemon"][1] if one and one["lemon"][1] else 0
+    print("| %s | %s | %d | %d | %.1f | %.1f | %s | %s | %d/%d |" % (
+        b, m, n, tok, lt, dt, "%.3fx" % (lt / dt) if dt else "-",
+        "%.2fx" % (lt / base) if base else "-", e["lemon"][2], e["direct"][2]))
+
+print("\n### Arguments lemon gave its children (the direct runs used exactly these)\n")
+for r in rows:
+    if r["kind"] == "args":
+        print("- %s %s: `%s %s` %s" % (r["backend"], r["model"], os.path.basename(r["exe"]),
+                                     r["args"].strip(), ("env `%s`" % r["env"].strip()) if r["env"].strip() else ""))
