@@ -257,6 +257,7 @@ static const struct compat_field rocm_fields[] = {
 	{ "nightly_build", CF_BOOL, false },
 	{ "upstream_build", CF_BOOL, false },
 	{ "therock_linux", CF_STR, false },
+	{ "therock_family", CF_STR, false },
 	{ "hsa_override", CF_STR, false },
 	{ "override_family", CF_STR, false },
 	{ "override_confidence", CF_STR, false },
@@ -282,6 +283,10 @@ static int rocm_parse(const struct compat_ctx *ctx, const cJSON *o,
 			   sizeof(r->r.hsa_override), err) ||
 	    compat_get_str(ctx, o, "override_family", r->r.override_family,
 			   sizeof(r->r.override_family), err) ||
+	    compat_get_str(ctx, o, "therock_family", r->r.therock_family,
+			   sizeof(r->r.therock_family), err) ||
+	    compat_get_str(ctx, o, "therock_linux", r->r.therock_linux,
+			   sizeof(r->r.therock_linux), err) ||
 	    compat_get_enum(ctx, o, "override_confidence", compat_confidences,
 			    conf, sizeof(conf), err))
 		return -1;

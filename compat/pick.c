@@ -47,9 +47,16 @@ static bool rocm_usable(const struct detect_report *report,
 	const struct detect_gpu *gpu = &report->gpus[g->index];
 	char rel[40];
 
+	if (!g->rocm_prebuilt && g->therock_linux[0]) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm skipped: no ROCm bundle for %s (%.60s): TheRock builds a ROCm runtime for it (%s%s%s) but no llama.cpp ROCm build is published; use Vulkan",
+			 g->gfx, g->name, g->therock_family[0] ? g->therock_family : "",
+			 g->therock_family[0] ? ", " : "", g->therock_linux);
+		return false;
+	}
 	if (!g->rocm_prebuilt) {
 		snprintf(c->reason, sizeof(c->reason),
-			 "ROCm skipped: no prebuilt ROCm llama.cpp for %s (%.100s)",
+			 "ROCm skipped: no ROCm bundle for %s (%.80s): current ROCm releases build nothing for it; use Vulkan",
 			 g->gfx, g->name);
 		return false;
 	}
@@ -104,8 +111,8 @@ static void add_rocm(const struct detect_report *report,
 		snprintf(c->env, sizeof(c->env), "HSA_OVERRIDE_GFX_VERSION=%s",
 			 g->hsa_override);
 		snprintf(c->reason, sizeof(c->reason),
-			 "ROCm %s build for %s (%.100s) with the HSA_OVERRIDE_GFX_VERSION=%s workaround; Vulkan is the alternative",
-			 target, g->gfx, g->name, g->hsa_override);
+			 "no ROCm bundle carries %s code (%.80s); workaround, not an AMD-supported setup: HSA_OVERRIDE_GFX_VERSION=%s runs the ROCm %s build; Vulkan is the alternative",
+			 g->gfx, g->name, g->hsa_override, target);
 	} else {
 		snprintf(c->reason, sizeof(c->reason),
 			 "ROCm %s build for %s (%.100s)%s", target, g->gfx,
@@ -177,6 +184,32 @@ static bool vk_capable_driver(const char *drv)
 	return false;
 }
 
+/* an AMD GPU driven by radeon (GCN 1/2 by default): radeon has no Vulkan
+ * driver, RADV needs amdgpu; the reason names the kernel parameters */
+static bool radeon_gpu(const struct detect_report *report,
+		       const struct compat_view *view, char *reason,
+		       size_t cap)
+{
+	int i;
+
+	for (i = 0; i < view->n_gpus; i++) {
+		const struct compat_gpu *g = &view->gpus[i];
+		bool si = strcmp(g->family, "GCN1") == 0;
+
+		if (strcmp(report->gpus[g->index].pci.driver, "radeon") != 0)
+			continue;
+		snprintf(reason, cap,
+			 "Vulkan skipped: %.60s is driven by radeon, which has no Vulkan driver; RADV needs amdgpu%s",
+			 g->name,
+			 si ? " (radeon.si_support=0 amdgpu.si_support=1)" :
+			 strcmp(g->family, "GCN2") == 0 ?
+			      " (radeon.cik_support=0 amdgpu.cik_support=1)" :
+			      "");
+		return true;
+	}
+	return false;
+}
+
 static void vulkan_unprobed(const struct detect_report *report,
 			    const struct compat_view *view,
 			    struct compat_candidate *c)
@@ -222,6 +255,9 @@ static void vulkan_unprobed(const struct detect_report *report,
 		return;
 	}
 	if (denied[0])
+		snprintf(c->reason, sizeof(c->reason), "%.200s (not probed: %.40s)",
+			 denied, why);
+	else if (radeon_gpu(report, view, denied, sizeof(denied)))
 		snprintf(c->reason, sizeof(c->reason), "%.200s (not probed: %.40s)",
 			 denied, why);
 	else

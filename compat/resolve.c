@@ -176,6 +176,10 @@ static void resolve_amd_gpu(const struct compat_db *db,
 		lemon_str_copy(g->rocm_family, sizeof(g->rocm_family),
 			       rocm.family);
 		g->rocm_prebuilt = rocm.prebuilt;
+		lemon_str_copy(g->therock_family, sizeof(g->therock_family),
+			       rocm.therock_family);
+		lemon_str_copy(g->therock_linux, sizeof(g->therock_linux),
+			       rocm.therock_linux);
 		lemon_str_copy(g->hsa_override, sizeof(g->hsa_override),
 			       rocm.hsa_override);
 	}

@@ -56,8 +56,21 @@ static void test_gpu_ids(void **state)
 	assert_string_equal(e.gfx, "gfx1031");
 	assert_int_equal(compat_rocm_lookup(*state, e.gfx, &r, &err), 0);
 	assert_string_equal(r.family, "gfx103X");
+	/* the gfx103X bundle carries gfx1031 code: no workaround */
+	assert_string_equal(r.hsa_override, "");
+	assert_string_equal(r.therock_family, "gfx103X-all");
+	/* no bundle carries gfx1035 (Rembrandt): the override remains */
+	assert_int_equal(compat_rocm_lookup(*state, "gfx1035", &r, &err), 0);
 	assert_string_equal(r.hsa_override, "10.3.0");
 	assert_string_equal(r.override_family, "gfx103X");
+	/* legacy targets: known, without a bundle */
+	assert_int_equal(compat_rocm_lookup(*state, "gfx803", &r, &err), 0);
+	assert_false(r.prebuilt);
+	assert_string_equal(r.therock_linux, "");
+	assert_int_equal(compat_rocm_lookup(*state, "gfx1010", &r, &err), 0);
+	assert_false(r.prebuilt);
+	assert_string_equal(r.therock_family, "gfx101X-dgpu");
+	assert_string_equal(r.hsa_override, "");
 
 	/* a revision-specific entry wins over the id-wide one */
 	assert_int_equal(compat_gpu_lookup(*state, 0x73ff, 0xdf, &e, &err), 0);
@@ -92,9 +105,10 @@ static void test_rocm(void **state)
 	assert_string_equal(r.family, "gfx120X");
 	assert_int_equal(compat_rocm_lookup(*state, "gfx1153", &r, &err), 0);
 	assert_false(r.prebuilt);
+	/* the nightly gfx110X bundle carries gfx1103 code: no override */
 	assert_int_equal(compat_rocm_lookup(*state, "gfx1103", &r, &err), 0);
-	assert_string_equal(r.hsa_override, "11.0.0");
-	assert_string_equal(r.override_family, "gfx110X");
+	assert_string_equal(r.hsa_override, "");
+	assert_string_equal(r.family, "gfx110X");
 	assert_int_equal(compat_rocm_lookup(*state, "gfx1250", &r, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
 }

@@ -148,15 +148,51 @@ static void test_rx6700xt_override(void **state)
 {
 	struct fx *f = *state;
 
+	/* the gfx103X bundle carries gfx1031 code: it runs as is, no
+	 * HSA_OVERRIDE_GFX_VERSION */
 	add_amd(&f->r, "0000:03:00.0", 0x73df, 0xc1, 100301, "renderD128");
 	add_node(&f->r, "kfd", true, "render");
 	run(f);
 	assert_string_equal(f->view.gpus[0].gfx, "gfx1031");
 	assert_cand(&f->ch.c[0], "rocm", "gfx103X", true);
-	assert_string_equal(f->ch.c[0].env, "HSA_OVERRIDE_GFX_VERSION=10.3.0");
+	assert_string_equal(f->ch.c[0].env, "");
 	assert_string_equal(f->ch.c[0].reason,
-			    "ROCm gfx103X build for gfx1031 (AMD Radeon RX 6700 XT) with the HSA_OVERRIDE_GFX_VERSION=10.3.0 workaround; Vulkan is the alternative");
+			    "ROCm gfx103X build for gfx1031 (AMD Radeon RX 6700 XT)");
 	assert_cand(&f->ch.c[1], "vulkan", "", true);
+}
+
+static void test_rembrandt_workaround(void **state)
+{
+	struct fx *f = *state;
+
+	/* no bundle carries gfx1035: the override is given, as a workaround */
+	add_amd(&f->r, "0000:c5:00.0", 0x1681, 0xc1, 100305, "renderD128");
+	add_node(&f->r, "kfd", true, "render");
+	run(f);
+	assert_string_equal(f->view.gpus[0].gfx, "gfx1035");
+	assert_cand(&f->ch.c[0], "rocm", "gfx103X", true);
+	assert_string_equal(f->ch.c[0].env, "HSA_OVERRIDE_GFX_VERSION=10.3.0");
+	assert_non_null(strstr(f->ch.c[0].reason,
+			       "no ROCm bundle carries gfx1035 code"));
+	assert_non_null(strstr(f->ch.c[0].reason, "workaround"));
+}
+
+static void test_legacy_polaris(void **state)
+{
+	struct fx *f = *state;
+
+	/* RX 580: amdgpu and KFD run it, no ROCm bundle has gfx803 */
+	add_amd(&f->r, "0000:03:00.0", 0x67df, 0xc1, 80003, "renderD128");
+	add_node(&f->r, "kfd", true, "render");
+	run(f);
+	assert_string_equal(f->view.gpus[0].gfx, "gfx803");
+	assert_string_equal(f->view.gpus[0].family, "GCN4");
+	assert_cand(&f->ch.c[0], "rocm", "gfx803", false);
+	assert_string_equal(f->ch.c[0].reason,
+			    "ROCm skipped: no ROCm bundle for gfx803 (AMD Radeon RX 580 Series): current ROCm releases build nothing for it; use Vulkan");
+	assert_string_equal(f->ch.c[0].env, "");
+	assert_cand(&f->ch.c[1], "vulkan", "", true);
+	assert_int_equal(f->ch.recommended, 1);
 }
 
 static void test_dgpu_before_igpu(void **state)
@@ -174,8 +210,8 @@ static void test_dgpu_before_igpu(void **state)
 	assert_cand(&f->ch.c[1], "rocm", "gfx110X", true);
 	assert_int_equal(f->ch.c[1].gpu_index, 0);
 	assert_string_equal(f->ch.c[1].gfx, "gfx1103");
-	/* the Phoenix iGPU gets the 11.0.0 workaround, the 7900 XTX none */
-	assert_string_equal(f->ch.c[1].env, "HSA_OVERRIDE_GFX_VERSION=11.0.0");
+	/* the nightly gfx110X bundle carries gfx1103: no workaround */
+	assert_string_equal(f->ch.c[1].env, "");
 	assert_string_equal(f->ch.c[0].env, "");
 	assert_int_equal(f->ch.recommended, 0);
 }
@@ -229,7 +265,7 @@ static void test_no_prebuilt(void **state)
 	run(f);
 	assert_cand(&f->ch.c[0], "rocm", "gfx1153", false);
 	assert_string_equal(f->ch.c[0].reason,
-			    "ROCm skipped: no prebuilt ROCm llama.cpp for gfx1153 (AMD Radeon 840M Graphics)");
+			    "ROCm skipped: no ROCm bundle for gfx1153 (AMD Radeon 840M Graphics): TheRock builds a ROCm runtime for it (gfx1153, build passing only) but no llama.cpp ROCm build is published; use Vulkan");
 	assert_int_equal(f->ch.recommended, 1);
 }
 
@@ -398,6 +434,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kfd_not_accessible, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rx6700xt_override, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rembrandt_workaround, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_polaris, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_dgpu_before_igpu, setup,
 						teardown),
