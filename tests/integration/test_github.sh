@@ -37,18 +37,8 @@ grep -q "\"version\": \"$TAG\"" compat/backends.json ||
 # executable's path inside the archive is llama-{version}/llama-server)
 S=$T/store
 mkdir -p "$S"
-python3 - "$BUNDLE/$(cat "$BUNDLE/asset")" "$S/cpu.tar.gz" "$TAG" <<'EOF'
-import sys, tarfile
-src, dst, tag = sys.argv[1:4]
-with tarfile.open(src, "r:gz") as s, tarfile.open(dst, "w:gz", compresslevel=6) as d:
-    for m in s.getmembers():
-        f = s.extractfile(m) if m.isfile() else None
-        top, sep, rest = m.name.partition("/")
-        m.name = "llama-" + tag + sep + rest
-        if m.islnk():
-            m.linkname = "llama-" + tag + "/" + m.linkname.partition("/")[2]
-        d.addfile(m, f)
-EOF
+python3 tests/tools/repack-bundle.py "$BUNDLE/$(cat "$BUNDLE/asset")" "$S/cpu.tar.gz" "$TAG" ||
+	{ echo "FAIL setup: repack-bundle.py"; exit 1; }
 SHA=$(sha256sum "$S/cpu.tar.gz" | cut -d' ' -f1)
 SIZE=$(wc -c < "$S/cpu.tar.gz" | tr -d ' ')
 
