@@ -61,6 +61,56 @@ static void amdgpu_fix(const struct detect_kmod *km, char *fix, size_t cap)
 		snprintf(fix, cap, "sudo modprobe amdgpu");
 }
 
+/* a word of the kernel command line, whole ("amdgpu.si_support=1") */
+static bool cmdline_has(const char *cmdline, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = strstr(cmdline, word); p; p = strstr(p + 1, word))
+		if ((p == cmdline || p[-1] == ' ') &&
+		    (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+			return true;
+	return false;
+}
+
+/* GCN 1 (Southern Islands) and GCN 2 (Sea Islands) parts are driven by
+ * radeon unless the kernel is told otherwise (amdgpu_drv.c: "SI support
+ * provided by radeon. Use radeon.si_support=0 amdgpu.si_support=1 to
+ * override", and the same for CIK); radeon has no Vulkan driver, Mesa's
+ * RADV needs amdgpu. Returns false for other parts. */
+static bool legacy_driver_check(struct doctor_result *res,
+				const struct compat_gpu *cg, const char *id)
+{
+	const struct detect_gpu *g = &res->report.gpus[cg->index];
+	const char *cmd = res->report.host.cmdline;
+	bool si = strcmp(cg->family, "GCN1") == 0;
+	const char *param = si ? "si_support" : "cik_support";
+	char want[2][40], fix[256];
+
+	if (!si && strcmp(cg->family, "GCN2") != 0)
+		return false;
+	snprintf(want[0], sizeof(want[0]), "radeon.%s=0", param);
+	snprintf(want[1], sizeof(want[1]), "amdgpu.%s=1", param);
+	if (cmdline_has(cmd, want[0]) && cmdline_has(cmd, want[1]))
+		snprintf(fix, sizeof(fix),
+			 "the command line already has %s %s: use a kernel whose amdgpu is built with %s, or read 'sudo dmesg | grep amdgpu'",
+			 want[0], want[1],
+			 si ? "CONFIG_DRM_AMDGPU_SI=y" : "CONFIG_DRM_AMDGPU_CIK=y");
+	else
+		snprintf(fix, sizeof(fix),
+			 "add '%s %s' to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then sudo update-grub) and reboot",
+			 want[0], want[1]);
+	doctor_add(res, "gpu", id, DOCTOR_FAIL, fix,
+		   "%s (1002:%04x, %s, %s %s) is driven by %s, not amdgpu: Vulkan (Mesa's RADV) and ROCm need amdgpu, which takes %s parts only when told to",
+		   cg->name, g->pci.device, cg->gfx,
+		   si ? "GCN 1," : "GCN 2,",
+		   si ? "Southern Islands" : "Sea Islands",
+		   g->pci.driver[0] ? g->pci.driver : "no driver",
+		   si ? "Southern Islands" : "Sea Islands");
+	return true;
+}
+
 static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg)
 {
 	const struct detect_gpu *g = &res->report.gpus[cg->index];
@@ -77,6 +127,8 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 		return;
 	}
 	if (strcmp(g->pci.driver, "amdgpu") != 0) {
+		if (legacy_driver_check(res, cg, id))
+			return;
 		amdgpu_fix(&res->report.kmod_amdgpu, fix, sizeof(fix));
 		doctor_add(res, "gpu", id, DOCTOR_FAIL, fix,
 			   "%s (1002:%04x) is not bound to amdgpu (driver: %s)",
@@ -96,9 +148,11 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 			   cg->disagreement[0] ? "; " : "", cg->disagreement);
 	else
 		doctor_add(res, "gpu", id, DOCTOR_OK, NULL,
-			   "%s: %s (from %s), ROCm family %s", cg->name,
-			   cg->gfx, cg->gfx_source,
-			   cg->rocm_family[0] ? cg->rocm_family : "none");
+			   "%s: %s (from %s), %s%s", cg->name, cg->gfx,
+			   cg->gfx_source,
+			   cg->rocm_prebuilt ? "ROCm family " :
+					       "no ROCm bundle for it",
+			   cg->rocm_prebuilt ? cg->rocm_family : "");
 	if (g->render_node[0] != '\0') {
 		snprintf(path, sizeof(path), "dri/%s", g->render_node);
 		snprintf(id, sizeof(id), "render:%s", g->render_node);
