@@ -7,15 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "server/prom.h"
 #include "server/server-private.h"
-#include "util/http1.h"
 
 #define SCRAPE_MAX (1u << 20) /* of one child's answer */
-#define SCRAPE_TIMEOUT_S 2
 
 static void head(struct server_prom_text *t, const char *name, const char *type,
 		 const char *help)
@@ -180,54 +176,6 @@ static void supervisor(struct server_prom_text *t, const struct backends_status 
 	}
 }
 
-/* GET /metrics of the child on port: the body, NUL-terminated (freed by
- * the caller), or NULL when it does not answer 200 in time */
-static char *scrape(int port)
-{
-	struct lemon_err err = { 0 };
-	struct timeval tv = { SCRAPE_TIMEOUT_S, 0 };
-	struct lemon_http1_head h;
-	struct lemon_http1_reader r;
-	char req[128], *buf, *out = NULL;
-	size_t len = 0, used = 0, got = 0;
-	ssize_t n;
-	int fd = backends_connect(port, SCRAPE_TIMEOUT_S * 1000, &err), k;
-
-	if (fd < 0)
-		return NULL;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	k = snprintf(req, sizeof(req),
-		     "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", port);
-	buf = malloc(SCRAPE_MAX + 1);
-	if (buf == NULL || send(fd, req, (size_t)k, MSG_NOSIGNAL) != k) {
-		free(buf);
-		close(fd);
-		return NULL;
-	}
-	/* until the whole body is in: a child may keep the connection open */
-	while (len < SCRAPE_MAX && (n = recv(fd, buf + len, SCRAPE_MAX - len, 0)) > 0) {
-		len += (size_t)n;
-		if (lemon_http1_parse_head(buf, len, &h) == LEMON_HTTP1_OK &&
-		    h.body == LEMON_HTTP1_BODY_LENGTH && len - h.head_len >= h.content_length)
-			break;
-	}
-	close(fd);
-	if (lemon_http1_parse_head(buf, len, &h) == LEMON_HTTP1_OK && h.status == 200) {
-		lemon_http1_body_init(&r, &h);
-		out = malloc(len + 1);
-		if (out && lemon_http1_body_decode(&r, buf + h.head_len, len - h.head_len, &used,
-						   out, len, &got) == 0) {
-			out[got] = 0;
-		} else {
-			free(out);
-			out = NULL;
-		}
-	}
-	free(buf);
-	return out;
-}
-
 static void children(struct server_prom_text *t, const struct backends_status *st)
 {
 	struct server_prom *p = malloc(sizeof(*p));
@@ -242,7 +190,7 @@ static void children(struct server_prom_text *t, const struct backends_status *s
 
 		if (strcmp(c->state, "ready") != 0 || c->port <= 0)
 			continue;
-		body = scrape(c->port);
+		body = server_child_get(c->port, "/metrics", SCRAPE_MAX);
 		if (body)
 			server_prom_parse(p, body, strlen(body), c->model, role_name(c->role));
 		free(body);

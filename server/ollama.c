@@ -5,6 +5,7 @@
  * delete in ollama_pull.c. Errors use Ollama's {"error":"..."} shape. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/server-private.h"
 #include "util/str.h"
@@ -12,6 +13,7 @@
 
 #define OL_MAX_MODELS 256
 #define OL_EMBED_MAX (64u << 20) /* largest embeddings answer read back */
+#define OL_PROPS_MAX (4u << 20)  /* a child's /props (the template is in it) */
 
 static void param_size(char *out, size_t cap, uint64_t n)
 {
@@ -151,8 +153,17 @@ static enum server_result ps(struct server *s, struct server_conn *conn)
 		cJSON_AddNumberToObject(o, "size", (double)size);
 		cJSON_AddStringToObject(o, "digest", "");
 		cJSON_AddItemToObject(o, "details", details(s, c->model, NULL));
-		/* no fixed expiry: children stay until unloaded or evicted */
-		cJSON_AddStringToObject(o, "expires_at", "0001-01-01T00:00:00Z");
+		/* with --idle-timeout: when the child is unloaded unless used
+		 * again; without, it stays until unloaded or evicted */
+		if (h->idle_timeout_s > 0 && c->idle_s >= 0) {
+			char ts[48];
+			int64_t left = h->idle_timeout_s - c->idle_s;
+
+			server_ollama_time(ts, sizeof(ts), (int64_t)time(NULL) + (left > 0 ? left : 0), 0);
+			cJSON_AddStringToObject(o, "expires_at", ts);
+		} else {
+			cJSON_AddStringToObject(o, "expires_at", "0001-01-01T00:00:00Z");
+		}
 		cJSON_AddNumberToObject(o, "size_vram",
 					strcmp(c->backend, "cpu") != 0 ? (double)size : 0);
 		cJSON_AddItemToArray(arr, o);
@@ -160,6 +171,33 @@ static enum server_result ps(struct server *s, struct server_conn *conn)
 	free(m);
 	free(h);
 	return server_ollama_send(s, conn, 200, root);
+}
+
+/* the /props of the model's ready chat child (its chat template and
+ * modalities), NULL when none is loaded: lemon reads no template itself,
+ * and /api/show loads nothing */
+static cJSON *loaded_props(struct server *s, const char *model)
+{
+	struct backends_status *h = malloc(sizeof(*h));
+	cJSON *props = NULL;
+	char *body;
+	int i;
+
+	if (h == NULL)
+		return NULL;
+	backends_snapshot(s->b, h);
+	for (i = 0; i < h->n_children && props == NULL; i++) {
+		const struct backends_child_status *c = &h->child[i];
+
+		if (c->role != BACKENDS_CHAT || strcmp(c->state, "ready") != 0 ||
+		    strcmp(c->model, model) != 0)
+			continue;
+		body = server_child_get(c->port, "/props", OL_PROPS_MAX);
+		props = body ? cJSON_Parse(body) : NULL;
+		free(body);
+	}
+	free(h);
+	return props;
 }
 
 static void add_u64(cJSON *o, const char *arch, const char *key, uint64_t v)
@@ -177,7 +215,8 @@ static enum server_result show(struct server *s, struct server_conn *conn,
 {
 	struct backends_gguf_info gi;
 	char model[BACKENDS_NAME_MAX];
-	cJSON *root, *o, *info, *caps;
+	cJSON *root, *o, *info, *caps, *props;
+	const cJSON *tpl;
 	enum server_result rc;
 
 	root = server_ollama_parse(s, conn, req, SERVER_BODY_OLLAMA_SHOW, model,
@@ -188,7 +227,9 @@ static enum server_result show(struct server *s, struct server_conn *conn,
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "modelfile", "");
 	cJSON_AddStringToObject(o, "parameters", "");
-	cJSON_AddStringToObject(o, "template", "");
+	props = loaded_props(s, model);
+	tpl = cJSON_GetObjectItemCaseSensitive(props, "chat_template");
+	cJSON_AddStringToObject(o, "template", cJSON_IsString(tpl) ? tpl->valuestring : "");
 	cJSON_AddItemToObject(o, "details", details(s, model, &gi));
 	info = cJSON_AddObjectToObject(o, "model_info");
 	if (gi.arch[0]) {
@@ -205,10 +246,17 @@ static enum server_result show(struct server *s, struct server_conn *conn,
 		add_u64(info, gi.arch, "attention.head_count_kv", gi.head_count_kv);
 	}
 	/* every GGUF that loads can complete text, and the embedding child
-	 * (--embeddings) serves any of them */
+	 * (--embeddings) serves any of them; tools when the chat template
+	 * (Jinja, --jinja) renders them; vision when the child says so */
 	caps = cJSON_AddArrayToObject(o, "capabilities");
 	cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
+	if (cJSON_IsString(tpl) && strstr(tpl->valuestring, "tools"))
+		cJSON_AddItemToArray(caps, cJSON_CreateString("tools"));
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(props, "modalities"), "vision")))
+		cJSON_AddItemToArray(caps, cJSON_CreateString("vision"));
 	cJSON_AddItemToArray(caps, cJSON_CreateString("embedding"));
+	cJSON_Delete(props);
 	return server_ollama_send(s, conn, 200, o);
 }
 
@@ -303,9 +351,16 @@ enum server_result server_ollama_root(const struct server_call *k)
 	return server_send_json(k->s, k->c, 200, "\"lemon is running\"");
 }
 
+/* Ollama's clients compare "version" with the Ollama release that brought
+ * what they use (tools, structured outputs): lemon answers a release with
+ * all of them, and its own version beside it */
+#define OLLAMA_COMPAT_VERSION "0.12.0"
+
 enum server_result server_ollama_version(const struct server_call *k)
 {
-	return server_send_json(k->s, k->c, 200, "{\"version\":\"" LEMON_VERSION "\"}");
+	return server_send_json(k->s, k->c, 200,
+				"{\"version\":\"" OLLAMA_COMPAT_VERSION "\",\"lemon_version\":\"" LEMON_VERSION
+				"\"}");
 }
 
 enum server_result server_ollama_tags(const struct server_call *k)

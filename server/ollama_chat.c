@@ -40,6 +40,8 @@ struct ol {
 	double prompt_n, prompt_ms, predicted_n, predicted_ms;
 	double usage_prompt, usage_completion;
 	int chunks;
+	struct server_ollama_calls calls; /* the child's tool calls so far */
+	bool calls_sent; /* streamed: the tool_calls line is queued */
 	char error[256]; /* an error event's message */
 	unsigned error_status; /* and its status, 0 when it named none */
 };
@@ -113,10 +115,15 @@ static cJSON *ol_final(struct ol *o)
 {
 	cJSON *f = ol_head(o->model, o->chat, o->stream ? "" : (o->text.p ? o->text.p : ""),
 			   o->stream ? NULL : o->think.p);
-	double pn = o->have_timings ? o->prompt_n : o->usage_prompt;
+	/* the whole prompt (usage.prompt_tokens), not the part that missed
+	 * the cache (timings.prompt_n): clients count input tokens with it */
+	double pn = o->usage_prompt > 0 ? o->usage_prompt : o->prompt_n;
 	double en = o->have_timings ? o->predicted_n :
 		    (o->usage_completion ? o->usage_completion : o->chunks);
 
+	if (o->chat && !o->stream && o->calls.n > 0)
+		cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(f, "message"), "tool_calls",
+				      server_ollama_calls_json(&o->calls));
 	cJSON_AddBoolToObject(f, "done", true);
 	cJSON_AddStringToObject(f, "done_reason",
 				o->done_reason[0] ? o->done_reason : "stop");
@@ -142,6 +149,18 @@ static const char *jstr(const cJSON *o, const char *k)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* streamed: the gathered tool calls as one message line, once */
+static int emit_calls(struct ol *o)
+{
+	cJSON *line = ol_head(o->model, true, "", NULL);
+
+	o->calls_sent = true;
+	cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(line, "message"), "tool_calls",
+			      server_ollama_calls_json(&o->calls));
+	cJSON_AddBoolToObject(line, "done", false);
+	return emit(o, line);
 }
 
 /* one upstream event; its text goes out as one line (or is gathered) */
@@ -182,9 +201,19 @@ static int ol_event(struct ol *o, const cJSON *ev)
 		o->usage_prompt = jnum(u, "prompt_tokens");
 		o->usage_completion = jnum(u, "completion_tokens");
 	}
+	if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))) {
+		if (server_ollama_calls_delta(&o->calls,
+					      cJSON_GetObjectItemCaseSensitive(delta, "tool_calls")) < 0)
+			return -1;
+		o->chunks++;
+	}
 	fr = jstr(ch, "finish_reason");
+	/* Ollama ends a tool-calling turn with "stop" */
 	if (fr)
-		lemon_str_copy(o->done_reason, sizeof(o->done_reason), fr);
+		lemon_str_copy(o->done_reason, sizeof(o->done_reason),
+			       strcmp(fr, "tool_calls") == 0 ? "stop" : fr);
+	if (fr && o->stream && o->calls.n > 0 && !o->calls_sent)
+		return emit_calls(o);
 	content = delta ? jstr(delta, "content") : jstr(ch, "text");
 	thinking = delta ? jstr(delta, "reasoning_content") : NULL;
 	if ((content == NULL || !content[0]) && (thinking == NULL || !thinking[0]))
@@ -225,7 +254,10 @@ static int ol_lines(struct ol *o)
 		len -= 6;
 		if (len == 6 && memcmp(line, "[DONE]", 6) == 0) {
 			o->finished = true;
-			rc = o->stream ? emit(o, ol_final(o)) : 0;
+			if (o->stream && o->calls.n > 0 && !o->calls_sent && emit_calls(o) < 0)
+				rc = -1;
+			else
+				rc = o->stream ? emit(o, ol_final(o)) : 0;
 			break;
 		}
 		ev = cJSON_ParseWithLength(line, len);
@@ -278,6 +310,7 @@ static void ol_free(void *cls)
 	free(o->out.p);
 	free(o->text.p);
 	free(o->think.p);
+	server_ollama_calls_free(&o->calls);
 	free(o);
 }
 
@@ -346,12 +379,17 @@ static int add_message(cJSON *msgs, const char *role, const char *content)
 	return 0;
 }
 
+/* lemon starts no child with a vision projector (--mmproj) yet: images
+ * are refused, naming why, rather than dropped */
+#define NO_IMAGES "images need a model with a vision projector (mmproj); lemon serves none yet, so this request cannot be answered"
+
 /* the OpenAI body for the child; NULL with msg set for a bad request.
  * *empty: no messages / no prompt (a load or unload request) */
 static cJSON *translate(const cJSON *req, bool chat, const char *model,
 			bool *raw, bool *empty, const char **msg)
 {
 	cJSON *out = cJSON_CreateObject(), *msgs = NULL;
+	struct server_ollama_ids ids;
 	const cJSON *m, *it;
 	const char *prompt, *system;
 
@@ -359,6 +397,9 @@ static cJSON *translate(const cJSON *req, bool chat, const char *model,
 	*empty = false;
 	cJSON_AddStringToObject(out, "model", model);
 	cJSON_AddBoolToObject(out, "stream", true);
+	/* usage (the whole prompt's tokens) in the last event */
+	cJSON_AddItemToObject(out, "stream_options",
+			      cJSON_Parse("{\"include_usage\":true}"));
 	map_options(out, req);
 	if (chat) {
 		m = cJSON_GetObjectItemCaseSensitive(req, "messages");
@@ -368,19 +409,22 @@ static cJSON *translate(const cJSON *req, bool chat, const char *model,
 		}
 		*empty = cJSON_GetArraySize(m) == 0;
 		msgs = cJSON_AddArrayToObject(out, "messages");
+		server_ollama_ids_init(&ids);
 		cJSON_ArrayForEach(it, m) {
-			const char *role = jstr(it, "role"), *c = jstr(it, "content");
-
-			if (role == NULL) {
+			if (jstr(it, "role") == NULL) {
 				*msg = "every message needs a role";
 				goto bad;
 			}
 			if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(it, "images")) > 0) {
-				*msg = "images are not supported by this server";
+				*msg = NO_IMAGES;
 				goto bad;
 			}
-			add_message(msgs, role, c ? c : "");
+			cJSON_AddItemToArray(msgs, server_ollama_message_to_openai(it, &ids));
 		}
+		/* Ollama's tools are OpenAI's function tools */
+		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(req, "tools")))
+			cJSON_AddItemToObject(out, "tools",
+					      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "tools"), true));
 		return out;
 	}
 	prompt = jstr(req, "prompt");
@@ -392,7 +436,7 @@ static cJSON *translate(const cJSON *req, bool chat, const char *model,
 		goto bad;
 	}
 	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(req, "images")) > 0) {
-		*msg = "images are not supported by this server";
+		*msg = NO_IMAGES;
 		goto bad;
 	}
 	if (*raw) {

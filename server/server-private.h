@@ -380,6 +380,10 @@ uint64_t server_upstream_size(const struct server_upstream *u);
 const char *server_upstream_model(const struct server_upstream *u);
 void server_upstream_set_stream(struct server_upstream *u, bool stream);
 void server_upstream_finish(struct server_upstream *u, bool ok);
+/* GET path of the child listening on port (no lease: for /metrics and
+ * /props): the body, NUL-terminated, which the caller frees, or NULL when
+ * it does not answer 200 within 2 s or sends more than max bytes */
+char *server_child_get(int port, const char *path, size_t max);
 
 /* the Ollama routes (server/ollama.c) */
 enum server_result server_ollama_root(const struct server_call *k);
@@ -418,6 +422,44 @@ enum server_result server_pull(struct server *s, struct server_conn *conn,
 			 const struct server_req *req, bool ollama);
 enum server_result server_delete(struct server *s, struct server_conn *conn,
 			   const struct server_req *req, bool ollama);
+
+/* Ollama's tool calls to and from OpenAI's (server/ollama_tools.c) */
+#define SERVER_OLLAMA_CALLS_MAX 32
+#define SERVER_OLLAMA_ARGS_MAX (1u << 20) /* one call's arguments text */
+
+/* the calls of a replayed conversation, for the tool messages' ids */
+struct server_ollama_ids {
+	int next; /* the next call_<n> */
+	int n;
+	struct {
+		int n;
+		char name[128];
+		bool answered;
+	} open[SERVER_OLLAMA_CALLS_MAX];
+};
+
+void server_ollama_ids_init(struct server_ollama_ids *ids);
+/* one Ollama message as OpenAI's: role, content, tool_calls with ids and
+ * arguments as text, a tool message's tool_call_id and name (the caller
+ * frees it) */
+cJSON *server_ollama_message_to_openai(const cJSON *m, struct server_ollama_ids *ids);
+
+/* the child's streamed tool-call deltas gathered by index */
+struct server_ollama_calls {
+	int n;
+	struct {
+		char name[128];
+		char *args; /* the arguments text so far */
+		size_t len;
+	} call[SERVER_OLLAMA_CALLS_MAX];
+};
+
+/* adds one delta's "tool_calls" array; -1 for an index out of range or
+ * arguments beyond SERVER_OLLAMA_ARGS_MAX */
+int server_ollama_calls_delta(struct server_ollama_calls *acc, const cJSON *deltas);
+/* Ollama's tool_calls array: [{"function":{"name","arguments":{...}}}] */
+cJSON *server_ollama_calls_json(const struct server_ollama_calls *acc);
+void server_ollama_calls_free(struct server_ollama_calls *acc);
 
 /* POST /api/chat (chat true) and /api/generate (server/ollama_chat.c) */
 enum server_result server_ollama_generate(struct server *s,

@@ -399,3 +399,53 @@ void server_upstream_close(struct server_upstream *u)
 	if (u)
 		px_free(u);
 }
+
+#define CHILD_GET_TIMEOUT_S 2
+
+/* lemon's own GET to a child, outside any lease (a scrape, its props) */
+char *server_child_get(int port, const char *path, size_t max)
+{
+	struct lemon_err err = { 0 };
+	struct timeval tv = { CHILD_GET_TIMEOUT_S, 0 };
+	struct lemon_http1_head h;
+	struct lemon_http1_reader r;
+	char req[256], *buf, *out = NULL;
+	size_t len = 0, used = 0, got = 0;
+	ssize_t n;
+	int fd = backends_connect(port, CHILD_GET_TIMEOUT_S * 1000, &err), k;
+
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	k = snprintf(req, sizeof(req),
+		     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", path, port);
+	buf = malloc(max + 1);
+	if (buf == NULL || send(fd, req, (size_t)k, MSG_NOSIGNAL) != k) {
+		free(buf);
+		close(fd);
+		return NULL;
+	}
+	/* until the whole body is in: a child may keep the connection open */
+	while (len < max && (n = recv(fd, buf + len, max - len, 0)) > 0) {
+		len += (size_t)n;
+		if (lemon_http1_parse_head(buf, len, &h) == LEMON_HTTP1_OK &&
+		    h.body == LEMON_HTTP1_BODY_LENGTH && len - h.head_len >= h.content_length)
+			break;
+	}
+	close(fd);
+	if (lemon_http1_parse_head(buf, len, &h) == LEMON_HTTP1_OK && h.status == 200) {
+		lemon_http1_body_init(&r, &h);
+		out = malloc(len + 1);
+		if (out && lemon_http1_body_decode(&r, buf + h.head_len, len - h.head_len, &used,
+						   out, len, &got) == 0) {
+			out[got] = 0;
+		} else {
+			free(out);
+			out = NULL;
+		}
+	}
+	free(buf);
+	return out;
+}
+

@@ -8,7 +8,12 @@ from one of llama.cpp's models/ggml-vocab-*.gguf files. Standard library only.
 
 usage: make-tiny-gguf.py [--vocab FILE] [--out build/models/tiny.gguf]
                          [--seed N] [--embd N] [--layers N] [--heads N]
-                         [--ctx N]
+                         [--ctx N] [--chat-template FILE]
+
+--chat-template puts FILE's text in tokenizer.chat_template (replacing the
+vocabulary file's, if any): e.g. llama.cpp's
+models/templates/Qwen-Qwen2.5-7B-Instruct.jinja with --vocab
+models/ggml-vocab-qwen2.gguf gives a model whose template takes tools.
 """
 import argparse
 import glob
@@ -175,6 +180,11 @@ def build(a, vocab_path):
             kv("llama.attention.layer_norm_rms_epsilon", T_F32, 1e-5),
             kv("llama.rope.dimension_count", T_U32, a.embd // a.heads),
             kv("llama.vocab_size", T_U32, n_vocab)]
+    if a.chat_template:
+        with open(a.chat_template, encoding="utf-8") as f:
+            tok = [(k, r) for k, r in tok if k != "tokenizer.chat_template"]
+            tok.append(("tokenizer.chat_template",
+                        kv("tokenizer.chat_template", T_STR, f.read())))
     meta += [raw for _, raw in tok]
     rng = random.Random(a.seed)
     infos, blobs, off = [], [], 0
@@ -200,6 +210,8 @@ def main():
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--chat-template",
+                    help="a Jinja chat template file for tokenizer.chat_template")
     a = ap.parse_args()
     if a.embd <= 0 or a.heads <= 0 or a.embd % a.heads or a.layers <= 0:
         sys.exit("make-tiny-gguf: --embd must be a positive multiple of "

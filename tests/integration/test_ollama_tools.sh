@@ -1,0 +1,181 @@
+#!/bin/sh
+# Integration tests of the Ollama API details clients trip on (issue 13),
+# against a real lemon serve over the real llama-server CPU bundle and the
+# tiny model: /api/version (an Ollama release number clients compare, and
+# lemon's own), prompt_eval_count counting the whole prompt even when the
+# child reused it from its cache, /api/ps expires_at from --idle-timeout,
+# /api/show's template and capabilities from the loaded child, images
+# refused with a clear 400,
+# and a replayed conversation's tool_calls and tool_name accepted by the
+# child. Then the tool-call translation (tools in, message.tool_calls out,
+# streamed and whole, the replay's ids, format as response_format) against
+# tests/tools/llama-server-toolcall-replay.py, which is NOT llama-server: a
+# stand-in lemon starts in its place that answers in llama-server's tool-call
+# shape, because no model the tests can run emits a call (see that file).
+# Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
+set -u
+
+LEMON=${LEMON:-build/lemon}
+case $LEMON in /*) ;; *) LEMON=$PWD/$LEMON ;; esac
+BUILD=${BUILD:-build}
+T=$(mktemp -d /tmp/lemon-oltools.XXXXXX)
+FAILS=0
+MPID=
+LPID=
+
+. tests/integration/lib.sh
+
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+need_lemon
+need_bundle
+MODEL=$BUILD/models/tiny.gguf
+[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
+	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
+start_bundle_mirror
+
+export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
+unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
+"$LEMON" pull --file "$MODEL" tiny > /dev/null || { echo "FAIL setup: pull tiny"; exit 1; }
+
+start_lemon() { # LOG ARGS...
+	log=$1
+	shift
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	"$LEMON" serve --port "$PORT" --backend cpu --mirror "$MIRROR" "$@" > "$log" 2>&1 &
+	LPID=$!
+	i=0
+	while [ $i -lt 600 ] && ! grep -q "listening on" "$log" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	grep -q "listening on" "$log" || { echo "FAIL setup: lemon serve: $(tail -n 3 "$log")"; exit 1; }
+}
+stop_lemon() {
+	kill "$LPID" 2>/dev/null
+	wait "$LPID" 2>/dev/null
+	LPID=
+}
+post() { # path body -> body, status on the last line
+	curl -s -m 60 -H 'Content-Type: application/json' -w '\n%{http_code}' "$URL$1" -d "$2"
+}
+code() { tail -n 1 "$1"; }
+body() { sed '$d' "$1"; }
+
+start_lemon "$T/l1.log" --idle-timeout 300
+
+name=version_for_ollama_clients
+curl -s "$URL/api/version" > "$T/v"
+if jq -e --arg v "$(cat VERSION)" '.version == "0.12.0" and .lemon_version == $v' "$T/v" > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/v")"
+fi
+
+name=prompt_eval_count_whole_prompt
+CHAT='{"model":"tiny","stream":false,"options":{"num_predict":2},"messages":[{"role":"user","content":"the same prompt twice, cached the second time"}]}'
+post /api/chat "$CHAT" > "$T/c1"
+post /api/chat "$CHAT" > "$T/c2"
+n1=$(body "$T/c1" | jq '.prompt_eval_count')
+n2=$(body "$T/c2" | jq '.prompt_eval_count')
+if [ "$(code "$T/c2")" = 200 ] && [ "$n1" -gt 5 ] && [ "$n1" = "$n2" ]; then
+	ok $name
+else
+	fail $name "first $n1, second $n2: $(cat "$T/c2")"
+fi
+
+name=ps_expires_at_from_idle_timeout
+now=$(date +%s)
+curl -s "$URL/api/ps" > "$T/ps"
+exp=$(jq -r '.models[0].expires_at' "$T/ps")
+es=$(date -d "$exp" +%s 2>/dev/null || echo 0)
+if [ "$es" -ge $((now + 290)) ] && [ "$es" -le $((now + 302)) ]; then
+	ok $name
+else
+	fail $name "now $now, expires_at '$exp' ($es)"
+fi
+
+name=show_template_and_capabilities
+post /api/show '{"model":"tiny"}' > "$T/s"
+if [ "$(code "$T/s")" = 200 ] &&
+   body "$T/s" | jq -e '(.template | type == "string" and length > 0) and (.capabilities | index("completion") != null and index("embedding") != null)' > /dev/null; then
+	ok $name
+else
+	fail $name "$(head -c 300 "$T/s")"
+fi
+
+name=images_refused_clearly
+post /api/chat '{"model":"tiny","messages":[{"role":"user","content":"what is this","images":["iVBORw0KGgo="]}]}' > "$T/i"
+if [ "$(code "$T/i")" = 400 ] && body "$T/i" | jq -e '.error | test("vision projector")' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/i")"
+fi
+
+name=replayed_tool_turns_accepted_by_child
+post /api/chat '{"model":"tiny","stream":false,"options":{"num_predict":2},"messages":[{"role":"user","content":"weather?"},
+	{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},
+	{"role":"tool","content":"22C","tool_name":"get_weather"}]}' > "$T/r"
+if [ "$(code "$T/r")" = 200 ] && body "$T/r" | jq -e '.done == true' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/r")"
+fi
+stop_lemon
+
+# --- tool calls, against the stand-in (NOT llama-server; see above) -----
+export LEMON_REPLAY_LOG=$T/replay.log
+LEMON_LLAMA_SERVER_CPU=$PWD/tests/tools/llama-server-toolcall-replay.py start_lemon "$T/l2.log"
+TOOLS='"tools":[{"type":"function","function":{"name":"get_weather","description":"the weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]'
+
+name=tool_call_whole
+post /api/chat "{\"model\":\"tiny\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"weather in Paris?\"}],$TOOLS}" > "$T/t1"
+if [ "$(code "$T/t1")" = 200 ] &&
+   body "$T/t1" | jq -e '.message.tool_calls == [{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}] and .done_reason == "stop"' > /dev/null &&
+   head -n 1 "$T/replay.log" | jq -e '.tools[0].function.name == "get_weather"' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/t1")"
+fi
+
+name=tool_call_streamed
+post /api/chat "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"weather in Paris?\"}],$TOOLS}" > "$T/t2"
+if [ "$(code "$T/t2")" = 200 ] &&
+   [ "$(body "$T/t2" | jq -c 'select(.message.tool_calls) | .message.tool_calls' | wc -l)" = 1 ] &&
+   body "$T/t2" | jq -s -e '(.[] | select(.message.tool_calls) | .message.tool_calls[0].function.arguments.city == "Paris") and (last | .done == true)' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/t2")"
+fi
+
+name=tool_result_round_trip
+post /api/chat '{"model":"tiny","stream":false,"messages":[{"role":"user","content":"weather in Paris?"},
+	{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},
+	{"role":"tool","content":"22C","tool_name":"get_weather"}]}' > "$T/t3"
+if [ "$(code "$T/t3")" = 200 ] && body "$T/t3" | jq -e '.message.content == "22 degrees"' > /dev/null &&
+   tail -n 1 "$T/replay.log" | jq -e '.messages[1].tool_calls[0] == {"id":"call_0","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}
+	and .messages[2] == {"role":"tool","content":"22C","tool_call_id":"call_0","name":"get_weather"}' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/t3"); sent $(tail -n 1 "$T/replay.log")"
+fi
+# what the child is sent for format: the stand-in logs each request
+name=format_schema_to_response_format
+post /api/chat '{"model":"tiny","stream":false,"messages":[{"role":"user","content":"x"}],
+	"format":{"type":"object","properties":{"u":{"type":"string","enum":["c","f"]}},"required":["u"]}}' > "$T/f"
+if [ "$(code "$T/f")" = 200 ] &&
+   tail -n 1 "$T/replay.log" | jq -e '.response_format.type == "json_schema" and .response_format.json_schema.schema.properties.u.enum == ["c","f"]' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/f"); sent $(tail -n 1 "$T/replay.log")"
+fi
+stop_lemon
+
+[ "$FAILS" -eq 0 ]
