@@ -1,7 +1,8 @@
-/* `lemon install-backend`, `lemon backends` and `lemon uninstall-backend`:
- * argument parsing, the walk over detection's candidates for `auto`
- * (taking the next one when a bundle is unavailable, and saying why), and
- * the listing of installed, available and selected backends. */
+/* `lemon install-backend`, `lemon backends [rollback NAME]` and `lemon
+ * uninstall-backend`: argument parsing, the walk over detection's
+ * candidates for `auto` (taking the next one when a bundle is unavailable,
+ * and saying why), the listing of installed (current and kept), pinned
+ * and selected backends, and the return to the kept version. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,12 @@ static void print_done(const struct provision_result *r)
 	else
 		printf("installed %s %s in %s\n", r->name, r->version, r->dir);
 	printf("llama-server: %s\n", r->exe);
+	if (r->previous[0])
+		printf("kept %s %s: 'lemon backends rollback %s' returns to it\n",
+		       r->name, r->previous, r->name);
+	if (r->removed[0])
+		printf("removed %s %s (two versions are kept)\n", r->name,
+		       r->removed);
 }
 
 static int detect_choice(const struct install_args *a, struct doctor_result *res,
@@ -255,14 +262,89 @@ out:
 	compat_db_free(db);
 }
 
+static void print_installed(const struct provision_installed *all, int n)
+{
+	int i, k;
+
+	printf("installed:\n");
+	for (i = 0, k = 0; i < n; i++) {
+		if (all[i].previous)
+			continue;
+		k++;
+		printf("  %-24s %-10s %-8s %s%s%s\n", all[i].name, all[i].version,
+		       all[i].works ? "ok" : "BROKEN", all[i].exe,
+		       all[i].works ? "" : ": ", all[i].works ? "" : all[i].problem);
+	}
+	if (k == 0)
+		printf("  (none)\n");
+	for (i = 0; i < n; i++)
+		if (all[i].previous)
+			printf("  %-24s %-10s kept for rollback%s%s ('lemon backends "
+			       "rollback %s')\n", all[i].name, all[i].version,
+			       all[i].works ? "" : ", BROKEN: ",
+			       all[i].works ? "" : all[i].problem, all[i].name);
+}
+
+/* the pinned release of each target against the installed one */
+static void print_available(const struct compat_backends *bm,
+			    const struct provision_installed *inst, int n)
+{
+	const struct compat_backend_asset *a;
+	int i, k;
+
+	printf("\navailable (pinned):\n");
+	for (i = 0; i < bm->n; i++) {
+		a = &bm->a[i];
+		for (k = 0; k < n; k++)
+			if (strcmp(inst[k].name, a->name) == 0)
+				break;
+		printf("  %-24s %-10s %s", a->name, a->version,
+		       a->sha256[0] ? "sha256 pinned" :
+		       strncmp(a->url, "https://github.com/", 19) == 0 ?
+		       "sha256 from the publisher's release listing" :
+		       "no sha256 known (needs --mirror or --insecure-skip-verify)");
+		/* the installed release may differ from the pinned one (a
+		 * mirror's own version, a rollback, an older pin) */
+		if (k < n && strcmp(inst[k].version, a->version) == 0)
+			printf(", installed: %s, up to date\n", inst[k].version);
+		else if (k < n)
+			printf(", installed: %s, update available: 'lemon install-backend "
+			       "%s'\n", inst[k].version, a->name);
+		else
+			printf("\n");
+	}
+}
+
+static int cmd_rollback(int argc, char **argv)
+{
+	struct provision_installed now;
+	struct lemon_err err = { 0 };
+	char from[32];
+
+	if (argc != 3 || argv[2][0] == '-') {
+		fprintf(stderr, "usage: lemon backends rollback NAME   (a name from 'lemon backends')\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (provision_rollback(NULL, argv[2], &now, from, sizeof(from), &err) < 0)
+		return cli_fail(&err);
+	printf("rolled back %s from %s to %s\n", now.name, from[0] ? from : "(none)",
+	       now.version);
+	printf("llama-server: %s\n", now.exe);
+	printf("a running 'lemon serve' keeps its loaded models on the version they "
+	       "started with; new loads use %s\n", now.version);
+	return CLI_EXIT_OK;
+}
+
 int cli_cmd_backends(int argc, char **argv)
 {
-	struct provision_installed inst[PROVISION_MAX_INSTALLED];
+	struct provision_installed *all, inst[PROVISION_MAX_INSTALLED];
 	struct install_args a = { 0 };
 	struct compat_backends *bm = NULL;
 	struct lemon_err err = { 0 };
-	int n = 0, i, k;
+	int n = 0, i, k = 0;
 
+	if (argc >= 2 && strcmp(argv[1], "rollback") == 0)
+		return cmd_rollback(argc, argv);
 	a.sysroot = getenv("LEMON_SYSROOT");
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--sysroot") == 0 && i + 1 < argc) {
@@ -271,36 +353,30 @@ int cli_cmd_backends(int argc, char **argv)
 			a.compat_dir = argv[++i];
 		} else {
 			fprintf(strcmp(argv[i], "--help") ? stderr : stdout,
-				"usage: lemon backends [--sysroot DIR] [--compat-dir DIR]\n");
+				"usage: lemon backends [--sysroot DIR] [--compat-dir DIR]\n"
+				"       lemon backends rollback NAME\n");
 			return strcmp(argv[i], "--help") ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 		}
 	}
-	if (compat_backends_load(a.compat_dir, &bm, &err) < 0 ||
-	    provision_list(NULL, inst, PROVISION_MAX_INSTALLED, &n, &err) < 0) {
-		compat_backends_free(bm);
+	all = calloc(PROVISION_MAX_INSTALLED, sizeof(*all));
+	if (all == NULL) {
+		lemon_err_set(&err, LEMON_ERR_INTERNAL, "out of memory");
 		return cli_fail(&err);
 	}
-	printf("installed:\n");
-	if (n == 0)
-		printf("  (none)\n");
-	for (i = 0; i < n; i++)
-		printf("  %-24s %-10s %-8s %s%s%s\n", inst[i].name, inst[i].version,
-		       inst[i].works ? "ok" : "BROKEN", inst[i].exe,
-		       inst[i].works ? "" : ": ", inst[i].works ? "" : inst[i].problem);
-	printf("\navailable:\n");
-	for (i = 0; i < bm->n; i++) {
-		for (k = 0; k < n; k++)
-			if (strcmp(inst[k].name, bm->a[i].name) == 0)
-				break;
-		/* the installed release may differ from the pinned one (a
-		 * mirror's own version), so name the one that is installed */
-		printf("  %-24s %-10s %s%s%s\n", bm->a[i].name, bm->a[i].version,
-		       bm->a[i].sha256[0] ? "sha256 pinned" :
-		       "no sha256 known (needs --mirror or --insecure-skip-verify)",
-		       k < n ? ", installed: " : "", k < n ? inst[k].version : "");
+	if (compat_backends_load(a.compat_dir, &bm, &err) < 0 ||
+	    provision_list_all(NULL, all, PROVISION_MAX_INSTALLED, &n, &err) < 0) {
+		compat_backends_free(bm);
+		free(all);
+		return cli_fail(&err);
 	}
-	print_selected(&a, bm, inst, n);
+	for (i = 0; i < n; i++)
+		if (!all[i].previous)
+			inst[k++] = all[i];
+	print_installed(all, n);
+	print_available(bm, inst, k);
+	print_selected(&a, bm, inst, k);
 	compat_backends_free(bm);
+	free(all);
 	return CLI_EXIT_OK;
 }
 

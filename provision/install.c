@@ -38,6 +38,7 @@ struct job {
 	char got_sha[65];
 	uint64_t got_size;
 	bool downloaded; /* every byte arrived and was hashed */
+	bool smoke_failed; /* the bundle does not run here */
 };
 
 static la_ssize_t read_cb(struct archive *ar, void *user, const void **buf)
@@ -167,26 +168,22 @@ static int check_tree(struct job *j, int sfd, struct lemon_err *err)
 	return 0;
 }
 
-/* installed.json gets the new entry in place of any older one of the same
- * name; old_dir receives the directory to delete afterwards ("" if none) */
-static int record(struct job *j, char *old_dir, size_t cap,
-		  struct lemon_err *err)
+/* installed.json gets the new entry as the current version of its name;
+ * the current one before it (another version) is kept for rollback and
+ * the one kept before that goes: old_dir receives its directory, to
+ * delete afterwards ("" if none) */
+static int record(struct job *j, struct provision_result *res, char *old_dir,
+		  size_t cap, struct lemon_err *err)
 {
 	struct provision_installed list[PROVISION_MAX_INSTALLED], *e;
-	int n, i, k = 0;
+	int n, k;
 
-	old_dir[0] = 0;
 	if (provision_state_load(j->bdir, true, list, PROVISION_MAX_INSTALLED, &n,
 				 err) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (strcmp(list[i].name, j->a->name) == 0) {
-			if (strcmp(list[i].dir, j->final) != 0)
-				lemon_str_copy(old_dir, cap, list[i].dir);
-			continue;
-		}
-		list[k++] = list[i];
-	}
+	k = provision_versions_shift(list, n, j->a->name, j->final, old_dir, cap,
+				     res->previous, sizeof(res->previous),
+				     res->removed, sizeof(res->removed));
 	if (k >= PROVISION_MAX_INSTALLED)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 				     "more than %d backends installed", k);
@@ -214,7 +211,7 @@ static bool already_installed(struct job *j, struct provision_result *res)
 	if (provision_state_read(j->bdir, list, PROVISION_MAX_INSTALLED, &n, &ignore) < 0)
 		return false;
 	for (i = 0; i < n; i++)
-		if (strcmp(list[i].name, j->a->name) == 0 &&
+		if (strcmp(list[i].name, j->a->name) == 0 && !list[i].previous &&
 		    strcmp(list[i].dir, j->final) == 0 && list[i].works &&
 		    (j->plan.sha256[0] == 0 ||
 		     strcmp(list[i].sha256, j->plan.sha256) == 0)) {
@@ -312,6 +309,26 @@ static int stage_with_retry(struct job *j, struct lemon_err *err)
 	return stage_bundle(j, err);
 }
 
+/* `llama-server --version` of the staged bundle, then the caller's check */
+static int smoke(struct job *j, struct lemon_err *err)
+{
+	char exe[4200];
+
+	if (snprintf(exe, sizeof(exe), "%s/%s", j->staging, j->plan.exe) >=
+	    (int)sizeof(exe))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s",
+				     j->staging);
+	j->smoke_failed = true;
+	if (provision_smoke_version(exe, j->plan.exe, err) < 0)
+		return -1;
+	if (j->o->smoke && j->o->smoke(j->o->smoke_ctx, exe, err) < 0) {
+		lemon_err_prefix(err, "smoke test of %s", j->plan.asset);
+		return -1;
+	}
+	j->smoke_failed = false;
+	return 0;
+}
+
 static int install_locked(struct job *j, struct provision_result *res,
 			  struct lemon_err *err)
 {
@@ -333,12 +350,15 @@ static int install_locked(struct job *j, struct provision_result *res,
 	if (j->plan.sha256[0] == 0)
 		warn_insecure(j);
 	rc = stage_with_retry(j, err);
+	/* the new bundle must run before it replaces the current one */
+	if (rc == 0)
+		rc = smoke(j, err);
 	if (rc == 0)
 		rc = lemon_swap_into_place(j->staging, j->final, &swapped, err);
 	if (rc == 0)
 		rc = lemon_fsync_dir(j->bdir, err);
 	if (rc == 0)
-		rc = record(j, old_dir, sizeof(old_dir), err);
+		rc = record(j, res, old_dir, sizeof(old_dir), err);
 	lemon_rm_tree(j->staging, NULL);
 	/* a .part is kept only to resume a download that did not finish: once
 	 * every byte arrived, a failure (checksum, archive, no executable,
@@ -347,7 +367,9 @@ static int install_locked(struct job *j, struct provision_result *res,
 	if (rc == 0 || j->downloaded)
 		unlink(j->part);
 	if (rc < 0) {
-		if (err->code == LEMON_ERR_NOT_FOUND)
+		/* another backend may serve: this one does not exist or does
+		 * not run here */
+		if (err->code == LEMON_ERR_NOT_FOUND || j->smoke_failed)
 			res->unavailable = true;
 		return -1;
 	}
@@ -384,54 +406,5 @@ int provision_install(const struct compat_backend_asset *a,
 	free(j);
 	if (rc < 0)
 		lemon_err_prefix(err, "installing %s", a->name);
-	return rc;
-}
-
-int provision_list(const char *data_dir, struct provision_installed *out,
-		   int cap, int *n, struct lemon_err *err)
-{
-	char bdir[4096];
-
-	*n = 0;
-	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0)
-		return -1;
-	/* no lock: a corrupt file is reported, not moved (an install, which
-	 * holds the lock, moves it aside) */
-	return provision_state_load(bdir, false, out, cap, n, err);
-}
-
-int provision_uninstall(const char *data_dir, const char *name,
-			struct lemon_err *err)
-{
-	struct provision_installed list[PROVISION_MAX_INSTALLED];
-	char bdir[4096], victim[4096] = "";
-	const char *base;
-	int lock = -1, n = 0, i, k = 0, rc;
-
-	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0 ||
-	    provision_mkdirs(bdir, err) < 0 || provision_lock(bdir, &lock, err) < 0)
-		return -1;
-	rc = provision_state_load(bdir, true, list, PROVISION_MAX_INSTALLED, &n,
-				  err);
-	for (i = 0; rc == 0 && i < n; i++) {
-		base = strrchr(list[i].dir, '/');
-		if (victim[0] == 0 && (strcmp(list[i].name, name) == 0 ||
-				       (base && strcmp(base + 1, name) == 0))) {
-			lemon_str_copy(victim, sizeof(victim), list[i].dir);
-			continue;
-		}
-		list[k++] = list[i];
-	}
-	if (rc == 0 && victim[0] == 0)
-		rc = lemon_err_set(err, LEMON_ERR_NOT_FOUND,
-				   "backend '%s' is not installed (see lemon backends)",
-				   name);
-	/* forget it first: a crash then leaves an unlisted directory, never
-	 * a listed one that is half gone */
-	if (rc == 0)
-		rc = provision_state_write(bdir, list, k, err);
-	if (rc == 0)
-		rc = lemon_rm_tree(victim, err);
-	provision_unlock(lock);
 	return rc;
 }

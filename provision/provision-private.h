@@ -208,6 +208,27 @@ int provision_state_write(const char *backends_dir,
 /* fills works/problem from the executable's state */
 void provision_state_check(struct provision_installed *e);
 
+/* ---- versions kept for rollback (versions.c) -------------------------- */
+
+/* makes room in list (n entries) for a new current entry of name in
+ * final_dir: the current entry of name (another directory) becomes the
+ * kept one, the kept one before it is dropped and its directory put in
+ * old_dir ("" if none); an entry in final_dir is dropped (the new one
+ * replaces it). Returns the new count; the new entry goes at that index.
+ * prev and removed receive the kept and the dropped versions ("" none). */
+int provision_versions_shift(struct provision_installed *list, int n,
+			     const char *name, const char *final_dir,
+			     char *old_dir, size_t cap, char *prev,
+			     size_t prev_cap, char *removed, size_t removed_cap);
+
+/* ---- smoke test (smoke.c) --------------------------------------------- */
+
+/* runs exe --version (what names it in messages) with a time limit:
+ * INVALID_DATA naming the exit status or signal and the first line of
+ * its output when it fails, NETWORK never */
+int provision_smoke_version(const char *exe, const char *what,
+			    struct lemon_err *err);
+
 /* ---- what to fetch (resolve.c) --------------------------------------- */
 
 struct provision_plan {

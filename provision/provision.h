@@ -29,6 +29,11 @@ struct provision_opts {
 	bool force;           /* reinstall even when installed and working */
 	bool insecure_skip_verify;
 	enum provision_progress progress;
+	/* an extra check of a new bundle before it becomes the current one
+	 * (after `llama-server --version` passed), e.g. a health check with
+	 * a small model; NULL: none. exe is the staged executable. */
+	int (*smoke)(void *ctx, const char *exe, struct lemon_err *err);
+	void *smoke_ctx;
 };
 
 struct provision_result {
@@ -38,6 +43,8 @@ struct provision_result {
 	char dir[4096];      /* the install directory */
 	char exe[4096];      /* absolute path of llama-server */
 	bool already;        /* it was installed and working; nothing done */
+	char previous[32];   /* the version kept for rollback, "" if none */
+	char removed[32];    /* the older version deleted (two are kept) */
 	bool unavailable;    /* on failure: the asset does not exist or cannot
 			      * be verified, so another backend may serve */
 };
@@ -71,14 +78,28 @@ struct provision_installed {
 	int64_t installed_at;
 	bool works;        /* the executable is there and executable */
 	char problem[160]; /* why not, when !works */
+	bool previous;     /* the version kept for rollback, not the current */
 };
 
-/* reads installed.json (a missing file is an empty list) */
+/* reads installed.json (a missing file is an empty list): the current
+ * version of each installed backend, which `lemon serve` uses */
 int provision_list(const char *data_dir, struct provision_installed *out,
 		   int cap, int *n, struct lemon_err *err);
+/* the same with the versions kept for rollback (previous set) */
+int provision_list_all(const char *data_dir, struct provision_installed *out,
+		       int cap, int *n, struct lemon_err *err);
 
-/* removes an installed backend by name ("llamacpp:cpu") or install
- * directory name; NOT_FOUND when it is not installed */
+/* makes the version kept for rollback of name the current one and the
+ * current one the kept one; *now receives the new current entry.
+ * NOT_FOUND when name has no kept version, BROKEN_SYSTEM when the kept
+ * version's executable is gone. A running `lemon serve` keeps its loaded
+ * children on the version they started with (both stay on disk). */
+int provision_rollback(const char *data_dir, const char *name,
+		       struct provision_installed *now, char *from, size_t from_cap,
+		       struct lemon_err *err);
+
+/* removes an installed backend by name ("llamacpp:cpu", with its kept
+ * version) or install directory name; NOT_FOUND when it is not installed */
 int provision_uninstall(const char *data_dir, const char *name,
 			struct lemon_err *err);
 

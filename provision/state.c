@@ -43,6 +43,7 @@ static int parse_entry(const cJSON *o, const char *dir,
 {
 	char rel_dir[256], rel_exe[1024];
 	const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "installed_at");
+	const cJSON *prev = cJSON_GetObjectItemCaseSensitive(o, "previous");
 
 	memset(e, 0, sizeof(*e));
 	if (!cJSON_IsObject(o) ||
@@ -55,10 +56,11 @@ static int parse_entry(const cJSON *o, const char *dir,
 	    !copy_str(o, "dir", rel_dir, sizeof(rel_dir), true) ||
 	    !copy_str(o, "exe", rel_exe, sizeof(rel_exe), true) ||
 	    !plain_name(rel_dir) || rel_exe[0] == '/' || strstr(rel_exe, "..") ||
-	    !cJSON_IsNumber(at))
+	    !cJSON_IsNumber(at) || (prev != NULL && !cJSON_IsBool(prev)))
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 				     "%s: malformed entry", path);
 	e->installed_at = (int64_t)at->valuedouble;
+	e->previous = cJSON_IsTrue(prev);
 	if (snprintf(e->dir, sizeof(e->dir), "%s/%s", dir, rel_dir) >= (int)sizeof(e->dir) ||
 	    snprintf(e->exe, sizeof(e->exe), "%s/%s", e->dir, rel_exe) >= (int)sizeof(e->exe))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "%s: path too long", path);
@@ -174,6 +176,10 @@ static cJSON *entry_json(const char *backends_dir,
 	cJSON_AddStringToObject(o, "dir", e->dir + blen + 1);
 	cJSON_AddStringToObject(o, "exe", e->exe + dlen + 1);
 	cJSON_AddNumberToObject(o, "installed_at", (double)e->installed_at);
+	/* only kept versions carry it: a current entry reads the same to an
+	 * older lemon */
+	if (e->previous)
+		cJSON_AddTrueToObject(o, "previous");
 	return o;
 }
 

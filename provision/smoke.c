@@ -1,0 +1,119 @@
+/* The smoke test a new bundle passes before it becomes the current
+ * version: its llama-server runs and answers --version within a time
+ * limit. A bundle built for another glibc, missing a library or truncated
+ * in a way its archive did not show fails here, while the version it was
+ * to replace still works. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "provision/provision-private.h"
+#include "util/str.h"
+
+#define SMOKE_TIMEOUT_MS 15000
+
+extern char **environ;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/* reads the child's output (the first bytes kept, the rest drained) until
+ * it closes the pipe or the time is up; false on time-out */
+static bool drain(int fd, char *out, size_t cap, size_t *len)
+{
+	double end = now_ms() + SMOKE_TIMEOUT_MS;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[4096];
+	ssize_t r;
+	size_t take;
+
+	for (;;) {
+		int left = (int)(end - now_ms());
+
+		if (left <= 0)
+			return false;
+		if (poll(&p, 1, left) < 0 && errno != EINTR)
+			return false;
+		r = read(fd, buf, sizeof(buf));
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return true;
+		take = *len + (size_t)r < cap ? (size_t)r : cap - *len;
+		memcpy(out + *len, buf, take);
+		*len += take;
+	}
+}
+
+/* the first non-empty line of the output, for the message */
+static void first_line(char *out, size_t len)
+{
+	char *s = out, *nl;
+
+	out[len] = 0;
+	while (*s == '\n' || *s == '\r')
+		s++;
+	nl = strpbrk(s, "\r\n");
+	if (nl)
+		*nl = 0;
+	memmove(out, s, strlen(s) + 1);
+}
+
+int provision_smoke_version(const char *exe, const char *what,
+			    struct lemon_err *err)
+{
+	char *argv[] = { (char *)exe, "--version", NULL };
+	posix_spawn_file_actions_t fa;
+	char out[512];
+	size_t len = 0;
+	int pfd[2], status = 0, rc;
+	bool done;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return provision_err_errno(err, errno, "creating a pipe", NULL);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+	rc = posix_spawn(&pid, exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	if (rc != 0) {
+		close(pfd[0]);
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "smoke test: cannot run %s --version: %s", what,
+				     strerror(rc));
+	}
+	done = drain(pfd[0], out, sizeof(out) - 1, &len);
+	close(pfd[0]);
+	if (!done)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	first_line(out, len);
+	if (!done)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "smoke test: %s --version did not finish within %d s",
+				     what, SMOKE_TIMEOUT_MS / 1000);
+	if (WIFSIGNALED(status))
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "smoke test: %s --version was killed by signal %d: %s",
+				     what, WTERMSIG(status), out);
+	if (WEXITSTATUS(status) != 0)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "smoke test: %s --version exited with status %d: %s",
+				     what, WEXITSTATUS(status), out);
+	return 0;
+}
