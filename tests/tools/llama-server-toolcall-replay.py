@@ -17,8 +17,9 @@ streamed deltas: first {index, id, type, function{name}}, then
 {index, function{arguments}} fragments; tools/server/server-task.cpp for
 finish_reason "tool_calls", the final usage event and the whole answer's
 message.tool_calls). Routes: GET /health, /props, /metrics; POST
-/v1/chat/completions. A request with "tools" gets a call of the first tool
-with arguments {"city": "Paris"}; one without gets the text "22 degrees".
+/v1/chat/completions. A request with "tools" whose last message is not a
+tool result gets a call of the first tool with arguments {"city": "Paris"};
+any other gets the text "22 degrees".
 Each request body is appended as one JSON line to the file named by
 LEMON_REPLAY_LOG, so a test can check what lemon sent.
 
@@ -92,7 +93,9 @@ class H(http.server.BaseHTTPRequestHandler):
             return
         tools = body.get("tools") or []
         usage = {"completion_tokens": 12, "prompt_tokens": 40, "total_tokens": 52}
-        name = tools[0]["function"]["name"] if tools else None
+        msgs = body.get("messages") or [{}]
+        # a model answers the tool's result rather than calling again
+        name = tools[0]["function"]["name"] if tools and msgs[-1].get("role") != "tool" else None
         if not body.get("stream"):
             msg = {"role": "assistant", "content": "22 degrees" if not name else None}
             if name:
