@@ -9,6 +9,7 @@
  * out when the wait is a few seconds and otherwise reported with the
  * time it resets. LEMON_GITHUB_API points it at GitHub Enterprise or the
  * tests' loopback fake (tests/tools/github-api.py). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,7 @@ struct gh_cache {
 
 static void cache_open(struct gh_cache *c, const char *url, const char *tag)
 {
+	struct provision_release rel = { 0 };
 	char path[4400], *etag = NULL;
 	size_t elen = 0;
 
@@ -271,11 +273,41 @@ static void cache_open(struct gh_cache *c, const char *url, const char *tag)
 	    etag == NULL)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", c->dir, c->body_name);
-	/* an ETag without its body is worth nothing */
+	/* an ETag without its body is worth nothing, and neither is a body
+	 * that is not a listing of this tag (a crash mid-write, an edit) */
 	if (lemon_read_file(path, PROVISION_RELEASE_MAX_BYTES, true, &c->body,
-			    &c->len, NULL) == 0 && c->body != NULL)
+			    &c->len, NULL) == 0 && c->body != NULL &&
+	    provision_release_parse(c->body, c->len, tag, path, &rel, NULL) == 0 &&
+	    memchr(etag, '\n', elen) == NULL)
 		lemon_str_copy_n(c->etag, sizeof(c->etag), etag, elen);
+	else {
+		free(c->body);
+		c->body = NULL;
+	}
+	provision_release_free(&rel);
 	free(etag);
+}
+
+/* dir/name replaced whole by a rename, not synced: it is a cache, and
+ * cache_open checks what it reads (an fsync here cost an install more
+ * than its API request) */
+static bool cache_write(const char *dir, const char *name, const void *data,
+			size_t len)
+{
+	char tmp[4400], path[4400];
+	bool ok;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/.%s.%ld", dir, name, (long)getpid());
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return false;
+	ok = write(fd, data, len) == (ssize_t)len;
+	ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
+	if (!ok)
+		unlink(tmp);
+	return ok;
 }
 
 /* best effort: a cache that cannot be written costs a full answer next
@@ -285,9 +317,8 @@ static void cache_store(struct gh_cache *c, const struct gh_reply *r)
 {
 	if (!c->on || r->etag[0] == 0 || provision_mkdirs(c->dir, NULL) < 0)
 		return;
-	if (lemon_write_atomic(c->dir, c->body_name, r->body, r->len, NULL) == 0)
-		lemon_write_atomic(c->dir, c->etag_name, r->etag, strlen(r->etag),
-				   NULL);
+	if (cache_write(c->dir, c->body_name, r->body, r->len))
+		cache_write(c->dir, c->etag_name, r->etag, strlen(r->etag));
 }
 
 static bool transient(int rc)

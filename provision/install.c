@@ -260,6 +260,9 @@ static void warn_insecure(const struct job *j)
  * makes its files durable */
 static int stage_bundle(struct job *j, struct lemon_err *err)
 {
+	struct provision_smoke sm = { 0 };
+	char exe[4200];
+	bool smoking = false;
 	int sfd, rc;
 
 	if (provision_mkdirs(j->staging, err) < 0)
@@ -271,11 +274,23 @@ static int stage_bundle(struct job *j, struct lemon_err *err)
 	rc = fetch_and_unpack(j, sfd, err);
 	if (rc == 0)
 		rc = check_tree(j, sfd, err);
+	/* the smoke test (llama-server --version, before the bundle can
+	 * replace the current version) runs while the files are synced */
+	if (rc == 0 && snprintf(exe, sizeof(exe), "%s/%s", j->staging,
+				j->plan.exe) < (int)sizeof(exe)) {
+		rc = provision_smoke_start(exe, &sm, err);
+		smoking = rc == 0;
+	}
 	/* the bundle's bytes must be on disk before its name is; only its own
 	 * files are synced (syncfs would also flush the .part, which is
 	 * deleted unread, and everyone else's dirty pages) */
 	if (rc == 0)
 		rc = lemon_sync_tree(j->staging, err);
+	if (smoking && provision_smoke_finish(&sm, j->plan.exe,
+					      rc == 0 ? err : NULL) < 0 && rc == 0) {
+		j->smoke_failed = true;
+		rc = -1;
+	}
 	close(sfd);
 	return rc;
 }
@@ -309,19 +324,19 @@ static int stage_with_retry(struct job *j, struct lemon_err *err)
 	return stage_bundle(j, err);
 }
 
-/* `llama-server --version` of the staged bundle, then the caller's check */
-static int smoke(struct job *j, struct lemon_err *err)
+/* the caller's check of the staged bundle, after its --version passed */
+static int smoke_hook(struct job *j, struct lemon_err *err)
 {
 	char exe[4200];
 
+	if (j->o->smoke == NULL)
+		return 0;
 	if (snprintf(exe, sizeof(exe), "%s/%s", j->staging, j->plan.exe) >=
 	    (int)sizeof(exe))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s",
 				     j->staging);
 	j->smoke_failed = true;
-	if (provision_smoke_version(exe, j->plan.exe, err) < 0)
-		return -1;
-	if (j->o->smoke && j->o->smoke(j->o->smoke_ctx, exe, err) < 0) {
+	if (j->o->smoke(j->o->smoke_ctx, exe, err) < 0) {
 		lemon_err_prefix(err, "smoke test of %s", j->plan.asset);
 		return -1;
 	}
@@ -352,7 +367,7 @@ static int install_locked(struct job *j, struct provision_result *res,
 	rc = stage_with_retry(j, err);
 	/* the new bundle must run before it replaces the current one */
 	if (rc == 0)
-		rc = smoke(j, err);
+		rc = smoke_hook(j, err);
 	if (rc == 0)
 		rc = lemon_swap_into_place(j->staging, j->final, &swapped, err);
 	if (rc == 0)

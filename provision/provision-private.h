@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "provision/provision.h"
 
@@ -223,11 +224,21 @@ int provision_versions_shift(struct provision_installed *list, int n,
 
 /* ---- smoke test (smoke.c) --------------------------------------------- */
 
-/* runs exe --version (what names it in messages) with a time limit:
- * INVALID_DATA naming the exit status or signal and the first line of
- * its output when it fails, NETWORK never */
-int provision_smoke_version(const char *exe, const char *what,
-			    struct lemon_err *err);
+struct provision_smoke {
+	pid_t pid;        /* 0 when not running */
+	int fd;           /* the read end of its stdout and stderr */
+	int spawn_errno;  /* why it could not be started */
+};
+
+/* starts exe --version, so that it runs while the caller does other work
+ * (the bundle's fsync); every start needs its finish */
+int provision_smoke_start(const char *exe, struct provision_smoke *sm,
+			  struct lemon_err *err);
+/* waits for it (15 s at most, then kills it): INVALID_DATA naming what,
+ * the exit status or signal and the first line of its output when it did
+ * not start, failed or hung */
+int provision_smoke_finish(struct provision_smoke *sm, const char *what,
+			   struct lemon_err *err);
 
 /* ---- what to fetch (resolve.c) --------------------------------------- */
 

@@ -71,37 +71,53 @@ static void first_line(char *out, size_t len)
 	memmove(out, s, strlen(s) + 1);
 }
 
-int provision_smoke_version(const char *exe, const char *what,
-			    struct lemon_err *err)
+int provision_smoke_start(const char *exe, struct provision_smoke *sm,
+			  struct lemon_err *err)
 {
 	char *argv[] = { (char *)exe, "--version", NULL };
 	posix_spawn_file_actions_t fa;
-	char out[512];
-	size_t len = 0;
-	int pfd[2], status = 0, rc;
-	bool done;
-	pid_t pid;
+	int pfd[2], rc;
 
+	memset(sm, 0, sizeof(*sm));
+	sm->fd = -1;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return provision_err_errno(err, errno, "creating a pipe", NULL);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-	rc = posix_spawn(&pid, exe, &fa, NULL, argv, environ);
+	rc = posix_spawn(&sm->pid, exe, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);
 	if (rc != 0) {
 		close(pfd[0]);
+		sm->pid = 0;
+		sm->spawn_errno = rc;
+		return 0; /* reported by provision_smoke_finish */
+	}
+	sm->fd = pfd[0];
+	return 0;
+}
+
+int provision_smoke_finish(struct provision_smoke *sm, const char *what,
+			   struct lemon_err *err)
+{
+	char out[512];
+	size_t len = 0;
+	int status = 0;
+	bool done;
+
+	if (sm->pid <= 0)
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 				     "smoke test: cannot run %s --version: %s", what,
-				     strerror(rc));
-	}
-	done = drain(pfd[0], out, sizeof(out) - 1, &len);
-	close(pfd[0]);
+				     strerror(sm->spawn_errno ? sm->spawn_errno : EINVAL));
+	done = drain(sm->fd, out, sizeof(out) - 1, &len);
+	close(sm->fd);
+	sm->fd = -1;
 	if (!done)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		kill(sm->pid, SIGKILL);
+	while (waitpid(sm->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	sm->pid = 0;
 	first_line(out, len);
 	if (!done)
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,

@@ -108,6 +108,19 @@ else
 	fail $name "$(cat "$T/err"; reqs api; reqs store)"
 fi
 
+# a cached listing that is not one (cut short) is not trusted: the next
+# request asks for the whole listing again
+name=corrupt_cache_refetched
+: > "$T/log"
+for f in "$D1"/cache/lemon/github/*.json; do head -c 100 "$f" > "$f.cut" && mv "$f.cut" "$f"; done
+if lem "$D1" install-backend llamacpp:cpu --force --progress none > "$T/out" 2> "$T/err" &&
+   reqs api | grep -q "^/repos/$REPO/releases/tags/$TAG 200 None [0-9]* None None " &&
+   [ "$(wc -c < "$(ls "$D1"/cache/lemon/github/*.json)")" -gt 100 ]; then
+	ok $name
+else
+	fail $name "$(cat "$T/err"; reqs api)"
+fi
+
 # --- a flipped digest: refused loudly, the previous install intact ----------
 name=flipped_digest_refused_previous_intact
 release "[$(one "$ASSET" flip)]"
