@@ -185,18 +185,23 @@ static void resolve_amd_gpu(const struct compat_db *db,
 	}
 }
 
-/* the name the Vulkan driver gives the same PCI device, if it was probed */
+/* the name the Vulkan driver gives the same PCI device, if it was probed:
+ * matched by vendor and device id and, where the driver reports its PCI
+ * address (VK_EXT_pci_bus_info), by that address too, so two cards of one
+ * model each get their own device */
 static const char *vulkan_name(const struct detect_vulkan *vk,
 			       const struct detect_pci *pci)
 {
 	int i;
 
-	for (i = 0; i < vk->n_devices; i++)
-		if (vk->devices[i].type != DETECT_VK_CPU &&
-		    vk->devices[i].vendor_id == pci->vendor &&
-		    vk->devices[i].device_id == pci->device &&
-		    vk->devices[i].name[0])
-			return vk->devices[i].name;
+	for (i = 0; i < vk->n_devices; i++) {
+		const struct detect_vk_device *d = &vk->devices[i];
+
+		if (d->type != DETECT_VK_CPU && d->vendor_id == pci->vendor &&
+		    d->device_id == pci->device && d->name[0] &&
+		    (!d->pci_bdf[0] || strcmp(d->pci_bdf, pci->bdf) == 0))
+			return d->name;
+	}
 	return NULL;
 }
 
@@ -230,6 +235,14 @@ static void resolve_gpu(const struct compat_db *db,
 		/* Intel's integrated GPU sits at 00:02.0 on every platform */
 		lemon_str_copy(g->kind, sizeof(g->kind),
 			       strstr(pci->bdf, ":00:02.0") ? "igpu" : "dgpu");
+	}
+	if (pci->vendor != 0x1002 && pci->vendor != 0x10de) {
+		/* the Vulkan driver's name is the driver's word; pci.ids
+		 * (libpci's pci_lookup_name) where no driver answered */
+		if (vk_name != NULL)
+			lemon_str_copy(g->name, sizeof(g->name), vk_name);
+		lemon_str_copy(g->name_source, sizeof(g->name_source),
+			       vk_name ? "vulkan" : pci->name[0] ? "pci.ids" : "");
 	}
 	if (!g->name[0] && vk_name != NULL)
 		lemon_str_copy(g->name, sizeof(g->name), vk_name);

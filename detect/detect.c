@@ -89,6 +89,25 @@ bool detect_pci_is_gpu(const struct detect_pci *pci)
 	return pci->vendor == 0x1002 && cls == 0x12;
 }
 
+bool detect_pci_is_virtual_display(const struct detect_pci *pci)
+{
+	/* vendor:device of the display adapters hypervisors emulate (pci.ids:
+	 * QEMU bochs stdvga, Cirrus CL-GD5446 as QEMU emulates it, Red Hat
+	 * QXL, virtio 1.0 GPU, VMware SVGA II and SVGA3, Microsoft Hyper-V
+	 * synthetic video) */
+	static const uint16_t ids[][2] = {
+		{ 0x1234, 0x1111 }, { 0x1013, 0x00b8 }, { 0x1b36, 0x0100 },
+		{ 0x1af4, 0x1050 }, { 0x15ad, 0x0405 }, { 0x15ad, 0x0406 },
+		{ 0x1414, 0x5353 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		if (pci->vendor == ids[i][0] && pci->device == ids[i][1])
+			return true;
+	return false;
+}
+
 bool detect_pci_is_npu(const struct detect_pci *pci)
 {
 	/* XDNA NPUs are AMD (1022) signal processing controllers, 0x1180xx */

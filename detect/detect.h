@@ -84,6 +84,7 @@ void detect_names_free(struct detect_names *names);
 
 #define DETECT_MAX_PCI 128
 #define DETECT_MAX_GPUS 16
+#define DETECT_MAX_VIRTUAL_DISPLAYS 4
 #define DETECT_MAX_NPUS 8
 #define DETECT_MAX_NODES 24
 #define DETECT_MAX_VK 16
@@ -119,6 +120,10 @@ struct detect_gpu {
 	char render_node[24]; /* "renderD128" */
 	char card_node[24];   /* "card0" */
 	char marketing_name[128]; /* libdrm amdgpu.ids, "" when unknown */
+	/* where vram_bytes was read: "amdgpu" (mem_info_vram_total), "xe"
+	 * (tile<N>/physical_vram_size_bytes, summed), "i915" (the backport
+	 * driver's cardN/lmem_total_bytes; mainline i915 publishes none) */
+	char vram_source[16];
 	/* NVIDIA: the CUDA driver's device with this PCI address, -1 when
 	 * none (not probed, no libcuda, or the driver does not list it) */
 	int cuda_index;
@@ -209,6 +214,10 @@ struct detect_vk_device {
 	char driver_info[128];
 	enum detect_vk_type type;
 	uint32_t api_version; /* VK_MAKE_API_VERSION packing */
+	/* VK_EXT_pci_bus_info: the PCI function the driver runs on, so the
+	 * device is matched to its PCI device by address, not only by
+	 * vendor/device id ("" when the driver does not say) */
+	char pci_bdf[16];
 };
 
 struct detect_vulkan {
@@ -266,6 +275,10 @@ struct detect_report {
 	struct detect_pci pci[DETECT_MAX_PCI];
 	int n_gpus;
 	struct detect_gpu gpus[DETECT_MAX_GPUS];
+	/* virtual display adapters (QEMU bochs/cirrus/QXL, virtio-gpu, VMware
+	 * SVGA, Hyper-V): listed apart, never counted as a GPU */
+	int n_virtual_displays;
+	struct detect_pci virtual_displays[DETECT_MAX_VIRTUAL_DISPLAYS];
 	int n_npus;
 	struct detect_npu npus[DETECT_MAX_NPUS];
 	bool kfd_present; /* /sys/class/kfd/kfd/topology exists */
@@ -305,6 +318,8 @@ void detect_report_free(struct detect_report *report);
 const struct detect_node *detect_find_node(const struct detect_report *report,
 					   const char *rel);
 bool detect_pci_is_gpu(const struct detect_pci *pci);
+/* an emulated display adapter of a hypervisor, not an inference GPU */
+bool detect_pci_is_virtual_display(const struct detect_pci *pci);
 bool detect_pci_is_npu(const struct detect_pci *pci);
 const char *detect_vendor_name(uint16_t vendor);
 const char *detect_vk_type_name(enum detect_vk_type type);

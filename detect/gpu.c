@@ -102,6 +102,50 @@ static void read_mem(struct detect_ctx *ctx, struct detect_gpu *gpu)
 		 gpu->pci.bdf);
 	gpu->has_gtt = detect_read_u64(ctx->root, DETECT_BASE_SYS, rel, 10,
 				       UINT64_MAX, &gpu->gtt_bytes, NULL) == 0;
+	if (gpu->has_vram)
+		lemon_str_copy(gpu->vram_source, sizeof(gpu->vram_source),
+			       "amdgpu");
+}
+
+/* Intel: xe publishes each tile's VRAM (tile<N>/physical_vram_size_bytes,
+ * physical size incl. reserved pages); mainline i915 publishes none, the
+ * out-of-tree/backport i915 has cardN/lmem_total_bytes. An iGPU has none:
+ * its memory is the system's. */
+static void read_intel_mem(struct detect_ctx *ctx, struct detect_gpu *gpu)
+{
+	uint64_t v, sum = 0;
+	char rel[160];
+	int t;
+
+	if (strcmp(gpu->pci.driver, "xe") == 0) {
+		for (t = 0; t < 8; t++) {
+			snprintf(rel, sizeof(rel),
+				 "bus/pci/devices/%s/tile%d/physical_vram_size_bytes",
+				 gpu->pci.bdf, t);
+			if (detect_read_u64(ctx->root, DETECT_BASE_SYS, rel, 10,
+					    UINT64_MAX / 16, &v, NULL) < 0)
+				break;
+			sum += v;
+		}
+		if (t > 0) {
+			gpu->has_vram = true;
+			gpu->vram_bytes = sum;
+			lemon_str_copy(gpu->vram_source,
+				       sizeof(gpu->vram_source), "xe");
+		}
+		return;
+	}
+	if (strcmp(gpu->pci.driver, "i915") != 0 || !gpu->card_node[0])
+		return;
+	snprintf(rel, sizeof(rel), "bus/pci/devices/%s/drm/%s/lmem_total_bytes",
+		 gpu->pci.bdf, gpu->card_node);
+	if (detect_read_u64(ctx->root, DETECT_BASE_SYS, rel, 10, UINT64_MAX,
+			    &v, NULL) == 0) {
+		gpu->has_vram = true;
+		gpu->vram_bytes = v;
+		lemon_str_copy(gpu->vram_source, sizeof(gpu->vram_source),
+			       "i915");
+	}
 }
 
 int detect_gpu_probe(struct detect_ctx *ctx, struct lemon_err *err)
@@ -117,11 +161,19 @@ int detect_gpu_probe(struct detect_ctx *ctx, struct lemon_err *err)
 
 		if (!detect_pci_is_gpu(&rep->pci[i]))
 			continue;
+		if (detect_pci_is_virtual_display(&rep->pci[i])) {
+			if (rep->n_virtual_displays < DETECT_MAX_VIRTUAL_DISPLAYS)
+				rep->virtual_displays[rep->n_virtual_displays++] =
+					rep->pci[i];
+			continue;
+		}
 		gpu = &rep->gpus[rep->n_gpus++];
 		memset(gpu, 0, sizeof(*gpu));
 		gpu->pci = rep->pci[i];
 		gpu->kfd_node = -1;
 		read_drm_nodes(ctx, gpu);
+		if (gpu->pci.vendor == 0x8086)
+			read_intel_mem(ctx, gpu);
 		if (gpu->pci.vendor != 0x1002)
 			continue;
 		read_mem(ctx, gpu);

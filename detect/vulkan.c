@@ -120,18 +120,28 @@ static const char *vk_result_name(VkResult r)
 	}
 }
 
+static bool has_ext(const struct vk_fns *fns, VkPhysicalDevice dev,
+		    const char *name);
+
 /* VkPhysicalDeviceDriverProperties may only be chained when the device
  * speaks Vulkan 1.2 or has VK_KHR_driver_properties */
 static bool has_driver_props(const struct vk_fns *fns, VkPhysicalDevice dev,
 			     uint32_t api)
 {
+	if (VK_API_VERSION_MAJOR(api) > 1 ||
+	    (VK_API_VERSION_MAJOR(api) == 1 && VK_API_VERSION_MINOR(api) >= 2))
+		return true;
+	return has_ext(fns, dev, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
+}
+
+/* whether the device offers a device extension */
+static bool has_ext(const struct vk_fns *fns, VkPhysicalDevice dev,
+		    const char *name)
+{
 	VkExtensionProperties *ext;
 	uint32_t n = 0, i;
 	bool found = false;
 
-	if (VK_API_VERSION_MAJOR(api) > 1 ||
-	    (VK_API_VERSION_MAJOR(api) == 1 && VK_API_VERSION_MINOR(api) >= 2))
-		return true;
 	if (fns->enum_dev_ext == NULL ||
 	    fns->enum_dev_ext(dev, NULL, &n, NULL) != VK_SUCCESS || n == 0 ||
 	    n > 4096)
@@ -141,8 +151,7 @@ static bool has_driver_props(const struct vk_fns *fns, VkPhysicalDevice dev,
 		return false;
 	if (fns->enum_dev_ext(dev, NULL, &n, ext) >= VK_SUCCESS)
 		for (i = 0; i < n && !found; i++)
-			found = strcmp(ext[i].extensionName,
-				       VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME) == 0;
+			found = strcmp(ext[i].extensionName, name) == 0;
 	free(ext);
 	return found;
 }
@@ -153,17 +162,29 @@ static void describe_device(const struct vk_fns *fns, VkPhysicalDevice dev,
 	VkPhysicalDeviceDriverProperties drv = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES,
 	};
+	VkPhysicalDevicePCIBusInfoPropertiesEXT bus = {
+		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT,
+	};
 	VkPhysicalDeviceProperties2 p2 = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
 	};
 	const VkPhysicalDeviceProperties *p = &p2.properties;
+	bool want_drv, want_bus;
 	const char *name;
 
 	memset(out, 0, sizeof(*out));
 	fns->props(dev, &p2.properties);
-	if (fns->props2 != NULL && has_driver_props(fns, dev, p->apiVersion)) {
-		p2.pNext = &drv;
+	want_drv = fns->props2 != NULL &&
+		   has_driver_props(fns, dev, p->apiVersion);
+	want_bus = fns->props2 != NULL &&
+		   has_ext(fns, dev, VK_EXT_PCI_BUS_INFO_EXTENSION_NAME);
+	/* each structure is chained only where the device may fill it */
+	if (want_drv)
+		drv.pNext = want_bus ? (void *)&bus : NULL;
+	p2.pNext = want_drv ? (void *)&drv : want_bus ? (void *)&bus : NULL;
+	if (want_drv || want_bus)
 		fns->props2(dev, &p2);
+	if (want_drv) {
 		name = driver_id_name(drv.driverID);
 		/* a driver newer than our headers still names itself */
 		lemon_str_copy(out->driver, sizeof(out->driver),
@@ -171,6 +192,11 @@ static void describe_device(const struct vk_fns *fns, VkPhysicalDevice dev,
 		lemon_str_copy(out->driver_info, sizeof(out->driver_info),
 			       drv.driverInfo);
 	}
+	if (want_bus)
+		snprintf(out->pci_bdf, sizeof(out->pci_bdf),
+			 "%04x:%02x:%02x.%x", bus.pciDomain & 0xffff,
+			 bus.pciBus & 0xff, bus.pciDevice & 0x1f,
+			 bus.pciFunction & 0x7);
 	lemon_str_copy(out->name, sizeof(out->name), p->deviceName);
 	out->vendor_id = p->vendorID;
 	out->device_id = p->deviceID;

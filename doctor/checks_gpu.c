@@ -120,10 +120,23 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 	if (g->pci.vendor == 0x10de)
 		return; /* checks_nvidia.c */
 	if (g->pci.vendor != 0x1002) {
+		char mem[80] = "", size[24];
+
+		if (g->has_vram) {
+			doctor_format_bytes(g->vram_bytes, size, sizeof(size));
+			snprintf(mem, sizeof(mem), ", VRAM %s (%s)", size,
+				 g->vram_source);
+		}
 		doctor_add(res, "gpu", id, g->pci.driver[0] ? DOCTOR_OK : DOCTOR_WARN,
-			   NULL, "%s (%04x:%04x), driver %s", cg->name,
+			   NULL, "%s (%04x:%04x), driver %s%s", cg->name,
 			   g->pci.vendor, g->pci.device,
-			   g->pci.driver[0] ? g->pci.driver : "none");
+			   g->pci.driver[0] ? g->pci.driver : "none", mem);
+		/* the render node the Vulkan driver opens */
+		if (g->render_node[0] != '\0') {
+			snprintf(path, sizeof(path), "dri/%s", g->render_node);
+			snprintf(id, sizeof(id), "render:%s", g->render_node);
+			doctor_check_node(res, "gpu", id, path);
+		}
 		return;
 	}
 	if (strcmp(g->pci.driver, "amdgpu") != 0) {
@@ -183,6 +196,17 @@ void doctor_check_gpu(struct doctor_result *res)
 {
 	int i;
 
+	/* a hypervisor's emulated display is said, and not counted */
+	for (i = 0; i < res->report.n_virtual_displays; i++) {
+		const struct detect_pci *p = &res->report.virtual_displays[i];
+		char id[32];
+
+		snprintf(id, sizeof(id), "display:%s", p->bdf);
+		doctor_add(res, "gpu", id, DOCTOR_SKIP, NULL,
+			   "%s%s%04x:%04x (driver %s): a virtual display adapter, not a GPU for inference",
+			   p->name, p->name[0] ? " " : "", p->vendor, p->device,
+			   p->driver[0] ? p->driver : "none");
+	}
 	if (res->view.n_gpus == 0) {
 		doctor_add(res, "gpu", "gpu", DOCTOR_OK, NULL, "no GPU found");
 		return;

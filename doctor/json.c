@@ -158,6 +158,7 @@ static cJSON *gpu_json(const struct doctor_result *res, const struct compat_gpu 
 	add_str(o, "rocm_family", cg->rocm_family);
 	add_str(o, "hsa_override_gfx_version", cg->hsa_override);
 	add_u64(o, "vram_bytes", g->has_vram, g->vram_bytes);
+	add_str(o, "vram_source", g->vram_source);
 	add_u64(o, "gtt_bytes", g->has_gtt, g->gtt_bytes);
 	add_u64(o, "kfd_gfx_target_version", g->has_kfd,
 		g->kfd_gfx_target_version);
@@ -223,6 +224,7 @@ static cJSON *vulkan_json(const struct detect_vulkan *vk)
 		add_hex(dj, "device_id", d->device_id, 4);
 		add_str(dj, "driver", d->driver);
 		add_str(dj, "driver_info", d->driver_info);
+		add_str(dj, "pci", d->pci_bdf);
 		cJSON_AddStringToObject(dj, "type", detect_vk_type_name(d->type));
 		snprintf(api, sizeof(api), "%u.%u.%u",
 			 (d->api_version >> 22) & 0x7f,
@@ -288,6 +290,17 @@ char *doctor_to_json(const struct doctor_result *res, bool pretty)
 	arr = cJSON_AddArrayToObject(root, "gpus");
 	for (i = 0; i < res->view.n_gpus; i++)
 		cJSON_AddItemToArray(arr, gpu_json(res, &res->view.gpus[i]));
+	/* emulated display adapters: listed apart, never a GPU */
+	arr = cJSON_AddArrayToObject(root, "virtual_displays");
+	for (i = 0; i < res->report.n_virtual_displays; i++) {
+		const struct detect_pci *p = &res->report.virtual_displays[i];
+		cJSON *vd = cJSON_CreateObject();
+
+		pci_json(vd, p);
+		add_str(vd, "name", p->name);
+		add_str(vd, "driver", p->driver);
+		cJSON_AddItemToArray(arr, vd);
+	}
 	arr = cJSON_AddArrayToObject(root, "npus");
 	for (i = 0; i < res->view.n_npus; i++)
 		cJSON_AddItemToArray(arr, npu_json(res, &res->view.npus[i]));

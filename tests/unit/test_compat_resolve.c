@@ -178,6 +178,51 @@ static void test_intel_igpu(void **state)
 	assert_string_equal(f->view.gpus[0].gfx, "");
 }
 
+/* two Arc A770 cards: each takes the name of the Vulkan device at its own
+ * PCI address (VK_EXT_pci_bus_info), not the first with the same ids */
+static void test_vulkan_matched_by_bus(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bdf[2] = { "0000:03:00.0", "0000:07:00.0" };
+	static const char *const vk_bdf[2] = { "0000:07:00.0", "0000:03:00.0" };
+	static const char *const vk_name[2] = { "Arc at 07", "Arc at 03" };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct detect_gpu *g = &f->r.gpus[f->r.n_gpus++];
+		struct detect_vk_device *d =
+			&f->r.vulkan.devices[f->r.vulkan.n_devices++];
+
+		lemon_str_copy(g->pci.bdf, sizeof(g->pci.bdf), bdf[i]);
+		g->pci.vendor = 0x8086;
+		g->pci.device = 0x56a0;
+		lemon_str_copy(g->pci.driver, sizeof(g->pci.driver), "i915");
+		lemon_str_copy(g->pci.name, sizeof(g->pci.name),
+			       "DG2 [Arc A770]");
+		d->vendor_id = 0x8086;
+		d->device_id = 0x56a0;
+		d->type = DETECT_VK_DISCRETE;
+		lemon_str_copy(d->name, sizeof(d->name), vk_name[i]);
+		lemon_str_copy(d->pci_bdf, sizeof(d->pci_bdf), vk_bdf[i]);
+	}
+	f->r.vulkan.probed = true;
+	resolve(f, NULL);
+	assert_string_equal(f->view.gpus[0].name, "Arc at 03");
+	assert_string_equal(f->view.gpus[1].name, "Arc at 07");
+	assert_string_equal(f->view.gpus[0].name_source, "vulkan");
+	assert_string_equal(f->view.gpus[0].kind, "dgpu");
+	/* a driver that reports no address: matched by ids, pci.ids
+	 * otherwise */
+	f->r.vulkan.devices[0].pci_bdf[0] = '\0';
+	f->r.vulkan.n_devices = 1;
+	resolve(f, NULL);
+	assert_string_equal(f->view.gpus[0].name, "Arc at 07");
+	f->r.vulkan.n_devices = 0;
+	resolve(f, NULL);
+	assert_string_equal(f->view.gpus[0].name, "DG2 [Arc A770]");
+	assert_string_equal(f->view.gpus[0].name_source, "pci.ids");
+}
+
 static void test_npu_protocol_mismatch(void **state)
 {
 	struct fx *f = *state;
@@ -362,6 +407,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_ids, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_intel_igpu, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_vulkan_matched_by_bus, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_npu_protocol_mismatch,
 						setup, teardown),
