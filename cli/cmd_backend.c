@@ -330,8 +330,8 @@ static int cmd_rollback(int argc, char **argv)
 	printf("rolled back %s from %s to %s\n", now.name, from[0] ? from : "(none)",
 	       now.version);
 	printf("llama-server: %s\n", now.exe);
-	printf("a running 'lemon serve' keeps its loaded models on the version they "
-	       "started with; new loads use %s\n", now.version);
+	printf("a running 'lemon serve' keeps the version it started with until it "
+	       "is restarted\n");
 	return CLI_EXIT_OK;
 }
 

@@ -92,8 +92,8 @@ int provision_list_all(const char *data_dir, struct provision_installed *out,
 /* makes the version kept for rollback of name the current one and the
  * current one the kept one; *now receives the new current entry.
  * NOT_FOUND when name has no kept version, BROKEN_SYSTEM when the kept
- * version's executable is gone. A running `lemon serve` keeps its loaded
- * children on the version they started with (both stay on disk). */
+ * version's executable is gone. A running `lemon serve` keeps the
+ * version it resolved at its start (both stay on disk). */
 int provision_rollback(const char *data_dir, const char *name,
 		       struct provision_installed *now, char *from, size_t from_cap,
 		       struct lemon_err *err);

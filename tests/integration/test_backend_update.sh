@@ -196,4 +196,52 @@ else
 	fail $name "rc=$rc $(cat "$T/err")"
 fi
 
+# --- lemon serve never switches a loaded model's version ------------------
+# b10400 current (b10500 kept), a model loaded on it; a rollback under it
+# leaves the running child, its executable and its answers as they were
+name=serve_keeps_loaded_version
+need_tiny_model
+pin b10400
+LPID=
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	rm -rf "$T"
+}
+lem install-backend llamacpp:cpu --compat-dir "$C" --progress none > /dev/null 2>&1
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+lem pull --file "$MODEL" tiny > /dev/null 2>&1
+LEMON_COMPAT_DIR=$C lem serve --port "$PORT" --backend cpu > "$T/serve.log" 2>&1 &
+LPID=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "listening on" "$T/serve.log"; do sleep 0.1; i=$((i + 1)); done
+chat() {
+	curl -s -H 'Content-Type: application/json' -m 60 -o /dev/null -w '%{http_code}' \
+		"$URL/v1/chat/completions" \
+		-d '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
+}
+pid_of() {
+	curl -s -m 10 "$URL/api/v1/health" |
+		jq -r '[.loaded[] | select(.model == "tiny" and .state == "ready") | .pid][0] // ""'
+}
+c1=$(chat)
+p1=$(pid_of)
+x1=$(readlink "/proc/$p1/exe" 2>/dev/null)
+lem backends rollback llamacpp:cpu > "$T/out" 2> "$T/err"
+c2=$(chat)
+p2=$(pid_of)
+x2=$(readlink "/proc/$p2/exe" 2>/dev/null)
+if [ "$c1" = 200 ] && [ -n "$p1" ] && [ "$x1" = "$(exe b10400)" ] &&
+   grep -q "rolled back llamacpp:cpu from b10400 to b10500" "$T/out" &&
+   [ "$c2" = 200 ] && [ "$p2" = "$p1" ] && [ "$x2" = "$x1" ] &&
+   [ "$(state | sort)" = "$(printf 'b10400 True\nb10500 False')" ]; then
+	ok $name
+else
+	fail $name "c1=$c1 p1=$p1 x1=$x1 c2=$c2 p2=$p2 x2=$x2 $(cat "$T/err"; tail -n 3 "$T/serve.log")"
+fi
+kill "$LPID" 2>/dev/null
+wait "$LPID" 2>/dev/null
+LPID=
+
 [ $FAILS -eq 0 ]
