@@ -81,6 +81,9 @@ struct compat_rocm {
 	char override_family[16]; /* family to use with that override */
 	char therock_family[24];  /* TheRock build family, "gfx101X-dgpu", "" */
 	char therock_linux[24];   /* TheRock's Linux status, "" when unlisted */
+	/* ROCm needs the KFD CWSR fix (the node's cwsr_size/ctl_stack_size)
+	 * on this target; the first kernel that has it, "" when not needed */
+	char kfd_cwsr_kernel[16];
 	char note[256];
 };
 
@@ -207,6 +210,7 @@ struct compat_gpu {
 	bool rocm_prebuilt;
 	char therock_family[24]; /* TheRock build family, "" when unlisted */
 	char therock_linux[24];  /* TheRock's Linux status, "" when unlisted */
+	char kfd_cwsr_kernel[16]; /* see compat_rocm, "" when not needed */
 	char hsa_override[16];
 	char note[256];         /* why an answer is a guess, "" otherwise */
 	/* NVIDIA: architecture, compute capability, the CUDA build target */

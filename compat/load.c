@@ -258,6 +258,7 @@ static const struct compat_field rocm_fields[] = {
 	{ "upstream_build", CF_BOOL, false },
 	{ "therock_linux", CF_STR, false },
 	{ "therock_family", CF_STR, false },
+	{ "kfd_cwsr_kernel", CF_STR, false },
 	{ "hsa_override", CF_STR, false },
 	{ "override_family", CF_STR, false },
 	{ "override_confidence", CF_STR, false },
@@ -287,6 +288,8 @@ static int rocm_parse(const struct compat_ctx *ctx, const cJSON *o,
 			   sizeof(r->r.therock_family), err) ||
 	    compat_get_str(ctx, o, "therock_linux", r->r.therock_linux,
 			   sizeof(r->r.therock_linux), err) ||
+	    compat_get_str(ctx, o, "kfd_cwsr_kernel", r->r.kfd_cwsr_kernel,
+			   sizeof(r->r.kfd_cwsr_kernel), err) ||
 	    compat_get_enum(ctx, o, "override_confidence", compat_confidences,
 			    conf, sizeof(conf), err))
 		return -1;
@@ -297,6 +300,10 @@ static int rocm_parse(const struct compat_ctx *ctx, const cJSON *o,
 		lemon_str_copy(r->r.note, sizeof(r->r.note),
 			       cJSON_GetObjectItemCaseSensitive(o, "note")
 				       ->valuestring);
+	if (r->r.kfd_cwsr_kernel[0] &&
+	    !compat_version3_valid(r->r.kfd_cwsr_kernel))
+		return compat_bad(ctx, err, "malformed kfd_cwsr_kernel '%s'",
+				  r->r.kfd_cwsr_kernel);
 	if (r->r.hsa_override[0] && !compat_version3_valid(r->r.hsa_override))
 		return compat_bad(ctx, err, "malformed hsa_override '%s'",
 				  r->r.hsa_override);

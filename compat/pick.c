@@ -77,6 +77,12 @@ static bool rocm_usable(const struct detect_report *report,
 			 gpu->pci.bdf);
 		return false;
 	}
+	if (g->kfd_cwsr_kernel[0] && !gpu->kfd_cwsr) {
+		snprintf(c->reason, sizeof(c->reason),
+			 "ROCm skipped: the KFD node of %s lacks cwsr_size and ctl_stack_size: this kernel has no CWSR fix for %s; install kernel %s or newer (or one with the fix backported)",
+			 gpu->pci.bdf, g->gfx, g->kfd_cwsr_kernel);
+		return false;
+	}
 	if (!compat_node_ok(report, "kfd", "ROCm", c->reason, sizeof(c->reason)))
 		return false;
 	if (gpu->render_node[0]) {

@@ -180,6 +180,8 @@ static void resolve_amd_gpu(const struct compat_db *db,
 			       rocm.therock_family);
 		lemon_str_copy(g->therock_linux, sizeof(g->therock_linux),
 			       rocm.therock_linux);
+		lemon_str_copy(g->kfd_cwsr_kernel, sizeof(g->kfd_cwsr_kernel),
+			       rocm.kfd_cwsr_kernel);
 		lemon_str_copy(g->hsa_override, sizeof(g->hsa_override),
 			       rocm.hsa_override);
 	}

@@ -110,6 +110,8 @@ struct detect_gpu {
 	/* KFD topology node whose location matches this device */
 	bool has_kfd;
 	uint32_t kfd_gfx_target_version; /* decimal, e.g. 110501 */
+	/* the node carries cwsr_size and ctl_stack_size (the CWSR fix) */
+	bool kfd_cwsr;
 	int kfd_node;
 	/* amdgpu ip_discovery GC IP version, "" when not exposed */
 	char gc_ip[16]; /* "11.5.1" */
@@ -350,6 +352,12 @@ struct detect_kfd_props {
 	uint32_t vendor_id;
 	uint32_t device_id;
 	uint32_t simd_count;
+	/* the CWSR save-area sizes, only on kernels with the fix that added
+	 * them (gfx1151 needs it: 6.18.4+ or a backport) */
+	bool has_cwsr_size;
+	bool has_ctl_stack_size;
+	uint32_t cwsr_size;
+	uint32_t ctl_stack_size;
 };
 int detect_kfd_parse_props(const char *buf, size_t len,
 			   struct detect_kfd_props *out, struct lemon_err *err);

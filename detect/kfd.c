@@ -36,6 +36,10 @@ int detect_kfd_parse_props(const char *buf, size_t len,
 			dst = &out->device_id;
 		else if (lemon_slice_eq(key, key_len, "simd_count"))
 			dst = &out->simd_count;
+		else if (lemon_slice_eq(key, key_len, "cwsr_size"))
+			dst = &out->cwsr_size;
+		else if (lemon_slice_eq(key, key_len, "ctl_stack_size"))
+			dst = &out->ctl_stack_size;
 		if (dst == NULL)
 			continue;
 		if (lemon_parse_u64(val, val_len, 10, 0xffffffffu, &v, err) < 0) {
@@ -50,6 +54,10 @@ int detect_kfd_parse_props(const char *buf, size_t len,
 			has_loc = true;
 		if (dst == &out->domain)
 			has_domain = true;
+		if (dst == &out->cwsr_size)
+			out->has_cwsr_size = true;
+		if (dst == &out->ctl_stack_size)
+			out->has_ctl_stack_size = true;
 	}
 	/* kernels before 4.x lack "domain": such nodes sit in domain 0 */
 	(void)has_domain;
@@ -98,6 +106,7 @@ static int read_node(struct detect_ctx *ctx, const char *node,
 		return 0;
 	gpu->has_kfd = true;
 	gpu->kfd_gfx_target_version = props.gfx_target_version;
+	gpu->kfd_cwsr = props.has_cwsr_size && props.has_ctl_stack_size;
 	if (lemon_parse_u64(node, strlen(node), 10, 4096, &num, NULL) == 0)
 		gpu->kfd_node = (int)num;
 	return 0;

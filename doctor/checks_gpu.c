@@ -111,6 +111,30 @@ static bool legacy_driver_check(struct doctor_result *res,
 	return true;
 }
 
+/* gfx1151 (Strix Halo): ROCm needs the kernel's CWSR fix, visible as
+ * cwsr_size and ctl_stack_size in the KFD node's properties */
+static void check_cwsr(struct doctor_result *res, const struct compat_gpu *cg,
+		       const struct detect_gpu *g)
+{
+	char id[40], fix[160];
+
+	snprintf(id, sizeof(id), "kfd-cwsr:%s", g->pci.bdf);
+	if (g->kfd_cwsr) {
+		doctor_add(res, "gpu", id, DOCTOR_OK, NULL,
+			   "KFD node %d reports cwsr_size and ctl_stack_size: the kernel has the CWSR fix %s needs",
+			   g->kfd_node, cg->gfx);
+		return;
+	}
+	snprintf(fix, sizeof(fix),
+		 "install kernel %s or newer (or a kernel with the CWSR fix backported)",
+		 cg->kfd_cwsr_kernel);
+	doctor_add(res, "gpu", id, DOCTOR_FAIL, fix,
+		   "KFD node %d lacks cwsr_size and ctl_stack_size: kernel %s has no CWSR fix for %s, so ROCm cannot run on it",
+		   g->kfd_node,
+		   res->report.host.kernel[0] ? res->report.host.kernel : "?",
+		   cg->gfx);
+}
+
 static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg)
 {
 	const struct detect_gpu *g = &res->report.gpus[cg->index];
@@ -166,6 +190,8 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 			   cg->rocm_prebuilt ? "ROCm family " :
 					       "no ROCm bundle for it",
 			   cg->rocm_prebuilt ? cg->rocm_family : "");
+	if (cg->kfd_cwsr_kernel[0] && g->has_kfd)
+		check_cwsr(res, cg, g);
 	if (g->render_node[0] != '\0') {
 		snprintf(path, sizeof(path), "dri/%s", g->render_node);
 		snprintf(id, sizeof(id), "render:%s", g->render_node);

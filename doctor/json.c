@@ -162,6 +162,10 @@ static cJSON *gpu_json(const struct doctor_result *res, const struct compat_gpu 
 	add_u64(o, "gtt_bytes", g->has_gtt, g->gtt_bytes);
 	add_u64(o, "kfd_gfx_target_version", g->has_kfd,
 		g->kfd_gfx_target_version);
+	if (g->has_kfd)
+		cJSON_AddBoolToObject(o, "kfd_cwsr", g->kfd_cwsr);
+	else
+		cJSON_AddNullToObject(o, "kfd_cwsr");
 	add_str(o, "gc_ip", g->gc_ip);
 	add_str(o, "render_node", g->render_node);
 	if (g->pci.vendor == 0x10de)

@@ -403,6 +403,11 @@ def gen_rocm(shared, gpu_gfx=()):
             ent["override_family"] = fams.get(base, base)
             ent["override_confidence"] = w["confidence"]
             ent["override_source"] = w["source"]
+        # Strix Halo: ROCm needs the KFD CWSR fix (the node's cwsr_size
+        # and ctl_stack_size); the note names the first kernel with it
+        cwsr = re.search(r"cwsr_size and ctl_stack_size.*kernel (\d+\.\d+\.\d+)\+", t.get("note", ""))
+        if cwsr:
+            ent["kfd_cwsr_kernel"] = cwsr.group(1)
         if t.get("note"):
             ent["note"] = t["note"]
         ent["source"] = "%s src/cpp/resources/backend_versions.json, src/cpp/server/backends/llamacpp/llamacpp_server.cpp (families); %s (stable targets); %s (nightly families); https://github.com/ROCm/TheRock@89553ce3746eda74ade42557470d25e37c91b6f0 SUPPORTED_GPUS.md" % (SRC_LEM, SRC_LLC, SRC_LRM)

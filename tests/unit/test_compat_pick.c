@@ -83,6 +83,7 @@ static struct detect_gpu *add_amd(struct detect_report *r, const char *bdf,
 	lemon_str_copy(g->pci.driver, sizeof(g->pci.driver), "amdgpu");
 	g->has_kfd = kfd != 0;
 	g->kfd_gfx_target_version = kfd;
+	g->kfd_cwsr = kfd != 0; /* a current kernel: the CWSR fix is in */
 	lemon_str_copy(g->render_node, sizeof(g->render_node), render);
 	snprintf(rel, sizeof(rel), "dri/%s", render);
 	add_node(r, rel, true, "render");
@@ -142,6 +143,32 @@ static void test_kfd_not_accessible(void **state)
 			    "ROCm skipped: /dev/kfd not accessible; add your user to the render group: sudo usermod -aG render $USER");
 	assert_cand(&f->ch.c[1], "vulkan", "", true);
 	assert_int_equal(f->ch.recommended, 1);
+}
+
+static void test_strix_halo_without_cwsr(void **state)
+{
+	struct fx *f = *state;
+	struct detect_gpu *g;
+
+	/* a kernel without the CWSR fix: ROCm is refused on gfx1151 with
+	 * the kernel that has it */
+	g = add_amd(&f->r, "0000:c5:00.0", 0x1586, 0xc1, 110501, "renderD128");
+	g->kfd_cwsr = false;
+	add_node(&f->r, "kfd", true, "render");
+	run(f);
+	assert_cand(&f->ch.c[0], "rocm", "gfx1151", false);
+	assert_string_equal(f->ch.c[0].reason,
+			    "ROCm skipped: the KFD node of 0000:c5:00.0 lacks cwsr_size and ctl_stack_size: this kernel has no CWSR fix for gfx1151; install kernel 6.18.4 or newer (or one with the fix backported)");
+	assert_cand(&f->ch.c[1], "vulkan", "", true);
+	assert_int_equal(f->ch.recommended, 1);
+	/* other targets do not need it */
+	f->r.n_gpus = 0;
+	f->r.n_nodes = 0;
+	g = add_amd(&f->r, "0000:03:00.0", 0x744c, 0xc8, 110000, "renderD128");
+	g->kfd_cwsr = false;
+	add_node(&f->r, "kfd", true, "render");
+	run(f);
+	assert_cand(&f->ch.c[0], "rocm", "gfx110X", true);
 }
 
 static void test_rx6700xt_override(void **state)
@@ -433,6 +460,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_kfd_not_accessible, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_strix_halo_without_cwsr,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx6700xt_override, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rembrandt_workaround, setup,

@@ -37,6 +37,28 @@ static void test_parse_gpu_node(void **state)
 	assert_int_equal(p.vendor_id, 4098);
 	assert_int_equal(p.device_id, 5510);
 	assert_int_equal(p.simd_count, 80);
+	/* this node text predates the CWSR fix */
+	assert_false(p.has_cwsr_size);
+	assert_false(p.has_ctl_stack_size);
+}
+
+static void test_parse_cwsr(void **state)
+{
+	const char fixed[] = "gfx_target_version 110501\nlocation_id 50432\n"
+			     "cwsr_size 4231168\nctl_stack_size 20480\n";
+	const char half[] = "gfx_target_version 110501\ncwsr_size 4231168\n";
+	struct detect_kfd_props p;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(detect_kfd_parse_props(fixed, strlen(fixed), &p, &err), 0);
+	assert_true(p.has_cwsr_size);
+	assert_true(p.has_ctl_stack_size);
+	assert_int_equal(p.cwsr_size, 4231168);
+	assert_int_equal(p.ctl_stack_size, 20480);
+	assert_int_equal(detect_kfd_parse_props(half, strlen(half), &p, &err), 0);
+	assert_true(p.has_cwsr_size);
+	assert_false(p.has_ctl_stack_size);
 }
 
 static void test_parse_rejects_bad_number(void **state)
@@ -93,6 +115,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_gpu_node),
+		cmocka_unit_test(test_parse_cwsr),
 		cmocka_unit_test(test_parse_rejects_bad_number),
 		cmocka_unit_test(test_probe_matches_gpu),
 	};
