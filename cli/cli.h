@@ -31,6 +31,9 @@ int cli_cmd_system_info(int argc, char **argv); /* cli/cmd_doctor.c */
 int cli_cmd_install_backend(int argc, char **argv);   /* cli/cmd_backend.c */
 int cli_cmd_backends(int argc, char **argv);          /* cli/cmd_backend.c */
 int cli_cmd_uninstall_backend(int argc, char **argv); /* cli/cmd_backend.c */
+/* provision_opts.smoke: a new bundle serves the smallest installed model
+ * (if one under 64 MiB is) on loopback (cli/backend_health.c) */
+int cli_backend_health(void *ctx, const char *exe, struct lemon_err *err);
 int cli_cmd_serve(int argc, char **argv); /* cli/cmd_serve.c */
 int cli_cmd_pull(int argc, char **argv);  /* cli/cmd_models.c */
 int cli_cmd_list(int argc, char **argv);  /* cli/cmd_models.c */

@@ -57,6 +57,7 @@ static int parse_install(int argc, char **argv, struct install_args *a)
 
 	a->name = "auto";
 	a->sysroot = getenv("LEMON_SYSROOT");
+	a->opts.smoke = cli_backend_health;
 	if (env && parse_progress(env, &a->opts.progress) < 0)
 		a->opts.progress = PROVISION_PROGRESS_AUTO;
 	for (i = 1; i < argc; i++) {

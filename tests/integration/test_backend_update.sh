@@ -244,4 +244,41 @@ kill "$LPID" 2>/dev/null
 wait "$LPID" 2>/dev/null
 LPID=
 
+# --- with a small model installed, the new bundle must also serve it --------
+name=health_check_with_small_model
+pin b10375
+if lem install-backend llamacpp:cpu --compat-dir "$C" --progress none > "$T/out" 2> "$T/err" &&
+   grep -q "^smoke test: the new llama-server served model tiny (/health 200)$" "$T/out" &&
+   grep -q "installed llamacpp:cpu b10375" "$T/out" &&
+   [ "$(state | sort)" = "$(printf 'b10375 False\nb10500 True')" ]; then
+	ok $name
+else
+	fail $name "$(cat "$T/out" "$T/err"; state)"
+fi
+
+# a build that answers --version but cannot serve: refused, current intact
+name=health_check_failure_keeps_current
+python3 - "$S/noserve.tar.gz" <<'EOF'
+import io, sys, tarfile
+body = b"#!/bin/sh\n[ \"$1\" = --version ] && { echo 'version: 1 (fake)'; exit 0; }\necho 'ggml: illegal instruction' >&2\nexit 3\n"
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    i = tarfile.TarInfo("llama-b10400/llama-server")
+    i.size = len(body)
+    i.mode = 0o755
+    t.addfile(i, io.BytesIO(body))
+EOF
+sed 's/"b10400.tar.gz"/"noserve.tar.gz"/' "$T/ctl" > "$T/ctl.new" && mv "$T/ctl.new" "$T/ctl"
+pin b10400
+cp "$B/installed.json" "$T/installed.before"
+lem install-backend llamacpp:cpu --compat-dir "$C" --progress none > "$T/out" 2> "$T/err"
+rc=$?
+if [ $rc -eq 1 ] &&
+   grep -q "smoke test of llama-b10400-bin-ubuntu-x64.tar.gz: llama-server with model tiny ended (status 3) before answering /health" "$T/err" &&
+   cmp -s "$T/installed.before" "$B/installed.json" && [ ! -e "$B/llamacpp-cpu-b10400" ] &&
+   "$(exe b10375)" --version > /dev/null 2>&1; then
+	ok $name
+else
+	fail $name "rc=$rc $(cat "$T/err")"
+fi
+
 [ $FAILS -eq 0 ]
