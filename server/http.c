@@ -3,8 +3,10 @@
  * configured host, so DNS rebinding fails; a foreign Origin is refused;
  * state-changing requests must be application/json, which a page cannot
  * send without a preflight; CORS headers only for the origins named in
- * cors_origin), the bearer key, routing, and the error responses every
- * route shares, always JSON in the route family's shape */
+ * cors_origin), the key (Authorization: Bearer or x-api-key), then the
+ * route table's row (server/routes.c) runs, and every answer is counted
+ * for /metrics. Refusals and 404/405 go out in the shape of the path's
+ * route family (server/respond.c builds them). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
