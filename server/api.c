@@ -241,7 +241,7 @@ static ssize_t shutdown_body(void *cls, uint64_t pos, char *buf, size_t max)
 	n -= (size_t)pos;
 	if (n > max)
 		n = max;
-	memcpy(buf, SHUTDOWN_BODY + pos, n);
+	memcpy(buf, &SHUTDOWN_BODY[pos], n);
 	return (ssize_t)n;
 }
 
