@@ -464,6 +464,7 @@ static void snap_child(struct backends *b, const struct backends_sup_child *c,
 	o->idle_s = -1;
 	o->n_gpu_layers = -1;
 	o->leases = c->leases;
+	o->crashes = c->crashes;
 	if (c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_STARTING) {
 		o->pid = (int)c->proc.pid;
 		o->port = c->port;

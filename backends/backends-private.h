@@ -91,6 +91,7 @@ struct backends_sup_child {
 	int64_t last_used;  /* monotonic ms of the last release, for LRU/idle */
 	int n_gpu_layers;   /* of the running child, -1: all/default */
 	int slots;          /* the running child's --parallel */
+	int crashes;        /* exits while ready since the slot was taken */
 	uint64_t gpu_bytes; /* its planned share of the device's memory */
 	struct backends_proc proc;
 	char reason[400];

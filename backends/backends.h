@@ -247,6 +247,7 @@ struct backends_child_status {
 	int n_gpu_layers; /* ready with part of the layers offloaded; -1 */
 	int slots;        /* its --parallel; 0 when not started */
 	int leases;       /* requests in flight */
+	int crashes;      /* exits while ready since loaded (each restarts) */
 	char error[400];  /* failed: why */
 };
 

@@ -315,9 +315,11 @@ static void child_exited(struct backends *b, struct backends_sup_child *c, int s
 			start_failed(b, c, reason);
 		return;
 	}
-	if (c->state == BACKENDS_SUP_READY)
+	if (c->state == BACKENDS_SUP_READY) {
+		c->crashes++;
 		backends_sup_log(b, "llama-server for %s (%s) %s; it restarts on the next request",
 			c->model, role_name(c->role), why);
+	}
 	c->state = c->unload ? BACKENDS_SUP_UNUSED : BACKENDS_SUP_IDLE;
 	c->unload = false;
 	pthread_cond_broadcast(&b->cv);
