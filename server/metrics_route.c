@@ -150,6 +150,15 @@ static void supervisor(struct server_prom_text *t, const struct backends_status 
 		if (strcmp(c->state, "ready") == 0)
 			sample(t, "lemon_model_loaded", kv, 3, 1);
 	}
+	head(t, "lemon_child_restarts_total", "counter",
+	     "Exits of a ready child (each restarts on the next request), per loaded model and role.");
+	for (i = 0; i < st->n_children; i++) {
+		const struct backends_child_status *c = &st->child[i];
+		const char *kv[] = { "model", c->model, "role", role_name(c->role), "backend",
+				     c->backend };
+
+		sample(t, "lemon_child_restarts_total", kv, 3, c->crashes);
+	}
 	head(t, "lemon_fallbacks_total", "counter",
 	     "Backend fallbacks in the kept history (the last " "16" "), by from, to and reason.");
 	for (i = 0; i < st->n_fallbacks; i++) {

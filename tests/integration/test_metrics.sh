@@ -4,7 +4,8 @@
 # key, valid Prometheus text (promtool check metrics, Debian's prometheus
 # package), lemon_requests_total moving by exactly the requests made (under
 # every Lemonade prefix, named by the route), tokens and latency histograms
-# per model, the loaded children, and each child's own llama-server metrics
+# per model, the loaded children, a killed child counted as a restart, and
+# each child's own llama-server metrics
 # re-exported with model and role labels. Prints "ok NAME" or "FAIL NAME:
 # why"; exits non-zero on failure.
 set -u
@@ -108,6 +109,23 @@ if [ "$cnt" = $((N + 1)) ] && [ "$inf" = $((N + 1)) ] && [ "$tin" -gt 0 ] &&
 	ok $name
 else
 	fail $name "ttft count $cnt, tps +Inf $inf, in $tin, out $tout, child predicted $pred"
+fi
+
+name=child_restart_counted
+pid=$(curl -s -H "Authorization: Bearer $KEY" "$URL/api/v1/health" | jq -r '.loaded[] | select(.role == "chat") | .pid')
+scrape > "$T/m2"
+r='lemon_child_restarts_total{model="tiny",role="chat",backend="cpu"}'
+kill -9 "$pid" 2>/dev/null
+i=0
+while [ $i -lt 50 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
+c=$(chat /v1/chat/completions)
+scrape > "$T/m3"
+if [ -n "$pid" ] && [ "$(value "$r" "$T/m2")" = 0 ] && [ "$c" = 200 ] && [ "$(value "$r" "$T/m3")" = 1 ] &&
+   promtool check metrics < "$T/m3" > /dev/null 2>&1; then
+	ok $name
+else
+	fail $name "pid '$pid', before $(value "$r" "$T/m2"), after $(value "$r" "$T/m3"), chat $c"
 fi
 
 [ "$FAILS" -eq 0 ]
