@@ -165,4 +165,21 @@ build-fuzz/fuzz_detect_parsers: tests/fuzz/fuzz_detect_parsers.c $(FUZZ_SRCS)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libpci libkmod) \
 		-fsanitize=fuzzer,address,undefined -o $@ $^ $(shell pkg-config --libs libpci libkmod) -ldl
 
+# kernel-log lines against the shipped patterns (compat/lookup.c); part of fuzz
+fuzz: fuzz-kmsg
+fuzz-kmsg: build-fuzz/fuzz_compat_kmsg
+	mkdir -p build-fuzz/corpus-kmsg
+	cat tests/fixtures/*/dev/kmsg > build-fuzz/corpus-kmsg/fixtures-kmsg
+	build-fuzz/fuzz_compat_kmsg -max_total_time=$(FUZZ_SECONDS) -max_len=1024 \
+		build-fuzz/corpus-kmsg
+
+build-fuzz/fuzz_compat_kmsg: tests/fuzz/fuzz_compat_kmsg.c compat/lookup.c compat/load.c \
+	compat/load-npu.c compat/nvidia.c compat/backends.c $(FUZZ_JSON_SRCS)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -DLEMON_DATADIR='"$(DATADIR)"' \
+		$(shell pkg-config --cflags libcjson) -fsanitize=fuzzer,address,undefined \
+		-o $@ $^ $(shell pkg-config --libs libcjson)
+
+.PHONY: fuzz-kmsg
+
 .PHONY: fuzz fuzz-lib

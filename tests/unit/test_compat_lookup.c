@@ -342,6 +342,37 @@ static void test_kmsg_lines(void **state)
 	assert_false(compat_kmsg_match(*state, "", &h));
 }
 
+/* kernel lines of other drivers and of healthy devices never match a
+ * failure pattern by accident (the fuzz target fuzz_compat_kmsg checks
+ * that every match carries its pattern's own words) */
+static void test_kmsg_unrelated_lines(void **state)
+{
+	static const char *const lines[] = {
+		"[    2.803400] amdgpu 0000:0a:00.0: amdgpu: SI support provided by radeon.",
+		"[    2.803402] amdgpu 0000:0a:00.0: amdgpu: Use radeon.si_support=0 amdgpu.si_support=1 to override.",
+		"[    3.730500] [drm] Initialized radeon 2.50.0 20080528 for 0000:0a:00.0 on minor 0",
+		"[    3.730500] [drm] Initialized amdgpu 3.59.0 for 0000:0a:00.0 on minor 0",
+		"[    2.530500] [drm] Initialized i915 1.6.0 20230929 for 0000:00:02.0 on minor 1",
+		"[    3.702113] kfd kfd: amdgpu: added device 1002:73df",
+		"[    2.914301] amdgpu 0000:0a:00.0: amdgpu: initializing kernel modesetting (NAVY_FLOUNDER 0x1002:0x73DF 0x1002:0x0E36 0xC1).",
+		"[    0.523000] AMD-Vi: Extended features (0x246577efa2254afa, 0x10): PPR NX GT [5] IA GA PC GA_vAPIC",
+		"[    0.524000] AMD-Vi: Interrupt remapping enabled",
+		"[    4.101000] nvidia: loading out-of-tree module taints kernel.",
+		"[    4.200000] NVRM: loading NVIDIA UNIX x86_64 Kernel Module  580.95.05",
+		"[    5.000000] amdgpu 0000:c5:00.0: amdgpu: Fetched VBIOS from VFCT",
+		"[    5.100000] amdxdna 0000:c6:00.1: enabling device (0000 -> 0002)",
+		"[    5.200000] [drm] Load firmware amdgpu/psp_14_0_0_toc.bin",
+		"[    6.000000] i915 0000:00:02.0: [drm] Finished loading DMC firmware i915/adls_dmc_ver2_01.bin (v2.1)",
+		"[    6.100000] Direct firmware load for i915/dg2_guc_70.bin failed with error -2",
+	};
+	struct compat_kmsg_hit h;
+	size_t i;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		if (compat_kmsg_match(*state, lines[i], &h))
+			fail_msg("'%s' matched %s", lines[i], h.id);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_driver_protocols),
 		cmocka_unit_test(test_firmware_names_and_versions),
 		cmocka_unit_test(test_kmsg_lines),
+		cmocka_unit_test(test_kmsg_unrelated_lines),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
