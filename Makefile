@@ -79,7 +79,8 @@ FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
 fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1 \
 	build-fuzz/fuzz_server_http1_request build-fuzz/fuzz_server_body \
 	build-fuzz/fuzz_provision_manifest build-fuzz/fuzz_compat_models \
-	build-fuzz/fuzz_backends_fault build-fuzz/fuzz_provision_github build-fuzz/fuzz_server_prom
+	build-fuzz/fuzz_backends_fault build-fuzz/fuzz_provision_github build-fuzz/fuzz_server_prom \
+	build-fuzz/fuzz_server_ollama_tools
 	mkdir -p build-fuzz/corpus build-fuzz/corpus-gguf build-fuzz/corpus-http1 \
 		build-fuzz/corpus-http1-request build-fuzz/corpus-body \
 		build-fuzz/corpus-manifest build-fuzz/corpus-models
@@ -103,6 +104,16 @@ fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fu
 	mkdir -p build-fuzz/corpus-prom
 	build-fuzz/fuzz_server_prom -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		build-fuzz/corpus-prom
+	mkdir -p build-fuzz/corpus-ollama-tools
+	build-fuzz/fuzz_server_ollama_tools -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		build-fuzz/corpus-ollama-tools
+
+# a client's Ollama messages and a child's tool-call deltas (server/ollama_tools.c)
+build-fuzz/fuzz_server_ollama_tools: tests/fuzz/fuzz_server_ollama_tools.c server/ollama_tools.c \
+	util/str.c util/err.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libcjson) \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ $(shell pkg-config --libs libcjson)
 
 # a child's /metrics text, re-exported by lemon's /metrics (server/prom.c)
 build-fuzz/fuzz_server_prom: tests/fuzz/fuzz_server_prom.c server/prom.c
