@@ -292,6 +292,42 @@ else
 	fail $name "$(reqs api; reqs store; tail -n 3 "$T/err")"
 fi
 
+# a killed install resumes its .part on the next run: the request goes to the
+# API host's download URL again and reaches the object store with a Range
+name=sigkill_then_rerun_resumes_at_redirect_target
+release "[$(one "$ASSET" auto)]" ', "rate": 1500000'
+D=$T/kill
+: > "$T/log"
+env LEMON_GITHUB_API="$API" XDG_CACHE_HOME="$D/cache" XDG_DATA_HOME="$D" "$LEMON" \
+	install-backend llamacpp:cpu --progress none > /dev/null 2>&1 &
+pk=$!
+part=$D/lemon/backends/.downloads/$ASSET.part
+i=0
+while [ $i -lt 100 ]; do
+	[ -f "$part" ] && [ "$(wc -c < "$part")" -gt 1000000 ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -9 $pk
+wait $pk 2>/dev/null
+have=$(wc -c < "$part" 2>/dev/null || echo 0)
+release "[$(one "$ASSET" auto)]"
+ranged() { # the store saw "bytes=$have-"
+	i=0
+	while [ $i -lt 30 ]; do
+		reqs store | grep -q "^/objects/cpu.tar.gz?sig=fake 206 bytes=$have- " && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+if [ "$have" -gt 0 ] && lem "$D" install-backend llamacpp:cpu --progress none > "$T/out" 2> "$T/err" &&
+   ranged && "$(exe_of "$D")" --version > /dev/null 2>&1 && [ ! -e "$part" ]; then
+	ok $name
+else
+	fail $name "have=$have $(cat "$T/err"; reqs store)"
+fi
+
 # --- no release of that tag: the backend is unavailable, said so ------------
 name=release_missing
 printf '{"releases": {}}\n' > "$T/ctl"
