@@ -69,6 +69,14 @@ struct compat_fw_rule {
 	char names[COMPAT_MAX_FW_NAMES][24];
 };
 
+/* what an amdxdna era does without an IOMMU (npus.json iommu_rules) */
+struct compat_iommu_rule {
+	char key[40];
+	bool out_of_tree;
+	struct compat_kwin win;
+	struct compat_npu_iommu r;
+};
+
 struct compat_fw_version {
 	char dir[32];     /* "amdnpu/17f0_10" */
 	char version[48]; /* "1.0.0.63" */
@@ -109,6 +117,8 @@ struct compat_db {
 	struct compat_fw_rule *fwn;
 	int n_fwv;
 	struct compat_fw_version *fwv;
+	int n_iommu;
+	struct compat_iommu_rule *iommu;
 	int n_kmsg;
 	struct compat_kmsg_rec *kmsg;
 };
@@ -228,6 +238,9 @@ int compat_load_firmware_versions(struct compat_db *db,
 				  struct lemon_err *err);
 int compat_load_kmsg(struct compat_db *db, const struct compat_ctx *ctx,
 		     const struct cJSON *sec, struct lemon_err *err);
+int compat_load_iommu_rules(struct compat_db *db,
+			    const struct compat_ctx *ctx,
+			    const struct cJSON *sec, struct lemon_err *err);
 
 /* section loaders of nvidia.json (nvidia.c) */
 int compat_load_nvidia_gpus(struct compat_db *db, const struct compat_ctx *ctx,

@@ -174,6 +174,21 @@ int compat_npu_firmware_names(const struct compat_db *db, const char *kernel,
 			      const char *module_version, char names[][24],
 			      int cap, int *n_out, struct lemon_err *err);
 
+/* what the amdxdna of this kernel (or the out-of-tree one) does without an
+ * IOMMU: "fails" (every open needs SVA/PASID) or "needs-carveout" (it
+ * falls back to carveout memory only when one is configured) */
+struct compat_npu_iommu {
+	char without[16];
+	char message[256];
+	char fix[256];
+	char confidence[8];
+};
+
+/* NOT_FOUND when no rule covers that driver */
+int compat_npu_iommu_rule(const struct compat_db *db, const char *kernel,
+			  const char *module_version,
+			  struct compat_npu_iommu *out, struct lemon_err *err);
+
 /* known firmware version -> protocol "7" or "6.12"; NOT_FOUND when unknown */
 int compat_npu_firmware_protocol(const struct compat_db *db, const char *dir,
 				 const char *version, char *protocol,

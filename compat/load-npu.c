@@ -449,3 +449,60 @@ int compat_load_kmsg(struct compat_db *db, const struct compat_ctx *fctx,
 	}
 	return 0;
 }
+
+/* ---- IOMMU rules: what each amdxdna era does without an IOMMU ------------ */
+
+static const char *const withouts[] = { "fails", "needs-carveout", NULL };
+
+static const struct compat_field iommu_fields[] = {
+	{ "driver", CF_STR, true },	    { "kernel_min", CF_STR, false },
+	{ "kernel_below", CF_STR, false }, { "without_iommu", CF_STR, true },
+	{ "message", CF_STR, true },	    { "fix", CF_STR, true },
+	{ "confidence", CF_STR, true },    { "source", CF_STR, true },
+};
+
+static int iommu_parse(const struct compat_ctx *ctx, const cJSON *o,
+		       struct compat_iommu_rule *r, struct lemon_err *err)
+{
+	char drv[16];
+
+	if (!key_valid(ctx->entry, sizeof(r->key)))
+		return compat_bad(ctx, err, "malformed rule key");
+	lemon_str_copy(r->key, sizeof(r->key), ctx->entry);
+	if (compat_check_keys(ctx, o, iommu_fields, NFIELDS(iommu_fields),
+			      err) ||
+	    compat_get_enum(ctx, o, "driver", drivers, drv, sizeof(drv), err) ||
+	    compat_get_enum(ctx, o, "without_iommu", withouts, r->r.without,
+			    sizeof(r->r.without), err) ||
+	    compat_get_str(ctx, o, "message", r->r.message,
+			   sizeof(r->r.message), err) ||
+	    compat_get_str(ctx, o, "fix", r->r.fix, sizeof(r->r.fix), err) ||
+	    compat_get_enum(ctx, o, "confidence", compat_confidences,
+			    r->r.confidence, sizeof(r->r.confidence), err))
+		return -1;
+	r->out_of_tree = strcmp(drv, "out-of-tree") == 0;
+	return parse_window(ctx, o, r->out_of_tree, &r->win, err);
+}
+
+int compat_load_iommu_rules(struct compat_db *db,
+			    const struct compat_ctx *fctx, const cJSON *sec,
+			    struct lemon_err *err)
+{
+	struct compat_ctx ctx = *fctx;
+	const cJSON *c;
+	int i;
+
+	if (grow((void **)&db->iommu, db->n_iommu, cJSON_GetArraySize(sec),
+		 sizeof(*db->iommu), err))
+		return -1;
+	for (c = sec->child; c; c = c->next) {
+		ctx.entry = c->string;
+		if (iommu_parse(&ctx, c, &db->iommu[db->n_iommu], err))
+			return -1;
+		for (i = 0; i < db->n_iommu; i++)
+			if (strcmp(db->iommu[i].key, c->string) == 0)
+				return compat_bad(&ctx, err, "duplicate rule");
+		db->n_iommu++;
+	}
+	return 0;
+}

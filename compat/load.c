@@ -339,10 +339,12 @@ static int load_rocm(struct compat_db *db, const struct compat_ctx *fctx,
 
 /* ---- files --------------------------------------------------------------- */
 
+#define COMPAT_MAX_SECTIONS 5
+
 struct compat_file {
 	const char *name;
-	const char *sections[4];
-	int (*load[4])(struct compat_db *db, const struct compat_ctx *ctx,
+	const char *sections[COMPAT_MAX_SECTIONS];
+	int (*load[COMPAT_MAX_SECTIONS])(struct compat_db *db, const struct compat_ctx *ctx,
 		       const cJSON *sec, struct lemon_err *err);
 	unsigned topic;
 };
@@ -356,9 +358,10 @@ static const struct compat_file compat_files[] = {
 	{ "rocm.json", { "targets" }, { load_rocm }, COMPAT_TOPIC_GPU },
 	{ "npus.json",
 	  { "devices", "driver_protocols", "firmware_names",
-	    "firmware_versions" },
+	    "firmware_versions", "iommu_rules" },
 	  { compat_load_npu_devices, compat_load_driver_protocols,
-	    compat_load_firmware_names, compat_load_firmware_versions },
+	    compat_load_firmware_names, compat_load_firmware_versions,
+	    compat_load_iommu_rules },
 	  COMPAT_TOPIC_NPU },
 	{ "kmsg.json", { "patterns" }, { compat_load_kmsg }, COMPAT_TOPIC_KMSG },
 	{ "kmsg-local.json", { "patterns" }, { compat_load_kmsg },
@@ -371,20 +374,23 @@ static const struct compat_file compat_files[] = {
 static int load_one(struct compat_db *db, const char *dir,
 		    const struct compat_file *file, struct lemon_err *err)
 {
-	struct compat_field fields[5] = { { "about", CF_STR, true, false } };
+	struct compat_field fields[COMPAT_MAX_SECTIONS + 1] = {
+		{ "about", CF_STR, true, false }
+	};
 	struct compat_ctx ctx = { 0 };
 	const cJSON *sec;
 	size_t n = 1, i;
 	cJSON *doc;
 	int rc = 0;
 
-	for (i = 0; i < 4 && file->sections[i]; i++)
+	for (i = 0; i < COMPAT_MAX_SECTIONS && file->sections[i]; i++)
 		fields[n++] = (struct compat_field){ file->sections[i], CF_OBJ,
 						     true, false };
 	if (compat_doc_load(&ctx, dir, file->name, COMPAT_FILE_MAX, fields, n,
 			    &doc, err) < 0)
 		return -1;
-	for (i = 0; rc == 0 && i < 4 && file->sections[i]; i++) {
+	for (i = 0; rc == 0 && i < COMPAT_MAX_SECTIONS && file->sections[i];
+	     i++) {
 		sec = cJSON_GetObjectItemCaseSensitive(doc, file->sections[i]);
 		rc = file->load[i](db, &ctx, sec, err);
 	}
@@ -458,6 +464,7 @@ void compat_db_free(struct compat_db *db)
 	free(db->drv);
 	free(db->fwn);
 	free(db->fwv);
+	free(db->iommu);
 	free(db->kmsg);
 	free(db->nvidia);
 	free(db->cuda);

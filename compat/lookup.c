@@ -263,6 +263,28 @@ int compat_npu_firmware_names(const struct compat_db *db, const char *kernel,
 			     k[1]);
 }
 
+int compat_npu_iommu_rule(const struct compat_db *db, const char *kernel,
+			  const char *module_version,
+			  struct compat_npu_iommu *out, struct lemon_err *err)
+{
+	bool oot = module_version && module_version[0];
+	uint32_t k[2] = { 0, 0 };
+	int i;
+
+	if (!oot && compat_kernel_parse(kernel ? kernel : "", k, err))
+		return -1;
+	for (i = 0; i < db->n_iommu; i++) {
+		const struct compat_iommu_rule *r = &db->iommu[i];
+
+		if (r->out_of_tree != oot || (!oot && !kernel_in(&r->win, k)))
+			continue;
+		*out = r->r;
+		return 0;
+	}
+	return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
+			     "no IOMMU rule for this amdxdna");
+}
+
 int compat_npu_firmware_protocol(const struct compat_db *db, const char *dir,
 				 const char *version, char *protocol,
 				 size_t cap, struct lemon_err *err)

@@ -255,6 +255,37 @@ static void bound(const struct compat_db *db,
 	set(n, COMPAT_OK, msg, "");
 }
 
+/* the IOMMU is off on the command line: what that costs depends on the
+ * amdxdna era (npus.json iommu_rules); a driver no rule covers gets the
+ * old fixed answer */
+static void iommu_off(const struct compat_db *db,
+		      const struct detect_report *report, struct compat_npu *n)
+{
+	const struct detect_iommu *io = &report->iommu;
+	const char *param = io->cmdline_amd_iommu_off ? "amd_iommu=off" :
+							"iommu=off";
+	struct compat_npu_iommu rule;
+	char msg[256];
+
+	if (compat_npu_iommu_rule(db, report->host.kernel,
+				  report->kmod_amdxdna.version, &rule,
+				  NULL) != 0) {
+		snprintf(msg, sizeof(msg),
+			 "the IOMMU is off (%s on the kernel command line); amdxdna needs it for the NPU",
+			 param);
+		set(n, COMPAT_FAIL, msg,
+		    io->cmdline_amd_iommu_off ?
+			    "remove amd_iommu=off from the kernel command line" :
+			    "remove iommu=off from the kernel command line");
+		return;
+	}
+	snprintf(msg, sizeof(msg), "the IOMMU is off (%s): %.200s%s", param,
+		 rule.message,
+		 strcmp(rule.confidence, "low") == 0 ? " (uncertain)" : "");
+	set(n, strcmp(rule.without, "fails") == 0 ? COMPAT_FAIL : COMPAT_WARN,
+	    msg, rule.fix);
+}
+
 void compat_npu_verdict(const struct compat_db *db,
 			const struct detect_report *report,
 			const struct detect_npu *npu, const char *tried,
@@ -274,13 +305,7 @@ void compat_npu_verdict(const struct compat_db *db,
 		return;
 	}
 	if (io->cmdline_amd_iommu_off || io->cmdline_iommu_off) {
-		set(n, COMPAT_FAIL,
-		    io->cmdline_amd_iommu_off ?
-			    "the AMD IOMMU is off (amd_iommu=off on the kernel command line); amdxdna needs it for the NPU" :
-			    "the IOMMU is off (iommu=off on the kernel command line); amdxdna needs it for the NPU",
-		    io->cmdline_amd_iommu_off ?
-			    "remove amd_iommu=off from the kernel command line" :
-			    "remove iommu=off from the kernel command line");
+		iommu_off(db, report, n);
 		return;
 	}
 	if (n->firmware_protocol[0] && n_acc > 0 &&

@@ -260,7 +260,8 @@ static void put_npus(const char *dir, const char *devices, const char *rules,
 
 	snprintf(text, sizeof(text),
 		 "{\"schema\": 1, \"about\": \"t\", %s, \"driver_protocols\": {%s}, "
-		 "\"firmware_names\": {}, \"firmware_versions\": {%s}}",
+		 "\"firmware_names\": {}, \"firmware_versions\": {%s}, "
+		 "\"iommu_rules\": {}}",
 		 devices, rules, fwv);
 	tree_write(dir, "npus.json", text);
 }
@@ -273,6 +274,18 @@ static void test_npu_errors(void **state)
 	put_npus(*state, NPU_DEV, "", "");
 	assert_int_equal(compat_db_load(*state, &db, &err), 0);
 	compat_db_free(db);
+
+	/* an IOMMU rule names what happens without the IOMMU in the words
+	 * lemon knows */
+	tree_write(*state, "npus.json",
+		   "{\"schema\": 1, \"about\": \"t\", " NPU_DEV
+		   ", \"driver_protocols\": {}, \"firmware_names\": {}, "
+		   "\"firmware_versions\": {}, \"iommu_rules\": {\"r\": "
+		   "{\"driver\": \"in-tree\", \"kernel_min\": \"6.14\", "
+		   "\"without_iommu\": \"works\", \"message\": \"m\", "
+		   "\"fix\": \"f\", \"confidence\": \"low\", \"source\": \"s\"}}}");
+	expect_fail(*state, LEMON_ERR_INVALID_DATA, "npus.json: entry 'r'",
+		    "without_iommu");
 
 	/* a product name that does not fit is refused, never cut (one came
 	 * out as "... Gorgon Point 1-3 on ") */

@@ -285,11 +285,36 @@ static void test_npu_iommu_off(void **state)
 
 	npu(&f->r, 0x11, "");
 	f->r.iommu.cmdline_amd_iommu_off = true;
+	/* 6.17: every open needs SVA, so the NPU cannot work */
 	resolve(f, NULL);
 	assert_int_equal(f->view.npus[0].status, COMPAT_FAIL);
 	assert_string_equal(f->view.npus[0].fix,
-			    "remove amd_iommu=off from the kernel command line");
+			    "remove amd_iommu=off / iommu=off from the kernel command line and enable the IOMMU in the firmware setup");
 	assert_non_null(strstr(f->view.npus[0].message, "amd_iommu=off"));
+	assert_non_null(strstr(f->view.npus[0].message, "SVA"));
+	/* 7.2: a configured carveout stands in for SVA; the boundary is
+	 * uncertain and said to be */
+	lemon_str_copy(f->r.host.kernel, sizeof(f->r.host.kernel), "7.2.0");
+	resolve(f, NULL);
+	assert_int_equal(f->view.npus[0].status, COMPAT_WARN);
+	assert_non_null(strstr(f->view.npus[0].message, "carveout"));
+	assert_non_null(strstr(f->view.npus[0].message, "(uncertain)"));
+	assert_non_null(strstr(f->view.npus[0].fix, "carveout"));
+	/* the out-of-tree driver: physical-address mode with carveout/CMA */
+	lemon_str_copy(f->r.kmod_amdxdna.version,
+		       sizeof(f->r.kmod_amdxdna.version), "2.19.0");
+	resolve(f, NULL);
+	assert_int_equal(f->view.npus[0].status, COMPAT_WARN);
+	assert_non_null(strstr(f->view.npus[0].message, "out-of-tree"));
+	/* a kernel no rule covers keeps the plain answer */
+	f->r.kmod_amdxdna.version[0] = '\0';
+	lemon_str_copy(f->r.host.kernel, sizeof(f->r.host.kernel), "6.10.0");
+	f->r.iommu.cmdline_amd_iommu_off = false;
+	f->r.iommu.cmdline_iommu_off = true;
+	resolve(f, NULL);
+	assert_int_equal(f->view.npus[0].status, COMPAT_FAIL);
+	assert_string_equal(f->view.npus[0].fix,
+			    "remove iommu=off from the kernel command line");
 }
 
 static void test_npu_not_bound(void **state)
