@@ -532,16 +532,6 @@ static bool header_value(const char *line, size_t len, const char *name,
 	return lemon_str_copy_n(out, cap, v, vlen);
 }
 
-static bool is_sha_hex(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[64] == 0;
-}
-
 struct head_state {
 	struct provision_head *h;
 	uint64_t linked_size, length;
@@ -555,9 +545,9 @@ static size_t on_head(char *data, size_t size, size_t n, void *user)
 	char v[128];
 
 	if (header_value(data, len, "x-linked-etag", v, sizeof(v)) &&
-	    is_sha_hex(v))
+	    provision_sha256_hex(v))
 		lemon_str_copy(hs->h->sha256, sizeof(hs->h->sha256), v);
-	else if (header_value(data, len, "etag", v, sizeof(v)) && is_sha_hex(v))
+	else if (header_value(data, len, "etag", v, sizeof(v)) && provision_sha256_hex(v))
 		lemon_str_copy(hs->etag, sizeof(hs->etag), v);
 	else if (header_value(data, len, "x-linked-size", v, sizeof(v)))
 		lemon_parse_u64(v, strlen(v), 10, UINT64_MAX, &hs->linked_size, NULL);

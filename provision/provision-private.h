@@ -130,6 +130,8 @@ int provision_release_parse(const char *text, size_t len, const char *tag,
 			    const char *what, struct provision_release *r,
 			    struct lemon_err *err);
 void provision_release_free(struct provision_release *r);
+/* exactly 64 lower-case hex digits, as lemon writes a SHA-256 */
+bool provision_sha256_hex(const char *s);
 
 /* true when name fits the target's declared pattern: ends in its format;
  * among its '-'-separated words are match.os, match.arch, the family

@@ -42,7 +42,7 @@ static bool url_ok(const char *s)
 	return true;
 }
 
-static bool hex64(const char *s)
+bool provision_sha256_hex(const char *s)
 {
 	size_t i;
 
@@ -66,7 +66,7 @@ static int asset_digest(const cJSON *d, struct provision_release_asset *x)
 		return -1;
 	v = d->valuestring;
 	if (strncmp(v, "sha256:", 7) == 0)
-		return hex64(v + 7) &&
+		return provision_sha256_hex(v + 7) &&
 		       lemon_str_copy(x->sha256, sizeof(x->sha256), v + 7) ? 0 : -1;
 	colon = strchr(v, ':');
 	return colon != NULL && colon != v ? 0 : -1;

@@ -91,16 +91,6 @@ static int plan_mirror(const struct compat_backend_asset *a,
 	return rc;
 }
 
-static bool hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return i == 64;
-}
-
 /* every asset of a release on stderr: the error message holds only as
  * many as fit in it */
 static void list_assets(const struct provision_release *r, const char *what)
@@ -223,10 +213,6 @@ static int plan_pinned(const struct compat_backend_asset *a,
 		p->size = a->size;
 		lemon_str_copy(p->digest_from, sizeof(p->digest_from), "pinned");
 	}
-	if (p->sha256[0] && !hex64(p->sha256))
-		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "sha256 for %s is not 64 lower-case hex digits",
-				     p->asset);
 	return plan_publisher(a, o, p, asked, unavailable, err);
 }
 
@@ -247,7 +233,7 @@ int provision_plan_make(const struct compat_backend_asset *a,
 	} else if (plan_pinned(a, o, p, &asked, unavailable, err) < 0) {
 		return -1;
 	}
-	if (p->sha256[0] && !hex64(p->sha256))
+	if (p->sha256[0] && !provision_sha256_hex(p->sha256))
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
 				     "sha256 for %s is not 64 lower-case hex digits",
 				     p->asset);
