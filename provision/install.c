@@ -388,8 +388,8 @@ static int install_locked(struct job *j, struct provision_result *res,
 			res->unavailable = true;
 		return -1;
 	}
-	if (old_dir[0])
-		lemon_rm_tree(old_dir, NULL);
+	if (old_dir[0] && !provision_versions_drop(old_dir))
+		res->removed[0] = 0;
 	lemon_str_copy(res->exe, sizeof(res->exe), j->exe);
 	return 0;
 }

@@ -224,6 +224,11 @@ int provision_versions_shift(struct provision_installed *list, int n,
 			     char *old_dir, size_t cap, char *prev,
 			     size_t prev_cap, char *removed, size_t removed_cap);
 
+/* deletes a dropped version's directory, unless a running process (a
+ * llama-server that `lemon serve` started) executes a file in it: then it
+ * is left on disk, stderr says so, and false is returned */
+bool provision_versions_drop(const char *dir);
+
 /* ---- smoke test (smoke.c) --------------------------------------------- */
 
 struct provision_smoke {

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "detect/detect.h"
 #include "provision/provision-private.h"
 #include "util/fs.h"
 #include "util/str.h"
@@ -51,6 +53,56 @@ int provision_versions_shift(struct provision_installed *list, int n,
 		list[k++] = *e;
 	}
 	return k;
+}
+
+/* the pid of a process whose executable lies under dir, else 0: a
+ * llama-server child of `lemon serve` running from a version about to be
+ * dropped (its supervisor restarts it from the same path). Processes are
+ * read through the machine root like every machine file. */
+static long dir_in_use(const char *dir)
+{
+	struct lemon_root *root = NULL;
+	struct detect_names pids = { 0 };
+	char rel[64], path[1280], exe[4096];
+	size_t dlen = strlen(dir), i;
+	uint64_t pid;
+	ssize_t r;
+	long found = 0;
+
+	if (detect_root_new(NULL, &root, NULL) < 0)
+		return 0;
+	if (detect_root_list(root, DETECT_BASE_PROC, "", &pids, NULL) == 0) {
+		for (i = 0; i < pids.count && found == 0; i++) {
+			if (lemon_parse_u64(pids.names[i], strlen(pids.names[i]), 10,
+					    INT32_MAX, &pid, NULL) < 0)
+				continue;
+			snprintf(rel, sizeof(rel), "%s/exe", pids.names[i]);
+			if (detect_root_path(root, DETECT_BASE_PROC, rel, path,
+					     sizeof(path), NULL) < 0)
+				continue;
+			r = readlink(path, exe, sizeof(exe) - 1);
+			if (r <= (ssize_t)dlen)
+				continue;
+			exe[r] = 0;
+			if (strncmp(exe, dir, dlen) == 0 && exe[dlen] == '/')
+				found = (long)pid;
+		}
+		detect_names_free(&pids);
+	}
+	detect_root_free(root);
+	return found;
+}
+
+bool provision_versions_drop(const char *dir)
+{
+	long pid = dir_in_use(dir);
+
+	if (pid > 0) {
+		fprintf(stderr, "lemon: left %s on disk: process %ld runs from it; "
+			"remove it once that process has ended\n", dir, pid);
+		return false;
+	}
+	return lemon_rm_tree(dir, NULL) == 0;
 }
 
 static int list_entries(const char *data_dir, bool all,

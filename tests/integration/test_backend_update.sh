@@ -215,7 +215,7 @@ lem pull --file "$MODEL" tiny > /dev/null 2>&1
 LEMON_COMPAT_DIR=$C lem serve --port "$PORT" --backend cpu > "$T/serve.log" 2>&1 &
 LPID=$!
 i=0
-while [ $i -lt 300 ] && ! grep -q "listening on" "$T/serve.log"; do sleep 0.1; i=$((i + 1)); done
+while [ $i -lt 300 ] && ! grep -qs "listening on" "$T/serve.log"; do sleep 0.1; i=$((i + 1)); done
 chat() {
 	curl -s -H 'Content-Type: application/json' -m 60 -o /dev/null -w '%{http_code}' \
 		"$URL/v1/chat/completions" \
@@ -240,11 +240,10 @@ if [ "$c1" = 200 ] && [ -n "$p1" ] && [ "$x1" = "$(exe b10400)" ] &&
 else
 	fail $name "c1=$c1 p1=$p1 x1=$x1 c2=$c2 p2=$p2 x2=$x2 $(cat "$T/err"; tail -n 3 "$T/serve.log")"
 fi
-kill "$LPID" 2>/dev/null
-wait "$LPID" 2>/dev/null
-LPID=
 
 # --- with a small model installed, the new bundle must also serve it --------
+# (the serve above still runs its child from b10400, which this install
+# drops: its directory stays while that child runs)
 name=health_check_with_small_model
 pin b10375
 if lem install-backend llamacpp:cpu --compat-dir "$C" --progress none > "$T/out" 2> "$T/err" &&
@@ -255,6 +254,20 @@ if lem install-backend llamacpp:cpu --compat-dir "$C" --progress none > "$T/out"
 else
 	fail $name "$(cat "$T/out" "$T/err"; state)"
 fi
+
+name=dropped_version_in_use_left_on_disk
+c3=$(chat)
+if grep -q "^lemon: left $B/llamacpp-cpu-b10400 on disk: process $p1 runs from it; remove it once that process has ended$" "$T/err" &&
+   ! grep -q "removed llamacpp:cpu b10400" "$T/out" &&
+   [ -x "$(exe b10400)" ] && [ "$c3" = 200 ] && [ "$(pid_of)" = "$p1" ]; then
+	ok $name
+else
+	fail $name "c3=$c3 $(cat "$T/out" "$T/err")"
+fi
+kill "$LPID" 2>/dev/null
+wait "$LPID" 2>/dev/null
+LPID=
+rm -rf "$B/llamacpp-cpu-b10400"
 
 # a build that answers --version but cannot serve: refused, current intact
 name=health_check_failure_keeps_current
