@@ -75,7 +75,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_SRCS := util/err.c util/str.c detect/kfd.c detect/gpu.c detect/cpu.c \
 	detect/user.c detect/iommu.c detect/firmware.c detect/kmsg.c detect/root.c \
 	detect/detect.c detect/pci.c detect/xdna.c detect/kmod.c detect/nodes.c \
-	detect/host.c detect/vulkan.c detect/cuda.c
+	detect/host.c detect/vulkan.c detect/cuda.c detect/libdrm.c
 fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fuzz_util_http1 \
 	build-fuzz/fuzz_server_http1_request build-fuzz/fuzz_server_body \
 	build-fuzz/fuzz_provision_manifest build-fuzz/fuzz_compat_models \

@@ -221,6 +221,9 @@ struct compat_gpu {
 	char gfx_source[16];    /* "kfd", "ip_discovery", "pci_table", "" */
 	bool gfx_guess;         /* best-effort answer for an unknown id */
 	char disagreement[256]; /* sources that disagree, "" when none */
+	/* libdrm's live answer against sysfs/amdgpu.ids, "" when they agree
+	 * or libdrm was not asked */
+	char libdrm_disagreement[256];
 	char rocm_family[16];
 	bool rocm_prebuilt;
 	char therock_family[24]; /* TheRock build family, "" when unlisted */

@@ -139,6 +139,39 @@ static void name_from_table(const struct compat_gpu_entry *e,
 	lemon_str_copy(g->name_source, sizeof(g->name_source), "family");
 }
 
+/* libdrm (asked live) against sysfs and amdgpu.ids: the VRAM heap libdrm
+ * reports is what buffers may use, a little below mem_info_vram_total
+ * (firmware and kernel reservations), never above it and never far below;
+ * the marketing names come from two copies of amdgpu.ids */
+static void libdrm_check(const struct detect_gpu *gpu, struct compat_gpu *g)
+{
+	const struct detect_libdrm_gpu *l = &gpu->libdrm;
+	size_t len = 0;
+	int w;
+
+	if (!l->queried)
+		return;
+	if (l->has_vram && gpu->has_vram &&
+	    (l->vram_heap > gpu->vram_bytes ||
+	     l->vram_heap < gpu->vram_bytes / 10 * 9)) {
+		w = snprintf(g->libdrm_disagreement,
+			     sizeof(g->libdrm_disagreement),
+			     "libdrm's VRAM heap is %llu bytes, sysfs mem_info_vram_total %llu",
+			     (unsigned long long)l->vram_heap,
+			     (unsigned long long)gpu->vram_bytes);
+		if (w > 0)
+			len = (size_t)w;
+	}
+	if (l->marketing_name[0] && gpu->marketing_name[0] &&
+	    strcmp(l->marketing_name, gpu->marketing_name) != 0 &&
+	    len < sizeof(g->libdrm_disagreement))
+		snprintf(g->libdrm_disagreement + len,
+			 sizeof(g->libdrm_disagreement) - len,
+			 "%slibdrm names it '%.60s', amdgpu.ids '%.60s'",
+			 len ? "; " : "", l->marketing_name,
+			 gpu->marketing_name);
+}
+
 static void resolve_amd_gpu(const struct compat_db *db,
 			    const struct detect_gpu *gpu, struct compat_gpu *g)
 {
@@ -148,6 +181,7 @@ static void resolve_amd_gpu(const struct compat_db *db,
 	collect_answers(db, gpu, &a);
 	pick_gfx(&a, g);
 	note_disagreement(&a, g);
+	libdrm_check(gpu, g);
 	if (gpu->marketing_name[0])
 		lemon_str_copy(g->name_source, sizeof(g->name_source), "libdrm");
 	if (a.in_table) {

@@ -30,6 +30,7 @@ int detect_iommu_probe(struct detect_ctx *ctx, struct lemon_err *err);  /* iommu
 int detect_nodes_probe(struct detect_ctx *ctx, struct lemon_err *err);  /* nodes.c */
 int detect_kmsg_probe(struct detect_ctx *ctx, struct lemon_err *err);   /* kmsg.c */
 int detect_cuda_probe(struct detect_ctx *ctx, struct lemon_err *err);   /* cuda.c */
+int detect_libdrm_probe(struct detect_ctx *ctx, struct lemon_err *err); /* libdrm.c */
 int detect_vulkan_probe(struct detect_ctx *ctx, struct lemon_err *err); /* vulkan.c */
 
 /* small read helpers over lemon_root for sysfs attributes */

@@ -17,6 +17,7 @@ static const struct detect_probe probes[] = {
 	{ "pci", detect_pci_probe },       /* libpci over <root>/sys/bus/pci */
 	{ "gpu", detect_gpu_probe },       /* drm nodes, vram, ip_discovery, name */
 	{ "kfd", detect_kfd_probe },       /* KFD topology -> gfx_target_version */
+	{ "libdrm", detect_libdrm_probe }, /* dlopen'ed libdrm_amdgpu, live only */
 	{ "npu", detect_npu_probe },       /* amdxdna accel node, fw_version */
 	/* before kmod and nodes: cuInit may load nvidia_uvm and have
 	 * nvidia-modprobe create /dev/nvidia-uvm, which those then see */

@@ -105,6 +105,24 @@ struct detect_pci {
 	char name[128];      /* pci.ids name, looked up for non-AMD GPUs only */
 };
 
+/* what libdrm_amdgpu's queries answered for one GPU (live only) */
+struct detect_libdrm_gpu {
+	bool queried;            /* amdgpu_device_initialize succeeded */
+	char error[160];         /* why not: open or initialize failure */
+	uint32_t drm_minor;      /* the DRM interface minor version */
+	bool has_info;           /* amdgpu_query_gpu_info */
+	uint32_t family_id;      /* AMDGPU_FAMILY_*: 143 is GC 11.5 */
+	uint32_t chip_external_rev;
+	uint32_t chip_rev;
+	bool has_vram;           /* amdgpu_query_heap_info(VRAM) */
+	uint64_t vram_heap;      /* bytes usable for buffers */
+	uint64_t vram_used;
+	bool has_gtt;            /* amdgpu_query_heap_info(GTT) */
+	uint64_t gtt_heap;       /* on an APU: system memory the GPU can map */
+	uint64_t gtt_used;
+	char marketing_name[128]; /* amdgpu_get_marketing_name, "" if none */
+};
+
 struct detect_gpu {
 	struct detect_pci pci;
 	/* KFD topology node whose location matches this device */
@@ -122,6 +140,7 @@ struct detect_gpu {
 	char render_node[24]; /* "renderD128" */
 	char card_node[24];   /* "card0" */
 	char marketing_name[128]; /* libdrm amdgpu.ids, "" when unknown */
+	struct detect_libdrm_gpu libdrm; /* live only, see detect_libdrm */
 	/* where vram_bytes was read: "amdgpu" (mem_info_vram_total), "xe"
 	 * (tile<N>/physical_vram_size_bytes, summed), "i915" (the backport
 	 * driver's cardN/lmem_total_bytes; mainline i915 publishes none) */
@@ -244,6 +263,15 @@ struct detect_cuda_device {
 	char error[128];      /* what failed for this device, "" when nothing */
 };
 
+/* the live-only libdrm_amdgpu probe (dlopen'ed); skipped under a sysroot
+ * and on machines without an amdgpu-bound GPU */
+struct detect_libdrm {
+	bool probed;
+	char skipped_why[32];
+	bool library;     /* libdrm_amdgpu.so.1 could be opened */
+	char error[160];  /* why the library could not be used */
+};
+
 /* the live-only CUDA driver probe; skipped under a sysroot */
 struct detect_cuda {
 	bool probed;          /* false under a sysroot or with --no-cuda */
@@ -297,6 +325,7 @@ struct detect_report {
 	bool nodes_recorded;
 	struct detect_vulkan vulkan;
 	struct detect_cuda cuda;
+	struct detect_libdrm libdrm;
 	struct detect_kmsg kmsg;
 	int n_probe_errors;
 	struct detect_probe_error probe_errors[DETECT_MAX_PROBE_ERRORS];
@@ -361,6 +390,19 @@ struct detect_kfd_props {
 };
 int detect_kfd_parse_props(const char *buf, size_t len,
 			   struct detect_kfd_props *out, struct lemon_err *err);
+
+/* libdrm_amdgpu's entry points, resolved from a dlopen'ed library
+ * (libdrm.c): amdgpu_device_initialize, _deinitialize,
+ * amdgpu_query_gpu_info, amdgpu_query_heap_info, amdgpu_get_marketing_name */
+struct detect_libdrm_fns {
+	void *init, *deinit, *gpu_info, *heap_info, *marketing_name;
+};
+/* -1 when the library lacks one of them */
+int detect_libdrm_load(void *lib, struct detect_libdrm_fns *f);
+/* opens the render node at path and asks the kernel; -1 with out->error
+ * when it cannot be opened or is not an amdgpu device */
+int detect_libdrm_query_node(const struct detect_libdrm_fns *f,
+			     const char *path, struct detect_libdrm_gpu *out);
 
 /* libdrm amdgpu.ids: finds the name for (device, revision) */
 int detect_amdgpu_ids_lookup(const char *buf, size_t len, uint16_t device,

@@ -135,6 +135,31 @@ static void check_cwsr(struct doctor_result *res, const struct compat_gpu *cg,
 		   cg->gfx);
 }
 
+/* what the kernel said through libdrm (live), and whether it agrees with
+ * sysfs and amdgpu.ids */
+static void check_libdrm(struct doctor_result *res, const struct compat_gpu *cg,
+			 const struct detect_gpu *g)
+{
+	const struct detect_libdrm_gpu *l = &g->libdrm;
+	char id[40], vram[24] = "?", gtt[24] = "?";
+
+	snprintf(id, sizeof(id), "libdrm:%s", g->pci.bdf);
+	if (l->has_vram)
+		doctor_format_bytes(l->vram_heap, vram, sizeof(vram));
+	if (l->has_gtt)
+		doctor_format_bytes(l->gtt_heap, gtt, sizeof(gtt));
+	if (cg->libdrm_disagreement[0]) {
+		doctor_add(res, "gpu", id, DOCTOR_WARN,
+			   "report it: lemon doctor --json output",
+			   "libdrm and sysfs disagree: %s",
+			   cg->libdrm_disagreement);
+		return;
+	}
+	doctor_add(res, "gpu", id, DOCTOR_OK, NULL,
+		   "libdrm: family %u, external revision 0x%x, VRAM heap %s, GTT heap %s",
+		   l->family_id, l->chip_external_rev, vram, gtt);
+}
+
 static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg)
 {
 	const struct detect_gpu *g = &res->report.gpus[cg->index];
@@ -192,6 +217,8 @@ static void check_one_gpu(struct doctor_result *res, const struct compat_gpu *cg
 			   cg->rocm_prebuilt ? cg->rocm_family : "");
 	if (cg->kfd_cwsr_kernel[0] && g->has_kfd)
 		check_cwsr(res, cg, g);
+	if (g->libdrm.queried)
+		check_libdrm(res, cg, g);
 	if (g->render_node[0] != '\0') {
 		snprintf(path, sizeof(path), "dri/%s", g->render_node);
 		snprintf(id, sizeof(id), "render:%s", g->render_node);

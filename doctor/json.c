@@ -136,6 +136,28 @@ static cJSON *cuda_json(const struct detect_cuda *cu)
 	return o;
 }
 
+/* what libdrm_amdgpu answered live for this GPU; null when not asked */
+static void libdrm_gpu_json(cJSON *o, const struct compat_gpu *cg,
+			    const struct detect_libdrm_gpu *l)
+{
+	cJSON *j;
+
+	if (!l->queried && !l->error[0]) {
+		cJSON_AddNullToObject(o, "libdrm");
+		return;
+	}
+	j = cJSON_AddObjectToObject(o, "libdrm");
+	add_u64(j, "family_id", l->has_info, l->family_id);
+	add_u64(j, "chip_external_rev", l->has_info, l->chip_external_rev);
+	add_u64(j, "vram_heap_bytes", l->has_vram, l->vram_heap);
+	add_u64(j, "vram_used_bytes", l->has_vram, l->vram_used);
+	add_u64(j, "gtt_heap_bytes", l->has_gtt, l->gtt_heap);
+	add_u64(j, "gtt_used_bytes", l->has_gtt, l->gtt_used);
+	add_str(j, "marketing_name", l->marketing_name);
+	add_str(j, "disagreement", cg->libdrm_disagreement);
+	add_str(j, "error", l->error);
+}
+
 static cJSON *gpu_json(const struct doctor_result *res, const struct compat_gpu *cg)
 {
 	const struct detect_gpu *g = &res->report.gpus[cg->index];
@@ -162,6 +184,7 @@ static cJSON *gpu_json(const struct doctor_result *res, const struct compat_gpu 
 	add_u64(o, "gtt_bytes", g->has_gtt, g->gtt_bytes);
 	add_u64(o, "kfd_gfx_target_version", g->has_kfd,
 		g->kfd_gfx_target_version);
+	libdrm_gpu_json(o, cg, &g->libdrm);
 	if (g->has_kfd)
 		cJSON_AddBoolToObject(o, "kfd_cwsr", g->kfd_cwsr);
 	else
@@ -310,6 +333,11 @@ char *doctor_to_json(const struct doctor_result *res, bool pretty)
 		cJSON_AddItemToArray(arr, npu_json(res, &res->view.npus[i]));
 	cJSON_AddItemToObject(root, "vulkan", vulkan_json(&res->report.vulkan));
 	cJSON_AddItemToObject(root, "cuda", cuda_json(&res->report.cuda));
+	arr = cJSON_AddObjectToObject(root, "libdrm");
+	cJSON_AddBoolToObject(arr, "probed", res->report.libdrm.probed);
+	add_str(arr, "skipped", res->report.libdrm.skipped_why);
+	cJSON_AddBoolToObject(arr, "library", res->report.libdrm.library);
+	add_str(arr, "error", res->report.libdrm.error);
 	arr = cJSON_AddObjectToObject(root, "kernel_modules");
 	cJSON_AddItemToObject(arr, "amdgpu", kmod_json(&res->report.kmod_amdgpu));
 	cJSON_AddItemToObject(arr, "amdxdna", kmod_json(&res->report.kmod_amdxdna));

@@ -12,6 +12,9 @@ hyperfine cmake libarchive-tools curl"
 # promtool (tests check /metrics with `promtool check metrics`) ships only in
 # Debian 12's prometheus package
 PKGS="$PKGS prometheus"
+# libdrm_amdgpu's header: detect/libdrm.c dlopens the library and needs only
+# its types
+PKGS="$PKGS libdrm-dev"
 # a machine may already carry Node.js from elsewhere (with npm bundled);
 # only a machine without node gets Debian's
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"

@@ -178,6 +178,38 @@ static void test_intel_igpu(void **state)
 	assert_string_equal(f->view.gpus[0].gfx, "");
 }
 
+/* libdrm's live answer against sysfs: a VRAM heap a little below
+ * mem_info_vram_total agrees, one above it (or far below) is reported */
+static void test_libdrm_disagreement(void **state)
+{
+	struct fx *f = *state;
+	struct detect_gpu *g = amd(&f->r, 0x1586, 0xc1, 110501, "11.5.1");
+
+	g->has_vram = true;
+	g->vram_bytes = 2147483648u;
+	g->libdrm.queried = true;
+	g->libdrm.has_vram = true;
+	g->libdrm.vram_heap = 2113929216u; /* minus 32 MiB reserved */
+	resolve(f, NULL);
+	assert_string_equal(f->view.gpus[0].libdrm_disagreement, "");
+	g->libdrm.vram_heap = 4294967296u;
+	resolve(f, NULL);
+	assert_string_equal(f->view.gpus[0].libdrm_disagreement,
+			    "libdrm's VRAM heap is 4294967296 bytes, sysfs mem_info_vram_total 2147483648");
+	g->libdrm.vram_heap = 2113929216u;
+	lemon_str_copy(g->libdrm.marketing_name,
+		       sizeof(g->libdrm.marketing_name), "AMD Radeon 8060S Graphics");
+	lemon_str_copy(g->marketing_name, sizeof(g->marketing_name),
+		       "AMD Radeon 8050S Graphics");
+	resolve(f, NULL);
+	assert_non_null(strstr(f->view.gpus[0].libdrm_disagreement,
+			       "libdrm names it 'AMD Radeon 8060S Graphics'"));
+	/* not asked: nothing to compare */
+	g->libdrm.queried = false;
+	resolve(f, NULL);
+	assert_string_equal(f->view.gpus[0].libdrm_disagreement, "");
+}
+
 /* two Arc A770 cards: each takes the name of the Vulkan device at its own
  * PCI address (VK_EXT_pci_bus_info), not the first with the same ids */
 static void test_vulkan_matched_by_bus(void **state)
@@ -432,6 +464,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_ids, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_intel_igpu, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_libdrm_disagreement, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vulkan_matched_by_bus, setup,
 						teardown),
