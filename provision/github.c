@@ -338,6 +338,11 @@ static int ask(CURL *e, const char *url, const struct gh_cache *c,
 
 	for (attempt = 1; attempt <= GH_ATTEMPTS; attempt++) {
 		rc = gh_get(e, url, c->etag, r, errbuf);
+		/* GitHub answers 502/503 now and then under load */
+		if (rc == CURLE_OK && r->status >= 500 && attempt < GH_ATTEMPTS) {
+			usleep(250000u << attempt);
+			continue;
+		}
 		if (rc == CURLE_OK) {
 			wait = rate_wait(r, &reset_at);
 			if (wait < 0 || wait > GH_MAX_WAIT_S || attempt == GH_ATTEMPTS)

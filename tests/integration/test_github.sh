@@ -276,6 +276,32 @@ else
 	fail $name "rc=$rc $(cat "$T/err"; reqs api)"
 fi
 
+# GitHub's occasional 502 is retried; one that persists is reported
+name=server_error_retried
+release "[$(one "$ASSET" auto)]" ', "server_error": {"status": 502, "times": 1}'
+D=$T/e502
+: > "$T/log"
+if lem "$D" install-backend llamacpp:cpu --progress none > "$T/out" 2> "$T/err" &&
+   [ "$(reqs api | grep -c "releases/tags/$TAG 502")" = 1 ] &&
+   [ "$(reqs api | grep -c "releases/tags/$TAG 200")" = 1 ]; then
+	ok $name
+else
+	fail $name "$(cat "$T/err"; reqs api)"
+fi
+
+name=server_error_persisting_reported
+release "[$(one "$ASSET" auto)]" ', "server_error": {"status": 503}'
+D=$T/e503
+: > "$T/log"
+lem "$D" install-backend llamacpp:cpu --progress none > "$T/out" 2> "$T/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "HTTP 503 from $API/repos/$REPO/releases/tags/$TAG" "$T/err" &&
+   [ "$(reqs api | grep -c "releases/tags/$TAG 503")" = 3 ]; then
+	ok $name
+else
+	fail $name "rc=$rc $(cat "$T/err"; reqs api)"
+fi
+
 # --- an interrupted download resumes against the redirect target -------------
 name=resume_at_redirect_target
 release "[$(one "$ASSET" auto)]" ', "drop_once_at": 2000000'

@@ -22,6 +22,8 @@ What it serves comes from a JSON control file re-read on every request
    "rate_limit": {"status": 403, "reset": <epoch>} or
                  {"status": 429, "retry_after": <seconds>},
                  ("times": N answers only the first N requests so)
+   "server_error": {"status": 502, "times": N},  # the first N release
+                        # requests answer that status
    "drop_once_at": N,   # the object store closes the first response for
                         # each file after N body bytes
    "rate": BPS}         # the object store throttles bodies
@@ -130,6 +132,16 @@ class Api(Base):
         return ctl.get("releases", {}).get(repo, {}).get(tag)
 
     def release(self, st, ctl, e, repo, tag):
+        err = ctl.get("server_error")
+        if err:
+            key = "err" + json.dumps(err, sort_keys=True)
+            with st.lock:
+                st.limited[key] = st.limited.get(key, 0) + 1
+                hit = st.limited[key] <= err.get("times", 1 << 30)
+            if hit:
+                e["status"] = err.get("status", 502)
+                self.reply(e["status"], b'{"message": "Server Error"}')
+                return
         rl = ctl.get("rate_limit")
         if rl and "times" in rl:
             key = json.dumps(rl, sort_keys=True)
