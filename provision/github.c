@@ -9,6 +9,7 @@
  * out when the wait is a few seconds and otherwise reported with the
  * time it resets. LEMON_GITHUB_API points it at GitHub Enterprise or the
  * tests' loopback fake (tests/tools/github-api.py). */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,11 +312,16 @@ static bool cache_write(const char *dir, const char *name, const void *data,
 }
 
 /* best effort: a cache that cannot be written costs a full answer next
- * time, nothing more. The body goes first: an ETag never names bytes the
- * cache does not hold. */
+ * time, nothing more. The old ETag goes first and the new one last: an
+ * ETag never names bytes the cache does not hold. */
 static void cache_store(struct gh_cache *c, const struct gh_reply *r)
 {
+	char path[4400];
+
 	if (!c->on || r->etag[0] == 0 || provision_mkdirs(c->dir, NULL) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", c->dir, c->etag_name);
+	if (unlink(path) < 0 && errno != ENOENT)
 		return;
 	if (cache_write(c->dir, c->body_name, r->body, r->len))
 		cache_write(c->dir, c->etag_name, r->etag, strlen(r->etag));
