@@ -4,6 +4,6 @@
 # and waits for it like bench/gpu-wait.sh. usage: sh bench/gpu-run.sh [WAIT_S]
 W=${GPU_WORK:-/tmp/gpu}
 mkdir -p "$W"
-rm -f "$W/done"
+rm -f "$W/done"; rm -rf "$W/out" "$W/xdg/lemon/backends" "$W/config" "$W/cache" "$W/mirror"
 setsid sh bench/gpu.sh > "$W/run.log" 2>&1 < /dev/null &
 exec sh bench/gpu-wait.sh "${1:-540}"

@@ -63,7 +63,8 @@ wait_http() { # url seconds
 
 # --- setup ------------------------------------------------------------------
 export XDG_DATA_HOME=$W/xdg XDG_CONFIG_HOME=$W/config XDG_CACHE_HOME=$W/cache
-export LEMON_COMPAT_DIR=$REPO/compat
+export LEMON_COMPAT_DIR=${LEMON_COMPAT_DIR:-$REPO/compat}
+[ -d "$REPO/.dev/compat" ] && LEMON_COMPAT_DIR=$REPO/.dev/compat
 D=$XDG_DATA_HOME/lemon
 mkdir -p "$D/models"
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_LLAMA_SERVER_CUDA \
@@ -132,6 +133,7 @@ if [ "$LOCAL" != 1 ]; then
 	PV=$!
 fi
 (for s in $SHAPES; do
+	[ -f "$D/models/$s.gguf" ] && { echo "$s kept"; continue; }
 	case $s in
 	s1) a="--shape custom --embd 256 --layers 2 --heads 4 --heads-kv 4 --ffn 512" ;;
 	s2) a="--shape custom --embd 512 --layers 4 --heads 8 --heads-kv 2 --ffn 1024" ;;
@@ -173,6 +175,8 @@ for f in sorted(os.listdir(m)):
 json.dump({"version": "v0.5.0", "assets": assets}, open(os.path.join(m, "manifest.json"), "w"), indent=1)
 PY
 cp "$M/manifest.json" "$R/mirror-manifest.json"
+rm -f "$W/mport"
+rm -f "$W/mport"
 python3 tests/tools/mirror.py --dir "$M" > "$W/mport" 2> "$W/mirror.log" &
 PIDS="$PIDS $!"
 while [ ! -s "$W/mport" ]; do sleep 0.1; done
