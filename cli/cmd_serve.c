@@ -262,6 +262,12 @@ static void note_device(const struct detect_report *rep,
 	snprintf(device, 16, "Vulkan0");
 	if (getenv("GGML_VK_VISIBLE_DEVICES"))
 		return;
+	/* by PCI address where the driver gives one, else by id */
+	for (d = 0; d < rep->vulkan.n_devices; d++)
+		if (strcmp(rep->vulkan.devices[d].pci_bdf, gpu->pci.bdf) == 0) {
+			snprintf(env, 64, "GGML_VK_VISIBLE_DEVICES=%d", d);
+			return;
+		}
 	for (d = 0; d < rep->vulkan.n_devices; d++)
 		if (rep->vulkan.devices[d].vendor_id == gpu->pci.vendor &&
 		    rep->vulkan.devices[d].device_id == gpu->pci.device) {
@@ -278,19 +284,19 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 	const struct detect_cuda *cu = &res->report.cuda;
 	const struct detect_gpu *gpu;
 	bool igpu;
-	int i, g;
+	int i, g, v;
 
 	memset(mem, 0, sizeof(*mem));
 	if (res->report.host.has_ram)
 		mem->ram = res->report.host.ram_bytes;
 	for (i = 0; i < res->choice.n && i < COMPAT_MAX_CANDIDATES; i++) {
-		g = res->choice.c[i].gpu_index;
-		if (g < 0 || g >= res->view.n_gpus)
-			continue;
-		igpu = strcmp(res->view.gpus[g].kind, "igpu") == 0;
-		g = res->view.gpus[g].index;
+		g = res->choice.c[i].gpu_index; /* into report.gpus */
 		if (g < 0 || g >= res->report.n_gpus)
 			continue;
+		igpu = false;
+		for (v = 0; v < res->view.n_gpus; v++)
+			if (res->view.gpus[v].index == g)
+				igpu = strcmp(res->view.gpus[v].kind, "igpu") == 0;
 		gpu = &res->report.gpus[g];
 		note_device(&res->report, gpu, res->choice.c[i].backend,
 			    mem->device[i], mem->env[i]);

@@ -275,7 +275,8 @@ struct compat_candidate {
 	char backend[16]; /* "cuda", "rocm", "vulkan", "cpu" */
 	char target[16];  /* gfx family for rocm, sm_NN for cuda, "" otherwise */
 	char gfx[16];     /* the device's gfx target, "" for vulkan/cpu */
-	int gpu_index;    /* into view->gpus, -1 for cpu */
+	int gpu_index;    /* the GPU it runs on: an index into report->gpus
+			   * (compat_gpu.index), -1 for cpu or unknown */
 	bool usable;
 	char reason[256]; /* why usable, or exactly why not and the fix */
 	char env[64];     /* extra environment, e.g. HSA_OVERRIDE_GFX_VERSION=10.3.0 */

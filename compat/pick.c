@@ -145,9 +145,33 @@ static int vk_rank(enum detect_vk_type t)
 	return 9;
 }
 
-static void vulkan_probed(const struct detect_vulkan *vk,
+/* the report's GPU a Vulkan device runs on: by PCI address where the
+ * driver gives one, else the first GPU of the same vendor and device id;
+ * -1 when none (the device then has no memory to plan with) */
+static int vk_gpu(const struct detect_report *report,
+		  const struct compat_view *view,
+		  const struct detect_vk_device *d)
+{
+	int i;
+
+	for (i = 0; d->pci_bdf[0] && i < view->n_gpus; i++)
+		if (strcmp(report->gpus[view->gpus[i].index].pci.bdf,
+			   d->pci_bdf) == 0)
+			return view->gpus[i].index;
+	for (i = 0; i < view->n_gpus; i++) {
+		const struct detect_pci *p = &report->gpus[view->gpus[i].index].pci;
+
+		if (p->vendor == d->vendor_id && p->device == d->device_id)
+			return view->gpus[i].index;
+	}
+	return -1;
+}
+
+static void vulkan_probed(const struct detect_report *report,
+			  const struct compat_view *view,
 			  struct compat_candidate *c)
 {
+	const struct detect_vulkan *vk = &report->vulkan;
 	const struct detect_vk_device *best = NULL;
 	int i;
 
@@ -162,6 +186,9 @@ static void vulkan_probed(const struct detect_vulkan *vk,
 	}
 	if (best) {
 		c->usable = true;
+		/* without its GPU the child would get no memory to plan with
+		 * and run with --n-gpu-layers 0: Vulkan on the CPU */
+		c->gpu_index = vk_gpu(report, view, best);
 		snprintf(c->reason, sizeof(c->reason), "Vulkan on %.160s (%s)",
 			 best->name, best->driver[0] ? best->driver : "driver unknown");
 	} else if (!vk->loader) {
@@ -238,7 +265,7 @@ static void vulkan_unprobed(const struct detect_report *report,
 		 * missing DRM render node (nvidia-drm not loaded) is no obstacle */
 		if (!gpu->render_node[0] && strcmp(gpu->pci.driver, "nvidia") == 0) {
 			c->usable = true;
-			c->gpu_index = i;
+			c->gpu_index = g->index;
 			snprintf(c->reason, sizeof(c->reason),
 				 "Vulkan on %.100s (nvidia bound; not probed: %.40s)",
 				 g->name, why);
@@ -251,7 +278,7 @@ static void vulkan_unprobed(const struct detect_report *report,
 			continue;
 		node = detect_find_node(report, rel);
 		c->usable = true;
-		c->gpu_index = i;
+		c->gpu_index = g->index;
 		snprintf(c->reason, sizeof(c->reason),
 			 "Vulkan on %.100s (%s bound, %s %s; not probed: %.40s)",
 			 g->name, gpu->pci.driver, gpu->render_node,
@@ -330,7 +357,7 @@ int compat_pick_backend(const struct compat_db *db,
 	lemon_str_copy(c->backend, sizeof(c->backend), "vulkan");
 	c->gpu_index = -1;
 	if (report->vulkan.probed)
-		vulkan_probed(&report->vulkan, c);
+		vulkan_probed(report, view, c);
 	else
 		vulkan_unprobed(report, view, c);
 

@@ -387,6 +387,18 @@ static void test_nvidia_without_render_node(void **state)
 	assert_string_equal(f->view.gpus[0].name_source, "vulkan");
 	assert_cand(&f->ch.c[1], "vulkan", "", true);
 	assert_string_equal(f->ch.c[1].reason, "Vulkan on NVIDIA H100 80GB HBM3 (nvidia)");
+	/* the probed device is tied to its GPU, so serve plans with the
+	 * GPU's memory (without it the H200 run got --n-gpu-layers 0) */
+	assert_int_equal(f->ch.c[1].gpu_index, 0);
+
+	/* two GPUs of one model: the driver's PCI address decides */
+	g = &f->r.gpus[f->r.n_gpus++];
+	*g = f->r.gpus[0];
+	lemon_str_copy(g->pci.bdf, sizeof(g->pci.bdf), "0000:00:07.0");
+	lemon_str_copy(d->pci_bdf, sizeof(d->pci_bdf), "0000:00:07.0");
+	run(f);
+	assert_string_equal(f->ch.c[2].backend, "vulkan");
+	assert_int_equal(f->ch.c[2].gpu_index, 1);
 }
 
 static void test_nvidia_only(void **state)
