@@ -48,3 +48,23 @@ start_bundle_mirror() {
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# writes OUT, an executable standing in for a GPU llama-server build: the
+# CPU build (EXE) with the --device argument removed. lemon names the GPU a
+# GPU child must use (test_gpu_select checks it), which the CPU build does
+# not have; tests of planning and blame that only need "a second
+# candidate" run the CPU build under the GPU's name through this.
+cpu_as_gpu_exe() { # EXE OUT
+	cat > "$2" <<SH
+#!/bin/sh
+skip=0
+for a do
+	shift
+	if [ \$skip = 1 ]; then skip=0; continue; fi
+	if [ "\$a" = --device ]; then skip=1; continue; fi
+	set -- "\$@" "\$a"
+done
+exec "$1" "\$@"
+SH
+	chmod +x "$2"
+}

@@ -335,7 +335,8 @@ fi
 # cpu-vm fixture has no GPU, so nothing is offloaded)
 EXE=$(find "$XDG_DATA_HOME/lemon/backends" -name llama-server -type f -perm -u+x | head -n 1)
 name=corrupt_model_blamed_on_model
-export LEMON_LLAMA_SERVER_VULKAN="$EXE"
+cpu_as_gpu_exe "$EXE" "$T/vulkan-standin"
+export LEMON_LLAMA_SERVER_VULKAN="$T/vulkan-standin"
 start_lemon "$T/l3.log" --backend vulkan --sysroot tests/fixtures/cpu-vm
 unset LEMON_LLAMA_SERVER_VULKAN
 ccode=$(chat corrupt)

@@ -311,7 +311,8 @@ name=partial_offload_planned
 EXE=$(find "$XDG_DATA_HOME/lemon/backends" -name llama-server -type f -perm -u+x | head -n 1)
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-LEMON_LLAMA_SERVER_VULKAN=$EXE "$LEMON" serve --port "$PORT" --backend vulkan \
+cpu_as_gpu_exe "$EXE" "$T/vulkan-standin"
+LEMON_LLAMA_SERVER_VULKAN=$T/vulkan-standin "$LEMON" serve --port "$PORT" --backend vulkan \
 	--sysroot tests/fixtures/rx6700xt > "$T/l6.log" 2>&1 &
 LPID=$!
 i=0
@@ -324,7 +325,7 @@ ngl=$(sed -n 's/.*huge needs about 38976 MiB, more than the [0-9]* MiB of VRAM f
 if [ "$tcode" = 200 ] && [ -n "$tpid" ] && [ "$code" = 400 ] &&
    grep -q "starting tiny (chat) on vulkan" "$T/l6.log" &&
    [ -n "$free" ] && [ "$free" -lt 12272 ] && [ "$free" -gt 12100 ] &&
-   grep -q "starting huge (chat) on vulkan: .* -c 4096 --n-gpu-layers $ngl$" "$T/l6.log" &&
+   grep -q "starting huge (chat) on vulkan Vulkan0: .* -c 4096 --parallel 8 --n-gpu-layers $ngl$" "$T/l6.log" &&
    ! grep -q "starting huge (chat) on cpu" "$T/l6.log" &&
    jq -e '.error.message | test("^model .huge. cannot be loaded: error loading model: ")' "$T/chat.huge" > /dev/null &&
    curl -s "$URL/api/v1/health" | jq -e '(.fallbacks | length == 0) and ([.candidates[] | select(.failed)] | length == 0)' > /dev/null; then
