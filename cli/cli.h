@@ -42,6 +42,7 @@ int cli_cmd_run(int argc, char **argv);    /* cli/cmd_client.c */
 int cli_cmd_ps(int argc, char **argv);     /* cli/cmd_client.c */
 int cli_cmd_status(int argc, char **argv); /* cli/cmd_client.c */
 int cli_cmd_stop(int argc, char **argv);   /* cli/cmd_client.c */
+int cli_cmd_worker(int argc, char **argv); /* cli/cmd_worker.c */
 
 /* ---- the HTTP client of the commands above (cli/client_http.c) ---- */
 

@@ -18,6 +18,7 @@ static const struct cli_command commands[] = {
 	{ "ps", cli_cmd_ps, "list the models the running server has loaded" },
 	{ "status", cli_cmd_status, "say whether a server runs, where, and what it has loaded" },
 	{ "stop", cli_cmd_stop, "ask the running server to shut down" },
+	{ "worker", cli_cmd_worker, "lend this machine to a head lemon serve --workers (llama.cpp rpc-server)" },
 };
 
 static void usage(FILE *out)
