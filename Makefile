@@ -26,6 +26,9 @@ override CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 LAYERS := util detect compat doctor provision backends server
 LIB_SRCS := $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# the web app's files, embedded into the binary (scripts/embed-ui.sh)
+UI_FILES := $(sort $(wildcard server/ui/*.html server/ui/*.css server/ui/*.js server/ui/*.svg))
+LIB_OBJS += $(BUILD)/obj/gen/ui_files.o
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 
@@ -41,6 +44,14 @@ $(BUILD)/liblemon.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/gen/ui_files.c: scripts/embed-ui.sh $(UI_FILES)
+	@mkdir -p $(dir $@)
+	scripts/embed-ui.sh $@ $(UI_FILES)
+
+$(BUILD)/obj/gen/ui_files.o: $(BUILD)/gen/ui_files.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -185,12 +196,22 @@ fuzz-kmsg: build-fuzz/fuzz_compat_kmsg
 		build-fuzz/corpus-kmsg
 
 build-fuzz/fuzz_compat_kmsg: tests/fuzz/fuzz_compat_kmsg.c compat/lookup.c compat/load.c \
-	compat/load-npu.c compat/nvidia.c compat/backends.c $(FUZZ_JSON_SRCS)
+	compat/load-npu.c compat/flm.c compat/nvidia.c compat/backends.c $(FUZZ_JSON_SRCS)
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -DLEMON_DATADIR='"$(DATADIR)"' \
 		$(shell pkg-config --cflags libcjson) -fsanitize=fuzzer,address,undefined \
 		-o $@ $^ $(shell pkg-config --libs libcjson)
 
-.PHONY: fuzz-kmsg
+# `flm version` output (detect/flm.c); part of fuzz
+fuzz: fuzz-flm
+fuzz-flm: build-fuzz/fuzz_detect_flm
+	mkdir -p build-fuzz/corpus-flm
+	build-fuzz/fuzz_detect_flm -max_total_time=$(FUZZ_SECONDS) -max_len=512 build-fuzz/corpus-flm
+
+build-fuzz/fuzz_detect_flm: tests/fuzz/fuzz_detect_flm.c detect/flm.c util/str.c util/err.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^
+
+.PHONY: fuzz-kmsg fuzz-flm
 
 .PHONY: fuzz fuzz-lib

@@ -137,7 +137,8 @@ static enum server_result preflight(struct server_conn *conn)
 #define BAD_KEY "missing or wrong API key (Authorization: Bearer KEY or x-api-key: KEY)"
 
 /* the browser checks, then the key; true when the request may go on */
-static bool admitted(struct server_conn *c, const char *method, enum server_shape shape)
+static bool admitted(struct server_conn *c, const char *method, enum server_shape shape,
+		     bool open)
 {
 	struct server *s = c->s;
 	const char *origin = server_conn_header(c, "Origin");
@@ -157,7 +158,7 @@ static bool admitted(struct server_conn *c, const char *method, enum server_shap
 		preflight(c);
 		return false;
 	}
-	if (!key_ok(s, c)) {
+	if (!open && !key_ok(s, c)) {
 		server_send_shaped(s, c, shape, 401, "invalid_api_key", BAD_KEY);
 		return false;
 	}
@@ -237,7 +238,7 @@ void server_dispatch(struct server_conn *c, struct server_req *req)
 	k.rt = server_route_find(k.method, k.path, &k.tail, &other_method);
 	shape = k.rt ? k.rt->shape : server_route_shape(k.path);
 	server_route_label(k.rt, label, sizeof(label));
-	if (!admitted(c, k.method, shape)) {
+	if (!admitted(c, k.method, shape, server_ui_open(&k))) {
 		server_metrics_request(c->s, label, c->resp ? c->status : 500);
 		return;
 	}

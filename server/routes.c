@@ -73,8 +73,12 @@ static const struct server_route routes[] = {
 	/* probes and scrapes, unversioned as in Lemonade */
 	{ "GET", "/live", 0, OAI, server_api_live, NULL, 0, 0 },
 	{ "GET", "/metrics", 0, OAI, server_metrics_route, NULL, 0, 0 },
+	/* the web app's files (server/ui.c), loaded without the key */
+	{ "GET", "/ui", SERVER_ROUTE_OPEN, OAI, server_ui_asset, NULL, 0, 0 },
+	{ "GET", "/ui/", SERVER_ROUTE_OPEN, OAI, server_ui_asset, NULL, 0, 0 },
+	{ "GET", "/ui/", SERVER_ROUTE_OPEN | TAIL, OAI, server_ui_asset, NULL, 0, 0 },
 	/* Ollama */
-	{ "GET", "/", 0, OLL, server_ollama_root, NULL, 0, 0 },
+	{ "GET", "/", 0, OLL, server_ui_root, NULL, 0, 0 },
 	{ "GET", "/api/version", 0, OLL, server_ollama_version, NULL, 0, 0 },
 	{ "GET", "/api/tags", 0, OLL, server_ollama_tags, NULL, 0, 0 },
 	{ "GET", "/api/ps", 0, OLL, server_ollama_ps, NULL, 0, 0 },
@@ -163,6 +167,8 @@ void server_route_label(const struct server_route *r, char *out, size_t cap)
 {
 	if (r == NULL)
 		lemon_str_copy(out, cap, "other");
+	else if ((r->flags & SERVER_ROUTE_TAIL) && !(r->flags & SERVER_ROUTE_PREFIXED))
+		snprintf(out, cap, "%s{file}", r->path);
 	else if (r->flags & SERVER_ROUTE_TAIL)
 		snprintf(out, cap, "/v1/%s{id}", r->path);
 	else if (r->flags & SERVER_ROUTE_PREFIXED)

@@ -1,0 +1,133 @@
+#!/bin/sh
+# The web app (server/ui.c, issue 14) against a real lemon serve over
+# loopback with curl: every file the page loads is served from the binary
+# with its content type and the same-origin headers (CSP default-src
+# 'self', nosniff, no framing); the files load without the API key while
+# the API still needs it; a browser asking / for HTML is redirected to
+# /ui/ and an API client still gets the Ollama answer; unknown files are a
+# 404; and the assets name no other origin (no CDN). Prints "ok NAME" or
+# "FAIL NAME: why"; exits non-zero on failure.
+set -u
+
+LEMON=${LEMON:-build/lemon}
+case $LEMON in /*) ;; *) LEMON=$PWD/$LEMON ;; esac
+BUILD=${BUILD:-build}
+T=$(mktemp -d /tmp/lemon-ui.XXXXXX)
+FAILS=0
+LPID=
+MPID=
+KEY=ui-key
+
+. tests/integration/lib.sh
+
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+need_lemon
+# serve installs its backend before it listens: the real CPU bundle, from
+# a loopback mirror
+need_bundle
+start_bundle_mirror
+export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
+unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$LEMON" serve --port "$PORT" --backend cpu --mirror "$MIRROR" --api-key "$KEY" \
+	--sysroot tests/fixtures/cpu-vm > "$T/lemon.log" 2>&1 &
+LPID=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "listening on" "$T/lemon.log"; do
+	sleep 0.1
+	i=$((i + 1))
+done
+grep -q "listening on" "$T/lemon.log" || { echo "FAIL setup: lemon serve: $(tail -n 3 "$T/lemon.log")"; exit 1; }
+
+# GET path with extra curl args: headers to $T/h, body to $T/b, status out
+get() {
+	p=$1
+	shift
+	curl -s -o "$T/b" -D "$T/h" -w '%{http_code}' "$@" "$URL$p"
+}
+hdr() { grep -i "^$1:" "$T/h" | head -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+
+# every file under server/ui/ is served with its type and the headers
+for f in server/ui/*; do
+	name=${f#server/ui/}
+	case $name in
+	*.html) want="text/html; charset=utf-8" ;;
+	*.css) want="text/css; charset=utf-8" ;;
+	*.js) want="text/javascript; charset=utf-8" ;;
+	*) want="?" ;;
+	esac
+	st=$(get "/ui/$name")
+	if [ "$st" = 200 ] && [ "$(hdr Content-Type)" = "$want" ] && cmp -s "$T/b" "$f"; then
+		ok "served $name"
+	else
+		fail "served $name" "status $st, type '$(hdr Content-Type)', same bytes: $(cmp -s "$T/b" "$f" && echo yes || echo no)"
+	fi
+done
+
+st=$(get /ui/)
+csp=$(hdr Content-Security-Policy)
+[ "$st" = 200 ] && cmp -s "$T/b" server/ui/index.html && ok "/ui/ is index.html" ||
+	fail "/ui/ is index.html" "status $st"
+case $csp in
+"default-src 'self';"*"frame-ancestors 'none'"*) ok "csp default-src self" ;;
+*) fail "csp default-src self" "got '$csp'" ;;
+esac
+[ "$(hdr X-Content-Type-Options)" = nosniff ] && [ "$(hdr X-Frame-Options)" = DENY ] &&
+	[ "$(hdr Referrer-Policy)" = no-referrer ] && ok "nosniff, no framing, no referrer" ||
+	fail "nosniff, no framing, no referrer" "$(tr -d '\r' < "$T/h" | tr '\n' '|')"
+hdr Access-Control-Allow-Origin | grep -q . && fail "no CORS on the app" "$(hdr Access-Control-Allow-Origin)" ||
+	ok "no CORS on the app"
+
+# each module the page imports is served (a missing one is a blank page)
+for m in $(grep -ho "from '\./[a-z_-]*\.js'" server/ui/*.js | sed "s/from '\.\///; s/'//" | sort -u) \
+	$(grep -o 'src="[a-z_-]*\.js"\|href="[a-z_-]*\.css"' server/ui/index.html | sed 's/.*="//; s/"//'); do
+	st=$(get "/ui/$m")
+	[ "$st" = 200 ] && ok "import $m" || fail "import $m" "status $st"
+done
+
+st=$(get /ui/nope.js)
+[ "$st" = 404 ] && ok "unknown file 404" || fail "unknown file 404" "status $st"
+st=$(get /ui/../v1/models)
+[ "$st" = 401 ] || [ "$st" = 404 ] && ok "no path escape" || fail "no path escape" "status $st"
+st=$(get /ui)
+[ "$st" = 308 ] && [ "$(hdr Location)" = /ui/ ] && ok "/ui redirects to /ui/" ||
+	fail "/ui redirects to /ui/" "status $st location $(hdr Location)"
+
+# the key: the app's files load without it, the API does not
+st=$(get /v1/models)
+[ "$st" = 401 ] && ok "api needs the key" || fail "api needs the key" "status $st"
+st=$(get /v1/models -H "Authorization: Bearer $KEY")
+[ "$st" = 200 ] && ok "api with the key" || fail "api with the key" "status $st"
+st=$(get /ui/app.js -X POST -H 'Content-Type: application/json' -d '{}')
+[ "$st" = 405 ] || [ "$st" = 401 ] && ok "app files are GET only" || fail "app files are GET only" "status $st"
+
+# / : a browser is sent to the app, an API client gets the Ollama answer
+st=$(get / -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8')
+[ "$st" = 302 ] && [ "$(hdr Location)" = /ui/ ] && ok "browser / redirects to /ui/" ||
+	fail "browser / redirects to /ui/" "status $st location $(hdr Location)"
+st=$(get / -H "Authorization: Bearer $KEY")
+[ "$st" = 200 ] && [ "$(cat "$T/b")" = '"lemon is running"' ] && ok "api client / unchanged" ||
+	fail "api client / unchanged" "status $st body $(head -c 100 "$T/b")"
+st=$(get /)
+[ "$st" = 401 ] && ok "api client / still needs the key" || fail "api client / still needs the key" "status $st"
+
+# a foreign page cannot load the app's API through the browser's Origin
+st=$(get /ui/ -H 'Origin: http://evil.example')
+[ "$st" = 403 ] && ok "foreign origin refused" || fail "foreign origin refused" "status $st"
+
+# no other origin in the assets: no CDN, nothing fetched from elsewhere
+if grep -n -E "https?://|//cdn|<script>| on[a-z]+=\"" server/ui/* > "$T/ext"; then
+	fail "assets are self-contained" "$(head -n 3 "$T/ext")"
+else
+	ok "assets are self-contained"
+fi
+
+[ "$FAILS" -eq 0 ] || exit 1
