@@ -97,6 +97,20 @@ struct compat_nvidia_rec {
 	struct compat_nvidia_entry e;
 };
 
+#define COMPAT_FLM_MAX_GENERATIONS 8
+
+/* compat/flm.json's fastflowlm entry */
+struct compat_flm_rec {
+	char min_version[16];
+	char firmware_min[16];
+	char kernel_min[16];
+	uint32_t kernel[2];
+	char install[256];
+	char firmware_fix[192];
+	int n_generations;
+	char generations[COMPAT_FLM_MAX_GENERATIONS][16];
+};
+
 struct compat_db {
 	char dir[512]; /* where the tables were read (for backends.json) */
 	int n_nvidia;
@@ -121,6 +135,7 @@ struct compat_db {
 	struct compat_iommu_rule *iommu;
 	int n_kmsg;
 	struct compat_kmsg_rec *kmsg;
+	struct compat_flm_rec *flm; /* NULL when flm.json was not loaded */
 };
 
 /* "6.17.0-5-generic" -> {6, 17}; INVALID_DATA when it does not start with
@@ -238,6 +253,8 @@ int compat_load_firmware_versions(struct compat_db *db,
 				  struct lemon_err *err);
 int compat_load_kmsg(struct compat_db *db, const struct compat_ctx *ctx,
 		     const struct cJSON *sec, struct lemon_err *err);
+int compat_load_flm(struct compat_db *db, const struct compat_ctx *ctx,
+		    const struct cJSON *sec, struct lemon_err *err); /* flm.c */
 int compat_load_iommu_rules(struct compat_db *db,
 			    const struct compat_ctx *ctx,
 			    const struct cJSON *sec, struct lemon_err *err);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "detect/detect.h"
+#include "detect/flm.h"
 #include "util/err.h"
 
 struct compat_db;
@@ -295,6 +296,17 @@ int compat_pick_backend(const struct compat_db *db,
 			const struct detect_report *report,
 			const struct compat_view *view,
 			struct compat_choice *out, struct lemon_err *err);
+
+/* the FastFlowLM candidate (backend "flm", target the NPU generation) for
+ * the first NPU: refused with lemon's NPU verdict and fix when the NPU does
+ * not work, with flm validate's firmware/kernel floors, with how to install
+ * flm when it is missing or too old; else usable. NOT_FOUND when the report
+ * has no NPU or flm.json was not loaded (compat/flm.c) */
+int compat_flm_candidate(const struct compat_db *db,
+			 const struct detect_report *report,
+			 const struct compat_view *view,
+			 const struct detect_flm *flm,
+			 struct compat_candidate *out, struct lemon_err *err);
 
 /* ---- backend manifest (compat/backends.json, compat/backends.c) -------- */
 

@@ -363,6 +363,7 @@ static const struct compat_file compat_files[] = {
 	    compat_load_firmware_names, compat_load_firmware_versions,
 	    compat_load_iommu_rules },
 	  COMPAT_TOPIC_NPU },
+	{ "flm.json", { "runtimes" }, { compat_load_flm }, COMPAT_TOPIC_NPU },
 	{ "kmsg.json", { "patterns" }, { compat_load_kmsg }, COMPAT_TOPIC_KMSG },
 	{ "kmsg-local.json", { "patterns" }, { compat_load_kmsg },
 	  COMPAT_TOPIC_KMSG },
@@ -461,6 +462,7 @@ void compat_db_free(struct compat_db *db)
 	free(db->gc);
 	free(db->rocm);
 	free(db->npus);
+	free(db->flm);
 	free(db->drv);
 	free(db->fwn);
 	free(db->fwv);

@@ -47,4 +47,10 @@ void doctor_check_npu(struct doctor_result *res)
 		else
 			doctor_check_node(res, "npu", id, rel);
 	}
+	/* the section ends with what will run on the NPU; a refusal warns
+	 * (the NPU verdict above already fails when the NPU is broken) */
+	if (res->has_flm_candidate)
+		doctor_add(res, "npu", "flm",
+			   res->flm_candidate.usable ? DOCTOR_OK : DOCTOR_WARN,
+			   NULL, "%s", res->flm_candidate.reason);
 }

@@ -37,6 +37,10 @@ struct doctor_result {
 	struct detect_report report;
 	struct compat_view view;
 	struct compat_choice choice;
+	/* FastFlowLM on the NPU: probed only when the machine has an NPU */
+	struct detect_flm flm;
+	bool has_flm_candidate;
+	struct compat_candidate flm_candidate;
 	int n_checks;
 	struct doctor_check checks[DOCTOR_MAX_CHECKS];
 };

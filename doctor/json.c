@@ -279,8 +279,24 @@ static cJSON *kmod_json(const struct detect_kmod *k)
 	return o;
 }
 
-static cJSON *backend_json(const struct compat_choice *ch)
+static cJSON *candidate_json(const struct compat_candidate *cand)
 {
+	cJSON *c = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(c, "backend", cand->backend);
+	add_str(c, "target", cand->target);
+	add_str(c, "gfx", cand->gfx);
+	cJSON_AddBoolToObject(c, "usable", cand->usable);
+	cJSON_AddStringToObject(c, "reason", cand->reason);
+	add_str(c, "env", cand->env);
+	return c;
+}
+
+/* the GPU/CPU candidates, then FastFlowLM's on the NPU (never the
+ * recommended llama.cpp path: it serves its own models) */
+static cJSON *backend_json(const struct doctor_result *res)
+{
+	const struct compat_choice *ch = &res->choice;
 	cJSON *o = cJSON_CreateObject(), *cands;
 	const struct compat_candidate *rec = NULL;
 	int i;
@@ -290,15 +306,13 @@ static cJSON *backend_json(const struct compat_choice *ch)
 	add_str(o, "recommended", rec ? rec->backend : "");
 	add_str(o, "target", rec ? rec->target : "");
 	cands = cJSON_AddArrayToObject(o, "candidates");
-	for (i = 0; i < ch->n; i++) {
-		cJSON *c = cJSON_CreateObject();
+	for (i = 0; i < ch->n; i++)
+		cJSON_AddItemToArray(cands, candidate_json(&ch->c[i]));
+	if (res->has_flm_candidate) {
+		cJSON *c = candidate_json(&res->flm_candidate);
 
-		cJSON_AddStringToObject(c, "backend", ch->c[i].backend);
-		add_str(c, "target", ch->c[i].target);
-		add_str(c, "gfx", ch->c[i].gfx);
-		cJSON_AddBoolToObject(c, "usable", ch->c[i].usable);
-		cJSON_AddStringToObject(c, "reason", ch->c[i].reason);
-		add_str(c, "env", ch->c[i].env);
+		add_str(c, "path", res->flm.path);
+		add_str(c, "version", res->flm.version);
 		cJSON_AddItemToArray(cands, c);
 	}
 	return o;
@@ -362,7 +376,7 @@ char *doctor_to_json(const struct doctor_result *res, bool pretty)
 		add_str(cj, "fix", c->fix);
 		cJSON_AddItemToArray(arr, cj);
 	}
-	cJSON_AddItemToObject(root, "backend", backend_json(&res->choice));
+	cJSON_AddItemToObject(root, "backend", backend_json(res));
 	errs = cJSON_AddArrayToObject(root, "probe_errors");
 	for (i = 0; i < res->report.n_probe_errors; i++) {
 		const struct detect_probe_error *pe = &res->report.probe_errors[i];

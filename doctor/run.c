@@ -57,6 +57,14 @@ static int doctor_judge(const struct lemon_root *root,
 		doctor_result_free(out);
 		return -1;
 	}
+	/* flm is a host program: asked only where there is an NPU for it */
+	if (out->report.n_npus > 0) {
+		detect_flm_probe(&out->flm);
+		out->has_flm_candidate =
+			compat_flm_candidate(db, &out->report, &out->view,
+					     &out->flm, &out->flm_candidate,
+					     NULL) == 0;
+	}
 	for (i = 0; i < sizeof(checkers) / sizeof(checkers[0]); i++)
 		checkers[i].run(out);
 	return 0;
