@@ -29,6 +29,11 @@
 # CPU bundle, trixie's glslc/shaderc/Vulkan headers as .debs); the Vulkan
 # loader .debs in .gl/ (the device README's recipe).
 #
+# Knobs for a shorter run: BUILDS (default "cuda vulkan"), BACKENDS, SHAPES,
+# LEVELS (stream counts, default "1 4 16 64"), FIRST_RUN=0 (every backend
+# forced with --backend, no first-run provisioning), SCENARIOS=0 (no
+# fallback and memory-fit runs).
+#
 # LOCAL=1 is a dry run on a CPU machine (the CPU bundle, small shapes, no
 # builds, fallback and memory scenarios skipped) to test this script.
 set -u
@@ -118,19 +123,26 @@ log "machine: $(nproc) cores; $(nvidia-smi --query-gpu=name,memory.total,memory.
 # --- 1. builds, models, doctor ----------------------------------------------
 export LEMON_BUILD_CACHE=$W/lb
 B_CUDA= B_VULKAN=
+BUILDS=${BUILDS:-cuda vulkan}
+LEVELS=${LEVELS:-1 4 16 64}
+PC= PV=
 if [ "$LOCAL" != 1 ]; then
 	src=$W/lb/3.22.1/src
 	mkdir -p "$src"
 	tar -xf .dev/llama-src.tar.xz -C "$src" && touch "$src/.lemon-ready"
+	case $BUILDS in *cuda*)
 	(JOBS=16 scripts/build-backend.sh cuda 90 > "$R/build-cuda.log" 2>&1
 	 echo "rc=$? at $(($(date +%s) - t0))s" >> "$R/build-cuda.log") &
-	PC=$!
+	PC=$! ;;
+	esac
 	vk=$W/vk/usr
-	(export LD_LIBRARY_PATH=$vk/lib/x86_64-linux-gnu JOBS=10
+	case $BUILDS in *vulkan*)
+	(export LD_LIBRARY_PATH=$vk/lib/x86_64-linux-gnu JOBS=$([ -n "$PC" ] && echo 10 || echo 16)
 	 export LEMON_CMAKE_EXTRA="-DVulkan_INCLUDE_DIR=$vk/include -DVulkan_LIBRARY=/usr/lib/x86_64-linux-gnu/libvulkan.so.1 -DVulkan_GLSLC_EXECUTABLE=$vk/bin/glslc -DSPIRV-Headers_DIR=$vk/share/cmake/SPIRV-Headers"
 	 scripts/build-backend.sh vulkan > "$R/build-vulkan.log" 2>&1
 	 echo "rc=$? at $(($(date +%s) - t0))s" >> "$R/build-vulkan.log") &
-	PV=$!
+	PV=$! ;;
+	esac
 fi
 (for s in $SHAPES; do
 	[ -f "$D/models/$s.gguf" ] && { echo "$s kept"; continue; }
@@ -154,10 +166,8 @@ M=$W/mirror
 mkdir -p "$M"
 cp .dev/llama-v0.5.0-bin-ubuntu-x64.tar.gz "$M/"
 if [ "$LOCAL" != 1 ]; then
-	wait $PV
-	log "vulkan build: $(tail -n 2 "$R/build-vulkan.log" | tr '\n' ' ')"
-	wait $PC
-	log "cuda build: $(tail -n 2 "$R/build-cuda.log" | tr '\n' ' ')"
+	[ -n "$PV" ] && wait $PV && log "vulkan build: $(tail -n 2 "$R/build-vulkan.log" | tr '\n' ' ')"
+	[ -n "$PC" ] && wait $PC && log "cuda build: $(tail -n 2 "$R/build-cuda.log" | tr '\n' ' ')"
 	for t in cuda-sm_90 vulkan; do
 		d=$W/lb/3.22.1/$t
 		[ -f "$d/asset" ] && cp "$d/$(cat "$d/asset")" "$M/"
@@ -257,7 +267,7 @@ PY
 	r=$(python3 bench/gpu-client.py decode "http://127.0.0.1:$LP" "http://127.0.0.1:$DP" "$m" $rounds $tok) &&
 		jline "{\"kind\":\"decode\",\"backend\":\"$b\",\"model\":\"$m\",\"tokens\":$tok,\"r\":$r}"
 	log "$b $m decode: $r"
-	for n in 1 4 16 64; do
+	for n in $LEVELS; do
 		for who in lemon direct direct lemon; do
 			[ $who = lemon ] && u=http://127.0.0.1:$LP || u=http://127.0.0.1:$DP
 			r=$(python3 bench/gpu-client.py concurrent "$u" "$m" $n $ctok) &&
@@ -266,13 +276,16 @@ PY
 		log "$b $m $n streams done"
 	done
 	grep -E 'offloaded|CUDA0|Vulkan0|flash_attn|n_parallel|n_ctx|model size|using device' "$R/direct-$b-$m.log" | head -n 20 > "$R/direct-$b-$m.grep"
+	# what the GPU holds with both servers up: the plan's share twice
+	command -v nvidia-smi > /dev/null &&
+		log "$b $m GPU memory per process: $(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader | tr '\n' ';')"
 	kill $DPID
 	wait $DPID 2> /dev/null
 }
 
 first=1
 for b in $BACKENDS; do
-	if [ $first = 1 ]; then
+	if [ $first = 1 ] && [ "${FIRST_RUN:-1}" = 1 ]; then
 		# first run: the top candidate is not installed, serve provisions it
 		start_lemon "$b" || continue
 		first=0
@@ -288,6 +301,7 @@ for b in $BACKENDS; do
 done
 
 # --- 4. fallback on the real GPU ---------------------------------------------
+[ "${SCENARIOS:-1}" = 1 ] || LOCAL=1 # the scenarios below are skipped
 if [ "$LOCAL" != 1 ]; then
 	if CUDA_VISIBLE_DEVICES=GPU-00000000-0000-0000-0000-000000000000 start_lemon fb1 --backend cuda; then
 		code=$(req "http://127.0.0.1:$LP" 7b 8)
