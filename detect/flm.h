@@ -9,10 +9,10 @@
 #include <stddef.h>
 
 struct detect_flm {
-  bool found; /* an executable flm was found */
-  char path[512];
-  char version[32]; /* "0.9.44"; "" when `flm version` named none */
-  char error[128];  /* why the version is unknown, "" otherwise */
+	bool found; /* an executable flm was found */
+	char path[512];
+	char version[32]; /* "0.9.44"; "" when `flm version` named none */
+	char error[128];  /* why the version is unknown, "" otherwise */
 };
 
 /* LEMON_FLM when set (an empty value means "not installed"), else the
@@ -22,6 +22,6 @@ void detect_flm_probe(struct detect_flm *out);
 /* the first dotted number (at least major.minor) in text, as "a.b.c";
  * false when there is none */
 bool detect_flm_parse_version(const char *text, size_t len, char *out,
-                              size_t cap);
+			      size_t cap);
 
 #endif
