@@ -251,15 +251,17 @@ static void vulkan_unprobed(const struct detect_report *report,
 				  report->vulkan.skipped_why :
 				  "probe skipped";
 	char denied[256] = "";
-	int i;
+	int n;
 
-	for (i = 0; i < view->n_gpus; i++) {
-		const struct compat_gpu *g = &view->gpus[i];
+	/* discrete GPUs first, as the probed path and ggml rank them */
+	for (n = 0; n < 3 * view->n_gpus; n++) {
+		const struct compat_gpu *g = &view->gpus[n % view->n_gpus];
 		const struct detect_gpu *gpu = &report->gpus[g->index];
 		const struct detect_node *node;
 		char rel[40];
 
-		if (!vk_capable_driver(gpu->pci.driver))
+		if (kind_rank(g->kind) != n / view->n_gpus ||
+		    !vk_capable_driver(gpu->pci.driver))
 			continue;
 		/* NVIDIA's proprietary Vulkan driver talks to /dev/nvidia*, so a
 		 * missing DRM render node (nvidia-drm not loaded) is no obstacle */
@@ -297,6 +299,50 @@ static void vulkan_unprobed(const struct detect_report *report,
 		snprintf(c->reason, sizeof(c->reason),
 			 "Vulkan skipped: no GPU with a Vulkan-capable driver bound (not probed: %s)",
 			 why);
+}
+
+static const struct compat_gpu *gpu_of(const struct compat_view *view,
+				       int report_index)
+{
+	int i;
+
+	for (i = 0; report_index >= 0 && i < view->n_gpus; i++)
+		if (view->gpus[i].index == report_index)
+			return &view->gpus[i];
+	return NULL;
+}
+
+/* a hybrid machine whose discrete GPU cannot run its vendor's backend
+ * (CUDA refused for an old driver, ROCm for a target no bundle carries)
+ * but runs Vulkan: Vulkan on the discrete GPU goes before ROCm or CUDA on
+ * the integrated one, which has a fraction of its memory bandwidth */
+static void prefer_dgpu_vulkan(const struct compat_view *view,
+			       struct compat_choice *out)
+{
+	const struct compat_gpu *rg, *vg;
+	struct compat_candidate v;
+	size_t len;
+	int r, k;
+
+	for (r = 0; r < out->n && !out->c[r].usable; r++)
+		;
+	for (k = r + 1; k < out->n; k++)
+		if (strcmp(out->c[k].backend, "vulkan") == 0)
+			break;
+	if (r >= out->n || k >= out->n || !out->c[k].usable)
+		return;
+	rg = gpu_of(view, out->c[r].gpu_index);
+	vg = gpu_of(view, out->c[k].gpu_index);
+	if (rg == NULL || vg == NULL || strcmp(rg->kind, "igpu") != 0 ||
+	    kind_rank(vg->kind) != 0)
+		return;
+	v = out->c[k];
+	len = strlen(v.reason);
+	snprintf(v.reason + len, sizeof(v.reason) - len,
+		 "; the discrete GPU is preferred over %s on the integrated %.60s",
+		 out->c[r].backend, rg->name);
+	memmove(&out->c[r + 1], &out->c[r], (size_t)(k - r) * sizeof(out->c[0]));
+	out->c[r] = v;
 }
 
 /* a hybrid machine (a discrete GPU and an integrated one): the reason of
@@ -372,6 +418,7 @@ int compat_pick_backend(const struct compat_db *db,
 	else
 		snprintf(c->reason, sizeof(c->reason), "CPU: %s",
 			 report->cpu.model[0] ? report->cpu.model : "model unknown");
+	prefer_dgpu_vulkan(view, out);
 	out->recommended = out->n - 1;
 	for (i = 0; i < out->n; i++)
 		if (out->c[i].usable) {

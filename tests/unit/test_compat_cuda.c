@@ -492,7 +492,24 @@ static void test_hybrid(void **state)
 	assert_cand(&f->ch.c[1], "rocm", "gfx110X", true);
 	assert_int_equal(f->ch.c[1].gpu_index, 0);
 	assert_cand(&f->ch.c[2], "vulkan", "", true);
+	assert_int_equal(f->ch.c[2].gpu_index, 1); /* the dGPU, not the iGPU */
 	assert_int_equal(f->ch.recommended, 0);
+
+	/* the dGPU's CUDA refused (driver too old for the bundle's runtime)
+	 * while its Vulkan driver works: Vulkan on the dGPU goes before ROCm
+	 * on the 780M, and says why */
+	lemon_str_copy(f->r.kmod_nvidia.version, sizeof(f->r.kmod_nvidia.version),
+		       "520.61.05");
+	run(f);
+	assert_int_equal(f->ch.n, 4);
+	assert_cand(&f->ch.c[0], "cuda", "sm_89", false);
+	assert_cand(&f->ch.c[1], "vulkan", "", true);
+	assert_int_equal(f->ch.c[1].gpu_index, 1);
+	assert_non_null(strstr(f->ch.c[1].reason,
+			       "; the discrete GPU is preferred over rocm on the "
+			       "integrated AMD Radeon 780M Graphics"));
+	assert_cand(&f->ch.c[2], "rocm", "gfx110X", true);
+	assert_int_equal(f->ch.recommended, 1);
 }
 
 int main(void)
