@@ -15,6 +15,9 @@ PKGS="$PKGS prometheus"
 # libdrm_amdgpu's header: detect/libdrm.c dlopens the library and needs only
 # its types
 PKGS="$PKGS libdrm-dev"
+# headless Chromium for the web app's browser tests (tests/integration/
+# test_browser.sh, driven by puppeteer-core from tests/node)
+PKGS="$PKGS chromium"
 # a machine may already carry Node.js from elsewhere (with npm bundled);
 # only a machine without node gets Debian's
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"

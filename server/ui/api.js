@@ -23,6 +23,15 @@ function askKey() {
   });
 }
 
+// before the first call: ask for the key when the server has one and this
+// tab has none yet (server/ui.c answers config.json without the key)
+export async function ensureKey() {
+  if (sessionStorage.getItem(KEY)) return;
+  const r = await fetch('config.json');
+  const cfg = await r.json();
+  if (cfg.api_key) await askKey();
+}
+
 // fetch with the key; a 401 asks for the key and tries once more
 export async function call(path, opts = {}) {
   for (let attempt = 0; ; attempt++) {

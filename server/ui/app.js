@@ -1,5 +1,5 @@
 // The page router: #chat, #models, #system, each a module that fills <main>.
-import { status } from './api.js';
+import { status, ensureKey } from './api.js';
 import * as chat from './chat.js';
 import * as models from './models.js';
 import * as system from './system.js';
@@ -26,4 +26,4 @@ async function show() {
 }
 
 window.addEventListener('hashchange', show);
-show();
+ensureKey().then(show);

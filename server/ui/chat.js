@@ -83,6 +83,7 @@ export async function render(main) {
         if (d && d.content) {
           if (!first) first = performance.now();
           chunks++;
+          b.dataset.chunks = String(chunks);
           answer.content += d.content;
           out.textContent = answer.content;
         }
