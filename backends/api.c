@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backends/backends-private.h"
+#include "backends/flm-private.h"
 #include "util/str.h"
 
 #define RETRY_FAILED_MS 5000 /* a failed model may be retried after this */
@@ -130,11 +131,15 @@ static int first_candidate(struct backends *b)
 {
 	int i;
 
+	int last = b->o.n_candidates - 1;
+
 	for (i = 0; i < b->o.n_candidates; i++)
-		if (!b->cand_failed[i])
+		if (!b->cand_failed[i] && !backends_flm_cand(b, i))
 			return i;
-	b->cand_failed[b->o.n_candidates - 1] = false;
-	return b->o.n_candidates - 1;
+	if (last > 0 && backends_flm_cand(b, last))
+		last--; /* the NPU candidate is for flm models only */
+	b->cand_failed[last] = false;
+	return last;
 }
 
 /* true while a child of the role is stopping to make room */
@@ -174,7 +179,8 @@ static int wait_ready(struct backends *b, struct backends_sup_child *c,
 		if ((c->state == BACKENDS_SUP_IDLE && !evicting(b, c->role)) ||
 		    (c->state == BACKENDS_SUP_FAILED &&
 		     backends_sup_now_ms() - c->failed_at > RETRY_FAILED_MS)) {
-			c->cand = first_candidate(b);
+			c->cand = backends_flm_first(b, c->model,
+						     first_candidate(b));
 			c->state = BACKENDS_SUP_WANT;
 			backends_sup_wake(b);
 		}
@@ -307,6 +313,62 @@ static struct backends_sup_child *place_child(struct backends *b, const char *mo
 	}
 }
 
+/* an flm model (backends/flm.c): on the NPU when flm can serve there, one
+ * NPU child at a time; else, or when its child cannot start, the same
+ * model's GGUF when the registry names one, saying so in the log and the
+ * fallback history */
+static int acquire_flm(struct backends *b, const char *model,
+		       enum backends_role role, struct backends_lease *lease,
+		       struct lemon_err *err)
+{
+	int64_t deadline = backends_sup_now_ms() + b->o.start_timeout_ms;
+	struct backends_sup_child *c;
+	char gguf[BACKENDS_NAME_MAX];
+	int rc = -1;
+
+	lemon_str_copy(gguf, sizeof(gguf), backends_flm_find(b, model)->gguf);
+	pthread_mutex_lock(&b->mu);
+	if (b->flm->cand < 0) {
+		lemon_err_set(err, LEMON_ERR_UNSUPPORTED_HW,
+			      "model '%s' runs on the NPU with FastFlowLM, which cannot serve here: %s",
+			      model, b->flm->o.refusal);
+		goto fallback;
+	}
+	while (!b->stop && !backends_flm_make_room(b, model)) {
+		if (backends_sup_now_ms() > deadline) {
+			pthread_mutex_unlock(&b->mu);
+			return lemon_err_set(err, LEMON_ERR_BUSY,
+					     "the NPU is busy with another model");
+		}
+		wait_a_little(b);
+	}
+	c = b->stop ? NULL : place_child(b, model, role, err);
+	if (c == NULL) {
+		pthread_mutex_unlock(&b->mu);
+		return b->stop ? lemon_err_set(err, LEMON_ERR_BUSY,
+					       "lemon is shutting down") :
+				 -1;
+	}
+	c->unload = false;
+	rc = wait_ready(b, c, lease, err);
+	if (rc == 0)
+		c->last_used = backends_sup_now_ms();
+	if (rc == 0 || err->code != LEMON_ERR_BROKEN_SYSTEM || !gguf[0]) {
+		pthread_mutex_unlock(&b->mu);
+		return rc;
+	}
+	backends_sup_record_fallback(b, model, b->flm->cand, first_candidate(b),
+				     err->msg);
+fallback:
+	pthread_mutex_unlock(&b->mu);
+	if (!gguf[0])
+		return -1;
+	backends_sup_log(b, "%s cannot run on the NPU (%s); serving its GGUF %s instead",
+		model, err->msg, gguf);
+	lemon_err_clear(err);
+	return backends_acquire(b, gguf, role, lease, err);
+}
+
 int backends_acquire(struct backends *b, const char *model,
 		     enum backends_role role, struct backends_lease *lease,
 		     struct lemon_err *err)
@@ -317,6 +379,8 @@ int backends_acquire(struct backends *b, const char *model,
 	int rc, ci;
 
 	lease->port = 0;
+	if (backends_flm_find(b, model) != NULL)
+		return acquire_flm(b, model, role, lease, err);
 	if (backends_model_path(b->data_dir, model, path, sizeof(path), err) < 0)
 		return -1;
 	pthread_mutex_lock(&b->mu);
@@ -547,5 +611,6 @@ void backends_free(struct backends *b)
 	pthread_cond_destroy(&b->qcv);
 	pthread_mutex_destroy(&b->qmu);
 	pthread_mutex_destroy(&b->mu);
+	backends_flm_free(b);
 	free(b);
 }

@@ -26,6 +26,7 @@ struct backends_spawn {
 	const char *device; /* --device, "" or NULL: llama-server's choice */
 	bool embeddings;
 	bool reranking;
+	bool flm; /* `flm serve` (backends/flm.c), not llama-server */
 };
 
 /* forks and execs llama-server in its own process group with the parent
@@ -140,6 +141,7 @@ struct backends {
 	unsigned long logq_dropped;
 	char logq[BACKENDS_SUP_LOGQ];
 	char logout[BACKENDS_SUP_LOGQ];
+	struct backends_flm_state *flm; /* backends/flm.c; NULL: none */
 };
 
 /* queues "lemon: <line>" for the log (any thread, with or without mu) */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backends/backends-private.h"
+#include "backends/flm-private.h"
 #include "provision/provision.h"
 #include "util/http1.h"
 #include "util/str.h"
@@ -173,6 +174,11 @@ int backends_spawn_child(const struct backends_spawn *s,
 
 	snprintf(port, sizeof(port), "%d", s->port);
 	snprintf(ctx, sizeof(ctx), "%d", s->ctx_size);
+	if (s->flm) {
+		n = backends_flm_argv(s, argv, port, sizeof(port), ctx,
+				      sizeof(ctx));
+		goto spawn;
+	}
 	argv[n++] = s->exe;
 	argv[n++] = "-m";
 	argv[n++] = s->model_path;
@@ -217,6 +223,7 @@ int backends_spawn_child(const struct backends_spawn *s,
 	if (s->reranking)
 		argv[n++] = "--reranking";
 	argv[n] = NULL;
+spawn:
 	envp = child_env(s->env_extra);
 	if (envp == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");

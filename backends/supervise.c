@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backends/backends-private.h"
+#include "backends/flm-private.h"
 #include "util/str.h"
 
 #define BACKENDS_SUP_FAST_MS 10  /* loop period while a child starts or stops */
@@ -120,7 +121,7 @@ static void start_failed(struct backends *b, struct backends_sup_child *c,
 
 	b->cand_failed[c->cand] = true;
 	for (i = c->cand + 1; i < b->o.n_candidates; i++)
-		if (!b->cand_failed[i]) {
+		if (!b->cand_failed[i] && !backends_flm_cand(b, i)) {
 			next = i;
 			break;
 		}
@@ -215,7 +216,9 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	char path[4200], model[BACKENDS_NAME_MAX];
 	uint64_t ram, vram;
 	int rc, port = 0;
+	bool flm = backends_flm_cand(b, c->cand); /* no GGUF, no plan */
 
+	path[0] = '\0';
 	c->state = BACKENDS_SUP_STARTING;
 	c->last_line[0] = 0;
 	c->error_line[0] = 0;
@@ -226,10 +229,11 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	free_memory(b, c, &ram, &vram);
 	pthread_mutex_unlock(&b->mu);
 	rc = backends_resolve_exe(&b->o, &cand, &err);
-	if (rc == 0)
+	if (rc == 0 && !flm)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
-	if (rc == 0 && backends_sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
+	if (rc == 0 && !flm &&
+	    backends_sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
 		rc = -2;
 	if (rc == 0)
 		rc = backends_free_port(&port, &err);
@@ -273,6 +277,9 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 			fit.n_gpu_layers, cand.kind);
 	s.embeddings = c->role == BACKENDS_EMBED;
 	s.reranking = c->role == BACKENDS_RERANK;
+	s.flm = flm;
+	if (flm)
+		s.ctx_size = b->o.ctx_size;
 	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
 		c->state = BACKENDS_SUP_IDLE;
 		start_failed(b, c, err.msg);
@@ -344,9 +351,12 @@ static void probe(struct backends *b, struct backends_sup_child *c)
 {
 	int port = c->port, code;
 	unsigned gen = c->gen;
+	/* flm has no /health: Lemonade polls /api/tags */
+	const char *hpath =
+		backends_flm_cand(b, c->cand) ? "/api/tags" : "/health";
 
 	pthread_mutex_unlock(&b->mu);
-	code = backends_http_status(port, "/health", 1000);
+	code = backends_http_status(port, hpath, 1000);
 	pthread_mutex_lock(&b->mu);
 	if (c->state != BACKENDS_SUP_STARTING || c->gen != gen)
 		return;

@@ -35,6 +35,10 @@ int cli_cmd_uninstall_backend(int argc, char **argv); /* cli/cmd_backend.c */
  * (if one under 64 MiB is) on loopback (cli/backend_health.c) */
 int cli_backend_health(void *ctx, const char *exe, struct lemon_err *err);
 int cli_cmd_serve(int argc, char **argv); /* cli/cmd_serve.c */
+/* the registry's flm models and the NPU verdict into b (cli/serve_flm.c) */
+struct backends;
+int cli_serve_flm(struct backends *b, const char *sysinfo,
+		  const char *compat_dir, struct lemon_err *err);
 int cli_cmd_pull(int argc, char **argv);  /* cli/cmd_models.c */
 int cli_cmd_list(int argc, char **argv);  /* cli/cmd_models.c */
 int cli_cmd_rm(int argc, char **argv);    /* cli/cmd_models.c */

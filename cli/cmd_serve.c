@@ -604,7 +604,8 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	 * default action still ends lemon at once */
 	pthread_sigmask(SIG_BLOCK, sigs, NULL);
 	if (backends_data_dir(a->data_dir, data_dir, sizeof(data_dir), &err) < 0 ||
-	    backends_new(&bo, &b, &err) < 0) {
+	    backends_new(&bo, &b, &err) < 0 ||
+	    cli_serve_flm(b, sysinfo, a->compat_dir, &err) < 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}

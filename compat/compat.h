@@ -405,7 +405,9 @@ struct compat_model_suggest {
 
 struct compat_model {
 	char name[64];     /* 1..63 of [A-Za-z0-9._:-], no "..", no leading '.' */
-	char recipe[16];   /* backend kind: "llamacpp" */
+	char recipe[16];   /* backend kind: "llamacpp" or "flm" (FastFlowLM,
+			    * no repo or files: flm fetches its models) */
+	char gguf[64];     /* flm: the registry's GGUF of this model, "" none */
 	char repo[128];    /* Hugging Face "owner/name" */
 	int n_files;       /* 1, or the split parts in order */
 	struct compat_model_file files[COMPAT_MODEL_MAX_PARTS];

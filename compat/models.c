@@ -110,9 +110,9 @@ static bool ends_gguf(const char *file)
  * anything else (a typo like "sha265") is refused, never ignored */
 static const struct compat_field model_fields[] = {
 	{ "name", CF_STR, true, false },   { "recipe", CF_STR, true, false },
-	{ "repo", CF_STR, true, false },   { "files", CF_ARR, true, false },
+	{ "repo", CF_STR, false, false },  { "files", CF_ARR, false, false },
 	{ "labels", CF_ARR, true, false }, { "suggest", CF_ARR, false, false },
-	{ "source", CF_STR, true, false },
+	{ "source", CF_STR, true, false }, { "gguf", CF_STR, false, false },
 };
 static const struct compat_field file_fields[] = {
 	{ "file", CF_STR, true, false },
@@ -238,6 +238,25 @@ static int parse_suggest(const struct compat_ctx *ctx, const cJSON *o,
 	return 0;
 }
 
+/* a FastFlowLM model: its name is FastFlowLM's own ("llama3.2:1b"), which
+ * flm downloads itself, so it has no repo or files; gguf optionally names
+ * the registry's GGUF of the same model, served when the NPU cannot be */
+static int parse_flm(const struct compat_ctx *ctx, const cJSON *o,
+		     struct compat_model *m, struct lemon_err *err)
+{
+	if (cJSON_GetObjectItemCaseSensitive(o, "repo") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(o, "files") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(o, "suggest") != NULL)
+		return compat_bad(ctx, err,
+				  "an flm model has no repo, files or suggest: FastFlowLM fetches it");
+	if (compat_get_str(ctx, o, "gguf", m->gguf, sizeof(m->gguf), err))
+		return -1;
+	if (m->gguf[0] && !name_ok(m->gguf))
+		return compat_bad(ctx, err, "gguf '%.64s' is not a model name",
+				  m->gguf);
+	return parse_labels(ctx, o, m, err);
+}
+
 /* ctx->entry names the entry in messages: its name when it has a usable
  * one, else its position ("#3") */
 static int parse_entry(struct compat_ctx *ctx, const cJSON *o, int pos,
@@ -261,9 +280,18 @@ static int parse_entry(struct compat_ctx *ctx, const cJSON *o, int pos,
 	    compat_get_str(ctx, o, "repo", m->repo, sizeof(m->repo), err) ||
 	    compat_get_str(ctx, o, "source", m->source, sizeof(m->source), err))
 		return -1;
+	if (strcmp(m->recipe, "flm") == 0)
+		return parse_flm(ctx, o, m, err);
 	if (strcmp(m->recipe, "llamacpp") != 0)
-		return compat_bad(ctx, err, "unknown recipe '%s' (llamacpp)",
+		return compat_bad(ctx, err, "unknown recipe '%s' (llamacpp, flm)",
 				  m->recipe);
+	if (cJSON_GetObjectItemCaseSensitive(o, "gguf") != NULL)
+		return compat_bad(ctx, err, "'gguf' is for flm entries only");
+	/* required for llama.cpp models (the field table cannot say so) */
+	if (cJSON_GetObjectItemCaseSensitive(o, "repo") == NULL)
+		return compat_bad(ctx, err, "missing key 'repo'");
+	if (cJSON_GetObjectItemCaseSensitive(o, "files") == NULL)
+		return compat_bad(ctx, err, "missing key 'files'");
 	if (!segments_ok(m->repo, 1))
 		return compat_bad(ctx, err,
 				  "repo '%s' is not owner/name of [A-Za-z0-9._-]",

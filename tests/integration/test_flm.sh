@@ -13,6 +13,14 @@
 #   - firmware below flm validate's floor (strix-halo, 1.0.20.31) and an
 #     XDNA1 NPU (phoenix-780m): refused with that reason;
 #   - compat/flm.json goes through the schema checker: a typo'd key fails.
+# Serving (lemon serve --sysroot FIXTURE, registry entries of recipe flm):
+#   - healthy NPU + flm: the model served through lemon (streamed and not)
+#     by a supervised flm serve child; a crash mid-stream gives an error
+#     event and the next request respawns it; one NPU child at a time;
+#   - protocol mismatch: refused with the firmware fix, and a model whose
+#     registry entry names its GGUF is served from that instead;
+#   - flm missing: the error says how to install it;
+#   - an flm whose child cannot start: the GGUF, recorded as a fallback.
 set -u
 . tests/integration/lib.sh
 
@@ -115,5 +123,164 @@ elif grep -q "flm.json" "$T/bad.out" && grep -q "firmware_minn" "$T/bad.out"; th
 else
 	fail flm-json-schema "$(head -c 300 "$T/bad.out")"
 fi
+
+# ---- serving: lemon serve --sysroot FIXTURE with the stand-in as flm ----
+# Registry entries of recipe flm come from a user models.json; the NPU
+# verdict from the recorded tree; GGUF models run on the real CPU bundle.
+need_tiny_model
+BUNDLE=$(scripts/build-backend.sh cpu 2>/dev/null | tail -n 1)
+ASSET=$(cat "$BUNDLE/asset" 2>/dev/null)
+mkdir -p "$T/bundle"
+[ -n "$ASSET" ] && tar -xzf "$BUNDLE/$ASSET" -C "$T/bundle" ||
+	{ echo "FAIL setup: no llama.cpp CPU bundle from scripts/build-backend.sh"; exit 1; }
+LLAMA_SERVER=$(find "$T/bundle" -name llama-server -type f | head -n 1)
+mkdir -p "$T/data/lemon/models" "$T/config"
+cp "$MODEL" "$T/data/lemon/models/tiny.gguf"
+cat > "$T/models.json" <<'JSON'
+{ "schema": 1, "models": [
+  { "name": "llama3.2:1b", "recipe": "flm", "labels": ["llm"], "gguf": "tiny",
+    "source": "test entry: FastFlowLM's Llama 3.2 1B, its GGUF the tiny test model" },
+  { "name": "qwen3:0.6b", "recipe": "flm", "labels": ["llm"],
+    "source": "test entry: FastFlowLM's Qwen3 0.6B, no GGUF" } ] }
+JSON
+LPID=
+stop_lemon() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	LPID=
+}
+trap 'stop_lemon; rm -rf "$T"' EXIT INT TERM
+# start_lemon FIXTURE LOG [VAR=VALUE...]: serve with that NPU tree
+start_lemon() {
+	fx=$1 log=$2
+	shift 2
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	env XDG_DATA_HOME="$T/data" XDG_CONFIG_HOME="$T/config" LEMON_MODELS_JSON="$T/models.json" \
+		LEMON_LLAMA_SERVER_CPU="$LLAMA_SERVER" LEMON_FLM="$STANDIN" "$@" \
+		"$LEMON" serve --port "$PORT" --backend cpu --sysroot "$FIX/$fx" > "$log" 2>&1 &
+	LPID=$!
+	i=0
+	while [ $i -lt 300 ]; do
+		grep -q "listening on" "$log" && return 0
+		kill -0 "$LPID" 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+chat() { # MODEL OUT [stream]: the HTTP status
+	curl -s -N -m 60 -o "$2" -w '%{http_code}' -H 'Content-Type: application/json' \
+		"$URL/v1/chat/completions" \
+		-d "{\"model\":\"$1\",\"stream\":${3:-false},\"max_tokens\":4,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+}
+# the text of a stream's content deltas
+deltas() { sed -n 's/^data: \({.*}\)$/\1/p' "$1" | jq -j '.choices[0].delta.content // empty'; }
+health() { curl -s -m 10 "$URL/api/v1/health"; }
+
+if start_lemon strix-point-npu-flm "$T/l1.log" FLM_STANDIN_CRASH_AFTER=2 \
+	FLM_STANDIN_CRASH_FILE="$T/crashed"; then
+	# the first stream: the stand-in dies after two chunks
+	code=$(chat llama3.2:1b "$T/s0" true)
+	if [ -f "$T/crashed" ] && grep -q '^data: {"error"' "$T/s0"; then
+		ok crash-mid-stream-error-event
+	else
+		fail crash-mid-stream-error-event "status $code: $(head -c 400 "$T/s0")"
+	fi
+	code=$(chat llama3.2:1b "$T/s1" true)
+	if [ "$code" = 200 ] && [ "$(deltas "$T/s1")" = "hello from the flm stand-in" ] &&
+	   grep -q '^data: \[DONE\]' "$T/s1"; then
+		ok npu-model-served-after-respawn
+	else
+		fail npu-model-served-after-respawn "status $code: $(head -c 400 "$T/s1")"
+	fi
+	if health | jq -e '[.loaded[] | select(.model == "llama3.2:1b")] | length == 1 and
+		(.[0] | .backend == "flm" and .state == "ready")' > /dev/null &&
+	   [ "$(grep -c 'starting llama3.2:1b (chat) on flm' "$T/l1.log")" = 2 ]; then
+		ok npu-child-respawned
+	else
+		fail npu-child-respawned "$(health | jq -c .loaded) $(grep starting "$T/l1.log")"
+	fi
+	code=$(chat llama3.2:1b "$T/c1")
+	if [ "$code" = 200 ] && jq -e '.choices[0].message.content == "hello from the flm stand-in"' \
+		"$T/c1" > /dev/null; then
+		ok npu-model-non-streamed
+	else
+		fail npu-model-non-streamed "status $code: $(head -c 300 "$T/c1")"
+	fi
+	# one NPU child at a time: the second flm model replaces the first
+	code=$(chat qwen3:0.6b "$T/c2")
+	sleep 0.5
+	if [ "$code" = 200 ] && health | jq -e '[.loaded[] | select(.backend == "flm" and
+		(.state == "ready" or .state == "loading" or .state == "stopping")) | .model] == ["qwen3:0.6b"]' \
+		> /dev/null; then
+		ok one-npu-child-at-a-time
+	else
+		fail one-npu-child-at-a-time "status $code: $(health | jq -c .loaded)"
+	fi
+	# GGUF models do not run on the flm candidate
+	code=$(chat tiny "$T/c3")
+	if [ "$code" = 200 ] && health | jq -e '[.loaded[] | select(.model == "tiny")][0].backend == "cpu"' \
+		> /dev/null; then
+		ok gguf-model-not-on-npu
+	else
+		fail gguf-model-not-on-npu "status $code: $(health | jq -c .loaded)"
+	fi
+else
+	fail serve-healthy "lemon serve did not come up: $(tail -5 "$T/l1.log")"
+fi
+stop_lemon
+
+# protocol mismatch: refused with the firmware fix; its GGUF serves instead
+if start_lemon strix-point-npu-proto "$T/l2.log"; then
+	code=$(chat qwen3:0.6b "$T/p1")
+	if [ "$code" != 200 ] && grep -q "amdxdna-dkms" "$T/p1" && grep -q "npu.sbin" "$T/p1"; then
+		ok proto-mismatch-serve-refused-with-fix
+	else
+		fail proto-mismatch-serve-refused-with-fix "status $code: $(head -c 400 "$T/p1")"
+	fi
+	code=$(chat llama3.2:1b "$T/p2")
+	if [ "$code" = 200 ] && grep -q "serving its GGUF tiny instead" "$T/l2.log" &&
+	   health | jq -e '[.loaded[] | select(.model == "tiny")][0].backend == "cpu"' > /dev/null; then
+		ok npu-refused-gguf-fallback
+	else
+		fail npu-refused-gguf-fallback "status $code: $(head -c 300 "$T/p2"); $(grep GGUF "$T/l2.log")"
+	fi
+else
+	fail serve-proto "lemon serve did not come up: $(tail -5 "$T/l2.log")"
+fi
+stop_lemon
+
+# flm missing: the reason says how to install it
+if start_lemon strix-point-npu-flm "$T/l3.log" LEMON_FLM=; then
+	code=$(chat qwen3:0.6b "$T/m1")
+	if [ "$code" != 200 ] && grep -q "not installed" "$T/m1" &&
+	   grep -q "github.com/FastFlowLM/FastFlowLM/releases" "$T/m1"; then
+		ok flm-missing-serve-says-install
+	else
+		fail flm-missing-serve-says-install "status $code: $(head -c 400 "$T/m1")"
+	fi
+else
+	fail serve-missing "lemon serve did not come up: $(tail -5 "$T/l3.log")"
+fi
+stop_lemon
+
+# flm installed but its child cannot start: the GGUF, and the fallback
+# is recorded
+printf '#!/bin/sh\n[ "$1" = version ] && { echo "FLM v0.9.44"; exit 0; }\necho "cannot open NPU" >&2\nexit 1\n' \
+	> "$T/bin/flm-fails"
+chmod +x "$T/bin/flm-fails"
+if start_lemon strix-point-npu-flm "$T/l4.log" LEMON_FLM="$T/bin/flm-fails"; then
+	code=$(chat llama3.2:1b "$T/f1")
+	if [ "$code" = 200 ] && health | jq -e '[.fallbacks[] | select(.model == "llama3.2:1b"
+		and .from == "flm" and .to == "cpu")] | length == 1' > /dev/null &&
+	   grep -q "serving its GGUF tiny instead" "$T/l4.log"; then
+		ok npu-start-failure-gguf-fallback
+	else
+		fail npu-start-failure-gguf-fallback "status $code: $(health | jq -c .fallbacks)"
+	fi
+else
+	fail serve-fails "lemon serve did not come up: $(tail -5 "$T/l4.log")"
+fi
+stop_lemon
 
 [ "$FAILS" -eq 0 ]

@@ -1,0 +1,33 @@
+/* FastFlowLM (`flm serve`) children: registry models of recipe "flm" run
+ * on the NPU under the same supervisor, leases, LRU/idle and fallback
+ * rules as llama-server children. FastFlowLM fetches its own models, so a
+ * model's lemon name is FastFlowLM's name ("llama3.2:1b"). Only one NPU
+ * child runs at a time; a model whose NPU child cannot be had is served
+ * from its GGUF (gguf) when the registry names one, and the fallback is
+ * logged and recorded like any other. */
+#ifndef LEMON_BACKENDS_FLM_H
+#define LEMON_BACKENDS_FLM_H
+
+#include "backends/backends.h"
+
+#define BACKENDS_MAX_FLM_MODELS 16
+
+struct backends_flm_model {
+	char name[BACKENDS_NAME_MAX]; /* FastFlowLM's model name */
+	char gguf[BACKENDS_NAME_MAX]; /* the same model as GGUF, "" none */
+};
+
+struct backends_flm_opts {
+	char exe[4096];	   /* flm; "" when FastFlowLM cannot serve here */
+	char refusal[256]; /* with exe "": why (lemon's NPU/flm verdict) */
+	int n_models;
+	struct backends_flm_model models[BACKENDS_MAX_FLM_MODELS];
+};
+
+/* before the first acquire: records the flm models and, when exe is set,
+ * adds the "flm" candidate (never used for GGUF models). INVALID_ARG for a
+ * bad model name, TOO_LARGE when no candidate slot is left. */
+int backends_flm_setup(struct backends *b, const struct backends_flm_opts *o,
+		       struct lemon_err *err);
+
+#endif
