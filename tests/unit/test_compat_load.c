@@ -17,6 +17,7 @@
 static const char *const shipped[] = {
 	"gpus.json", "gpus-local.json", "gc-ip.json", "rocm.json",
 	"npus.json", "kmsg.json", "kmsg-local.json", "nvidia.json",
+	"flm.json",
 };
 
 static char *slurp(const char *path)
@@ -398,6 +399,46 @@ static void test_topics(void **state)
 	compat_db_free(db);
 }
 
+#define FLM_HEAD "{\"schema\": 1, \"about\": \"t\", \"runtimes\": "
+#define FLM_KEYS                                                               \
+	"\"version_source\": \"s\", \"generations_source\": \"s\", "         \
+	"\"firmware_min\": \"1.1\", \"firmware_fix\": \"f\", "               \
+	"\"kernel_min\": \"6.17\", \"source\": \"s\", \"install\": \"i\", "  \
+	"\"install_source\": \"s\", \"confidence\": \"high\""
+
+/* flm.json (compat/flm.c) through the same checker */
+static void test_flm_errors(void **state)
+{
+	struct lemon_err err = { 0 };
+	struct compat_db *db = NULL;
+
+	tree_write(*state, "flm.json",
+		   FLM_HEAD "{\"fastflowlm\": {\"min_version\": \"0.9.44\", "
+			    "\"generations\": [\"npu4\"], " FLM_KEYS "}}}");
+	assert_int_equal(compat_db_load(*state, &db, &err), 0);
+	compat_db_free(db);
+
+	tree_write(*state, "flm.json",
+		   FLM_HEAD "{\"fastflowlm\": {\"min_version\": \"0.9\", "
+			    "\"generations\": [\"npu4\"], " FLM_KEYS "}}}");
+	expect_fail(*state, LEMON_ERR_INVALID_DATA,
+		    "flm.json: entry 'fastflowlm'", "min_version");
+	tree_write(*state, "flm.json",
+		   FLM_HEAD "{\"fastflowlm\": {\"min_version\": \"0.9.44\", "
+			    "\"generations\": [], " FLM_KEYS "}}}");
+	expect_fail(*state, LEMON_ERR_INVALID_DATA, "flm.json", "generations");
+	tree_write(*state, "flm.json",
+		   FLM_HEAD "{\"other\": {\"min_version\": \"0.9.44\", "
+			    "\"generations\": [\"npu4\"], " FLM_KEYS "}}}");
+	expect_fail(*state, LEMON_ERR_INVALID_DATA, "flm.json: entry 'other'",
+		    "unknown runtime");
+	tree_write(*state, "flm.json",
+		   FLM_HEAD "{\"fastflowlm\": {\"min_version\": \"0.9.44\", "
+			    "\"generations\": [\"npu4\"], \"sha265\": \"x\", " FLM_KEYS
+			    "}}}");
+	expect_fail(*state, LEMON_ERR_INVALID_DATA, "flm.json", "sha265");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +459,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_npu_errors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_kmsg_errors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flm_errors, setup,
 						teardown),
 	};
 
