@@ -74,11 +74,36 @@ test-asan:
 check:
 	scripts/check.sh
 
+# `make install PREFIX=/usr DESTDIR=...`: the binary, built apart with
+# LEMON_DATADIR at $(PREFIX)/share/lemon (the dev build keeps the tree's
+# compat/), its data, man page, completions and systemd user unit
+INSTALL_BUILD ?= $(BUILD)/install
+BINDIR ?= $(PREFIX)/bin
+SHAREDIR ?= $(PREFIX)/share
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+
+install:
+	@# objects built for another data directory are rebuilt
+	@if [ "$$(cat $(INSTALL_BUILD)/datadir 2>/dev/null)" != "$(SHAREDIR)/lemon" ]; then \
+		rm -rf $(INSTALL_BUILD); mkdir -p $(INSTALL_BUILD); \
+		echo "$(SHAREDIR)/lemon" > $(INSTALL_BUILD)/datadir; fi
+	$(MAKE) BUILD=$(INSTALL_BUILD) DATADIR=$(SHAREDIR)/lemon $(INSTALL_BUILD)/lemon
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/lemon $(DESTDIR)$(SHAREDIR)/man/man1 \
+		$(DESTDIR)$(SHAREDIR)/bash-completion/completions \
+		$(DESTDIR)$(SHAREDIR)/zsh/vendor-completions $(DESTDIR)$(USERUNITDIR)
+	install -m 755 $(INSTALL_BUILD)/lemon $(DESTDIR)$(BINDIR)/lemon
+	install -m 644 compat/*.json $(DESTDIR)$(SHAREDIR)/lemon/
+	install -m 644 packaging/lemon.1 $(DESTDIR)$(SHAREDIR)/man/man1/lemon.1
+	install -m 644 packaging/lemon.bash $(DESTDIR)$(SHAREDIR)/bash-completion/completions/lemon
+	install -m 644 packaging/_lemon $(DESTDIR)$(SHAREDIR)/zsh/vendor-completions/_lemon
+	sed 's|@BINDIR@|$(BINDIR)|' packaging/lemon.service > $(DESTDIR)$(USERUNITDIR)/lemon.service
+	chmod 644 $(DESTDIR)$(USERUNITDIR)/lemon.service
+
 clean:
 	rm -rf build-fuzz
 	rm -rf build build-asan
 
-.PHONY: all unit test test-asan check clean
+.PHONY: all unit test test-asan check clean install
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 
 # bounded fuzzing of the detect parsers with libFuzzer (clang)

@@ -200,7 +200,10 @@ int cli_cmd_list(int argc, char **argv)
 	struct backends_model m[256];
 	int n = 0, i;
 
-	(void)argv;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: lemon list\n  lists the local models and their sizes\n");
+		return CLI_EXIT_OK;
+	}
 	if (argc != 1) {
 		fprintf(stderr, "usage: lemon list\n");
 		return CLI_EXIT_USAGE;

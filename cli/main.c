@@ -50,6 +50,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (strcmp(argv[1], "help") == 0 && argc > 2) {
+		/* `lemon help COMMAND` is `lemon COMMAND --help` */
+		char help[] = "--help";
+		char *args[] = { argv[2], help, NULL };
+
+		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			if (strcmp(argv[2], commands[i].name) == 0)
+				return commands[i].run(2, args);
+		fprintf(stderr, "lemon: unknown command '%s'\n", argv[2]);
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
