@@ -142,6 +142,10 @@ static int pull(const char *data_dir, const char *name,
 	    compat_models_load(NULL, NULL, &reg, err) < 0)
 		return -1;
 	if (compat_model_find(reg, name, &m, err) < 0 ||
+	    (strcmp(m->recipe, "flm") == 0 &&
+	     lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+			   "model '%s' runs on FastFlowLM, which fetches its own models: nothing to pull",
+			   name) < 0) ||
 	    backends_store_lock(&p, &fd, err) < 0) {
 		compat_models_free(reg);
 		return -1;

@@ -143,6 +143,15 @@ cat > "$T/models.json" <<'JSON'
   { "name": "qwen3:0.6b", "recipe": "flm", "labels": ["llm"],
     "source": "test entry: FastFlowLM's Qwen3 0.6B, no GGUF" } ] }
 JSON
+# an flm model is FastFlowLM's to fetch: pull refuses and stores nothing
+if ! XDG_DATA_HOME="$T/pulldata" LEMON_MODELS_JSON="$T/models.json" "$LEMON" pull llama3.2:1b \
+	> "$T/pull.out" 2>&1 && grep -q "fetches its own models" "$T/pull.out" &&
+   [ -z "$(ls -A "$T/pulldata/lemon/models" 2>/dev/null)" ]; then
+	ok flm-model-not-pulled
+else
+	fail flm-model-not-pulled "$(cat "$T/pull.out"; ls -R "$T/pulldata" 2>/dev/null)"
+fi
+
 LPID=
 stop_lemon() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
