@@ -18,9 +18,27 @@ static enum doctor_status from_compat(enum compat_status st)
 	return DOCTOR_FAIL;
 }
 
+/* FastFlowLM opens the first NPU's node: a node this user cannot open
+ * refuses the candidate with that check's fix */
+static void flm_needs_node(struct doctor_result *res, int check)
+{
+	struct compat_candidate *f = &res->flm_candidate;
+	const struct doctor_check *c;
+
+	if (!res->has_flm_candidate || !f->usable || check < 0)
+		return;
+	c = &res->checks[check];
+	if (c->status != DOCTOR_FAIL)
+		return;
+	f->usable = false;
+	snprintf(f->reason, sizeof(f->reason),
+		 "FastFlowLM cannot run: %.110s%s%.120s", c->message,
+		 c->fix[0] ? "; " : "", c->fix);
+}
+
 void doctor_check_npu(struct doctor_result *res)
 {
-	int i;
+	int i, node_check = -1;
 
 	for (i = 0; i < res->view.n_npus; i++) {
 		const struct compat_npu *cn = &res->view.npus[i];
@@ -37,6 +55,8 @@ void doctor_check_npu(struct doctor_result *res)
 		snprintf(id, sizeof(id), "accel:%s", n->accel_node);
 		node = detect_find_node(&res->report, rel);
 		detect_root_display(DETECT_BASE_DEV, rel, path, sizeof(path));
+		if (i == 0)
+			node_check = res->n_checks;
 		/* the node's access is judged here and only here: the NPU
 		 * verdict above speaks of driver and firmware */
 		if (node == NULL || !node->exists)
@@ -49,6 +69,9 @@ void doctor_check_npu(struct doctor_result *res)
 	}
 	/* the section ends with what will run on the NPU; a refusal warns
 	 * (the NPU verdict above already fails when the NPU is broken) */
+	if (node_check >= res->n_checks)
+		node_check = -1; /* the table was full */
+	flm_needs_node(res, node_check);
 	if (res->has_flm_candidate)
 		doctor_add(res, "npu", "flm",
 			   res->flm_candidate.usable ? DOCTOR_OK : DOCTOR_WARN,

@@ -97,6 +97,15 @@ chmod +x "$T/bin/flm-broken"
 flm_cand strix-point-npu-flm "$T/bin/flm-broken"
 check flm-no-version '(.usable | not) and (.reason | test("named no version"))'
 
+# a node this user cannot open: refused with that check's fix (a copy of
+# the healthy tree whose /dev/accel/accel0 is root's alone)
+cp -a "$FIX/strix-point-npu-flm" "$T/noaccess"
+sed -i 's|^/dev/accel/accel0 .*|/dev/accel/accel0 600 0 0|' "$T/noaccess/dev/.lemon-stat"
+LEMON_FLM="$STANDIN" "$LEMON" doctor --json --sysroot "$T/noaccess" > "$T/doc.json"
+jq -c '[.backend.candidates[] | select(.backend == "flm")]' "$T/doc.json" > "$T/cand.json"
+check accel-node-not-accessible '(.usable | not) and (.reason | test("accel0 is not accessible"))
+	and (.reason | test("render|group|udev|chmod|usermod"))'
+
 flm_cand strix-halo "$STANDIN"
 check firmware-below-flm-floor '(.usable | not) and .target == "npu5"
 	and (.reason | test("firmware 1\\.1 or newer") and test("1\\.0\\.20\\.31"))'
