@@ -240,3 +240,15 @@ build-fuzz/fuzz_detect_flm: tests/fuzz/fuzz_detect_flm.c detect/flm.c util/str.c
 .PHONY: fuzz-kmsg fuzz-flm
 
 .PHONY: fuzz fuzz-lib
+
+# a `lemon worker`'s answer (backends/worker_json.c): untrusted JSON from the network
+fuzz: fuzz-workers
+fuzz-workers: build-fuzz/fuzz_backends_workers
+	mkdir -p build-fuzz/corpus-workers
+	build-fuzz/fuzz_backends_workers -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus-workers
+build-fuzz/fuzz_backends_workers: tests/fuzz/fuzz_backends_workers.c backends/worker_json.c \
+	util/err.c util/str.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libcjson) \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ $(shell pkg-config --libs libcjson) -lm
+.PHONY: fuzz-workers

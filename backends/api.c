@@ -402,8 +402,12 @@ int backends_acquire(struct backends *b, const char *model,
 	/* a model that fits nowhere is refused before anything starts or is
 	 * evicted for it */
 	if (backends_sup_plan(b, path, model, b->o.ram_bytes, b->o.cand[ci].vram_bytes,
-		     &fit, err) < 0)
-		return -1;
+		     &fit, err) < 0) {
+		/* with workers the start places it across them, or refuses */
+		if (err->code != LEMON_ERR_TOO_LARGE || b->o.n_workers == 0)
+			return -1;
+		lemon_err_clear(err);
+	}
 	pthread_mutex_lock(&b->mu);
 	c = place_child(b, model, role, err);
 	if (c == NULL) {
@@ -542,6 +546,8 @@ static void snap_child(struct backends *b, const struct backends_sup_child *c,
 		o->slots = c->slots;
 	if (c->state == BACKENDS_SUP_FAILED)
 		lemon_str_copy(o->error, sizeof(o->error), c->reason);
+	if (c->state == BACKENDS_SUP_READY || c->state == BACKENDS_SUP_STARTING)
+		lemon_str_copy(o->placement, sizeof(o->placement), c->placement);
 }
 
 void backends_snapshot(struct backends *b, struct backends_status *out)
@@ -576,6 +582,12 @@ void backends_snapshot(struct backends *b, struct backends_status *out)
 		out->cand[i].failed = b->cand_failed[i];
 	}
 	out->n_candidates = b->o.n_candidates;
+	out->n_workers = b->o.n_workers;
+	for (i = 0; i < b->o.n_workers; i++) {
+		out->worker[i] = b->o.workers[i];
+		out->worker_info[i] = b->wstate[i].info;
+		out->worker_checked[i] = b->wstate[i].checked;
+	}
 	pthread_mutex_unlock(&b->mu);
 }
 

@@ -27,6 +27,8 @@ struct backends_spawn {
 	bool embeddings;
 	bool reranking;
 	bool flm; /* `flm serve` (backends/flm.c), not llama-server */
+	const char *rpc;          /* --rpc H:P,...; NULL or "": none */
+	const char *tensor_split; /* --tensor-split with rpc */
 };
 
 /* forks and execs llama-server in its own process group with the parent
@@ -94,6 +96,7 @@ struct backends_sup_child {
 	int slots;          /* the running child's --parallel */
 	int crashes;        /* exits while ready since the slot was taken */
 	uint64_t gpu_bytes; /* its planned share of the device's memory */
+	char placement[400]; /* across workers: what backends_rpc_plan said */
 	struct backends_proc proc;
 	char reason[400];
 	char line[1024];
@@ -142,7 +145,31 @@ struct backends {
 	char logq[BACKENDS_SUP_LOGQ];
 	char logout[BACKENDS_SUP_LOGQ];
 	struct backends_flm_state *flm; /* backends/flm.c; NULL: none */
+	/* the workers as last probed (workers.c), under mu */
+	struct backends_worker_state {
+		bool checked;
+		struct backends_worker_info info;
+	} wstate[BACKENDS_MAX_WORKERS];
 };
+
+/* a model placed across workers (workers.c) */
+struct backends_rpc_placement {
+	int n_workers;
+	uint64_t need;
+	int ctx;
+	int ngl;
+	char rpc[BACKENDS_MAX_WORKERS * 72];
+	char tensor_split[BACKENDS_MAX_WORKERS * 24];
+	char placement[400];
+};
+
+/* probes the workers and places the model (which did not fit in local
+ * bytes here) across the reachable ones in proportion to their free
+ * memory; TOO_LARGE naming the sizes when it does not fit with them
+ * either. Called without mu held. */
+int backends_rpc_plan(struct backends *b, const char *path, const char *model,
+		      uint64_t local, struct backends_rpc_placement *out,
+		      struct lemon_err *err);
 
 /* queues "lemon: <line>" for the log (any thread, with or without mu) */
 void backends_sup_log(struct backends *b, const char *fmt, ...)

@@ -158,6 +158,15 @@ struct backends_candidate {
 	uint64_t vram_bytes; /* the device's memory; 0: CPU or unknown */
 };
 
+/* a `lemon worker` (backends/workers.c): its rpc-server's address and its
+ * lemon endpoint's port */
+#define BACKENDS_MAX_WORKERS 8
+struct backends_worker_addr {
+	char host[64]; /* an IP address */
+	int port;      /* rpc-server */
+	int api_port;  /* GET /api/v1/worker: port + 1 */
+};
+
 struct backends_opts {
 	const char *data_dir;   /* NULL: backends_data_dir's default */
 	const char *mirror;     /* passed to the provision layer */
@@ -173,7 +182,38 @@ struct backends_opts {
 				 * device (backends_default_slots) */
 	int max_loaded;         /* children per role; 0: as many as fit */
 	int idle_timeout_s;     /* unload after this long unused; 0: never */
+	/* a model that fits nowhere here is placed across these workers'
+	 * free memory (llama-server --rpc --tensor-split) */
+	int n_workers;
+	struct backends_worker_addr workers[BACKENDS_MAX_WORKERS];
 };
+
+/* "HOST:PORT[,HOST:PORT...]" into o->workers; INVALID_ARG when malformed */
+int backends_workers_parse_list(const char *s, struct backends_opts *o,
+				struct lemon_err *err);
+
+/* what a worker's endpoint says; error "" when it is usable */
+struct backends_worker_info {
+	char backend[16];
+	char device[64];
+	char version[32];
+	uint64_t free_bytes;
+	bool rpc_running;
+	char error[256]; /* why it is not used */
+};
+
+/* the JSON of GET /api/v1/worker, checked strictly (untrusted bytes):
+ * INVALID_DATA unless an object with "lemon_worker":1, a known backend,
+ * printable short strings and free_bytes an integer in 0..2^50 */
+int backends_worker_parse_json(const char *buf, size_t len,
+			       struct backends_worker_info *out,
+			       struct lemon_err *err);
+
+/* asks the worker (connect and answer each within timeout_ms), then
+ * checks that its rpc-server's port accepts connections; NETWORK when
+ * unreachable or silent, INVALID_DATA on a bad answer */
+int backends_worker_probe(const struct backends_worker_addr *w, int timeout_ms,
+			  struct backends_worker_info *out, struct lemon_err *err);
 
 enum backends_role {
 	BACKENDS_CHAT = 0, /* completions and chat */
@@ -249,6 +289,7 @@ struct backends_child_status {
 	int leases;       /* requests in flight */
 	int crashes;      /* exits while ready since loaded (each restarts) */
 	char error[400];  /* failed: why */
+	char placement[400]; /* on workers: "rpc H:P,..., tensor split ..."; "" */
 };
 
 struct backends_fallback_status {
@@ -277,7 +318,15 @@ struct backends_status {
 	struct backends_fallback_status fallback[BACKENDS_MAX_FALLBACKS];
 	int n_candidates;
 	struct backends_candidate_status cand[BACKENDS_MAX_CANDIDATES];
+	int n_workers; /* as last checked */
+	struct backends_worker_addr worker[BACKENDS_MAX_WORKERS];
+	struct backends_worker_info worker_info[BACKENDS_MAX_WORKERS];
+	bool worker_checked[BACKENDS_MAX_WORKERS];
 };
+
+/* probes every worker now (bounded, without the lock held) and records
+ * what they said for backends_snapshot; lost and found workers are logged */
+void backends_workers_refresh(struct backends *b);
 
 /* fills out under the supervisor's lock */
 void backends_snapshot(struct backends *b, struct backends_status *out);

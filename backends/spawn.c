@@ -222,6 +222,13 @@ int backends_spawn_child(const struct backends_spawn *s,
 	}
 	if (s->reranking)
 		argv[n++] = "--reranking";
+	/* across workers: llama.cpp's RPC devices, split by free memory */
+	if (s->rpc && s->rpc[0]) {
+		argv[n++] = "--rpc";
+		argv[n++] = s->rpc;
+		argv[n++] = "--tensor-split";
+		argv[n++] = s->tensor_split;
+	}
 	argv[n] = NULL;
 spawn:
 	envp = child_env(s->env_extra);

@@ -212,6 +212,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	struct backends_candidate cand = b->o.cand[c->cand];
 	struct backends_spawn s = { 0 };
 	struct backends_fit fit = { .n_gpu_layers = -1 };
+	struct backends_rpc_placement rp = { 0 };
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
 	uint64_t ram, vram;
@@ -235,6 +236,13 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (rc == 0 && !flm &&
 	    backends_sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
 		rc = -2;
+	/* too large here: across the workers, when there are any (re-placed
+	 * on each start, so a lost worker is left out) */
+	if (rc == -2 && err.code == LEMON_ERR_TOO_LARGE && b->o.n_workers > 0) {
+		lemon_err_clear(&err);
+		if (backends_rpc_plan(b, path, model, vram ? vram : ram, &rp, &err) == 0)
+			rc = 0;
+	}
 	if (rc == 0)
 		rc = backends_free_port(&port, &err);
 	pthread_mutex_lock(&b->mu);
@@ -280,6 +288,16 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	s.flm = flm;
 	if (flm)
 		s.ctx_size = b->o.ctx_size;
+	lemon_str_copy(c->placement, sizeof(c->placement), rp.placement);
+	if (rp.n_workers > 0) {
+		s.ctx_size = rp.ctx;
+		s.n_gpu_layers = rp.ngl;
+		s.rpc = rp.rpc;
+		s.tensor_split = rp.tensor_split;
+		c->gpu_bytes = 0;
+		backends_sup_log(b, "%s needs about %.0f MiB, more than this machine has: placed %s",
+			c->model, rp.need / 1048576.0, rp.placement);
+	}
 	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
 		c->state = BACKENDS_SUP_IDLE;
 		start_failed(b, c, err.msg);

@@ -425,12 +425,27 @@ int cli_cmd_ps(int argc, char **argv)
 		return cli_fail(&err);
 	printf("%-32s %-10s %-8s %-10s %8s %6s\n", "MODEL", "ROLE", "BACKEND",
 	       "STATE", "PID", "PORT");
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(h, "loaded"))
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(h, "loaded")) {
 		printf("%-32s %-10s %-8s %-10s %8.0f %6.0f\n",
 		       str_or(it, "model", "?"), str_or(it, "role", "?"),
 		       str_or(it, "backend", "?"), str_or(it, "state", "?"),
 		       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "pid")),
 		       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "port")));
+		/* placed across `lemon worker`s: where */
+		if (cJSON_GetObjectItemCaseSensitive(it, "placement"))
+			printf("  placed: %s\n", str_or(it, "placement", "?"));
+	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(h, "workers")) {
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "free_bytes");
+
+		printf("worker %s %s", str_or(it, "address", "?"), str_or(it, "state", "?"));
+		if (cJSON_IsNumber(f))
+			printf(" %s %.0f MiB free", str_or(it, "backend", "?"),
+			       f->valuedouble / 1048576.0);
+		if (cJSON_GetObjectItemCaseSensitive(it, "error"))
+			printf(": %s", str_or(it, "error", "?"));
+		printf("\n");
+	}
 	cJSON_Delete(h);
 	return CLI_EXIT_OK;
 }

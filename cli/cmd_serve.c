@@ -53,7 +53,9 @@ static void serve_usage(FILE *out)
 		"                   [--header-timeout S] [--max-conns N] [--max-conns-per-client N]\n"
 		"                   [--config FILE] [--data-dir DIR]\n"
 		"                   [--sysroot DIR] [--compat-dir DIR] [--max-loaded N]\n"
-		"                   [--idle-timeout S] [--parallel N]\n"
+		"                   [--idle-timeout S] [--parallel N] [--workers HOST:PORT[,...]]\n"
+		"--workers: `lemon worker`s; a model too large for this machine is split across\n"
+		"their free memory (llama.cpp RPC; LEMON_WORKERS, config key workers)\n"
 		"--api-key-file: the key is the first line of PATH (not visible in ps, unlike --api-key)\n"
 		"--cors-origin: comma-separated origins whose web pages may call the API (default none;\n"
 		"* allows any); requests from other origins get 403\n"
@@ -80,6 +82,7 @@ static const struct {
 	{ "--timeout", "timeout" }, { "--api-key-file", "api_key_file" },
 	{ "--header-timeout", "header_timeout" }, { "--max-conns", "max_conns" },
 	{ "--max-conns-per-client", "max_conns_per_client" },
+	{ "--workers", "workers" },
 };
 
 /* --max-loaded 1..8, --idle-timeout 0..86400 s, --parallel 1..64 */
@@ -599,6 +602,11 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	bo.max_loaded = a->max_loaded;
 	bo.idle_timeout_s = a->idle_timeout_s;
 	bo.parallel = a->parallel;
+	if (a->cfg.workers[0] &&
+	    backends_workers_parse_list(a->cfg.workers, &bo, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
 	/* threads start with SIGINT/SIGTERM blocked so only sigwait below
 	 * sees them; during the first-run install (no children yet) the
 	 * default action still ends lemon at once */
@@ -612,6 +620,10 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	pthread_sigmask(SIG_UNBLOCK, sigs, NULL);
 	rc = backends_prepare(b, &err);
 	pthread_sigmask(SIG_BLOCK, sigs, NULL);
+	/* said at once: a worker that cannot be used is reported, not found
+	 * out on the first large model */
+	if (rc == 0)
+		backends_workers_refresh(b);
 	if (rc < 0 || server_start(&a->cfg, b, data_dir, sysinfo, &srv, &err) < 0) {
 		rc = cli_fail(&err);
 		goto out;

@@ -79,6 +79,37 @@ static enum server_result models(struct server *s, struct server_conn *conn, con
 	return send_cjson(s, conn, 200, root);
 }
 
+/* "workers": each `lemon worker` as last checked: address, state (up,
+ * unusable, unchecked), backend and free memory or why it is unusable */
+static void workers_json(cJSON *root, const struct backends_status *st)
+{
+	cJSON *arr, *o;
+	char addr[80];
+	int i;
+
+	if (st->n_workers == 0 || (arr = cJSON_AddArrayToObject(root, "workers")) == NULL)
+		return;
+	for (i = 0; i < st->n_workers; i++) {
+		const struct backends_worker_info *w = &st->worker_info[i];
+
+		cJSON_AddItemToArray(arr, o = cJSON_CreateObject());
+		snprintf(addr, sizeof(addr), "%s:%d", st->worker[i].host,
+			 st->worker[i].port);
+		cJSON_AddStringToObject(o, "address", addr);
+		cJSON_AddStringToObject(o, "state", !st->worker_checked[i] ? "unchecked" :
+						    w->error[0]		  ? "unusable" :
+										    "up");
+		if (w->error[0]) {
+			cJSON_AddStringToObject(o, "error", w->error);
+			continue;
+		}
+		if (!st->worker_checked[i])
+			continue;
+		cJSON_AddStringToObject(o, "backend", w->backend);
+		cJSON_AddNumberToObject(o, "free_bytes", (double)w->free_bytes);
+	}
+}
+
 /* the supervisor's snapshot as {"loaded":[...],"fallbacks":[...],
  * "candidates":[...],...}; NULL on allocation failure */
 static cJSON *status_json(const struct backends_status *st)
@@ -119,7 +150,10 @@ static cJSON *status_json(const struct backends_status *st)
 			cJSON_AddNumberToObject(o, "slots", c->slots);
 		if (c->error[0])
 			cJSON_AddStringToObject(o, "error", c->error);
+		if (c->placement[0])
+			cJSON_AddStringToObject(o, "placement", c->placement);
 	}
+	workers_json(root, st);
 	for (i = 0; i < st->n_fallbacks; i++) {
 		const struct backends_fallback_status *h = &st->fallback[i];
 

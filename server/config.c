@@ -108,6 +108,8 @@ int server_config_set(struct server_config *c, const char *key,
 		return set_key_file(c, val, err);
 	if (strcmp(key, "cors_origin") == 0)
 		return set_str(c->cors_origin, sizeof(c->cors_origin), key, val, err);
+	if (strcmp(key, "workers") == 0)
+		return set_str(c->workers, sizeof(c->workers), key, val, err);
 	if (strcmp(key, "mirror") == 0)
 		return set_str(c->mirror, sizeof(c->mirror), key, val, err);
 	if (strcmp(key, "backend") == 0) {
@@ -176,6 +178,7 @@ static const struct {
 	{ "LEMON_MAX_CONNS", "max_conns" },
 	{ "LEMON_MAX_CONNS_PER_CLIENT", "max_conns_per_client" },
 	{ "LEMON_HEADER_TIMEOUT", "header_timeout" },
+	{ "LEMON_WORKERS", "workers" },
 };
 
 int server_config_load_env(struct server_config *c, struct lemon_err *err)

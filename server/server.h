@@ -30,6 +30,7 @@ struct server_config {
 	int upstream_timeout_s; /* longest wait for the backend's next bytes */
 	int max_conns;
 	int max_conns_per_client; /* from one client address */
+	char workers[600];     /* `lemon worker`s, "HOST:PORT,..."; "" none */
 };
 
 void server_config_defaults(struct server_config *c);

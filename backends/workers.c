@@ -1,0 +1,333 @@
+/* RPC workers (`lemon serve --workers`): the list of HOST:PORT, each
+ * worker's lemon endpoint (GET /api/v1/worker on PORT + 1) probed with
+ * bounded connect and read times, its JSON checked strictly (it comes from
+ * the network), and the placement of a model that fits nowhere locally
+ * across the reachable workers' free memory: llama-server --rpc with a
+ * --tensor-split in proportion to what each has free */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/backends-private.h"
+#include "util/http1.h"
+#include "util/str.h"
+
+#define MIB (1024.0 * 1024.0)
+#define ANSWER_MAX 8192
+
+int backends_workers_parse_list(const char *s, struct backends_opts *o,
+				struct lemon_err *err)
+{
+	const char *p = s, *end, *colon;
+	uint64_t port;
+	size_t len;
+
+	o->n_workers = 0;
+	while (*p) {
+		struct backends_worker_addr *w;
+
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		colon = memrchr(p, ':', len);
+		if (o->n_workers == BACKENDS_MAX_WORKERS)
+			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+					     "workers: more than %d",
+					     BACKENDS_MAX_WORKERS);
+		if (colon == NULL || colon == p || (size_t)(colon - p) >= 64 ||
+		    lemon_parse_u64(colon + 1, len - (size_t)(colon - p) - 1,
+				    10, 65534, &port, NULL) < 0 ||
+		    port == 0)
+			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+					     "workers: '%.*s' is not HOST:PORT "
+					     "(port 1..65534)",
+					     (int)(len > 80 ? 80 : len), p);
+		w = &o->workers[o->n_workers++];
+		memset(w, 0, sizeof(*w));
+		lemon_str_copy_n(w->host, sizeof(w->host), p,
+				 (size_t)(colon - p));
+		if (strpbrk(w->host, " /@?#") != NULL)
+			return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+					     "workers: bad host '%s'", w->host);
+		w->port = (int)port;
+		w->api_port = (int)port + 1;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* a TCP connection to host:port within timeout_ms (IPv4 or IPv6
+ * literals; names are not resolved, so no resolver can hang a probe) */
+static int connect_to(const char *host, int port, int timeout_ms,
+		      struct lemon_err *err)
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	struct pollfd pfd;
+	socklen_t sl, el = sizeof(int);
+	int fd, soerr = 0;
+	const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+
+	if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		sl = sizeof(*a4);
+	} else if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*a6);
+	} else {
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "'%s' is not an IP address", host);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+	if (fd < 0)
+		return lemon_err_errno(err, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, timeout_ms) != 1) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) < 0 ||
+		    soerr) {
+			errno = soerr ? soerr : errno;
+			goto fail;
+		}
+	}
+	return fd;
+fail:
+	lemon_err_set(err, LEMON_ERR_NETWORK, "connecting to %s:%d: %s", host,
+		      port, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+int backends_worker_probe(const struct backends_worker_addr *w, int timeout_ms,
+			  struct backends_worker_info *out,
+			  struct lemon_err *err)
+{
+	struct lemon_http1_head head;
+	struct pollfd pfd;
+	char req[200], *resp = malloc(ANSWER_MAX + 1);
+	int64_t deadline = mono_ms() + timeout_ms;
+	size_t got = 0;
+	ssize_t r;
+	int fd, n, rc = -1, hrc = LEMON_HTTP1_INCOMPLETE, left;
+
+	memset(out, 0, sizeof(*out));
+	if (resp == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	fd = connect_to(w->host, w->api_port, timeout_ms, err);
+	if (fd < 0)
+		goto done;
+	n = snprintf(req, sizeof(req),
+		     "GET /api/v1/worker HTTP/1.1\r\nHost: "
+		     "%s:%d\r\nConnection: close\r\n\r\n",
+		     w->host, w->api_port);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		lemon_err_set(err, LEMON_ERR_NETWORK, "%s:%d: send failed",
+			      w->host, w->api_port);
+		goto done;
+	}
+	/* to EOF (Connection: close), within the deadline and ANSWER_MAX */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		left = (int)(deadline - mono_ms());
+		if (left <= 0 || poll(&pfd, 1, left) != 1) {
+			lemon_err_set(err, LEMON_ERR_NETWORK,
+				      "%s:%d: no complete answer within %d ms",
+				      w->host, w->api_port, timeout_ms);
+			goto done;
+		}
+		r = recv(fd, resp + got, ANSWER_MAX - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (got == ANSWER_MAX) {
+			lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				      "%s:%d: answer longer than %d bytes",
+				      w->host, w->api_port, ANSWER_MAX);
+			goto done;
+		}
+	}
+	resp[got] = 0;
+	hrc = lemon_http1_parse_head(resp, got, &head);
+	if (hrc != LEMON_HTTP1_OK || head.status != 200) {
+		lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+			      "%s:%d: not an HTTP 200 answer", w->host,
+			      w->api_port);
+		goto done;
+	}
+	if (backends_worker_parse_json(resp + head.head_len,
+				       got - head.head_len, out, err) < 0) {
+		lemon_err_prefix(err, "%s:%d", w->host, w->api_port);
+		goto done;
+	}
+	if (!out->rpc_running) {
+		lemon_err_set(err, LEMON_ERR_BUSY,
+			      "%s:%d: its rpc-server is not running", w->host,
+			      w->api_port);
+		goto done;
+	}
+	close(fd);
+	/* the rpc-server's own port must answer too: the head talks to it */
+	fd = connect_to(w->host, w->port, timeout_ms, err);
+	if (fd >= 0)
+		rc = 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	free(resp);
+	return rc;
+}
+
+void backends_workers_refresh(struct backends *b)
+{
+	struct backends_worker_info info;
+	struct lemon_err err;
+	int i;
+
+	for (i = 0; i < b->o.n_workers; i++) {
+		struct backends_worker_state *s = &b->wstate[i];
+		bool was_ok;
+
+		lemon_err_clear(&err);
+		if (backends_worker_probe(&b->o.workers[i], 2000, &info, &err) <
+		    0) {
+			memset(&info, 0, sizeof(info));
+			snprintf(info.error, sizeof(info.error), "%s", err.msg);
+		}
+		pthread_mutex_lock(&b->mu);
+		was_ok = s->checked && s->info.error[0] == 0;
+		s->info = info;
+		if (info.error[0] && (was_ok || !s->checked))
+			backends_sup_log(b, "worker %s:%d unusable: %s",
+					 b->o.workers[i].host,
+					 b->o.workers[i].port, info.error);
+		else if (!info.error[0] && !was_ok)
+			backends_sup_log(b, "worker %s:%d: %s, %.0f MiB free",
+					 b->o.workers[i].host,
+					 b->o.workers[i].port, info.backend,
+					 info.free_bytes / MIB);
+		s->checked = true;
+		pthread_mutex_unlock(&b->mu);
+	}
+}
+
+/* the model of a running child whose placement uses w: an rpc-server
+ * serves one client at a time, so a second child on it would hang in its
+ * load; NULL when free. mu is held */
+static const char *held_by(const struct backends *b,
+			   const struct backends_worker_addr *w)
+{
+	char addr[80];
+	const char *p;
+	int i;
+
+	snprintf(addr, sizeof(addr), "%s:%d,", w->host, w->port);
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		const struct backends_sup_child *c = &b->child[i];
+
+		if (c->proc.pid <= 0 || c->placement[0] == 0)
+			continue;
+		for (p = strstr(c->placement, addr); p; p = strstr(p + 1, addr))
+			if (p > c->placement && (p[-1] == ' ' || p[-1] == ','))
+				return c->model;
+	}
+	return NULL;
+}
+
+int backends_rpc_plan(struct backends *b, const char *path, const char *model,
+		      uint64_t local, struct backends_rpc_placement *out,
+		      struct lemon_err *err)
+{
+	struct backends_gguf_info info;
+	struct backends_fit fit;
+	uint64_t total = 0, wfree[BACKENDS_MAX_WORKERS];
+	size_t pos = 0, tpos = 0, bpos = 0;
+	char busy[240] = "";
+	const char *other;
+	int i, n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (backends_gguf_read_model(path, &info, err) < 0 ||
+	    backends_fit_plan(&info, model, b->o.ctx_size, 0, 0, &fit, err) < 0)
+		return -1;
+	backends_workers_refresh(b);
+	pthread_mutex_lock(&b->mu);
+	for (i = 0; i < b->o.n_workers; i++) {
+		const struct backends_worker_addr *w = &b->o.workers[i];
+		const struct backends_worker_state *s = &b->wstate[i];
+
+		if (s->info.error[0])
+			continue;
+		if ((other = held_by(b, w)) != NULL) {
+			if (bpos < sizeof(busy))
+				bpos += (size_t)snprintf(busy + bpos, sizeof(busy) - bpos,
+							 "%s%s:%d by '%.40s'", bpos ? ", " : "",
+							 w->host, w->port, other);
+			continue;
+		}
+		wfree[n] = s->info.free_bytes;
+		total += wfree[n];
+		pos += (size_t)snprintf(out->rpc + pos, sizeof(out->rpc) - pos,
+					"%s%s:%d", n ? "," : "", w->host, w->port);
+		tpos += (size_t)snprintf(out->tensor_split + tpos,
+					 sizeof(out->tensor_split) - tpos, "%s%llu",
+					 n ? "," : "",
+					 (unsigned long long)(wfree[n] >> 20) + 1);
+		n++;
+	}
+	pthread_mutex_unlock(&b->mu);
+	if (n == 0 && busy[0])
+		return lemon_err_set(err, LEMON_ERR_BUSY,
+				     "model '%s' needs about %.0f MiB, more than this machine has, and the workers are held: %s (an rpc-server serves one model at a time; unload that one first)",
+				     model, fit.need / MIB, busy);
+	if (n == 0)
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "model '%s' needs about %.0f MiB, more than this machine has, and no worker is reachable",
+				     model, fit.need / MIB);
+	if (fit.need > total + local)
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "model '%s' needs about %.0f MiB; this machine has %.0f MiB and the %d free reachable worker(s) %.0f MiB",
+				     model, fit.need / MIB, local / MIB, n, total / MIB);
+	out->n_workers = n;
+	out->need = fit.need;
+	out->ctx = fit.ctx;
+	/* all layers on the workers when they hold it; else the layers in
+	 * their share, the rest on this machine */
+	out->ngl = info.block_count && info.block_count < 100000 ?
+			   (int)info.block_count + 1 : 999;
+	if (fit.need > total && info.block_count)
+		out->ngl = (int)(info.block_count * (total / (double)fit.need));
+	snprintf(out->placement, sizeof(out->placement),
+		 "rpc %.280s, tensor split %.60s (MiB free), %d layers on workers",
+		 out->rpc, out->tensor_split, out->ngl);
+	return 0;
+}
