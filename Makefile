@@ -38,7 +38,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/lemon
 
 $(BUILD)/lemon: $(CLI_OBJS) $(BUILD)/liblemon.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/liblemon.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/liblemon.a $(LDLIBS)
 
 $(BUILD)/liblemon.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)

@@ -18,6 +18,9 @@ PKGS="$PKGS libdrm-dev"
 # headless Chromium for the web app's browser tests (tests/integration/
 # test_browser.sh, driven by puppeteer-core from tests/node)
 PKGS="$PKGS chromium"
+# the Debian package and its checks (tests/integration/test_deb.sh,
+# test_install.sh): dpkg-buildpackage, dh, lintian, groff for the man page
+PKGS="$PKGS dpkg-dev debhelper lintian groff-base"
 # a machine may already carry Node.js from elsewhere (with npm bundled);
 # only a machine without node gets Debian's
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
