@@ -123,6 +123,33 @@ int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
 		      int ctx, uint64_t ram, uint64_t vram,
 		      struct backends_fit *out, struct lemon_err *err);
 
+/* ---- several GPUs of one machine (backends/multigpu.c) ---- */
+#define BACKENDS_MAX_SPLIT_GPUS 16
+struct backends_gpu_mem {
+	char device[16];     /* llama.cpp's name: "CUDA0", "ROCm1", "Vulkan0" */
+	uint64_t free_bytes; /* what its driver reports free (else its size) */
+};
+
+struct backends_split_plan {
+	int n_devices;          /* 1: one GPU, no split */
+	bool split;             /* --split-mode layer over devices */
+	char devices[BACKENDS_MAX_SPLIT_GPUS * 17];      /* --device */
+	char tensor_split[BACKENDS_MAX_SPLIT_GPUS * 21]; /* MiB free each */
+	struct backends_fit fit; /* over the devices' memory together */
+	char text[600];         /* the plan, for the log and the user */
+};
+
+/* the model on the largest GPU alone when it fits there; else split by
+ * layers over every GPU of the first listed GPU's vendor (only: a
+ * --device list, "" or NULL for all), in proportion to their free
+ * memory, partially offloaded when even together they are too small;
+ * TOO_LARGE when it fits nowhere with ram; NOT_FOUND without a GPU */
+int backends_multigpu_plan(const struct backends_gguf_info *m,
+			   const char *name, int ctx, uint64_t ram,
+			   const struct backends_gpu_mem *gpus, int n_gpus,
+			   const char *only, struct backends_split_plan *out,
+			   struct lemon_err *err);
+
 /* imports the GGUF file at src as name: src must be a regular file (a
  * FIFO or device is refused with INVALID_ARG, never opened for a blocking
  * read); its bytes are copied into the store, and the copy (not src) is

@@ -1,0 +1,147 @@
+/* backends/multigpu.c: a model larger than one GPU's free memory split by
+ * layers across the GPUs of one vendor, in proportion to their free
+ * memory; one GPU (the largest) when it holds the model; --device honoured */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backends/backends.h"
+
+#define GIB (1ull << 30)
+
+/* a 70B-class shape: 80 layers, GQA 64/8, about 40 GiB of weights */
+static struct backends_gguf_info shape70b(void)
+{
+	struct backends_gguf_info m;
+
+	memset(&m, 0, sizeof(m));
+	m.block_count = 80;
+	m.embedding_length = 8192;
+	m.head_count = 64;
+	m.head_count_kv = 8;
+	m.context_length = 131072;
+	m.tensor_bytes = 40 * GIB;
+	m.layer_bytes = 38 * GIB;
+	return m;
+}
+
+static int plan(const struct backends_gpu_mem *g, int n, const char *only,
+		uint64_t ram, struct backends_split_plan *p, struct lemon_err *err)
+{
+	struct backends_gguf_info m = shape70b();
+
+	return backends_multigpu_plan(&m, "big", 4096, ram, g, n, only, p, err);
+}
+
+static void test_one_gpu_when_it_fits(void **state)
+{
+	const struct backends_gpu_mem g[] = { { "CUDA0", 8 * GIB }, { "CUDA1", 139 * GIB } };
+	struct backends_split_plan p;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(plan(g, 2, NULL, 64 * GIB, &p, &err), 0);
+	assert_int_equal(p.n_devices, 1);
+	assert_false(p.split);
+	assert_string_equal(p.devices, "CUDA1");
+	assert_false(p.fit.partial);
+	assert_int_equal(p.fit.ngl, 81);
+}
+
+static void test_split_by_free_memory(void **state)
+{
+	const struct backends_gpu_mem g[] = { { "CUDA0", 30 * GIB }, { "CUDA1", 20 * GIB } };
+	struct backends_split_plan p;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(plan(g, 2, NULL, 64 * GIB, &p, &err), 0);
+	assert_true(p.split);
+	assert_int_equal(p.n_devices, 2);
+	assert_string_equal(p.devices, "CUDA0,CUDA1");
+	assert_string_equal(p.tensor_split, "30720,20480");
+	assert_false(p.fit.partial);
+	assert_int_equal(p.fit.ngl, 81);
+	assert_non_null(strstr(p.text, "--split-mode layer --device CUDA0,CUDA1 --tensor-split 30720,20480"));
+}
+
+static void test_split_partial(void **state)
+{
+	const struct backends_gpu_mem g[] = { { "ROCm0", 16 * GIB }, { "ROCm1", 8 * GIB } };
+	struct backends_split_plan p;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(plan(g, 2, NULL, 64 * GIB, &p, &err), 0);
+	assert_true(p.split);
+	assert_string_equal(p.tensor_split, "16384,8192");
+	assert_true(p.fit.partial);
+	assert_true(p.fit.ngl > 30 && p.fit.ngl < 80);
+	assert_non_null(strstr(p.text, "partial offload"));
+}
+
+static void test_one_vendor_only(void **state)
+{
+	const struct backends_gpu_mem g[] = {
+		{ "CUDA0", 24 * GIB }, { "Vulkan0", 24 * GIB }, { "CUDA1", 24 * GIB }
+	};
+	struct backends_split_plan p;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(plan(g, 3, NULL, 64 * GIB, &p, &err), 0);
+	assert_string_equal(p.devices, "CUDA0,CUDA1");
+	assert_string_equal(p.tensor_split, "24576,24576");
+}
+
+static void test_device_filter(void **state)
+{
+	const struct backends_gpu_mem g[] = {
+		{ "CUDA0", 24 * GIB }, { "CUDA1", 24 * GIB }, { "CUDA10", 24 * GIB }
+	};
+	struct backends_split_plan p;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	/* CUDA1 alone (not CUDA10): partially offloaded there */
+	assert_int_equal(plan(g, 3, "CUDA1", 64 * GIB, &p, &err), 0);
+	assert_int_equal(p.n_devices, 1);
+	assert_string_equal(p.devices, "CUDA1");
+	assert_true(p.fit.partial);
+	assert_int_equal(plan(g, 3, "CUDA10,CUDA0", 64 * GIB, &p, &err), 0);
+	assert_string_equal(p.devices, "CUDA0,CUDA10");
+	lemon_err_clear(&err);
+	assert_int_equal(plan(g, 3, "CUDA7", 64 * GIB, &p, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+}
+
+static void test_fits_nowhere(void **state)
+{
+	const struct backends_gpu_mem g[] = { { "CUDA0", 8 * GIB }, { "CUDA1", 8 * GIB } };
+	struct backends_split_plan p;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(plan(g, 2, NULL, 8 * GIB, &p, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_TOO_LARGE);
+	lemon_err_clear(&err);
+	assert_int_equal(plan(g, 0, NULL, 64 * GIB, &p, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_one_gpu_when_it_fits),
+		cmocka_unit_test(test_split_by_free_memory),
+		cmocka_unit_test(test_split_partial),
+		cmocka_unit_test(test_one_vendor_only),
+		cmocka_unit_test(test_device_filter),
+		cmocka_unit_test(test_fits_nowhere),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
