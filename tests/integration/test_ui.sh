@@ -94,6 +94,12 @@ for m in $(grep -ho "from '\./[a-z_-]*\.js'" server/ui/*.js | sed "s/from '\.\//
 	[ "$st" = 200 ] && ok "import $m" || fail "import $m" "status $st"
 done
 
+# what the page reads before its first call: whether to ask for a key,
+# never the key itself
+st=$(get /ui/config.json)
+[ "$st" = 200 ] && jq -e '.api_key == true' "$T/b" > /dev/null && ! grep -q "$KEY" "$T/b" &&
+	ok "config.json says a key is needed" || fail "config.json says a key is needed" "status $st $(cat "$T/b")"
+
 st=$(get /ui/nope.js)
 [ "$st" = 404 ] && ok "unknown file 404" || fail "unknown file 404" "status $st"
 st=$(get /ui/../v1/models)
