@@ -179,7 +179,7 @@ start_lemon() {
 	LPID=$!
 	i=0
 	while [ $i -lt 300 ]; do
-		grep -q "listening on" "$log" && return 0
+		grep -qs "listening on" "$log" && return 0
 		kill -0 "$LPID" 2>/dev/null || break
 		sleep 0.1
 		i=$((i + 1))
