@@ -12,7 +12,8 @@
 #include "cli/cli.h"
 
 struct bar_state {
-	bool tty;
+	bool tty;  /* draw a bar */
+	bool json; /* else JSON lines; neither: quiet */
 	bool drawn;
 	double t0;
 	const char *last_status;
@@ -80,26 +81,28 @@ static void on_progress(void *ctx, const struct provision_pull_progress *p)
 
 	if (b->tty)
 		bar(b, p);
-	else
+	else if (b->json)
 		json_line(p);
 }
 
 static void pull_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lemon pull [--data-dir DIR] [--] NAME\n"
+		"usage: lemon pull [--data-dir DIR] [--progress auto|bar|json|none] [--] NAME\n"
 		"       lemon pull [--data-dir DIR] --file PATH [--] NAME\n"
 		"  NAME from the model registry (compat/models.json merged with\n"
 		"  $XDG_CONFIG_HOME/lemon/models.json) is downloaded from\n"
 		"  $HF_ENDPOINT (default https://huggingface.co), HF_TOKEN sent when set;\n"
 		"  --file imports a local GGUF file as NAME instead. '--' ends the\n"
-		"  options, for a NAME that starts with '-'\n");
+		"  options, for a NAME that starts with '-'. --progress: a bar (auto: when\n"
+		"  stderr is a terminal), JSON lines on stderr (auto: otherwise) or none\n");
 }
 
 struct model_args {
 	const char *name;
 	const char *data_dir;
 	const char *file; /* pull --file PATH */
+	const char *progress; /* pull --progress MODE */
 };
 
 /* [--data-dir DIR] [--file PATH] [--] NAME in any order. Model names may
@@ -126,6 +129,8 @@ static int model_args(int argc, char **argv, bool with_file,
 				a->data_dir = argv[++i];
 			else if (with_file && strcmp(s, "--file") == 0 && i + 1 < argc)
 				a->file = argv[++i];
+			else if (with_file && strcmp(s, "--progress") == 0 && i + 1 < argc)
+				a->progress = argv[++i];
 			else
 				return -1;
 		} else if (a->name == NULL) {
@@ -163,7 +168,16 @@ int cli_cmd_pull(int argc, char **argv)
 	}
 	if (a.file)
 		return pull_file(&a);
-	b.tty = isatty(STDERR_FILENO);
+	if (a.progress == NULL || strcmp(a.progress, "auto") == 0) {
+		b.tty = isatty(STDERR_FILENO);
+		b.json = !b.tty;
+	} else if (strcmp(a.progress, "bar") == 0 || strcmp(a.progress, "json") == 0) {
+		b.tty = a.progress[0] == 'b';
+		b.json = !b.tty;
+	} else if (strcmp(a.progress, "none") != 0) {
+		pull_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
 	b.t0 = now_s();
 	if (backends_pull_model(a.data_dir, a.name, on_progress, &b, &err) < 0) {
 		if (b.drawn)
