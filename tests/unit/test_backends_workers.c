@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "backends/backends.h"
+#include "server/server.h"
 
 static int parse(const char *json, struct backends_worker_info *w)
 {
@@ -81,12 +82,26 @@ static void test_list(void **state)
 	assert_int_equal(backends_workers_parse_list("a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9", &o, &err), -1);
 }
 
+/* the config file's and LEMON_WORKERS' key reaches serve */
+static void test_config_key(void **state)
+{
+	struct server_config c;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	server_config_defaults(&c);
+	assert_string_equal(c.workers, "");
+	assert_int_equal(server_config_set(&c, "workers", "10.0.0.2:50052,10.0.0.3:50052", &err), 0);
+	assert_string_equal(c.workers, "10.0.0.2:50052,10.0.0.3:50052");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_answer),
 		cmocka_unit_test(test_bad_answers),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_config_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
