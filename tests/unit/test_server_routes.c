@@ -119,6 +119,44 @@ static void test_err_status(void **state)
 	assert_int_equal(server_err_status(LEMON_ERR_IO), 503);
 }
 
+/* the web app's rows (server/ui.c): GET only, open without the key, one
+ * file name after /ui/ and nothing deeper, one metrics label for all */
+static void test_ui_rows(void **state)
+{
+	const struct server_route *r;
+	const char *tail;
+	char label[SERVER_ROUTE_LABEL_MAX];
+	bool other;
+
+	(void)state;
+	r = find("GET", "/ui/app.js", &tail, &other);
+	assert_non_null(r);
+	assert_false(other);
+	assert_true(r->flags & SERVER_ROUTE_OPEN);
+	assert_ptr_equal(r->fn, server_ui_asset);
+	assert_string_equal(tail, "app.js");
+	server_route_label(r, label, sizeof(label));
+	assert_string_equal(label, "/ui/{file}");
+	r = find("GET", "/ui/", &tail, &other);
+	assert_non_null(r);
+	assert_null(tail);
+	assert_true(r->flags & SERVER_ROUTE_OPEN);
+	r = find("GET", "/ui", &tail, &other);
+	assert_non_null(r);
+	assert_true(r->flags & SERVER_ROUTE_OPEN);
+	assert_null(find("GET", "/ui/a/b.js", &tail, &other));
+	r = find("POST", "/ui/app.js", &tail, &other);
+	assert_true(other);
+	/* the API rows stay closed */
+	r = find("GET", "/v1/models", &tail, &other);
+	assert_non_null(r);
+	assert_false(r->flags & SERVER_ROUTE_OPEN);
+	r = find("GET", "/", &tail, &other);
+	assert_non_null(r);
+	assert_false(r->flags & SERVER_ROUTE_OPEN);
+	assert_ptr_equal(r->fn, server_ui_root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +164,7 @@ int main(void)
 		cmocka_unit_test(test_methods_and_tail),
 		cmocka_unit_test(test_shapes),
 		cmocka_unit_test(test_err_status),
+		cmocka_unit_test(test_ui_rows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
