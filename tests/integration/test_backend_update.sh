@@ -212,7 +212,10 @@ lem install-backend llamacpp:cpu --compat-dir "$C" --progress none > /dev/null 2
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 lem pull --file "$MODEL" tiny > /dev/null 2>&1
-LEMON_COMPAT_DIR=$C lem serve --port "$PORT" --backend cpu > "$T/serve.log" 2>&1 &
+# not through lem(): a function run with & is a subshell, whose pid is not
+# lemon's, so the kill below (and cleanup) would leave lemon running
+LEMON_COMPAT_DIR=$C LEMON_GITHUB_API=http://127.0.0.1:$APORT XDG_CACHE_HOME=$D/cache \
+	XDG_DATA_HOME=$D "$LEMON" serve --port "$PORT" --backend cpu > "$T/serve.log" 2>&1 &
 LPID=$!
 i=0
 while [ $i -lt 300 ] && ! grep -qs "listening on" "$T/serve.log"; do sleep 0.1; i=$((i + 1)); done
