@@ -144,6 +144,10 @@ struct backends {
 	unsigned long logq_dropped;
 	char logq[BACKENDS_SUP_LOGQ];
 	char logout[BACKENDS_SUP_LOGQ];
+	/* the last lines queued, for backends_log_read (GET /api/v1/logs),
+	 * under qmu: logring_end bytes went in, the last BACKENDS_SUP_LOGQ kept */
+	char logring[BACKENDS_SUP_LOGQ];
+	uint64_t logring_end;
 	struct backends_flm_state *flm; /* backends/flm.c; NULL: none */
 	/* the workers as last probed (workers.c), under mu */
 	struct backends_worker_state {

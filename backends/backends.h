@@ -358,6 +358,12 @@ void backends_workers_refresh(struct backends *b);
 /* fills out under the supervisor's lock */
 void backends_snapshot(struct backends *b, struct backends_status *out);
 
+/* lemon's recent log lines (its supervisor's and the children's, the last
+ * 64 KiB) from byte *pos on, at most cap into out; *pos moves past them
+ * (first to the oldest byte kept when older ones were overwritten).
+ * Returns the bytes copied, 0 when nothing new came */
+size_t backends_log_read(struct backends *b, uint64_t *pos, char *out, size_t cap);
+
 /* stops the supervisor and the children (SIGTERM to each process group,
  * SIGKILL after 3 s, reaped within 2 s more or reported and left);
  * backends_acquire answers BUSY from then on while releases stay valid.

@@ -12,6 +12,43 @@
 
 #include "backends/backends-private.h"
 
+/* the history a log reader sees: every line, even one the writer's queue
+ * dropped; the oldest bytes are overwritten. Called under qmu. */
+static void ring_put(struct backends *b, const char *text, size_t n)
+{
+	size_t cap = sizeof(b->logring), at, first;
+
+	if (n > cap) {
+		text += n - cap;
+		b->logring_end += n - cap;
+		n = cap;
+	}
+	at = (size_t)(b->logring_end % cap);
+	first = n < cap - at ? n : cap - at;
+	memcpy(b->logring + at, text, first);
+	memcpy(b->logring, text + first, n - first);
+	b->logring_end += n;
+}
+
+size_t backends_log_read(struct backends *b, uint64_t *pos, char *out, size_t cap)
+{
+	size_t ring = sizeof(b->logring), n, at, first;
+
+	pthread_mutex_lock(&b->qmu);
+	if (b->logring_end > ring && *pos < b->logring_end - ring)
+		*pos = b->logring_end - ring; /* overwritten: from the oldest kept */
+	if (*pos > b->logring_end)
+		*pos = b->logring_end;
+	n = (size_t)(b->logring_end - *pos) < cap ? (size_t)(b->logring_end - *pos) : cap;
+	at = (size_t)(*pos % ring);
+	first = n < ring - at ? n : ring - at;
+	memcpy(out, b->logring + at, first);
+	memcpy(out + first, b->logring, n - first);
+	*pos += n;
+	pthread_mutex_unlock(&b->qmu);
+	return n;
+}
+
 void backends_sup_emit(struct backends *b, const char *text, size_t n)
 {
 	pthread_mutex_lock(&b->qmu);
@@ -22,6 +59,7 @@ void backends_sup_emit(struct backends *b, const char *text, size_t n)
 		b->logq_len += n;
 		b->logq_in += n;
 	}
+	ring_put(b, text, n);
 	pthread_cond_signal(&b->qcv);
 	pthread_mutex_unlock(&b->qmu);
 }

@@ -354,6 +354,9 @@ enum server_result server_api_unload(const struct server_call *k);
 enum server_result server_api_shutdown(const struct server_call *k);
 enum server_result server_api_live(const struct server_call *k);
 
+/* GET /api/v1/logs: lemon's log lines as server-sent events (server/logs.c) */
+enum server_result server_logs_route(const struct server_call *k);
+
 /* GET /metrics (server/metrics_route.c) */
 enum server_result server_metrics_route(const struct server_call *k);
 

@@ -76,7 +76,7 @@ export async function readSSE(resp, onEvent) {
       buf = buf.slice(i + 1);
       if (!line.startsWith('data:')) continue;
       const data = line.slice(5).trim();
-      if (data === '[DONE]') return;
+      if (data === '[DONE]') { reader.cancel().catch(() => {}); return; }
       try { onEvent(JSON.parse(data)); } catch (e) { if (e instanceof SyntaxError) continue; throw e; }
     }
   }

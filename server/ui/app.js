@@ -3,8 +3,9 @@ import { status, ensureKey } from './api.js';
 import * as chat from './chat.js';
 import * as models from './models.js';
 import * as system from './system.js';
+import * as logs from './logs.js';
 
-const pages = { chat, models, system };
+const pages = { chat, models, system, logs };
 
 async function show() {
   const name = (location.hash || '#chat').slice(1);

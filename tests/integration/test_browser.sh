@@ -73,7 +73,7 @@ rc=$?
 cat "$T/out"
 grep -q '^FAIL' "$T/out" && FAILS=$((FAILS + 1))
 [ "$rc" -eq 0 ] || { [ "$FAILS" -gt 0 ] || fail "browser run" "node exited $rc"; }
-for p in chat models system; do
+for p in chat models system logs; do
 	for w in desktop phone; do
 		[ -s "$SHOTS/$p-$w.png" ] && ok "screenshot $p-$w" || fail "screenshot $p-$w" "missing"
 	done

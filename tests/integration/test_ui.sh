@@ -130,6 +130,28 @@ st=$(get /)
 st=$(get /ui/ -H 'Origin: http://evil.example')
 [ "$st" = 403 ] && ok "foreign origin refused" || fail "foreign origin refused" "status $st"
 
+# the log stream: needs the key, starts with the kept history (the
+# supervisor named its backend), and a client still reading it does not
+# hold up the server's shutdown (timed here)
+st=$(curl -s -o "$T/b" -w '%{http_code}' --max-time 1 "$URL/api/v1/logs")
+[ "$st" = 401 ] && ok "logs need the key" || fail "logs need the key" "status $st"
+curl -s -N --max-time 1 -D "$T/h" -H "Authorization: Bearer $KEY" "$URL/api/v1/logs" > "$T/logs"
+grep -q '^data: {"line":"lemon: backend cpu' "$T/logs" && [ "$(hdr Content-Type)" = text/event-stream ] &&
+	ok "logs stream the history" || fail "logs stream the history" "$(head -c 200 "$T/logs")"
+curl -s -N -H "Authorization: Bearer $KEY" "$URL/api/v1/logs" > /dev/null 2>&1 &
+CPID=$!
+sleep 0.3
+t0=$(date +%s)
+kill "$LPID"
+wait "$LPID"
+rc=$?
+t1=$(date +%s)
+LPID=
+kill "$CPID" 2>/dev/null
+[ "$rc" -eq 0 ] && [ $((t1 - t0)) -le 5 ] && ok "shutdown with a log reader" ||
+	fail "shutdown with a log reader" "exit $rc after $((t1 - t0)) s"
+
+
 # no other origin in the assets: no CDN, nothing fetched from elsewhere
 if grep -n -E "https?://|//cdn|<script>| on[a-z]+=\"" server/ui/* | grep -v "xmlns=\"http://www.w3.org/2000/svg\"" > "$T/ext"; then
 	fail "assets are self-contained" "$(head -n 3 "$T/ext")"

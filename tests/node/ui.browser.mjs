@@ -28,11 +28,28 @@ const errors = [];
 page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text() + ' ' + (m.location().url || '')); });
 page.on('pageerror', (e) => errors.push(String(e)));
 page.on('dialog', (d) => d.accept());
+// requests still open, named when a page never gets ready
+const inflight = new Map();
+page.on('request', (r) => inflight.set(r, Date.now()));
+page.on('requestfinished', (r) => inflight.delete(r));
+page.on('requestfailed', (r) => inflight.delete(r));
+page.on('response', (r) => { if (r.url().includes('/logs')) inflight.delete(r.request()); });
 await page.setViewport({ width: 1280, height: 800 });
 
+// a fresh load of the page, then the app's own navigation (as a click on
+// its link), so each page is rendered once from a known state
 async function open(name) {
-  await page.goto(`${URL}/ui/#${name}`, { waitUntil: 'domcontentloaded' });
-  await page.waitForSelector(`main[data-ready="${name}"]`, { timeout: 20000 });
+  await page.goto(`${URL}/ui/`, { waitUntil: 'load' });
+  await page.waitForSelector('main[data-ready]', { timeout: 20000 });
+  if (name !== 'chat') await page.click(`#nav-${name}`);
+  try {
+    await page.waitForSelector(`main[data-ready="${name}"]`, { timeout: 20000 });
+  } catch (e) {
+    const why = await page.evaluate(() => [location.href, document.querySelector('main').dataset.page,
+      document.getElementById('status').textContent].join(' | '));
+    const open = [...inflight].map(([r, t]) => `${r.method()} ${new URL(r.url()).pathname} ${Date.now() - t} ms`);
+    throw new Error(`${name} never ready (${why}; open: ${open.join(', ')})`);
+  }
 }
 async function shots(name) {
   await page.setViewport({ width: 1280, height: 800 });
@@ -111,6 +128,26 @@ await step('system page shows this machine\'s checks and the recommended backend
   await page.waitForSelector('#fallbacks li');
 });
 await step('system screenshots', () => shots('system'));
+
+await step('logs page shows the history, then lines as they are logged', async () => {
+  await open('logs');
+  const count = () => page.$eval('#loglines', (e) => (e.textContent.match(/starting tiny/g) || []).length);
+  await page.waitForFunction(() => /\[llama-server tiny/.test(document.querySelector('#loglines').textContent),
+    { timeout: 10000 });
+  const before = await count();
+  if (before < 1) throw new Error('no "starting tiny" line in the history');
+  // unload and load again through the API: the open page gets the new lines
+  await page.evaluate(async (model) => {
+    const h = { 'Content-Type': 'application/json', Authorization: 'Bearer ' + sessionStorage.getItem('lemon.key') };
+    for (const what of ['unload', 'load']) {
+      const r = await fetch('/api/v1/' + what, { method: 'POST', headers: h, body: JSON.stringify({ model_name: model }) });
+      if (!r.ok) throw new Error(what + ' ' + r.status);
+    }
+  }, MODEL);
+  await page.waitForFunction((n) => (document.querySelector('#loglines').textContent.match(/starting tiny/g) || []).length > n,
+    { timeout: 30000 }, before);
+});
+await step('logs screenshots', () => shots('logs'));
 
 await step('keyboard reaches the navigation', async () => {
   await open('chat');
