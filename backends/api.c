@@ -142,6 +142,11 @@ static int first_candidate(struct backends *b)
 	return last;
 }
 
+int backends_sup_first_cand(struct backends *b)
+{
+	return first_candidate(b);
+}
+
 /* true while a child of the role is stopping to make room */
 static bool evicting(struct backends *b, enum backends_role role)
 {

@@ -215,6 +215,10 @@ int backends_sup_plan(const struct backends *b, const char *path, const char *mo
 	     uint64_t ram, uint64_t vram, struct backends_fit *fit,
 	     struct lemon_err *err);
 
+/* the candidate a load starts on: the first that has not failed (api.c);
+ * the lock is held */
+int backends_sup_first_cand(struct backends *b);
+
 /* creates a directory and its parents (models.c) */
 int backends_mkdirs(const char *path, struct lemon_err *err);
 

@@ -358,6 +358,35 @@ void backends_workers_refresh(struct backends *b);
 /* fills out under the supervisor's lock */
 void backends_snapshot(struct backends *b, struct backends_status *out);
 
+/* where a model of the store would go if it were loaded now, as the load
+ * plans it (backends_fit_plan with the machine's RAM and the first usable
+ * candidate's VRAM): the web app's Models page shows it (plan.c) */
+enum backends_place {
+	BACKENDS_PLACE_GPU,       /* every layer on the GPU */
+	BACKENDS_PLACE_PARTIAL,   /* gpu_layers of layers on the GPU */
+	BACKENDS_PLACE_CPU,       /* a CPU candidate: all in RAM */
+	BACKENDS_PLACE_NPU,       /* a FastFlowLM model: no GGUF plan */
+	BACKENDS_PLACE_TOO_LARGE, /* refused: text says why */
+};
+
+struct backends_model_plan {
+	enum backends_place place;
+	char backend[16];   /* the candidate's kind: "vulkan", "cpu" */
+	int gpu_layers;     /* PARTIAL: layers on the GPU */
+	int layers;         /* the model's layer count, 0 unknown */
+	int ctx;            /* the context it would get */
+	uint64_t need;      /* estimated bytes (0 for NPU) */
+	uint64_t ram, vram; /* what the plan was made against */
+	char text[LEMON_ERR_MSG_MAX]; /* TOO_LARGE: the refusal */
+};
+
+/* the plan for model name: NOT_FOUND when it is not in the store, IO or
+ * INVALID_DATA when its header cannot be read */
+int backends_plan_model(struct backends *b, const char *name,
+			struct backends_model_plan *out, struct lemon_err *err);
+/* "gpu", "partial", "cpu", "npu", "too_large" */
+const char *backends_place_name(enum backends_place p);
+
 /* lemon's recent log lines (its supervisor's and the children's, the last
  * 64 KiB) from byte *pos on, at most cap into out; *pos moves past them
  * (first to the oldest byte kept when older ones were overwritten).

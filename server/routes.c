@@ -66,6 +66,8 @@ static const struct server_route routes[] = {
 	{ "GET", "system-info", P, OAI, server_api_sysinfo, NULL, 0, 0 },
 	{ "GET", "stats", P, OAI, server_api_stats, NULL, 0, 0 },
 	{ "GET", "logs", P, OAI, server_logs_route, NULL, 0, 0 },
+	{ "GET", "plans", P, OAI, server_plans_route, NULL, 0, 0 },
+	{ "GET", "plans/", P | TAIL, OAI, server_plans_route, NULL, 0, 0 },
 	{ "POST", "load", P, OAI, server_api_load, NULL, 0, 0 },
 	{ "POST", "unload", P, OAI, server_api_unload, NULL, 0, 0 },
 	{ "POST", "shutdown", P, OAI, server_api_shutdown, NULL, 0, 0 },

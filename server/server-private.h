@@ -354,6 +354,10 @@ enum server_result server_api_unload(const struct server_call *k);
 enum server_result server_api_shutdown(const struct server_call *k);
 enum server_result server_api_live(const struct server_call *k);
 
+/* GET /api/v1/plans and plans/{model}: each stored model's memory plan
+ * (server/plans.c) */
+enum server_result server_plans_route(const struct server_call *k);
+
 /* GET /api/v1/logs: lemon's log lines as server-sent events (server/logs.c) */
 enum server_result server_logs_route(const struct server_call *k);
 

@@ -1,6 +1,7 @@
-// Models: the store's models with size, quantization and context length,
-// loaded or not; pull with a live progress bar (the SSE pull route),
-// delete, load and unload.
+// Models: the store's models with size, quantization, context length and
+// memory plan (GET /api/v1/plans: GPU, partial offload, CPU or too large,
+// as a load would plan it), loaded or not; pull with a live progress bar
+// (the SSE pull route), delete, load and unload.
 import { call, getJSON, readSSE, el, status, errText, bytes } from './api.js';
 
 async function context(name) {
@@ -18,14 +19,18 @@ async function post(path, body) {
 }
 
 async function table(box) {
-  const [tags, health] = await Promise.all([getJSON('/api/tags'), getJSON('/api/v1/health')]);
+  const [tags, health, plans] = await Promise.all([getJSON('/api/tags'), getJSON('/api/v1/health'),
+    getJSON('/api/v1/plans').catch(() => ({ data: [] }))]);
   const loaded = new Map((health.loaded || []).map((l) => [l.model, l]));
+  const plan = new Map((plans.data || []).map((p) => [p.id, p]));
   const rows = el('tbody');
   const t = el('table', { id: 'models' },
     el('thead', {}, el('tr', {}, el('th', {}, 'Model'), el('th', {}, 'Size'), el('th', {}, 'Quant'),
-      el('th', { class: 'hide-narrow' }, 'Context'), el('th', {}, 'State'), el('th', {}, ''))), rows);
+      el('th', { class: 'hide-narrow' }, 'Context'), el('th', {}, 'Memory plan'), el('th', {}, 'State'),
+      el('th', {}, ''))), rows);
   for (const m of tags.models || []) {
     const l = loaded.get(m.name);
+    const p = plan.get(m.name);
     const ctx = el('td', { class: 'hide-narrow' }, '');
     const act = async (what, fn) => {
       status(what + ' ' + m.name + '…');
@@ -36,7 +41,10 @@ async function table(box) {
       (l.n_gpu_layers > 0 ? ` (${l.n_gpu_layers} GPU layers)` : l.backend === 'cpu' ? ' (CPU)' : '') : 'on disk';
     rows.append(el('tr', { 'data-model': m.name },
       el('td', {}, m.name), el('td', {}, bytes(m.size)),
-      el('td', {}, (m.details && m.details.quantization_level) || ''), ctx, el('td', {}, state),
+      el('td', {}, (m.details && m.details.quantization_level) || ''), ctx,
+      el('td', { class: 'plan' + (p && p.plan === 'too_large' ? ' err' : ''), 'data-plan': (p && p.plan) || '' },
+        p ? p.summary : ''),
+      el('td', {}, state),
       el('td', {}, el('div', { class: 'row' },
         l ? el('button', { onclick: () => act('unloading', () => post('/api/v1/unload', { model_name: m.name })) }, 'Unload')
           : el('button', { onclick: () => act('loading', () => post('/api/v1/load', { model_name: m.name })) }, 'Load'),
@@ -44,7 +52,7 @@ async function table(box) {
           act('deleting', () => post('/api/v1/delete', { model: m.name })) }, 'Delete')))));
     context(m.name).then((c) => { ctx.textContent = c; });
   }
-  if (!(tags.models || []).length) rows.append(el('tr', {}, el('td', { colspan: '6' }, 'No models yet.')));
+  if (!(tags.models || []).length) rows.append(el('tr', {}, el('td', { colspan: '7' }, 'No models yet.')));
   box.replaceChildren(el('div', { class: 'scroll' }, t));
 }
 

@@ -130,6 +130,56 @@ st=$(get /)
 st=$(get /ui/ -H 'Origin: http://evil.example')
 [ "$st" = 403 ] && ok "foreign origin refused" || fail "foreign origin refused" "status $st"
 
+# the memory plans of the stored models (GET /api/v1/plans, the Models
+# page's column), as a load would plan them: the tiny model goes on the
+# CPU (the only candidate here); a plausible 70B f16 header (80 layers,
+# sparse file of its full size) is too large for the fixture's 7941 MiB
+# of RAM, named with the planner's own refusal
+python3 tests/tools/make-tiny-gguf.py --out "$T/tiny.gguf" > /dev/null &&
+python3 - "$T/huge.gguf" <<'PY' || fail "plan setup" "python"
+import struct, sys
+def s(x):
+    b = x.encode()
+    return struct.pack("<Q", len(b)) + b
+def kv_str(k, v): return s(k) + struct.pack("<I", 8) + s(v)
+def kv_u32(k, v): return s(k) + struct.pack("<II", 4, v)
+kvs = [kv_str("general.architecture", "llama"), kv_u32("llama.block_count", 80),
+       kv_u32("llama.context_length", 4096), kv_u32("llama.embedding_length", 8192),
+       kv_u32("llama.attention.head_count", 64), kv_u32("llama.attention.head_count_kv", 8)]
+tensors, off = [], 0
+for i in range(80):
+    tensors.append(s("blk.%d.ffn_up.weight" % i) + struct.pack("<IQQIQ", 2, 8192, 28672, 1, off))
+    off += 8192 * 28672 * 2
+out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + b"".join(tensors)
+out += b"\0" * (-len(out) % 32)
+with open(sys.argv[1], "wb") as f:
+    f.write(out)
+    f.truncate(len(out) + off)
+PY
+"$LEMON" pull --file "$T/tiny.gguf" tiny > "$T/pull.out" 2>&1 &&
+	"$LEMON" pull --file "$T/huge.gguf" huge >> "$T/pull.out" 2>&1 ||
+	fail "plan setup" "$(cat "$T/pull.out")"
+st=$(get /api/v1/plans)
+[ "$st" = 401 ] && ok "plans need the key" || fail "plans need the key" "status $st"
+st=$(get /api/v1/plans/tiny -H "Authorization: Bearer $KEY")
+[ "$st" = 200 ] && jq -e '.id == "tiny" and .plan == "cpu" and .backend == "cpu" and
+	.ram_bytes == 8131212 * 1024 and .need_bytes > 0 and .need_bytes < .ram_bytes and
+	(.summary | test("^CPU \\([0-9]+ MiB of RAM\\)$"))' "$T/b" > /dev/null &&
+	ok "plan of the tiny model: CPU" || fail "plan of the tiny model: CPU" "status $st $(cat "$T/b")"
+st=$(get /api/v1/plans/huge -H "Authorization: Bearer $KEY")
+[ "$st" = 200 ] && jq -e '.plan == "too_large" and .layers == 80 and .need_bytes > .ram_bytes and
+	(.summary | test("^too large: model .huge. needs about [0-9]+ MiB \\(weights 35840 MiB, context [0-9]+ MiB\\) but the machine has 7941 MiB of RAM$"))' \
+	"$T/b" > /dev/null && ok "plan of a 70B header: too large" ||
+	fail "plan of a 70B header: too large" "status $st $(cat "$T/b")"
+st=$(get /api/v1/plans -H "Authorization: Bearer $KEY")
+[ "$st" = 200 ] && [ "$(jq -c '[.data[] | [.id, .plan]]' "$T/b")" = '[["huge","too_large"],["tiny","cpu"]]' ] &&
+	ok "plans of every stored model" || fail "plans of every stored model" "status $st $(cat "$T/b")"
+st=$(get /api/v1/plans/nosuch -H "Authorization: Bearer $KEY")
+[ "$st" = 404 ] && ok "plan of a missing model 404" || fail "plan of a missing model 404" "status $st $(cat "$T/b")"
+# the plan reads headers only: nothing was started for it
+grep -q "starting huge\|starting tiny" "$T/lemon.log" && fail "plans start nothing" "$(grep starting "$T/lemon.log")" ||
+	ok "plans start nothing"
+
 # the log stream: needs the key, starts with the kept history (the
 # supervisor named its backend), and a client still reading it does not
 # hold up the server's shutdown (timed here)

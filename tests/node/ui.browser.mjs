@@ -88,6 +88,13 @@ await step('models page pulls from the mirror with progress', async () => {
   const row = await page.$eval(`tr[data-model="${MODEL}"]`, (e) => e.textContent);
   if (!/B/.test(row)) throw new Error('row without a size: ' + row);
 });
+await step('models page shows the memory plan', async () => {
+  // the tiny model on this CPU-only server: the planner's CPU plan
+  const td = `tr[data-model="${MODEL}"] td.plan`;
+  await page.waitForSelector(td, { timeout: 10000 });
+  const [plan, text] = await page.$eval(td, (e) => [e.dataset.plan, e.textContent]);
+  if (plan !== 'cpu' || !/^CPU \(\d+ MiB of RAM\)$/.test(text)) throw new Error(`plan ${plan}: ${text}`);
+});
 await step('models screenshots', () => shots('models'));
 
 await step('chat streams tokens from the tiny model', async () => {
