@@ -34,6 +34,9 @@ int cli_cmd_uninstall_backend(int argc, char **argv); /* cli/cmd_backend.c */
 /* provision_opts.smoke: a new bundle serves the smallest installed model
  * (if one under 64 MiB is) on loopback (cli/backend_health.c) */
 int cli_backend_health(void *ctx, const char *exe, struct lemon_err *err);
+/* the flm `lemon install-backend flm` installed under data_dir (NULL: the
+ * default), copied to buf; NULL when none works. cli/cmd_backend.c */
+const char *cli_flm_installed(const char *data_dir, char *buf, size_t cap);
 int cli_cmd_serve(int argc, char **argv); /* cli/cmd_serve.c */
 /* the registry's flm models and the NPU verdict into b (cli/serve_flm.c) */
 struct backends;

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "doctor/doctor.h"
 #include "provision/provision.h"
+#include "util/str.h"
 
 struct install_args {
 	const char *name;
@@ -23,11 +24,12 @@ static void install_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: lemon install-backend [auto|llamacpp:cpu|llamacpp:vulkan|llamacpp:rocm[:gfxNNNN]|\n"
-		"         llamacpp:cuda[:sm_NN]]\n"
+		"         llamacpp:cuda[:sm_NN]|flm]\n"
 		"         [--version V] [--mirror URL] [--force] [--insecure-skip-verify]\n"
 		"         [--progress auto|bar|json|none] [--sysroot DIR] [--compat-dir DIR]\n"
 		"  auto (default)  install the best backend detection recommends, falling back\n"
 		"                  to the next candidate when a bundle is unavailable\n"
+		"  flm             the FastFlowLM NPU runtime (serves recipe \"flm\" models)\n"
 		"  --version V     install release V instead of the pinned one\n"
 		"  --mirror URL    fetch <URL>/<asset> and check it against <URL>/manifest.json\n"
 		"                  (also LEMON_MIRROR)\n"
@@ -100,7 +102,8 @@ static void print_done(const struct provision_result *r)
 		       r->name, r->version, r->dir);
 	else
 		printf("installed %s %s in %s\n", r->name, r->version, r->dir);
-	printf("llama-server: %s\n", r->exe);
+	printf("%s: %s\n", strcmp(r->name, "flm") == 0 ? "flm" : "llama-server",
+	       r->exe);
 	if (r->previous[0])
 		printf("kept %s %s: 'lemon backends rollback %s' returns to it\n",
 		       r->name, r->previous, r->name);
@@ -207,10 +210,36 @@ int cli_cmd_install_backend(int argc, char **argv)
 	else if (needs_target)
 		rc = install_auto(&a, bm,
 				  strstr(a.name, ":cuda") ? "cuda" : "rocm", &err);
-	else if ((rc = provision_install(asset, &a.opts, &r, &err)) == 0)
-		print_done(&r);
+	else {
+		/* the health check serves a GGUF with llama-server; flm's
+		 * smoke test is `flm version` (the NPU may be absent) */
+		if (strcmp(asset->backend, "flm") == 0)
+			a.opts.smoke = NULL;
+		if ((rc = provision_install(asset, &a.opts, &r, &err)) == 0)
+			print_done(&r);
+	}
 	compat_backends_free(bm);
 	return rc < 0 ? cli_fail(&err) : CLI_EXIT_OK;
+}
+
+const char *cli_flm_installed(const char *data_dir, char *buf, size_t cap)
+{
+	struct provision_installed *inst =
+		calloc(PROVISION_MAX_INSTALLED, sizeof(*inst));
+	struct lemon_err err = { 0 };
+	const char *found = NULL;
+	int i, n = 0;
+
+	/* an unreadable installed.json leaves flm to LEMON_FLM and PATH;
+	 * `lemon backends` is where that error is shown */
+	if (inst != NULL &&
+	    provision_list(data_dir, inst, PROVISION_MAX_INSTALLED, &n, &err) == 0)
+		for (i = 0; i < n && found == NULL; i++)
+			if (strcmp(inst[i].name, "flm") == 0 && inst[i].works &&
+			    lemon_str_copy(buf, cap, inst[i].exe))
+				found = buf;
+	free(inst);
+	return found;
 }
 
 /* which installed backend `lemon serve` would use, and why */

@@ -67,11 +67,13 @@ static int run_doctor(const struct doctor_args *a, bool always_zero)
 {
 	struct detect_options opts = { .vulkan = a->vulkan,
 					.no_cuda = a->no_cuda };
+	char flm[4096];
 	struct lemon_err err = { 0 };
 	struct lemon_root *root = NULL;
 	struct doctor_result *res;
 	int rc;
 
+	opts.flm_installed = cli_flm_installed(NULL, flm, sizeof(flm));
 	res = calloc(1, sizeof(*res));
 	if (res == NULL) {
 		fprintf(stderr, "lemon: out of memory\n");

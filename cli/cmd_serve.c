@@ -364,9 +364,10 @@ static char *detect_here(const struct serve_args *a, bool vulkan,
 	struct lemon_root *root = NULL;
 	struct compat_db *db = NULL;
 	struct doctor_result *res = calloc(1, sizeof(*res));
-	char *json = NULL;
+	char *json = NULL, flm[4096];
 
 	*have = false;
+	dopts.flm_installed = cli_flm_installed(a->data_dir, flm, sizeof(flm));
 	if (res && detect_root_new(a->sysroot, &root, &err) == 0 &&
 	    compat_db_load(a->compat_dir, &db, &err) == 0 &&
 	    doctor_run(root, db, &dopts, res, &err) == 0) {

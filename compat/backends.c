@@ -1,5 +1,5 @@
 /* The backend manifest: compat/backends.json names, for every llama.cpp
- * bundle lemon can install, the pinned release, the asset name and URL as
+ * bundle (and the FastFlowLM runtime) lemon can install, the pinned release, the asset name and URL as
  * the publisher spells them, the archive format, the executable inside and
  * the SHA-256 where one is known. This file loads and validates it (every
  * key known, every entry sourced; schema.c's checker) and answers "which
@@ -35,6 +35,7 @@ static const struct compat_field target_fields[] = {
 	{ "size", CF_NUM, false, true },    { "pin_source", CF_STR, false, true },
 	{ "match", CF_OBJ, false, false },
 	{ "cuda_runtime", CF_STR, false, false },
+	{ "tag", CF_STR, false, false },    { "smoke", CF_STR, false, false },
 	{ "source", CF_STR, true, false },
 };
 
@@ -48,7 +49,8 @@ static const struct compat_field match_fields[] = {
 	{ "accel", CF_STR, false, false },
 };
 
-static const char *const kinds[] = { "cpu", "vulkan", "rocm", "cuda", NULL };
+static const char *const kinds[] = { "cpu", "vulkan", "rocm", "cuda", "npu",
+				     NULL };
 static const char *const formats[] = { "tar.gz", "tar.xz", "zip", NULL };
 
 /* a CUDA bundle is built for one compute capability, "sm_" + digits as
@@ -160,6 +162,31 @@ static int parse_size(const struct compat_ctx *ctx, const cJSON *t,
 	return 0;
 }
 
+/* the llama.cpp defaults of tag and smoke; an "npu" target is FastFlowLM's
+ * (backend "flm") and the only one named after its backend alone. The
+ * smoke argument is one word: it is run, so it is not free text. */
+static int parse_run(const struct compat_ctx *ctx, const char *backend,
+		     struct compat_backend_asset *a, struct lemon_err *err)
+{
+	size_t i;
+
+	if (a->tag[0] == 0)
+		lemon_str_copy(a->tag, sizeof(a->tag), "{version}");
+	if (a->smoke[0] == 0)
+		lemon_str_copy(a->smoke, sizeof(a->smoke), "--version");
+	if (strstr(a->tag, "{version}") == NULL || strchr(a->tag, '/') != NULL)
+		return compat_bad(ctx, err, "'tag' must hold {version} and no '/'");
+	for (i = 0; a->smoke[i]; i++)
+		if (!((a->smoke[i] >= 'a' && a->smoke[i] <= 'z') ||
+		      a->smoke[i] == '-'))
+			return compat_bad(ctx, err, "'smoke' is one word of "
+					  "lower-case letters and '-'");
+	if ((strcmp(a->kind, "npu") == 0) != (strcmp(backend, "flm") == 0))
+		return compat_bad(ctx, err, "kind 'npu' is backend 'flm' and "
+				  "only it");
+	return 0;
+}
+
 /* the strings every target has, then the ones it may have */
 static int target_strings(const struct compat_ctx *ctx, const cJSON *t,
 			  struct compat_backend_asset *a, struct lemon_err *err)
@@ -179,6 +206,8 @@ static int target_strings(const struct compat_ctx *ctx, const cJSON *t,
 			   sizeof(a->pin_source), err) ||
 	    compat_get_str(ctx, t, "cuda_runtime", a->cuda_runtime,
 			   sizeof(a->cuda_runtime), err) ||
+	    compat_get_str(ctx, t, "tag", a->tag, sizeof(a->tag), err) ||
+	    compat_get_str(ctx, t, "smoke", a->smoke, sizeof(a->smoke), err) ||
 	    compat_get_str(ctx, t, "source", a->source, sizeof(a->source), err))
 		return -1;
 	return 0;
@@ -208,11 +237,15 @@ static int parse_target(const struct compat_ctx *ctx, const char *backend,
 		return compat_bad(ctx, err, "'sha256' and 'size' need 'pin_source'");
 	if (strstr(a->asset, "/") != NULL)
 		return compat_bad(ctx, err, "asset name holds a '/'");
+	if (parse_run(ctx, backend, a, err) < 0)
+		return -1;
 	if (!compat_version_ok(a->version))
 		return compat_bad(ctx, err, "unusable version (" COMPAT_VERSION_RULE ")");
 	/* built in a separate buffer: gcc cannot tell that name, kind and
 	 * family are distinct members and warns (-Wrestrict) */
-	if (a->family[0])
+	if (strcmp(a->kind, "npu") == 0)
+		snprintf(name, sizeof(name), "%s", backend);
+	else if (a->family[0])
 		snprintf(name, sizeof(name), "%s:%s:%s", backend, a->kind,
 			 a->family);
 	else
@@ -399,4 +432,15 @@ int compat_backend_expand(const struct compat_backend_asset *a,
 	    expand(a->exe, version, NULL, exe, exe_cap, err) < 0)
 		return -1;
 	return 0;
+}
+
+int compat_backend_tag(const struct compat_backend_asset *a,
+		       const char *version, char *out, size_t cap,
+		       struct lemon_err *err)
+{
+	if (!compat_version_ok(version))
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				     "unusable version (" COMPAT_VERSION_RULE ")");
+	return expand(a->tag[0] ? a->tag : "{version}", version, NULL, out, cap,
+		      err);
 }

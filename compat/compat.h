@@ -315,10 +315,11 @@ int compat_flm_candidate(const struct compat_db *db,
 
 /* one installable bundle; templates hold {version} (and {asset} in url) */
 struct compat_backend_asset {
-	char name[40];     /* "llamacpp:cpu", "llamacpp:rocm:gfx110X" */
-	char backend[16];  /* "llamacpp" */
+	char name[40];     /* "llamacpp:cpu", "llamacpp:rocm:gfx110X", "flm:npu" */
+	char backend[16];  /* "llamacpp", "flm" (FastFlowLM) */
 	char target[24];   /* "cpu", "vulkan", "rocm-gfx110X" (install dir part) */
-	char kind[16];     /* "cpu", "vulkan", "rocm", "cuda": compat_candidate.backend */
+	char kind[16];     /* "cpu", "vulkan", "rocm", "cuda": compat_candidate.backend;
+			    * "npu" for FastFlowLM */
 	char family[16];   /* rocm build family, cuda "sm_NN", "" otherwise */
 	char cuda_runtime[16]; /* cuda: the CUDA runtime bundled ("12.9") */
 	int n_gfx;
@@ -328,6 +329,10 @@ struct compat_backend_asset {
 	char url[256];     /* download URL template */
 	char format[16];   /* "tar.gz", "zip" */
 	char exe[128];     /* executable path template inside the archive */
+	char tag[40];      /* release tag template ("{version}" unless the
+			    * publisher's tags differ, "v{version}") */
+	char smoke[16];    /* the argument the smoke test runs exe with:
+			    * "--version", flm's "version" */
 	char sha256[65];   /* of the pinned version's asset, "" when unknown */
 	uint64_t size;     /* its size in bytes, 0 when unknown */
 	char pin_source[256]; /* where sha256 and size were read, "" if none */
@@ -375,6 +380,11 @@ int compat_backend_expand(const struct compat_backend_asset *a,
 			  const char *version, char *asset, size_t asset_cap,
 			  char *url, size_t url_cap, char *exe, size_t exe_cap,
 			  struct lemon_err *err);
+
+/* the release tag of version (a->tag with {version} substituted) */
+int compat_backend_tag(const struct compat_backend_asset *a,
+		       const char *version, char *out, size_t cap,
+		       struct lemon_err *err);
 
 /* ---- end of backend manifest ------------------------------------------ */
 

@@ -334,6 +334,9 @@ struct detect_report {
 struct detect_options {
 	bool vulkan;  /* run the Vulkan probe (ignored under a sysroot) */
 	bool no_cuda; /* skip the CUDA driver probe (always under a sysroot) */
+	/* the flm `lemon install-backend flm` installed (the CLI reads it
+	 * from provision's state, a layer above); NULL: none */
+	const char *flm_installed;
 };
 
 /* runs every probe in order; a failing probe is recorded in

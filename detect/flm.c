@@ -142,7 +142,7 @@ static int run_version(const char *path, char *buf, size_t cap, size_t *len,
 	return why[0] ? -1 : 0;
 }
 
-void detect_flm_probe(struct detect_flm *out)
+void detect_flm_probe(struct detect_flm *out, const char *installed)
 {
 	const char *env = getenv("LEMON_FLM");
 	char buf[FLM_OUT_MAX];
@@ -153,6 +153,10 @@ void detect_flm_probe(struct detect_flm *out)
 		if (env[0] == '\0' || access(env, X_OK) != 0)
 			return;
 		lemon_str_copy(out->path, sizeof(out->path), env);
+	} else if (installed != NULL && installed[0] &&
+		   access(installed, X_OK) == 0) {
+		/* the pinned version lemon installed wins over a stray one */
+		lemon_str_copy(out->path, sizeof(out->path), installed);
 	} else if (!find_on_path(out->path, sizeof(out->path))) {
 		out->path[0] = '\0';
 		return;

@@ -15,9 +15,10 @@ struct detect_flm {
 	char error[128];  /* why the version is unknown, "" otherwise */
 };
 
-/* LEMON_FLM when set (an empty value means "not installed"), else the
- * first executable `flm` on PATH; runs `flm version` (5 s at most) */
-void detect_flm_probe(struct detect_flm *out);
+/* LEMON_FLM when set (an empty value means "not installed"), else
+ * installed (the flm lemon installed, NULL: none) when executable, else
+ * the first executable `flm` on PATH; runs `flm version` (5 s at most) */
+void detect_flm_probe(struct detect_flm *out, const char *installed);
 
 /* the first dotted number (at least major.minor) in text, as "a.b.c";
  * false when there is none */

@@ -40,8 +40,9 @@ struct doctor_check *doctor_add(struct doctor_result *res, const char *section,
 
 /* resolution, choice and checks over a finished detect report */
 static int doctor_judge(const struct lemon_root *root,
-			const struct compat_db *db, struct doctor_result *out,
-			struct lemon_err *err)
+			const struct compat_db *db,
+			const struct detect_options *opts,
+			struct doctor_result *out, struct lemon_err *err)
 {
 	size_t i;
 
@@ -59,7 +60,7 @@ static int doctor_judge(const struct lemon_root *root,
 	}
 	/* flm is a host program: asked only where there is an NPU for it */
 	if (out->report.n_npus > 0) {
-		detect_flm_probe(&out->flm);
+		detect_flm_probe(&out->flm, opts ? opts->flm_installed : NULL);
 		out->has_flm_candidate =
 			compat_flm_candidate(db, &out->report, &out->view,
 					     &out->flm, &out->flm_candidate,
@@ -79,7 +80,7 @@ int doctor_run(const struct lemon_root *root, const struct compat_db *db,
 		lemon_err_prefix(err, "detecting hardware");
 		return -1;
 	}
-	return doctor_judge(root, db, out, err);
+	return doctor_judge(root, db, opts, out, err);
 }
 
 int doctor_run_detect_first(const struct lemon_root *root,
@@ -97,7 +98,7 @@ int doctor_run_detect_first(const struct lemon_root *root,
 		doctor_result_free(out);
 		return -1;
 	}
-	return doctor_judge(root, out->owned_db, out, err);
+	return doctor_judge(root, out->owned_db, opts, out, err);
 }
 
 void doctor_result_free(struct doctor_result *res)

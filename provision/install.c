@@ -278,7 +278,9 @@ static int stage_bundle(struct job *j, struct lemon_err *err)
 	 * replace the current version) runs while the files are synced */
 	if (rc == 0 && snprintf(exe, sizeof(exe), "%s/%s", j->staging,
 				j->plan.exe) < (int)sizeof(exe)) {
-		rc = provision_smoke_start(exe, &sm, err);
+		rc = provision_smoke_start(exe,
+					   j->a->smoke[0] ? j->a->smoke :
+					   "--version", &sm, err);
 		smoking = rc == 0;
 	}
 	/* the bundle's bytes must be on disk before its name is; only its own

@@ -235,12 +235,13 @@ struct provision_smoke {
 	pid_t pid;        /* 0 when not running */
 	int fd;           /* the read end of its stdout and stderr */
 	int spawn_errno;  /* why it could not be started */
+	const char *arg;  /* the one argument it runs with, for messages */
 };
 
-/* starts exe --version, so that it runs while the caller does other work
+/* starts exe arg ("--version"), so that it runs while the caller does other work
  * (the bundle's fsync); every start needs its finish */
-int provision_smoke_start(const char *exe, struct provision_smoke *sm,
-			  struct lemon_err *err);
+int provision_smoke_start(const char *exe, const char *arg,
+			  struct provision_smoke *sm, struct lemon_err *err);
 /* waits for it (15 s at most, then kills it): INVALID_DATA naming what,
  * the exit status or signal and the first line of its output when it did
  * not start, failed or hung */

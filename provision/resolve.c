@@ -24,11 +24,19 @@ int provision_find(const struct compat_backends *bm, const char *name,
 
 	*out = NULL;
 	*needs_target = false;
+	/* FastFlowLM: one build for every XDNA2 NPU, named by its backend */
+	if (strcmp(name, "flm") == 0) {
+		if (compat_backend_find(bm, "npu", NULL, out, err) < 0) {
+			lemon_err_prefix(err, "backend '%s'", name);
+			return -1;
+		}
+		return 0;
+	}
 	if (strncmp(name, "llamacpp:", 9) != 0)
 		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
 				     "unknown backend name '%s' (want llamacpp:cpu, "
-				     "llamacpp:vulkan, llamacpp:rocm[:gfxNNNN] or "
-				     "llamacpp:cuda[:sm_NN])", name);
+				     "llamacpp:vulkan, llamacpp:rocm[:gfxNNNN], "
+				     "llamacpp:cuda[:sm_NN] or flm)", name);
 	rest = name + 9;
 	colon = strchr(rest, ':');
 	if (!lemon_str_copy_n(kind, sizeof(kind), rest,
@@ -162,7 +170,7 @@ static int plan_publisher(const struct compat_backend_asset *a,
 			  struct provision_plan *p, bool *asked,
 			  bool *unavailable, struct lemon_err *err)
 {
-	char api[512], repo[128], url[1024], what[200];
+	char api[512], repo[128], url[1024], what[256], tag[64];
 	struct provision_release rel;
 	struct lemon_err e = { 0 };
 	int rc;
@@ -171,9 +179,12 @@ static int plan_publisher(const struct compat_backend_asset *a,
 	if (!provision_github_api(api, sizeof(api)) ||
 	    !provision_github_repo(a->url, repo, sizeof(repo)))
 		return 0;
+	/* FastFlowLM tags v0.9.44 and names its asset 0.9.44 */
+	if (compat_backend_tag(a, p->version, tag, sizeof(tag), err) < 0)
+		return -1;
 	*asked = true;
-	snprintf(what, sizeof(what), "release %s of %s", p->version, repo);
-	if (provision_github_release(api, repo, p->version, &rel, url, sizeof(url),
+	snprintf(what, sizeof(what), "release %s of %s", tag, repo);
+	if (provision_github_release(api, repo, tag, &rel, url, sizeof(url),
 				     &e) < 0) {
 		if (e.code == LEMON_ERR_NOT_FOUND)
 			*unavailable = true;

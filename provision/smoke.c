@@ -1,8 +1,9 @@
 /* The smoke test a new bundle passes before it becomes the current
- * version: its llama-server runs and answers --version within a time
- * limit. A bundle built for another glibc, missing a library or truncated
- * in a way its archive did not show fails here, while the version it was
- * to replace still works. */
+ * version: its llama-server runs and answers --version (flm: `flm
+ * version`, the target's "smoke" argument) within a time limit. A bundle
+ * built for another glibc, missing a library or truncated in a way its
+ * archive did not show fails here, while the version it was to replace
+ * still works. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -71,15 +72,16 @@ static void first_line(char *out, size_t len)
 	memmove(out, s, strlen(s) + 1);
 }
 
-int provision_smoke_start(const char *exe, struct provision_smoke *sm,
-			  struct lemon_err *err)
+int provision_smoke_start(const char *exe, const char *arg,
+			  struct provision_smoke *sm, struct lemon_err *err)
 {
-	char *argv[] = { (char *)exe, "--version", NULL };
+	char *argv[] = { (char *)exe, (char *)arg, NULL };
 	posix_spawn_file_actions_t fa;
 	int pfd[2], rc;
 
 	memset(sm, 0, sizeof(*sm));
 	sm->fd = -1;
+	sm->arg = arg;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return provision_err_errno(err, errno, "creating a pipe", NULL);
 	posix_spawn_file_actions_init(&fa);
@@ -101,6 +103,7 @@ int provision_smoke_start(const char *exe, struct provision_smoke *sm,
 int provision_smoke_finish(struct provision_smoke *sm, const char *what,
 			   struct lemon_err *err)
 {
+	const char *arg = sm->arg;
 	char out[512];
 	size_t len = 0;
 	int status = 0;
@@ -108,7 +111,7 @@ int provision_smoke_finish(struct provision_smoke *sm, const char *what,
 
 	if (sm->pid <= 0)
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "smoke test: cannot run %s --version: %s", what,
+				     "smoke test: cannot run %s %s: %s", what, arg,
 				     strerror(sm->spawn_errno ? sm->spawn_errno : EINVAL));
 	done = drain(sm->fd, out, sizeof(out) - 1, &len);
 	close(sm->fd);
@@ -121,15 +124,15 @@ int provision_smoke_finish(struct provision_smoke *sm, const char *what,
 	first_line(out, len);
 	if (!done)
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "smoke test: %s --version did not finish within %d s",
-				     what, SMOKE_TIMEOUT_MS / 1000);
+				     "smoke test: %s %s did not finish within %d s",
+				     what, arg, SMOKE_TIMEOUT_MS / 1000);
 	if (WIFSIGNALED(status))
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "smoke test: %s --version was killed by signal %d: %s",
-				     what, WTERMSIG(status), out);
+				     "smoke test: %s %s was killed by signal %d: %s",
+				     what, arg, WTERMSIG(status), out);
 	if (WEXITSTATUS(status) != 0)
 		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
-				     "smoke test: %s --version exited with status %d: %s",
-				     what, WEXITSTATUS(status), out);
+				     "smoke test: %s %s exited with status %d: %s",
+				     what, arg, WEXITSTATUS(status), out);
 	return 0;
 }

@@ -236,6 +236,13 @@ static void test_match_size_pin(void **state)
 	/* every shipped target declares its pattern, the accelerator its kind */
 	assert_int_equal(compat_backends_load(LEMON_DATADIR, &bm, &err), 0);
 	for (i = 0; i < bm->n; i++) {
+		/* FastFlowLM publishes one Linux asset, '_'-separated: no
+		 * pattern to find a drifted name with */
+		if (strcmp(bm->a[i].backend, "flm") == 0) {
+			assert_string_equal(bm->a[i].match_os, "");
+			continue;
+		}
+		assert_string_equal(bm->a[i].backend, "llamacpp");
 		assert_string_equal(bm->a[i].match_os, "ubuntu");
 		assert_string_equal(bm->a[i].match_arch, "x64");
 		assert_string_equal(bm->a[i].match_accel,
@@ -244,12 +251,77 @@ static void test_match_size_pin(void **state)
 	compat_backends_free(bm);
 }
 
+static int load_backend(const char *backend, const char *target,
+			struct lemon_err *err)
+{
+	char doc[1024];
+
+	snprintf(doc, sizeof(doc), "{\"schema\":1,\"about\":\"t\",\"backends\":"
+		 "{\"%s\":{\"targets\":{\"x\":{%s}}}}}", backend, target);
+	lemon_err_clear(err);
+	return load_text(doc, err);
+}
+
+/* FastFlowLM (backend flm): its own tag form and smoke argument */
+static void test_flm_target(void **state)
+{
+	static const char npu[] =
+		"\"kind\":\"npu\",\"version\":\"0.9.44\",\"asset\":\"f_{version}.tar.gz\","
+		"\"url\":\"https://x/{asset}\",\"format\":\"tar.gz\",\"exe\":\"flm\","
+		"\"source\":\"test\"";
+	struct lemon_err err = { 0 };
+	struct compat_backends *bm;
+	const struct compat_backend_asset *a;
+	char asset[128], url[256], exe[128], tag[64], t[512];
+
+	(void)state;
+	assert_int_equal(compat_backends_load(LEMON_DATADIR, &bm, &err), 0);
+	assert_int_equal(compat_backend_find(bm, "npu", NULL, &a, &err), 0);
+	assert_string_equal(a->name, "flm");
+	assert_string_equal(a->target, "npu");
+	assert_string_equal(a->version, "0.9.44");
+	assert_string_equal(a->smoke, "version");
+	assert_int_equal(compat_backend_expand(a, NULL, asset, sizeof(asset), url,
+					       sizeof(url), exe, sizeof(exe), &err), 0);
+	assert_string_equal(asset, "fastflowlm_0.9.44_linux.tar.gz");
+	assert_string_equal(url, "https://github.com/FastFlowLM/FastFlowLM/releases/"
+			    "download/v0.9.44/fastflowlm_0.9.44_linux.tar.gz");
+	assert_string_equal(exe, "flm");
+	assert_int_equal(compat_backend_tag(a, "0.9.50", tag, sizeof(tag), &err), 0);
+	assert_string_equal(tag, "v0.9.50");
+	assert_int_equal(compat_backend_tag(a, "../x", tag, sizeof(tag), &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+	/* llama.cpp's defaults: the tag is the version, --version the smoke */
+	assert_int_equal(compat_backend_find(bm, "cpu", NULL, &a, &err), 0);
+	assert_string_equal(a->tag, "{version}");
+	assert_string_equal(a->smoke, "--version");
+	compat_backends_free(bm);
+
+	assert_int_equal(load_backend("flm", npu, &err), 0);
+	/* npu is flm's kind and flm has no other */
+	assert_int_equal(load_backend("llamacpp", npu, &err), -1);
+	assert_non_null(strstr(err.msg, "kind 'npu' is backend 'flm'"));
+	assert_int_equal(load_backend("flm", good_target, &err), -1);
+	assert_non_null(strstr(err.msg, "kind 'npu' is backend 'flm'"));
+	/* the smoke argument is run: one word */
+	snprintf(t, sizeof(t), "%s,\"smoke\":\"version; rm\"", npu);
+	assert_int_equal(load_backend("flm", t, &err), -1);
+	assert_non_null(strstr(err.msg, "'smoke' is one word"));
+	snprintf(t, sizeof(t), "%s,\"tag\":\"latest\"", npu);
+	assert_int_equal(load_backend("flm", t, &err), -1);
+	assert_non_null(strstr(err.msg, "'tag' must hold {version}"));
+	snprintf(t, sizeof(t), "%s,\"tag\":\"a/{version}\"", npu);
+	assert_int_equal(load_backend("flm", t, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_manifest),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_match_size_pin),
+		cmocka_unit_test(test_flm_target),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
