@@ -25,7 +25,7 @@ async function table(box) {
   const plan = new Map((plans.data || []).map((p) => [p.id, p]));
   const rows = el('tbody');
   const t = el('table', { id: 'models' },
-    el('thead', {}, el('tr', {}, el('th', {}, 'Model'), el('th', {}, 'Size'), el('th', {}, 'Quant'),
+    el('thead', {}, el('tr', {}, el('th', {}, 'Model'), el('th', {}, 'Size'), el('th', { class: 'hide-narrow' }, 'Quant'),
       el('th', { class: 'hide-narrow' }, 'Context'), el('th', {}, 'Memory plan'), el('th', {}, 'State'),
       el('th', {}, ''))), rows);
   for (const m of tags.models || []) {
@@ -41,7 +41,7 @@ async function table(box) {
       (l.n_gpu_layers > 0 ? ` (${l.n_gpu_layers} GPU layers)` : l.backend === 'cpu' ? ' (CPU)' : '') : 'on disk';
     rows.append(el('tr', { 'data-model': m.name },
       el('td', {}, m.name), el('td', {}, bytes(m.size)),
-      el('td', {}, (m.details && m.details.quantization_level) || ''), ctx,
+      el('td', { class: 'hide-narrow' }, (m.details && m.details.quantization_level) || ''), ctx,
       el('td', { class: 'plan' + (p && p.plan === 'too_large' ? ' err' : ''), 'data-plan': (p && p.plan) || '' },
         p ? p.summary : ''),
       el('td', {}, state),
