@@ -8,8 +8,9 @@
 # is not FastFlowLM. It is served by tests/tools/github-api.py (a loopback
 # fake of GitHub's release API listing the digest) and tests/tools/mirror.py.
 # Cases:
-#   - no flags: the publisher's digest verifies, `flm version` (the smoke
-#     test; the stand-in refuses --version) passes, installed as "flm";
+#   - no flags: the publisher's digest verifies, a cut download is resumed,
+#     `flm version` (the smoke test; the stand-in refuses --version)
+#     passes, installed as "flm";
 #   - a wrong publisher digest is refused, the installed flm untouched;
 #   - a mirror (manifest.json) installs it, a wrong manifest digest refused;
 #   - lemon doctor and lemon serve find the installed flm with no LEMON_FLM
@@ -56,11 +57,12 @@ echo '{"about": "STAND-IN for lemon tests, not FastFlowLM"}' > "$P/model_info.js
 SHA=$(sha256sum "$T/store/flm.tar.gz" | cut -d' ' -f1)
 SIZE=$(wc -c < "$T/store/flm.tar.gz" | tr -d ' ')
 
-release() { # DIGEST: the fake lists the asset on the v-tag with it
-	printf '{"releases": {"%s": {"%s": [{"name": "%s", "file": "flm.tar.gz", "digest": "%s"}]}}}\n' \
-		"$REPO" "$TAG" "$ASSET" "$1" > "$T/ctl"
+release() { # DIGEST [EXTRA]: the fake lists the asset on the v-tag with it
+	printf '{"releases": {"%s": {"%s": [{"name": "%s", "file": "flm.tar.gz", "digest": "%s"}]}}%s}\n' \
+		"$REPO" "$TAG" "$ASSET" "$1" "${2:-}" > "$T/ctl"
 }
-release auto
+# the first download is cut after 1000 bytes: the install resumes it
+release auto ', "drop_once_at": 1000'
 python3 tests/tools/github-api.py --dir "$T/store" --control "$T/ctl" --log "$T/alog" > "$T/aports" &
 APID=$!
 i=0
@@ -85,7 +87,8 @@ if lem "$D" install-backend flm --progress none > "$T/i1.out" 2>&1 &&
    jq -e --arg s "$SHA" '[.. | objects | select(.name? == "flm")] | length == 1 and
 	(.[0] | .version == "0.9.44" and .sha256 == $s and .kind == "npu")' \
 	"$D/lemon/backends/installed.json" > /dev/null &&
-   grep -q "\"path\": \"/repos/$REPO/releases/tags/$TAG\"" "$T/alog"; then
+   grep -q "\"path\": \"/repos/$REPO/releases/tags/$TAG\"" "$T/alog" &&
+   grep "\"host\": \"store\"" "$T/alog" | grep -q '"range": "bytes=1000-"'; then
 	ok install-flm-publisher-digest
 else
 	fail install-flm-publisher-digest "$(cat "$T/i1.out"; cat "$D/lemon/backends/installed.json" 2>/dev/null)"
