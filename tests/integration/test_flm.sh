@@ -77,7 +77,8 @@ check proto-mismatch-refused '(.usable | not) and (.reason | test("7\\.0") and t
 # missing: an empty LEMON_FLM, and a PATH without flm
 flm_cand strix-point-npu-flm ""
 check flm-missing-says-install '(.usable | not) and (.reason | test("not installed"))
-	and (.reason | test("github.com/FastFlowLM/FastFlowLM/releases"))'
+	and (.reason | test("github.com/FastFlowLM/FastFlowLM/releases"))
+	and (.reason | test("lemon install-backend flm"))'
 env -u LEMON_FLM PATH=/nonexistent "$LEMON" doctor --json --sysroot "$FIX/strix-point-npu-flm" \
 	> "$T/doc.json"
 jq -c '[.backend.candidates[] | select(.backend == "flm")]' "$T/doc.json" > "$T/cand.json"
