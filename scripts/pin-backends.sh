@@ -52,6 +52,8 @@ def repo_of(url):
     return parts[0] + "/" + parts[1]
 
 def name_of(backend, t):
+    if t["kind"] == "npu":  # FastFlowLM: named by its backend alone
+        return backend
     return "%s:%s%s" % (backend, t["kind"], ":" + t["family"] if t.get("family") else "")
 
 listings = {}
@@ -108,7 +110,9 @@ for backend, b in doc["backends"].items():
             print("%s: not a GitHub release URL, skipped" % name)
             continue
         asset = t["asset"].replace("{version}", t["version"])
-        url, (err, assets) = release(repo, t["version"])
+        # the release tag: FastFlowLM tags v<version> ("tag": "v{version}")
+        tag = t.get("tag", "{version}").replace("{version}", t["version"])
+        url, (err, assets) = release(repo, tag)
         if err:
             sys.stderr.write("pin-backends: %s: %s: %s\n" % (name, url, err))
             problems += 1

@@ -13,6 +13,7 @@
 #     passes, installed as "flm";
 #   - a wrong publisher digest is refused, the installed flm untouched;
 #   - a mirror (manifest.json) installs it, a wrong manifest digest refused;
+#   - scripts/pin-backends.sh pins its digest (tag v<version>), which installs;
 #   - lemon doctor and lemon serve find the installed flm with no LEMON_FLM
 #     and no flm on PATH; LEMON_FLM still overrides it.
 set -u
@@ -138,6 +139,20 @@ if lem "$D2" install-backend flm --mirror "$MIRROR" --progress none > "$T/m2.out
 	ok mirror-install-flm
 else
 	fail mirror-install-flm "$(cat "$T/m2.out")"
+fi
+
+# --- scripts/pin-backends.sh pins flm's digest from the v-tag's listing ---
+cp -r compat "$T/compat"
+if LEMON_GITHUB_API=$API scripts/pin-backends.sh --file "$T/compat/backends.json" --only flm \
+	> "$T/pin.out" 2>&1 &&
+   python3 -c 'import json, sys; t = json.load(open(sys.argv[1]))["backends"]["flm"]["targets"]["npu"]
+assert t["sha256"] == sys.argv[2] and t["size"] == int(sys.argv[3]), t
+assert "/releases/tags/v0.9.44 " in t["pin_source"], t' "$T/compat/backends.json" "$SHA" "$SIZE" &&
+   lem "$T/d3" install-backend flm --compat-dir "$T/compat" --progress none > "$T/p.out" 2>&1 &&
+   [ -x "$T/d3/lemon/backends/flm-npu-$VER/flm" ]; then
+	ok pin-backends-flm
+else
+	fail pin-backends-flm "$(cat "$T/pin.out" "$T/p.out" 2>/dev/null)"
 fi
 
 # --- doctor finds the installed flm --------------------------------------
