@@ -1,5 +1,6 @@
-/* provision: puts a llama.cpp backend bundle on the machine. It downloads
- * the asset named by compat's backend manifest (or a mirror), verifies its
+/* provision: puts a llama.cpp backend bundle (or FastFlowLM) on the
+ * machine. It downloads the asset named by compat's backend manifest (or
+ * a mirror), verifies its
  * SHA-256 while the bytes arrive, unpacks it into a private staging
  * directory with every path checked, and renames it into
  * $XDG_DATA_HOME/lemon/backends/<backend>-<target>-<version>/ under a lock,
@@ -50,7 +51,8 @@ struct provision_result {
 };
 
 /* "llamacpp:cpu", "llamacpp:vulkan", "llamacpp:rocm:gfx110X",
- * "llamacpp:rocm:gfx1101" or "llamacpp:cuda:sm_89". *needs_target is set
+ * "llamacpp:rocm:gfx1101", "llamacpp:cuda:sm_89" or "flm" (FastFlowLM,
+ * the NPU runtime). *needs_target is set
  * (and *out NULL) for "llamacpp:rocm" or "llamacpp:cuda" without a
  * target, which detection must complete.
  * Unknown names are NOT_FOUND with "unknown backend name '...'". */
