@@ -124,6 +124,39 @@ bool backends_flm_make_room(struct backends *b, const char *model)
 	return clear;
 }
 
+int backends_flm_list(struct backends *b, struct backends_flm_listed *out,
+		      int cap)
+{
+	struct backends_flm_model *m = NULL;
+	char path[4200];
+	int i, nm = 0, n = 0;
+	bool npu;
+
+	if (b == NULL)
+		return 0;
+	/* copied under the lock, the store is read without it */
+	pthread_mutex_lock(&b->mu);
+	if (b->flm != NULL && b->flm->o.n_models > 0 &&
+	    (m = calloc((size_t)b->flm->o.n_models, sizeof(*m))) != NULL) {
+		nm = b->flm->o.n_models;
+		memcpy(m, b->flm->o.models, (size_t)nm * sizeof(*m));
+	}
+	npu = b->flm != NULL && b->flm->cand >= 0;
+	pthread_mutex_unlock(&b->mu);
+	for (i = 0; i < nm && n < cap; i++) {
+		if (!npu && (!m[i].gguf[0] ||
+			     backends_model_path(b->data_dir, m[i].gguf, path,
+						 sizeof(path), NULL) < 0))
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		lemon_str_copy(out[n].name, sizeof(out[n].name), m[i].name);
+		lemon_str_copy(out[n].gguf, sizeof(out[n].gguf), m[i].gguf);
+		out[n++].npu = npu;
+	}
+	free(m);
+	return n;
+}
+
 void backends_flm_free(struct backends *b)
 {
 	free(b->flm);

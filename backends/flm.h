@@ -30,4 +30,20 @@ struct backends_flm_opts {
 int backends_flm_setup(struct backends *b, const struct backends_flm_opts *o,
 		       struct lemon_err *err);
 
+/* a registry flm model a request can name here: on the NPU (npu true)
+ * when the flm candidate is usable, else through its GGUF (gguf) when
+ * that is in the store. A model that can be served neither way is left
+ * out, as clients (OpenAI SDKs, Open WebUI, ollama) offer every listed
+ * model and have no field for "listed but refused"; doctor and
+ * /api/v1/health say why. */
+struct backends_flm_listed {
+	char name[BACKENDS_NAME_MAX];
+	char gguf[BACKENDS_NAME_MAX]; /* with npu false: what serves it */
+	bool npu;
+};
+
+/* the flm models that can be served here, up to cap; returns the count */
+int backends_flm_list(struct backends *b, struct backends_flm_listed *out,
+		      int cap);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backends/flm.h"
 #include "server/server-private.h"
 #include "util/str.h"
 
@@ -39,14 +40,35 @@ static cJSON *model_json(const struct backends_model *m)
 	return o;
 }
 
-/* the store's models (id NULL) or the one named id: GET /v1/models and
- * /v1/models/{id}, which the child does not serve */
+/* a registry model of recipe flm (FastFlowLM fetches it, so it has no
+ * file time): OpenAI's fields, and recipe and device as Lemonade's list
+ * has them so a client can tell an NPU model; "gguf" when its GGUF
+ * serves it because FastFlowLM cannot here */
+static cJSON *flm_model_json(const struct backends_flm_listed *f)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", f->name);
+	cJSON_AddStringToObject(o, "object", "model");
+	cJSON_AddNumberToObject(o, "created", 0);
+	cJSON_AddStringToObject(o, "owned_by", "lemon");
+	cJSON_AddStringToObject(o, "recipe", "flm");
+	cJSON_AddStringToObject(o, "device", f->npu ? "npu" : "gguf");
+	if (!f->npu)
+		cJSON_AddStringToObject(o, "gguf", f->gguf);
+	return o;
+}
+
+/* the store's models and the servable flm models (id NULL) or the one
+ * named id: GET /v1/models and /v1/models/{id}, which the child does not
+ * serve */
 static enum server_result models(struct server *s, struct server_conn *conn, const char *id)
 {
 	struct lemon_err err = { 0 };
+	struct backends_flm_listed fl[BACKENDS_MAX_FLM_MODELS];
 	struct backends_model *m;
 	cJSON *root, *data;
-	int n = 0, i;
+	int n = 0, nf, i;
 
 	m = calloc(API_MAX_MODELS, sizeof(*m));
 	if (m == NULL)
@@ -55,6 +77,7 @@ static enum server_result models(struct server *s, struct server_conn *conn, con
 		free(m);
 		return server_send_lemon_err(s, conn, &err);
 	}
+	nf = backends_flm_list(s->b, fl, BACKENDS_MAX_FLM_MODELS);
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "object", "list");
 	data = cJSON_AddArrayToObject(root, "data");
@@ -68,6 +91,13 @@ static enum server_result models(struct server *s, struct server_conn *conn, con
 		cJSON_AddItemToArray(data, model_json(&m[i]));
 	}
 	free(m);
+	for (i = 0; i < nf && data; i++) {
+		if (id && strcmp(id, fl[i].name) == 0) {
+			cJSON_Delete(root);
+			return send_cjson(s, conn, 200, flm_model_json(&fl[i]));
+		}
+		cJSON_AddItemToArray(data, flm_model_json(&fl[i]));
+	}
 	if (id) {
 		char shown[72];
 

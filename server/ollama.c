@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backends/flm.h"
 #include "server/server-private.h"
 #include "util/str.h"
 #include "util/buf.h"
@@ -27,8 +28,22 @@ static void param_size(char *out, size_t cap, uint64_t n)
 		out[0] = 0;
 }
 
+/* true for a registry model of recipe flm that is servable here
+ * (backends_flm_list): FastFlowLM's, so it has no GGUF header to read */
+static bool is_flm(struct server *s, const char *name)
+{
+	struct backends_flm_listed fl[BACKENDS_MAX_FLM_MODELS];
+	int i, n = backends_flm_list(s->b, fl, BACKENDS_MAX_FLM_MODELS);
+
+	for (i = 0; i < n; i++)
+		if (strcmp(fl[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 /* Ollama's "details" object from the model's GGUF header (left blank when
- * the header cannot be read); gi may be NULL */
+ * the header cannot be read; format "flm" for FastFlowLM's models); gi may
+ * be NULL */
 static cJSON *details(struct server *s, const char *name,
 		      struct backends_gguf_info *gi)
 {
@@ -45,7 +60,8 @@ static cJSON *details(struct server *s, const char *name,
 	if (ok)
 		param_size(ps, sizeof(ps), gi->n_params);
 	cJSON_AddStringToObject(d, "parent_model", "");
-	cJSON_AddStringToObject(d, "format", "gguf");
+	cJSON_AddStringToObject(d, "format",
+				!ok && is_flm(s, name) ? "flm" : "gguf");
 	cJSON_AddStringToObject(d, "family", ok ? gi->arch : "");
 	if (ok && gi->arch[0]) {
 		fam = cJSON_AddArrayToObject(d, "families");
@@ -74,6 +90,28 @@ static int list(struct server *s, struct backends_model **m, int *n,
 	return 0;
 }
 
+/* the servable flm models (backends_flm_list) in /api/tags: FastFlowLM
+ * keeps their files, so no size or time; details.format "flm" */
+static void add_flm_tags(struct server *s, cJSON *arr)
+{
+	struct backends_flm_listed fl[BACKENDS_MAX_FLM_MODELS];
+	int i, n = backends_flm_list(s->b, fl, BACKENDS_MAX_FLM_MODELS);
+	char ts[48];
+
+	server_ollama_time(ts, sizeof(ts), 0, 0);
+	for (i = 0; i < n && arr; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "name", fl[i].name);
+		cJSON_AddStringToObject(o, "model", fl[i].name);
+		cJSON_AddStringToObject(o, "modified_at", ts);
+		cJSON_AddNumberToObject(o, "size", 0);
+		cJSON_AddStringToObject(o, "digest", "");
+		cJSON_AddItemToObject(o, "details", details(s, fl[i].name, NULL));
+		cJSON_AddItemToArray(arr, o);
+	}
+}
+
 static enum server_result tags(struct server *s, struct server_conn *conn)
 {
 	struct lemon_err err = { 0 };
@@ -99,6 +137,7 @@ static enum server_result tags(struct server *s, struct server_conn *conn)
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(m);
+	add_flm_tags(s, arr);
 	return server_ollama_send(s, conn, 200, root);
 }
 

@@ -21,6 +21,10 @@
 #     registry entry names its GGUF is served from that instead;
 #   - flm missing: the error says how to install it;
 #   - an flm whose child cannot start: the GGUF, recorded as a fallback.
+# Lists: the registry's flm models that can be served are in GET /v1/models
+# (recipe flm, device npu, or gguf when their GGUF serves them),
+# /v1/models/{id}, /api/tags (details.format flm) and, loaded, /api/ps;
+# one that cannot be served (refused, no GGUF) is in none of them.
 set -u
 . tests/integration/lib.sh
 
@@ -226,6 +230,39 @@ if start_lemon strix-point-npu-flm "$T/l1.log" FLM_STANDIN_CRASH_AFTER=2 \
 	else
 		fail npu-model-non-streamed "status $code: $(head -c 300 "$T/c1")"
 	fi
+	# the lists: both flm models on the NPU beside the stored GGUF
+	curl -s -m 10 "$URL/v1/models" > "$T/v1.json"
+	if jq -e '.object == "list" and ([.data[].id] | sort) == ["llama3.2:1b", "qwen3:0.6b", "tiny"]
+		and ([.data[] | select(.recipe == "flm") | select(.object == "model"
+			and .owned_by == "lemon" and .device == "npu" and (.created | type) == "number")]
+			| length) == 2' "$T/v1.json" > /dev/null; then
+		ok v1-models-lists-flm
+	else
+		fail v1-models-lists-flm "$(head -c 400 "$T/v1.json")"
+	fi
+	code=$(curl -s -m 10 -o "$T/v1one.json" -w '%{http_code}' "$URL/v1/models/qwen3:0.6b")
+	if [ "$code" = 200 ] && jq -e '.id == "qwen3:0.6b" and .object == "model" and .recipe == "flm"
+		and .device == "npu"' "$T/v1one.json" > /dev/null; then
+		ok v1-model-flm-by-id
+	else
+		fail v1-model-flm-by-id "status $code: $(head -c 300 "$T/v1one.json")"
+	fi
+	curl -s -m 10 "$URL/api/tags" > "$T/tags.json"
+	if jq -e '([.models[].name] | sort) == ["llama3.2:1b", "qwen3:0.6b", "tiny"] and
+		([.models[] | select(.details.format == "flm") | .model] | sort) == ["llama3.2:1b", "qwen3:0.6b"]
+		and ([.models[] | select(.name == "tiny")][0].details.format == "gguf")' \
+		"$T/tags.json" > /dev/null; then
+		ok ollama-tags-lists-flm
+	else
+		fail ollama-tags-lists-flm "$(head -c 400 "$T/tags.json")"
+	fi
+	curl -s -m 10 "$URL/api/ps" > "$T/ps.json"
+	if jq -e '[.models[] | select(.name == "llama3.2:1b" and .details.format == "flm")]
+		| length == 1' "$T/ps.json" > /dev/null; then
+		ok ollama-ps-lists-loaded-flm
+	else
+		fail ollama-ps-lists-loaded-flm "$(head -c 400 "$T/ps.json")"
+	fi
 	# one NPU child at a time: the second flm model replaces the first
 	code=$(chat qwen3:0.6b "$T/c2")
 	sleep 0.5
@@ -264,6 +301,20 @@ if start_lemon strix-point-npu-proto "$T/l2.log"; then
 	else
 		fail npu-refused-gguf-fallback "status $code: $(head -c 300 "$T/p2"); $(grep GGUF "$T/l2.log")"
 	fi
+	# refused: the model with a GGUF is listed as served by it, the
+	# other is not listed (a client would offer it and fail)
+	curl -s -m 10 "$URL/v1/models" > "$T/v1.json"
+	curl -s -m 10 "$URL/api/tags" > "$T/tags.json"
+	code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$URL/v1/models/qwen3:0.6b")
+	if jq -e '([.data[].id] | sort) == ["llama3.2:1b", "tiny"] and
+		([.data[] | select(.id == "llama3.2:1b")][0] | .recipe == "flm" and .device == "gguf"
+			and .gguf == "tiny")' "$T/v1.json" > /dev/null &&
+	   jq -e '([.models[].name] | sort) == ["llama3.2:1b", "tiny"]' "$T/tags.json" > /dev/null &&
+	   [ "$code" = 404 ]; then
+		ok refused-flm-listed-only-with-gguf
+	else
+		fail refused-flm-listed-only-with-gguf "$code $(head -c 300 "$T/v1.json") $(head -c 300 "$T/tags.json")"
+	fi
 else
 	fail serve-proto "lemon serve did not come up: $(tail -5 "$T/l2.log")"
 fi
@@ -277,6 +328,12 @@ if start_lemon strix-point-npu-flm "$T/l3.log" LEMON_FLM=; then
 		ok flm-missing-serve-says-install
 	else
 		fail flm-missing-serve-says-install "status $code: $(head -c 400 "$T/m1")"
+	fi
+	if curl -s -m 10 "$URL/v1/models" | jq -e '([.data[].id] | sort) == ["llama3.2:1b", "tiny"]' \
+		> /dev/null; then
+		ok flm-missing-not-listed
+	else
+		fail flm-missing-not-listed "$(curl -s -m 10 "$URL/v1/models" | head -c 300)"
 	fi
 else
 	fail serve-missing "lemon serve did not come up: $(tail -5 "$T/l3.log")"
