@@ -96,9 +96,16 @@ void provision_progress_update(struct provision_meter *p, uint64_t done)
 {
 	double t;
 
-	if (p == NULL || p->mode == PROVISION_PROGRESS_NONE)
+	if (p == NULL)
 		return;
 	t = now_s();
+	/* the caller's callback is independent of what stderr shows */
+	if (p->on_progress && t - p->cb_last >= 0.25) {
+		p->cb_last = t;
+		p->on_progress(p->progress_ctx, done, p->total);
+	}
+	if (p->mode == PROVISION_PROGRESS_NONE)
+		return;
 	if (t - p->last < (p->mode == PROVISION_PROGRESS_BAR ? 0.1 : 0.5))
 		return;
 	p->last = t;
@@ -126,6 +133,8 @@ void provision_progress_event(struct provision_meter *p, const char *event,
 
 void provision_progress_finish(struct provision_meter *p, uint64_t done)
 {
+	if (p && p->on_progress)
+		p->on_progress(p->progress_ctx, done, p->total);
 	if (p == NULL || p->mode == PROVISION_PROGRESS_NONE)
 		return;
 	draw(p, done, now_s(), true);

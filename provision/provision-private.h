@@ -40,7 +40,10 @@ struct provision_meter {
 	uint64_t start_bytes;         /* resumed bytes, excluded from the rate */
 	double t0;
 	double last;
+	double cb_last;               /* last on_progress call */
 	bool drawn;
+	void (*on_progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
 };
 
 void provision_progress_init(struct provision_meter *p, enum provision_progress mode,

@@ -35,6 +35,11 @@ struct provision_opts {
 	 * a small model; NULL: none. exe is the staged executable. */
 	int (*smoke)(void *ctx, const char *exe, struct lemon_err *err);
 	void *smoke_ctx;
+	/* told the bytes of the asset on disk (total 0 when unknown) at most
+	 * ~4 times a second and once at the end of the download, whatever
+	 * progress says, so a server can relay them; NULL: not called */
+	void (*on_progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
 };
 
 struct provision_result {

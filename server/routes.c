@@ -68,6 +68,8 @@ static const struct server_route routes[] = {
 	{ "GET", "logs", P, OAI, server_logs_route, NULL, 0, 0 },
 	{ "GET", "plans", P, OAI, server_plans_route, NULL, 0, 0 },
 	{ "GET", "plans/", P | TAIL, OAI, server_plans_route, NULL, 0, 0 },
+	{ "GET", "backends", P, OAI, server_backends_route, NULL, 0, 0 },
+	{ "POST", "backends/install", P, OAI, server_backends_install, NULL, 0, 0 },
 	{ "POST", "load", P, OAI, server_api_load, NULL, 0, 0 },
 	{ "POST", "unload", P, OAI, server_api_unload, NULL, 0, 0 },
 	{ "POST", "shutdown", P, OAI, server_api_shutdown, NULL, 0, 0 },

@@ -3,6 +3,7 @@
 #define LEMON_SERVER_PRIVATE_H
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <pthread.h>
@@ -154,6 +155,7 @@ struct server {
 	pthread_mutex_t mu; /* guards last and metrics */
 	struct server_stats last;
 	struct server_metrics metrics;
+	atomic_bool installing; /* a POST /api/v1/backends/install runs */
 };
 
 /* one request: its body, kept up to cfg.max_body */
@@ -357,6 +359,11 @@ enum server_result server_api_live(const struct server_call *k);
 /* GET /api/v1/plans and plans/{model}: each stored model's memory plan
  * (server/plans.c) */
 enum server_result server_plans_route(const struct server_call *k);
+/* GET /api/v1/backends: installed and pinned bundles; POST
+ * /api/v1/backends/install: one install at a time, progress as SSE
+ * (server/backends_route.c) */
+enum server_result server_backends_route(const struct server_call *k);
+enum server_result server_backends_install(const struct server_call *k);
 
 /* GET /api/v1/logs: lemon's log lines as server-sent events (server/logs.c) */
 enum server_result server_logs_route(const struct server_call *k);

@@ -45,6 +45,24 @@ start_bundle_mirror() {
 	MIRROR=http://127.0.0.1:$(head -n 1 "$T/mport")
 }
 
+# the same with the CPU bundle also under the Vulkan asset's name (its
+# manifest lists both), so an install of llamacpp:vulkan has real bytes to
+# fetch (the CPU build passes its --version smoke test); the mirror's
+# knobs are read from $T/mctl (tests/tools/mirror.py --control): MIRROR, MPID
+start_bundle_mirror_vulkan() {
+	_v=$(jq -r .version "$BUNDLE/manifest.json")
+	mkdir -p "$T/mirror"
+	ln -sf "$BUNDLE/llama-$_v-bin-ubuntu-x64.tar.gz" "$T/mirror/llama-$_v-bin-ubuntu-x64.tar.gz"
+	ln -sf "$BUNDLE/llama-$_v-bin-ubuntu-x64.tar.gz" "$T/mirror/llama-$_v-bin-ubuntu-vulkan-x64.tar.gz"
+	jq --arg c "llama-$_v-bin-ubuntu-x64.tar.gz" --arg g "llama-$_v-bin-ubuntu-vulkan-x64.tar.gz" \
+		'.assets[$g] = .assets[$c]' "$BUNDLE/manifest.json" > "$T/mirror/manifest.json"
+	python3 tests/tools/mirror.py --dir "$T/mirror" --control "$T/mctl" >"$T/mport" 2>"$T/mirror.log" &
+	MPID=$!
+	_i=0
+	while [ ! -s "$T/mport" ] && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+	MIRROR=http://127.0.0.1:$(head -n 1 "$T/mport")
+}
+
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

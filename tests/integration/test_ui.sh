@@ -23,6 +23,7 @@ KEY=ui-key
 cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	[ -n "${IPID:-}" ] && kill "$IPID" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -32,7 +33,7 @@ need_lemon
 # serve installs its backend before it listens: the real CPU bundle, from
 # a loopback mirror
 need_bundle
-start_bundle_mirror
+start_bundle_mirror_vulkan
 export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
 PORT=$(free_port)
@@ -179,6 +180,61 @@ st=$(get /api/v1/plans/nosuch -H "Authorization: Bearer $KEY")
 # the plan reads headers only: nothing was started for it
 grep -q "starting huge\|starting tiny" "$T/lemon.log" && fail "plans start nothing" "$(grep starting "$T/lemon.log")" ||
 	ok "plans start nothing"
+
+# the System page's backends (GET /api/v1/backends, POST
+# /api/v1/backends/install): the serve installed llamacpp:cpu at its start
+# from the mirror; llamacpp:vulkan is pinned and not installed; its
+# install streams progress events then the installed path; a second
+# install while one runs is a 409; names compat does not pin are a 400;
+# the key and the JSON content type are needed like every state change
+post() { # PATH BODY [curl args]
+	p=$1
+	d=$2
+	shift 2
+	curl -s -o "$T/b" -w '%{http_code}' -X POST -d "$d" "$@" "$URL$p"
+}
+st=$(get /api/v1/backends)
+[ "$st" = 401 ] && ok "backends need the key" || fail "backends need the key" "status $st"
+st=$(get /api/v1/backends -H "Authorization: Bearer $KEY")
+[ "$st" = 200 ] && jq -e '.installing == false and
+	(.backends[] | select(.name == "llamacpp:cpu") | .current == "v0.5.0" and .installed[0].works and .pinned != "") and
+	(.backends[] | select(.name == "llamacpp:vulkan") | .current == null and .installed == [] and .installable)' \
+	"$T/b" > /dev/null && ok "backends list: cpu current, vulkan installable" ||
+	fail "backends list: cpu current, vulkan installable" "status $st $(head -c 600 "$T/b")"
+st=$(post /api/v1/backends/install '{"name":"llamacpp:vulkan"}' -H 'Content-Type: application/json')
+[ "$st" = 401 ] && ok "install needs the key" || fail "install needs the key" "status $st"
+st=$(post /api/v1/backends/install '{"name":"llamacpp:vulkan"}' -H "Authorization: Bearer $KEY")
+[ "$st" = 415 ] && ok "install needs JSON" || fail "install needs JSON" "status $st"
+st=$(post /api/v1/backends/install '{"name":"llamacpp:nosuch"}' -H "Authorization: Bearer $KEY" \
+	-H 'Content-Type: application/json')
+[ "$st" = 400 ] && jq -e '.error.message | test("nosuch")' "$T/b" > /dev/null &&
+	ok "install of an unknown name 400" || fail "install of an unknown name 400" "status $st $(cat "$T/b")"
+# slowed to ~2 s so the second install finds the first one running
+echo '{"rate": 3000000}' > "$T/mctl"
+curl -s -N -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+	-d '{"name":"llamacpp:vulkan"}' -D "$T/ih" "$URL/api/v1/backends/install" > "$T/inst" &
+IPID=$!
+i=0
+while [ $i -lt 50 ] && ! grep -q '"downloading"' "$T/inst"; do sleep 0.1; i=$((i + 1)); done
+st=$(post /api/v1/backends/install '{"name":"llamacpp:cpu"}' -H "Authorization: Bearer $KEY" \
+	-H 'Content-Type: application/json')
+[ "$st" = 409 ] && ok "second install 409" || fail "second install 409" "status $st $(cat "$T/b")"
+wait "$IPID"
+rm -f "$T/mctl"
+SIZE=$(jq '.assets[] | .size' "$T/mirror/manifest.json" | head -n 1)
+grep -qi '^content-type: text/event-stream' "$T/ih" &&
+	sed -n 's/^data: //p' "$T/inst" | jq -s -e --argjson n "$SIZE" '
+	.[0].status == "installing" and
+	([.[] | select(.status == "downloading")] | length >= 2 and
+		(map(.total == $n) | all) and (.[0].completed < $n) and (.[-1].completed == $n)) and
+	(.[-1] | .name == "llamacpp:vulkan" and .status == "success" and .version == "v0.5.0" and
+		(.path | test("/lemon/backends/llamacpp-vulkan-v0.5.0/llama-v0.5.0/llama-server$")))' > /dev/null &&
+	ok "install streams progress then the path" || fail "install streams progress then the path" "$(head -c 800 "$T/inst")"
+st=$(get /api/v1/backends -H "Authorization: Bearer $KEY")
+[ "$st" = 200 ] && jq -e '.installing == false and
+	(.backends[] | select(.name == "llamacpp:vulkan") | .current == "v0.5.0" and .installed[0].works)' \
+	"$T/b" > /dev/null && ok "backends list shows the install" ||
+	fail "backends list shows the install" "status $st $(head -c 600 "$T/b")"
 
 # the log stream: needs the key, starts with the kept history (the
 # supervisor named its backend), and a client still reading it does not
