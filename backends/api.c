@@ -408,8 +408,10 @@ int backends_acquire(struct backends *b, const char *model,
 	 * evicted for it */
 	if (backends_sup_plan(b, path, model, b->o.ram_bytes, b->o.cand[ci].vram_bytes,
 		     &fit, err) < 0) {
-		/* with workers the start places it across them, or refuses */
-		if (err->code != LEMON_ERR_TOO_LARGE || b->o.n_workers == 0)
+		/* with workers or several GPUs the start places it across
+		 * them, or refuses */
+		if (err->code != LEMON_ERR_TOO_LARGE ||
+		    (b->o.n_workers == 0 && b->o.cand[ci].n_gpus < 2))
 			return -1;
 		lemon_err_clear(err);
 	}

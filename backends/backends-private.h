@@ -28,8 +28,17 @@ struct backends_spawn {
 	bool reranking;
 	bool flm; /* `flm serve` (backends/flm.c), not llama-server */
 	const char *rpc;          /* --rpc H:P,...; NULL or "": none */
-	const char *tensor_split; /* --tensor-split with rpc */
+	const char *tensor_split; /* --tensor-split with rpc or split_layer */
+	bool split_layer; /* --split-mode layer over the --device list */
 };
+
+/* backends_multigpu_plan over the candidate's GPUs (cand->gpus) for the
+ * model file at path; NOT_FOUND when the candidate has fewer than two */
+int backends_sup_multigpu(const struct backends_opts *o, const char *path,
+			  const char *model, uint64_t ram,
+			  const struct backends_candidate *cand,
+			  struct backends_split_plan *out,
+			  struct lemon_err *err);
 
 /* forks and execs llama-server in its own process group with the parent
  * death signal set; fds other than 0..2 are closed in the child */

@@ -183,7 +183,34 @@ struct backends_candidate {
 	char device[16];
 	char exe[4096];  /* llama-server to run; "" to find or provision it */
 	uint64_t vram_bytes; /* the device's memory; 0: CPU or unknown */
+	/* the GPUs of this vendor the child may span (llama-server
+	 * --split-mode layer) when the model does not fit `device` alone:
+	 * their llama.cpp names as seen under split_env, and free memory;
+	 * fewer than 2: no split */
+	int n_gpus;
+	struct backends_gpu_mem gpus[BACKENDS_MAX_SPLIT_GPUS];
+	char split_env[64]; /* the child's env for a split ("": env) */
 };
+
+/* one GPU detection saw for a candidate's backend */
+struct backends_gpu_seen {
+	char device[16];     /* CUDA: llama.cpp's name ("CUDA1"); else "" */
+	int vk_index;        /* in the Vulkan loader's list; -1: unknown */
+	uint16_t vendor;     /* PCI vendor id */
+	bool igpu;           /* never spanned */
+	uint64_t free_bytes; /* free (else total) memory */
+};
+
+/* fills c->gpus, c->n_gpus (0 unless at least two) and c->split_env
+ * from the GPUs detection saw for c's backend, in order: discrete GPUs of
+ * the first one's vendor, named as the child will see them (Vulkan:
+ * Vulkan0.. under GGML_VK_VISIBLE_DEVICES of their loader indices; ROCm:
+ * ROCm0..). No span for Vulkan when the user set GGML_VK_VISIBLE_DEVICES
+ * (vk_user_list), nor for ROCm when a *_VISIBLE_DEVICES variable hides
+ * GPUs from HIP (rocm_hidden) */
+void backends_multigpu_span(struct backends_candidate *c,
+			    const struct backends_gpu_seen *g, int n,
+			    bool vk_user_list, bool rocm_hidden);
 
 /* a `lemon worker` (backends/workers.c): its rpc-server's address and its
  * lemon endpoint's port */

@@ -110,3 +110,86 @@ int backends_multigpu_plan(const struct backends_gguf_info *m,
 			 (out->n_devices == 1 ? best : total) / MIB);
 	return 0;
 }
+
+/* a candidate's model over its GPUs (the caller, start_child, has found
+ * that it does not fit the candidate's first GPU alone) */
+int backends_sup_multigpu(const struct backends_opts *o, const char *path,
+			  const char *model, uint64_t ram,
+			  const struct backends_candidate *cand,
+			  struct backends_split_plan *out,
+			  struct lemon_err *err)
+{
+	struct backends_gguf_info info;
+
+	memset(out, 0, sizeof(*out));
+	if (cand->n_gpus < 2)
+		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
+				     "%s has one GPU", cand->kind);
+	if (backends_gguf_read_model(path, &info, err) < 0)
+		return -1;
+	return backends_multigpu_plan(&info, model, o->ctx_size, ram,
+				      cand->gpus, cand->n_gpus, NULL, out, err);
+}
+
+/* the GPUs of the candidate's vendor it may span, under the names its
+ * child will see them by. CUDA: as detected (the probe ran under the
+ * CUDA_VISIBLE_DEVICES the child inherits). Vulkan: ggml numbers the
+ * devices listed in GGML_VK_VISIBLE_DEVICES in that order, so the child
+ * is shown exactly these (a list the user set is left alone: no span).
+ * ROCm: HIP numbers the GPUs that ROCR_VISIBLE_DEVICES,
+ * HIP_VISIBLE_DEVICES or CUDA_VISIBLE_DEVICES leave, which detection
+ * does not know: with any of them set, no span */
+void backends_multigpu_span(struct backends_candidate *c,
+			    const struct backends_gpu_seen *g, int n,
+			    bool vk_user_list, bool rocm_hidden)
+{
+	size_t epos = 0;
+	int i, k = 0, with_vk = 0;
+	bool cuda = strcmp(c->kind, "cuda") == 0;
+	bool vulkan = strcmp(c->kind, "vulkan") == 0;
+	bool rocm = strcmp(c->kind, "rocm") == 0;
+	uint16_t vendor = 0;
+
+	c->n_gpus = 0;
+	c->split_env[0] = 0;
+	if ((!cuda && !vulkan && !rocm) || (vulkan && vk_user_list) ||
+	    (rocm && rocm_hidden))
+		return;
+	for (i = 0; i < n && k < BACKENDS_MAX_SPLIT_GPUS; i++) {
+		if (g[i].igpu || (cuda && strncmp(g[i].device, "CUDA", 4) != 0))
+			continue;
+		if (k == 0)
+			vendor = g[i].vendor;
+		else if (g[i].vendor != vendor)
+			continue; /* one vendor */
+		if (cuda)
+			lemon_str_copy(c->gpus[k].device,
+				       sizeof(c->gpus[k].device), g[i].device);
+		else
+			snprintf(c->gpus[k].device, sizeof(c->gpus[k].device),
+				 "%s%d", vulkan ? "Vulkan" : "ROCm", k);
+		c->gpus[k].free_bytes = g[i].free_bytes;
+		if (vulkan && g[i].vk_index >= 0) {
+			with_vk++;
+			epos += (size_t)snprintf(c->split_env + epos,
+						 sizeof(c->split_env) - epos,
+						 "%s%d",
+						 k ? "," : "GGML_VK_VISIBLE_DEVICES=",
+						 g[i].vk_index);
+			if (epos >= sizeof(c->split_env)) {
+				c->split_env[0] = 0;
+				return; /* too many to name: no span */
+			}
+		}
+		k++;
+	}
+	/* Vulkan without the loader's list (no probe): ggml's own order,
+	 * assumed to be detection's; with it for some GPUs only: no span */
+	if (vulkan && with_vk != 0 && with_vk != k) {
+		c->split_env[0] = 0;
+		return;
+	}
+	c->n_gpus = k >= 2 ? k : 0;
+	if (c->n_gpus == 0)
+		c->split_env[0] = 0;
+}

@@ -167,7 +167,7 @@ int backends_spawn_child(const struct backends_spawn *s,
 			 struct backends_proc *out, struct lemon_err *err)
 {
 	char port[16], ctx[16], par[16], ngl[16];
-	const char *argv[32];
+	const char *argv[36];
 	int n = 0, logp[2], inp[2];
 	pid_t parent = getpid(), pid;
 	char **envp;
@@ -226,6 +226,14 @@ int backends_spawn_child(const struct backends_spawn *s,
 	if (s->rpc && s->rpc[0]) {
 		argv[n++] = "--rpc";
 		argv[n++] = s->rpc;
+		argv[n++] = "--tensor-split";
+		argv[n++] = s->tensor_split;
+	} else if (s->split_layer && s->tensor_split && s->tensor_split[0]) {
+		/* one model over several GPUs of this machine: whole layers
+		 * on each (no row split: it needs peer access), in
+		 * proportion to each one's free memory */
+		argv[n++] = "--split-mode";
+		argv[n++] = "layer";
 		argv[n++] = "--tensor-split";
 		argv[n++] = s->tensor_split;
 	}

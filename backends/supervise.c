@@ -213,6 +213,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	struct backends_spawn s = { 0 };
 	struct backends_fit fit = { .n_gpu_layers = -1 };
 	struct backends_rpc_placement rp = { 0 };
+	struct backends_split_plan mg = { 0 };
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
 	uint64_t ram, vram;
@@ -236,6 +237,21 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (rc == 0 && !flm &&
 	    backends_sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
 		rc = -2;
+	/* not on the first GPU alone: across the candidate's GPUs of that
+	 * vendor (backends/multigpu.c) when they have it together */
+	if (!flm && cand.n_gpus > 1 &&
+	    ((rc == -2 && err.code == LEMON_ERR_TOO_LARGE) || (rc == 0 && fit.partial))) {
+		struct lemon_err e2 = { 0 };
+
+		if (backends_sup_multigpu(&b->o, path, model, ram, &cand, &mg, &e2) == 0 &&
+		    mg.split) {
+			rc = 0;
+			lemon_err_clear(&err);
+			fit = mg.fit;
+		} else {
+			mg.split = false;
+		}
+	}
 	/* too large here: across the workers, when there are any (re-placed
 	 * on each start, so a lost worker is left out) */
 	if (rc == -2 && err.code == LEMON_ERR_TOO_LARGE && b->o.n_workers > 0) {
@@ -279,7 +295,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	c->n_gpu_layers = fit.n_gpu_layers;
 	c->gpu_bytes = vram == 0 ? 0 : fit.partial ? (fit.need < vram ? fit.need : vram) :
 		       fit.need;
-	if (fit.partial)
+	if (fit.partial && !mg.split)
 		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
 			c->model, fit.need / 1048576.0, vram / 1048576.0,
 			fit.n_gpu_layers, cand.kind);
@@ -289,6 +305,20 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (flm)
 		s.ctx_size = b->o.ctx_size;
 	lemon_str_copy(c->placement, sizeof(c->placement), rp.placement);
+	if (mg.split) {
+		s.device = mg.devices;
+		s.split_layer = true;
+		s.tensor_split = mg.tensor_split;
+		if (cand.split_env[0])
+			s.env_extra = cand.split_env;
+		snprintf(c->placement, sizeof(c->placement),
+			 "split-mode layer over %.150s, tensor split %.150s",
+			 mg.devices, mg.tensor_split);
+		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB free on %s: %s",
+			c->model, fit.need / 1048576.0,
+			cand.gpus[0].free_bytes / 1048576.0, cand.gpus[0].device,
+			mg.text);
+	}
 	if (rp.n_workers > 0) {
 		s.ctx_size = rp.ctx;
 		s.n_gpu_layers = rp.ngl;
@@ -308,7 +338,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	c->deadline = now_ms() + b->o.start_timeout_ms;
 	backends_sup_log(b, "starting %s (%s) on %s%s%s: %s port %d pid %d -c %d --parallel %d --n-gpu-layers %d",
 		c->model, role_name(c->role), cand.kind,
-		cand.device[0] ? " " : "", cand.device, cand.exe, c->port,
+		s.device[0] ? " " : "", s.device, cand.exe, c->port,
 		(int)c->proc.pid, s.ctx_size, s.parallel, s.n_gpu_layers);
 }
 

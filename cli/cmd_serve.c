@@ -42,6 +42,9 @@ struct serve_mem {
 	bool vram_free[COMPAT_MAX_CANDIDATES]; /* the driver's free memory */
 	char device[COMPAT_MAX_CANDIDATES][16]; /* llama.cpp's device name */
 	char env[COMPAT_MAX_CANDIDATES][64];    /* selecting that device */
+	int vk_index[COMPAT_MAX_CANDIDATES];    /* in the Vulkan loader's list */
+	uint16_t vendor[COMPAT_MAX_CANDIDATES];
+	bool igpu[COMPAT_MAX_CANDIDATES];
 };
 
 static void serve_usage(FILE *out)
@@ -252,10 +255,11 @@ static void drop_candidate(struct backends_opts *o, const char *kind)
  * loader's list, unless the user chose with GGML_VK_VISIBLE_DEVICES */
 static void note_device(const struct detect_report *rep,
 			const struct detect_gpu *gpu, const char *backend,
-			char *device, char *env)
+			char *device, char *env, int *vk)
 {
 	int d;
 
+	*vk = -1;
 	if (strcmp(backend, "cuda") == 0 && gpu->cuda_index >= 0) {
 		snprintf(device, 16, "CUDA%d", gpu->cuda_index);
 		return;
@@ -269,12 +273,14 @@ static void note_device(const struct detect_report *rep,
 	for (d = 0; d < rep->vulkan.n_devices; d++)
 		if (strcmp(rep->vulkan.devices[d].pci_bdf, gpu->pci.bdf) == 0) {
 			snprintf(env, 64, "GGML_VK_VISIBLE_DEVICES=%d", d);
+			*vk = d;
 			return;
 		}
 	for (d = 0; d < rep->vulkan.n_devices; d++)
 		if (rep->vulkan.devices[d].vendor_id == gpu->pci.vendor &&
 		    rep->vulkan.devices[d].device_id == gpu->pci.device) {
 			snprintf(env, 64, "GGML_VK_VISIBLE_DEVICES=%d", d);
+			*vk = d;
 			return;
 		}
 }
@@ -293,6 +299,7 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 	if (res->report.host.has_ram)
 		mem->ram = res->report.host.ram_bytes;
 	for (i = 0; i < res->choice.n && i < COMPAT_MAX_CANDIDATES; i++) {
+		mem->vk_index[i] = -1;
 		g = res->choice.c[i].gpu_index; /* into report.gpus */
 		if (g < 0 || g >= res->report.n_gpus)
 			continue;
@@ -301,8 +308,10 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 			if (res->view.gpus[v].index == g)
 				igpu = strcmp(res->view.gpus[v].kind, "igpu") == 0;
 		gpu = &res->report.gpus[g];
+		mem->vendor[i] = gpu->pci.vendor;
+		mem->igpu[i] = igpu;
 		note_device(&res->report, gpu, res->choice.c[i].backend,
-			    mem->device[i], mem->env[i]);
+			    mem->device[i], mem->env[i], &mem->vk_index[i]);
 		if (gpu->cuda_index >= 0 && gpu->cuda_index < cu->n_devices &&
 		    cu->devices[gpu->cuda_index].has_free) {
 			mem->vram[i] = cu->devices[gpu->cuda_index].free_bytes;
@@ -322,18 +331,29 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 static void set_mem(const struct compat_choice *ch, const struct serve_mem *mem,
 		    struct backends_opts *o)
 {
+	struct backends_gpu_seen seen[COMPAT_MAX_CANDIDATES];
 	bool named;
-	int i, k;
+	int i, k, n;
 
 	o->ram_bytes = mem->ram;
 	for (k = 0; k < o->n_candidates; k++) {
 		struct backends_candidate *c = &o->cand[k];
 
 		named = false;
+		n = 0;
 		for (i = 0; ch && i < ch->n && i < COMPAT_MAX_CANDIDATES; i++) {
 			if (strcmp(ch->c[i].backend, c->kind) != 0 ||
 			    strcmp(ch->c[i].target, c->target) != 0)
 				continue;
+			if (mem->vram[i] > 0) { /* a GPU: it may be spanned */
+				memset(&seen[n], 0, sizeof(seen[n]));
+				lemon_str_copy(seen[n].device, sizeof(seen[n].device),
+					       mem->device[i]);
+				seen[n].vk_index = mem->vk_index[i];
+				seen[n].vendor = mem->vendor[i];
+				seen[n].igpu = mem->igpu[i];
+				seen[n++].free_bytes = mem->vram[i];
+			}
 			if (mem->vram[i] > c->vram_bytes)
 				c->vram_bytes = mem->vram[i];
 			if (named || mem->device[i][0] == 0)
@@ -349,6 +369,17 @@ static void set_mem(const struct compat_choice *ch, const struct serve_mem *mem,
 					c->kind, mem->vram[i] / 1048576.0,
 					mem->device[i]);
 		}
+		/* a model too large for the first GPU may span the others
+		 * of its vendor (HIP hides those its variables name) */
+		backends_multigpu_span(c, seen, n,
+				       getenv("GGML_VK_VISIBLE_DEVICES") != NULL,
+				       getenv("ROCR_VISIBLE_DEVICES") != NULL ||
+				       getenv("HIP_VISIBLE_DEVICES") != NULL ||
+				       getenv("CUDA_VISIBLE_DEVICES") != NULL);
+		if (c->n_gpus > 1)
+			fprintf(stderr, "lemon: %s may split a model over %d GPUs%s%s\n",
+				c->kind, c->n_gpus, c->split_env[0] ? " with " : "",
+				c->split_env);
 	}
 }
 

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -132,6 +133,89 @@ static void test_fits_nowhere(void **state)
 	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
 }
 
+static struct backends_candidate cand(const char *kind)
+{
+	struct backends_candidate c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.kind, sizeof(c.kind), "%s", kind);
+	return c;
+}
+
+/* CUDA: the names detection gave, an iGPU and another vendor left out */
+static void test_span_cuda(void **state)
+{
+	const struct backends_gpu_seen g[] = {
+		{ "CUDA0", -1, 0x10de, false, 20 * GIB },
+		{ "", -1, 0x8086, true, 4 * GIB },
+		{ "CUDA1", -1, 0x10de, false, 10 * GIB },
+	};
+	struct backends_candidate c = cand("cuda");
+
+	(void)state;
+	backends_multigpu_span(&c, g, 3, false, false);
+	assert_int_equal(c.n_gpus, 2);
+	assert_string_equal(c.gpus[0].device, "CUDA0");
+	assert_string_equal(c.gpus[1].device, "CUDA1");
+	assert_true(c.gpus[1].free_bytes == 10 * GIB);
+	assert_string_equal(c.split_env, "");
+	/* one GPU: nothing to span */
+	backends_multigpu_span(&c, g, 2, false, false);
+	assert_int_equal(c.n_gpus, 0);
+}
+
+/* Vulkan: the child is shown the GPUs' loader indices in order and names
+ * them Vulkan0..; a list the user set, or indices known for some only:
+ * no span */
+static void test_span_vulkan(void **state)
+{
+	const struct backends_gpu_seen g[] = {
+		{ "Vulkan0", 2, 0x1002, false, 16 * GIB },
+		{ "", 0, 0x8086, false, 8 * GIB }, /* another vendor */
+		{ "", 1, 0x1002, false, 12 * GIB },
+	};
+	const struct backends_gpu_seen part[] = {
+		{ "Vulkan0", 2, 0x1002, false, 16 * GIB },
+		{ "", -1, 0x1002, false, 12 * GIB },
+	};
+	struct backends_candidate c = cand("vulkan");
+
+	(void)state;
+	backends_multigpu_span(&c, g, 3, false, false);
+	assert_int_equal(c.n_gpus, 2);
+	assert_string_equal(c.gpus[0].device, "Vulkan0");
+	assert_string_equal(c.gpus[1].device, "Vulkan1");
+	assert_string_equal(c.split_env, "GGML_VK_VISIBLE_DEVICES=2,1");
+	backends_multigpu_span(&c, g, 3, true, false);
+	assert_int_equal(c.n_gpus, 0);
+	assert_string_equal(c.split_env, "");
+	backends_multigpu_span(&c, part, 2, false, false);
+	assert_int_equal(c.n_gpus, 0);
+	assert_string_equal(c.split_env, "");
+}
+
+/* ROCm: ROCm0.. in detection order unless a *_VISIBLE_DEVICES variable
+ * hides GPUs from HIP; the CPU candidate never spans */
+static void test_span_rocm_and_cpu(void **state)
+{
+	const struct backends_gpu_seen g[] = {
+		{ "", -1, 0x1002, false, 12 * GIB },
+		{ "", -1, 0x1002, false, 12 * GIB },
+	};
+	struct backends_candidate c = cand("rocm");
+
+	(void)state;
+	backends_multigpu_span(&c, g, 2, false, false);
+	assert_int_equal(c.n_gpus, 2);
+	assert_string_equal(c.gpus[0].device, "ROCm0");
+	assert_string_equal(c.gpus[1].device, "ROCm1");
+	backends_multigpu_span(&c, g, 2, false, true);
+	assert_int_equal(c.n_gpus, 0);
+	c = cand("cpu");
+	backends_multigpu_span(&c, g, 2, false, false);
+	assert_int_equal(c.n_gpus, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +225,9 @@ int main(void)
 		cmocka_unit_test(test_one_vendor_only),
 		cmocka_unit_test(test_device_filter),
 		cmocka_unit_test(test_fits_nowhere),
+		cmocka_unit_test(test_span_cuda),
+		cmocka_unit_test(test_span_vulkan),
+		cmocka_unit_test(test_span_rocm_and_cpu),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
