@@ -107,6 +107,7 @@ struct compat_flm_rec {
 	uint32_t kernel[2];
 	char install[256];
 	char firmware_fix[192];
+	char memlock_fix[192];
 	int n_generations;
 	char generations[COMPAT_FLM_MAX_GENERATIONS][16];
 };

@@ -25,6 +25,8 @@ static const struct compat_field flm_fields[] = {
 	{ "source", CF_STR, true, false },
 	{ "install", CF_STR, true, false },
 	{ "install_source", CF_STR, true, false },
+	{ "memlock_fix", CF_STR, true, false },
+	{ "memlock_source", CF_STR, true, false },
 	{ "confidence", CF_STR, true, false },
 	{ "note", CF_STR, false, false },
 };
@@ -59,6 +61,8 @@ static int flm_parse(const struct compat_ctx *ctx, const cJSON *o,
 			   err) ||
 	    compat_get_str(ctx, o, "firmware_fix", r->firmware_fix,
 			   sizeof(r->firmware_fix), err) ||
+	    compat_get_str(ctx, o, "memlock_fix", r->memlock_fix,
+			   sizeof(r->memlock_fix), err) ||
 	    compat_get_enum(ctx, o, "confidence", compat_confidences, conf,
 			    sizeof(conf), err))
 		return -1;
@@ -214,7 +218,22 @@ int compat_flm_candidate(const struct compat_db *db,
 	else if (version_cmp(flm->version, r->min_version) < 0)
 		refuse(out, "FastFlowLM %s (%.80s) is older than %s: %.150s",
 		       flm->version, flm->path, r->min_version, r->install);
-	else {
+	else if (report->user.has_memlock && !report->user.memlock_unlimited) {
+		/* usable, as the system section's memlock check only warns:
+		 * flm raises its own soft limit up to the hard one, which
+		 * lemon does not read, and a child that then fails to load
+		 * falls back to the GGUF; the reason says what to set */
+		size_t used;
+
+		out->usable = true;
+		snprintf(out->reason, sizeof(out->reason),
+			 "FastFlowLM %s can serve on this NPU (%s); locked-memory limit %llu MiB: ",
+			 flm->version, n->entry.generation,
+			 (unsigned long long)(report->user.memlock_bytes >> 20));
+		used = strlen(out->reason);
+		lemon_str_copy(out->reason + used, sizeof(out->reason) - used,
+			       r->memlock_fix);
+	} else {
 		out->usable = true;
 		snprintf(out->reason, sizeof(out->reason),
 			 "FastFlowLM %s can serve on this NPU (%s, %.120s)",

@@ -5,7 +5,8 @@
 # that implements the CLI surface lemon uses; it is not FastFlowLM).
 # Cases (doctor --json --sysroot, and the text report's NPU section):
 #   - healthy Strix Point NPU + flm 0.9.44: a usable flm candidate whose
-#     reason names the version, and the NPU section ends with it;
+#     reason names the version, and the NPU section ends with it; its
+#     8 MiB locked-memory limit is named with the fix (unlimited: not);
 #   - protocol mismatch (strix-point-npu-proto): refused with the firmware
 #     fix of the NPU verdict, not "no NPU";
 #   - flm missing: refused, the reason says how to install it;
@@ -72,6 +73,24 @@ case $last in
 *"FastFlowLM 0.9.44 can serve on this NPU"*) ok healthy-npu-text-ends-with-flm ;;
 *) fail healthy-npu-text-ends-with-flm "last NPU line: $last" ;;
 esac
+
+flm_cand strix-point-npu-flm "$STANDIN"
+# the recorded limit is 8 MiB: usable (the system section only warns),
+# the reason names the limit and the fix from compat/flm.json
+check healthy-npu-memlock-warns '.usable and (.reason | test("locked-memory limit 8 MiB")
+	and test("512 MiB") and test("memlock unlimited") and test("LimitMEMLOCK=infinity"))'
+if jq -e '[.checks[] | select(.id == "memlock")][0].status == "warn"' "$T/doc.json" > /dev/null; then
+	ok healthy-npu-memlock-system-warns
+else
+	fail healthy-npu-memlock-system-warns "$(jq -c '[.checks[] | select(.id == "memlock")]' "$T/doc.json")"
+fi
+cp -a "$FIX/strix-point-npu-flm" "$T/unlimited"
+sed -i 's/^Max locked memory .*/Max locked memory         unlimited            unlimited            bytes/' \
+	"$T/unlimited/proc/self/limits"
+LEMON_FLM="$STANDIN" "$LEMON" doctor --json --sysroot "$T/unlimited" > "$T/doc.json"
+jq -c '[.backend.candidates[] | select(.backend == "flm")]' "$T/doc.json" > "$T/cand.json"
+check memlock-unlimited-no-warning '.usable and (.reason | test("locked-memory") | not)
+	and (.reason | test("^FastFlowLM 0\\.9\\.44 can serve on this NPU \\(npu4, .*flm-standin\\)$"))'
 
 # the verdict, not flm's "No NPU device found": the firmware fix
 flm_cand strix-point-npu-proto "$STANDIN"

@@ -404,7 +404,8 @@ static void test_topics(void **state)
 	"\"version_source\": \"s\", \"generations_source\": \"s\", "         \
 	"\"firmware_min\": \"1.1\", \"firmware_fix\": \"f\", "               \
 	"\"kernel_min\": \"6.17\", \"source\": \"s\", \"install\": \"i\", "  \
-	"\"install_source\": \"s\", \"confidence\": \"high\""
+	"\"install_source\": \"s\", \"memlock_fix\": \"m\", "            \
+	"\"memlock_source\": \"s\", \"confidence\": \"high\""
 
 /* flm.json (compat/flm.c) through the same checker */
 static void test_flm_errors(void **state)
