@@ -15,7 +15,8 @@
 #   - a mirror (manifest.json) installs it, a wrong manifest digest refused;
 #   - scripts/pin-backends.sh pins its digest (tag v<version>), which installs;
 #   - lemon doctor and lemon serve find the installed flm with no LEMON_FLM
-#     and no flm on PATH; LEMON_FLM still overrides it.
+#     and no flm on PATH; LEMON_FLM still overrides it;
+#   - install-backend auto on the NPU fixture tries llama.cpp only.
 set -u
 . tests/integration/lib.sh
 
@@ -171,6 +172,18 @@ if jq -e '[.backend.candidates[] | select(.backend == "flm")] | length == 1 and
 	ok lemon-flm-env-overrides-installed
 else
 	fail lemon-flm-env-overrides-installed "$(jq -c '.backend.candidates' "$T/doc2.json" 2>/dev/null)"
+fi
+
+# --- auto installs a llama.cpp bundle, never FastFlowLM (README) ---------
+# on the NPU fixture the fake publisher lists flm only: auto tries the
+# llama.cpp candidates, each unavailable there, and never flm
+lem "$T/d4" install-backend auto --progress none --sysroot "$FIX/strix-point-npu-flm" \
+	> "$T/auto.out" 2>&1
+if grep -q '^trying llamacpp:' "$T/auto.out" && ! grep -qi 'trying flm\|installed flm' "$T/auto.out" &&
+   [ -z "$(ls -d "$T"/d4/lemon/backends/flm* 2>/dev/null)" ]; then
+	ok auto-does-not-install-flm
+else
+	fail auto-does-not-install-flm "$(cat "$T/auto.out"; ls "$T/d4/lemon/backends" 2>/dev/null)"
 fi
 
 # --- serve runs the installed flm ----------------------------------------
