@@ -40,7 +40,7 @@ need_node_modules puppeteer-core
 MODEL=$BUILD/models/tiny.gguf
 [ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
 	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
-start_bundle_mirror
+start_bundle_mirror_vulkan
 python3 tests/tools/hf-mirror.py make "$T/hub" --tiny "$MODEL" --registry "$T/models.json" >/dev/null ||
 	{ echo "FAIL setup: hf-mirror.py make"; exit 1; }
 python3 tests/tools/hf-mirror.py serve "$T/hub" >"$T/hport" 2>"$T/hub.err" &
@@ -64,6 +64,9 @@ while [ $i -lt 300 ] && ! grep -q "listening on" "$T/lemon.log"; do
 done
 grep -q "listening on" "$T/lemon.log" || { echo "FAIL setup: lemon serve: $(tail -n 3 "$T/lemon.log")"; exit 1; }
 
+# the System page's install of llamacpp:vulkan is slowed (~2 s) so its
+# progress bar is seen part-way
+echo '{"rate": 3000000}' > "$T/mctl"
 SHOTS=$PWD/$BUILD/ui
 case $BUILD in /*) SHOTS=$BUILD/ui ;; esac
 rm -rf "$SHOTS"

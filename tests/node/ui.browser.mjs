@@ -134,6 +134,27 @@ await step('system page shows this machine\'s checks and the recommended backend
   if (rec !== (process.env.LEMON_RECOMMENDED || 'cpu')) throw new Error('recommended ' + rec);
   await page.waitForSelector('#fallbacks li');
 });
+await step('system page installs a backend with the keyboard: progress, then the row updated', async () => {
+  const row = 'tr[data-backend="llamacpp:vulkan"]';
+  await page.waitForSelector(`${row} button.install`, { timeout: 10000 });
+  const before = await page.$eval(`${row} .current`, (e) => e.textContent);
+  if (before !== 'not installed') throw new Error('vulkan row says ' + before + ' before the install');
+  await page.focus(`${row} button.install`);
+  await page.keyboard.press('Enter');
+  // the mirror is slowed (test_browser.sh): a partial bar is seen
+  await page.waitForFunction(() => {
+    const b = document.querySelector('#backend-progress');
+    return !b.hidden && b.hasAttribute('value') && b.value > 0 && b.value < b.max;
+  }, { timeout: 10000 });
+  await page.waitForFunction((r) => {
+    const c = document.querySelector(r + ' .current');
+    return c && c.textContent === 'v0.5.0';
+  }, { timeout: 30000 }, row);
+  const note = await page.$eval('#backend-status', (e) => e.textContent);
+  if (!/^installed llamacpp:vulkan v0\.5\.0: \/.*\/llama-server$/.test(note)) throw new Error('status says ' + note);
+  const label = await page.$eval(`${row} button.install`, (e) => e.textContent);
+  if (label !== 'Reinstall') throw new Error('button says ' + label);
+});
 await step('system screenshots', () => shots('system'));
 
 await step('logs page shows the history, then lines as they are logged', async () => {
