@@ -202,8 +202,8 @@ struct backends_gpu_seen {
 };
 
 /* fills c->gpus, c->n_gpus (0 unless at least two) and c->split_env
- * from the GPUs detection saw for c's backend, in order: discrete GPUs of
- * the first one's vendor, named as the child will see them (Vulkan:
+ * from the GPUs detection saw for c's backend, in order (the first: the
+ * one c runs on; an iGPU there: no span): discrete GPUs of its vendor, named as the child will see them (Vulkan:
  * Vulkan0.. under GGML_VK_VISIBLE_DEVICES of their loader indices; ROCm:
  * ROCm0..). No span for Vulkan when the user set GGML_VK_VISIBLE_DEVICES
  * (vk_user_list), nor for ROCm when a *_VISIBLE_DEVICES variable hides

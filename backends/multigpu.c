@@ -156,8 +156,11 @@ void backends_multigpu_span(struct backends_candidate *c,
 	    (rocm && rocm_hidden))
 		return;
 	for (i = 0; i < n && k < BACKENDS_MAX_SPLIT_GPUS; i++) {
-		if (g[i].igpu || (cuda && strncmp(g[i].device, "CUDA", 4) != 0))
+		if (g[i].igpu || (cuda && strncmp(g[i].device, "CUDA", 4) != 0)) {
+			if (i == 0)
+				return; /* the candidate's own GPU: never spanned */
 			continue;
+		}
 		if (k == 0)
 			vendor = g[i].vendor;
 		else if (g[i].vendor != vendor)

@@ -45,6 +45,11 @@ struct serve_mem {
 	int vk_index[COMPAT_MAX_CANDIDATES];    /* in the Vulkan loader's list */
 	uint16_t vendor[COMPAT_MAX_CANDIDATES];
 	bool igpu[COMPAT_MAX_CANDIDATES];
+	int gpu_of[COMPAT_MAX_CANDIDATES]; /* into gpu[]; -1: none */
+	/* every GPU detection saw: the choice names one Vulkan candidate
+	 * (the first GPU), which may span the others of its vendor */
+	int n_gpus;
+	struct backends_gpu_seen gpu[DETECT_MAX_GPUS];
 };
 
 static void serve_usage(FILE *out)
@@ -298,15 +303,27 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 	memset(mem, 0, sizeof(*mem));
 	if (res->report.host.has_ram)
 		mem->ram = res->report.host.ram_bytes;
+	for (g = 0; g < res->report.n_gpus && g < DETECT_MAX_GPUS; g++) {
+		char dev[16] = "", env[64] = "";
+
+		gpu = &res->report.gpus[g];
+		mem->gpu[g].vendor = gpu->pci.vendor;
+		for (v = 0; v < res->view.n_gpus; v++)
+			if (res->view.gpus[v].index == g)
+				mem->gpu[g].igpu = strcmp(res->view.gpus[v].kind, "igpu") == 0;
+		note_device(&res->report, gpu, "vulkan", dev, env, &mem->gpu[g].vk_index);
+		if (gpu->has_vram)
+			mem->gpu[g].free_bytes = gpu->vram_bytes;
+		mem->n_gpus = g + 1;
+	}
 	for (i = 0; i < res->choice.n && i < COMPAT_MAX_CANDIDATES; i++) {
 		mem->vk_index[i] = -1;
+		mem->gpu_of[i] = -1;
 		g = res->choice.c[i].gpu_index; /* into report.gpus */
 		if (g < 0 || g >= res->report.n_gpus)
 			continue;
-		igpu = false;
-		for (v = 0; v < res->view.n_gpus; v++)
-			if (res->view.gpus[v].index == g)
-				igpu = strcmp(res->view.gpus[v].kind, "igpu") == 0;
+		igpu = g < DETECT_MAX_GPUS && mem->gpu[g].igpu;
+		mem->gpu_of[i] = g < DETECT_MAX_GPUS ? g : -1;
 		gpu = &res->report.gpus[g];
 		mem->vendor[i] = gpu->pci.vendor;
 		mem->igpu[i] = igpu;
@@ -331,9 +348,9 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 static void set_mem(const struct compat_choice *ch, const struct serve_mem *mem,
 		    struct backends_opts *o)
 {
-	struct backends_gpu_seen seen[COMPAT_MAX_CANDIDATES];
+	struct backends_gpu_seen seen[BACKENDS_MAX_SPLIT_GPUS];
 	bool named;
-	int i, k, n;
+	int i, k, n, first, g;
 
 	o->ram_bytes = mem->ram;
 	for (k = 0; k < o->n_candidates; k++) {
@@ -341,11 +358,15 @@ static void set_mem(const struct compat_choice *ch, const struct serve_mem *mem,
 
 		named = false;
 		n = 0;
+		first = -1;
 		for (i = 0; ch && i < ch->n && i < COMPAT_MAX_CANDIDATES; i++) {
 			if (strcmp(ch->c[i].backend, c->kind) != 0 ||
 			    strcmp(ch->c[i].target, c->target) != 0)
 				continue;
-			if (mem->vram[i] > 0) { /* a GPU: it may be spanned */
+			if (first < 0 && mem->vram[i] > 0)
+				first = mem->gpu_of[i];
+			if (mem->vram[i] > 0 && n < BACKENDS_MAX_SPLIT_GPUS &&
+			    strcmp(c->kind, "vulkan") != 0) {
 				memset(&seen[n], 0, sizeof(seen[n]));
 				lemon_str_copy(seen[n].device, sizeof(seen[n].device),
 					       mem->device[i]);
@@ -368,6 +389,14 @@ static void set_mem(const struct compat_choice *ch, const struct serve_mem *mem,
 				fprintf(stderr, "lemon: %s plans with the %.0f MiB the driver reports free on %s\n",
 					c->kind, mem->vram[i] / 1048576.0,
 					mem->device[i]);
+		}
+		/* Vulkan: its GPU, then every other one detection saw (the
+		 * span keeps those of the first one's vendor) */
+		if (strcmp(c->kind, "vulkan") == 0 && first >= 0) {
+			seen[n++] = mem->gpu[first];
+			for (g = 0; g < mem->n_gpus && n < BACKENDS_MAX_SPLIT_GPUS; g++)
+				if (g != first && mem->gpu[g].free_bytes > 0)
+					seen[n++] = mem->gpu[g];
 		}
 		/* a model too large for the first GPU may span the others
 		 * of its vendor (HIP hides those its variables name) */

@@ -11,7 +11,8 @@
 # logged and /api/v1/health shows the placement (the header is no whole
 # model, so the child then fails to load it: 400, the model is blamed).
 # The tiny model, which fits one GPU, is not split; with
-# ROCR_VISIBLE_DEVICES set (HIP's numbering unknown) nothing is split.
+# ROCR_VISIBLE_DEVICES set (HIP's numbering unknown) nothing is split;
+# the Vulkan candidate spans both GPUs too.
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
 set -u
 
@@ -91,8 +92,8 @@ start_lemon() { # LOG [ENV=VALUE...]
 	shift
 	PORT=$(free_port)
 	URL=http://127.0.0.1:$PORT
-	env "$@" LEMON_LLAMA_SERVER_ROCM="$T/rocm-standin" "$LEMON" serve --port "$PORT" \
-		--backend rocm --sysroot tests/fixtures/rx6700xt-x2 > "$log" 2>&1 &
+	env "$@" LEMON_LLAMA_SERVER_ROCM="$T/rocm-standin" LEMON_LLAMA_SERVER_VULKAN="$T/rocm-standin" \
+		"$LEMON" serve --port "$PORT" --backend "${BACKEND:-rocm}" --sysroot tests/fixtures/rx6700xt-x2 > "$log" 2>&1 &
 	LPID=$!
 	i=0
 	while ! grep -q "listening on" "$log" && [ $i -lt 300 ]; do
@@ -177,11 +178,27 @@ case $argv in
 *--split-mode*|*--tensor-split*|*ROCm1*) split=yes ;;
 *) split=no ;;
 esac
-if [ $split = no ] && ! grep -q "may split a model" "$T/l2.log" &&
+if [ $split = no ] && ! grep -q "rocm may split a model" "$T/l2.log" &&
    ! grep -q "split-mode" "$T/l2.log"; then
 	ok "$name ($code)"
 else
 	fail $name "$code split=$split argv '$argv' $(grep -E "big|split" "$T/l2.log" | head -n 5)"
+fi
+stop_lemon
+
+# --- Vulkan: the choice names the first GPU; the second of its vendor is
+# spanned too (no loader list under a sysroot: ggml's own numbering) ------
+name=vulkan_split_across_two_gpus
+: > "$T/argv"
+BACKEND=vulkan start_lemon "$T/l3.log"
+code=$(chat big)
+argv=$(last_argv)
+if [ "$code" = 400 ] &&
+   printf '%s\n' "$argv" | grep -q -- "--device Vulkan0,Vulkan1 --split-mode layer --tensor-split 12272,12272$" &&
+   grep -q "starting big (chat) on vulkan Vulkan0,Vulkan1: " "$T/l3.log"; then
+	ok $name
+else
+	fail $name "$code argv '$argv' $(grep -E "big|split" "$T/l3.log" | head -n 5)"
 fi
 stop_lemon
 

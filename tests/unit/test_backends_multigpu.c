@@ -153,6 +153,9 @@ static void test_span_cuda(void **state)
 	struct backends_candidate c = cand("cuda");
 
 	(void)state;
+	/* the candidate's own GPU an iGPU: no span */
+	backends_multigpu_span(&c, g + 1, 2, false, false);
+	assert_int_equal(c.n_gpus, 0);
 	backends_multigpu_span(&c, g, 3, false, false);
 	assert_int_equal(c.n_gpus, 2);
 	assert_string_equal(c.gpus[0].device, "CUDA0");
