@@ -17,266 +17,283 @@
 #include "util/str.h"
 
 struct inst {
-  struct server *s;
-  char name[40];
-  struct compat_backends *bm;
-  const struct compat_backend_asset *a;
-  pthread_t th;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  char *out; /* events not yet handed on, under mu */
-  size_t len, cap, pos;
-  bool done; /* the thread has queued its last event */
-  bool thread_started;
+	struct server *s;
+	char name[40];
+	struct compat_backends *bm;
+	const struct compat_backend_asset *a;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *out; /* events not yet handed on, under mu */
+	size_t len, cap, pos;
+	bool done; /* the thread has queued its last event */
+	bool thread_started;
 };
 
-static void queue(struct inst *p, cJSON *ev) {
-  char *t = cJSON_PrintUnformatted(ev);
-  size_t n = t ? strlen(t) : 0, need = n + 16;
+static void queue(struct inst *p, cJSON *ev)
+{
+	char *t = cJSON_PrintUnformatted(ev);
+	size_t n = t ? strlen(t) : 0, need = n + 16;
 
-  cJSON_Delete(ev);
-  if (t == NULL)
-    return;
-  pthread_mutex_lock(&p->mu);
-  if (p->len + need > p->cap) {
-    size_t cap = p->cap ? p->cap : 4096;
-    char *q;
+	cJSON_Delete(ev);
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (p->len + need > p->cap) {
+		size_t cap = p->cap ? p->cap : 4096;
+		char *q;
 
-    while (cap < p->len + need)
-      cap *= 2;
-    q = realloc(p->out, cap);
-    if (q) {
-      p->out = q;
-      p->cap = cap;
-    }
-  }
-  if (p->len + need <= p->cap) {
-    memcpy(p->out + p->len, "data: ", 6);
-    memcpy(p->out + p->len + 6, t, n);
-    memcpy(p->out + p->len + 6 + n, "\n\n", 2);
-    p->len += n + 8;
-  }
-  pthread_cond_signal(&p->cv);
-  pthread_mutex_unlock(&p->mu);
-  free(t);
+		while (cap < p->len + need)
+			cap *= 2;
+		q = realloc(p->out, cap);
+		if (q) {
+			p->out = q;
+			p->cap = cap;
+		}
+	}
+	if (p->len + need <= p->cap) {
+		memcpy(p->out + p->len, "data: ", 6);
+		memcpy(p->out + p->len + 6, t, n);
+		memcpy(p->out + p->len + 6 + n, "\n\n", 2);
+		p->len += n + 8;
+	}
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	free(t);
 }
 
-static cJSON *step(const struct inst *p, const char *status) {
-  cJSON *o = cJSON_CreateObject();
+static cJSON *step(const struct inst *p, const char *status)
+{
+	cJSON *o = cJSON_CreateObject();
 
-  cJSON_AddStringToObject(o, "name", p->name);
-  cJSON_AddStringToObject(o, "status", status);
-  return o;
+	cJSON_AddStringToObject(o, "name", p->name);
+	cJSON_AddStringToObject(o, "status", status);
+	return o;
 }
 
-static void on_progress(void *ctx, uint64_t done, uint64_t total) {
-  struct inst *p = ctx;
-  cJSON *o = step(p, "downloading");
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct inst *p = ctx;
+	cJSON *o = step(p, "downloading");
 
-  cJSON_AddNumberToObject(o, "completed", (double)done);
-  cJSON_AddNumberToObject(o, "total", (double)total);
-  queue(p, o);
+	cJSON_AddNumberToObject(o, "completed", (double)done);
+	cJSON_AddNumberToObject(o, "total", (double)total);
+	queue(p, o);
 }
 
-static void *install_thread(void *arg) {
-  struct inst *p = arg;
-  struct provision_opts po = {.mirror =
-                                  p->s->cfg.mirror[0] ? p->s->cfg.mirror : NULL,
-                              .data_dir = p->s->data_dir,
-                              .force = true,
-                              .progress = PROVISION_PROGRESS_NONE,
-                              .on_progress = on_progress,
-                              .progress_ctx = p};
-  struct provision_result *res = calloc(1, sizeof(*res));
-  struct lemon_err err = {0};
-  cJSON *o, *e;
-  char msg[sizeof(err.msg)];
+static void *install_thread(void *arg)
+{
+	struct inst *p = arg;
+	struct provision_opts po = { .mirror = p->s->cfg.mirror[0] ? p->s->cfg.mirror : NULL,
+				     .data_dir = p->s->data_dir,
+				     .force = true,
+				     .progress = PROVISION_PROGRESS_NONE,
+				     .on_progress = on_progress,
+				     .progress_ctx = p };
+	struct provision_result *res = calloc(1, sizeof(*res));
+	struct lemon_err err = { 0 };
+	cJSON *o, *e;
+	char msg[sizeof(err.msg)];
 
-  if (res == NULL)
-    lemon_err_set(&err, LEMON_ERR_INTERNAL, "out of memory");
-  if (res && provision_install(p->a, &po, res, &err) == 0) {
-    o = step(p, "success");
-    cJSON_AddStringToObject(o, "version", res->version);
-    cJSON_AddStringToObject(o, "path", res->exe);
-    cJSON_AddStringToObject(o, "previous", res->previous);
-  } else {
-    /* the shape of a failed pull's last event */
-    server_clean_message(p->s, err.msg, msg, sizeof(msg));
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", p->name);
-    e = cJSON_AddObjectToObject(o, "error");
-    cJSON_AddStringToObject(e, "message", msg);
-    cJSON_AddStringToObject(e, "type", "server_error");
-  }
-  queue(p, o);
-  free(res);
-  atomic_store(&p->s->installing, false);
-  pthread_mutex_lock(&p->mu);
-  p->done = true;
-  pthread_cond_signal(&p->cv);
-  pthread_mutex_unlock(&p->mu);
-  return NULL;
+	if (res == NULL)
+		lemon_err_set(&err, LEMON_ERR_INTERNAL, "out of memory");
+	if (res && provision_install(p->a, &po, res, &err) == 0) {
+		o = step(p, "success");
+		cJSON_AddStringToObject(o, "version", res->version);
+		cJSON_AddStringToObject(o, "path", res->exe);
+		cJSON_AddStringToObject(o, "previous", res->previous);
+	} else {
+		/* the shape of a failed pull's last event */
+		server_clean_message(p->s, err.msg, msg, sizeof(msg));
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", p->name);
+		e = cJSON_AddObjectToObject(o, "error");
+		cJSON_AddStringToObject(e, "message", msg);
+		cJSON_AddStringToObject(e, "type", "server_error");
+	}
+	queue(p, o);
+	free(res);
+	atomic_store(&p->s->installing, false);
+	pthread_mutex_lock(&p->mu);
+	p->done = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
 }
 
-static ssize_t inst_read(void *cls, uint64_t pos, char *buf, size_t max) {
-  struct inst *p = cls;
-  size_t n;
+static ssize_t inst_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct inst *p = cls;
+	size_t n;
 
-  (void)pos;
-  pthread_mutex_lock(&p->mu);
-  while (p->pos == p->len && !p->done)
-    pthread_cond_wait(&p->cv, &p->mu);
-  n = p->len - p->pos;
-  if (n > max)
-    n = max;
-  memcpy(buf, p->out + p->pos, n);
-  p->pos += n;
-  if (p->pos == p->len)
-    p->pos = p->len = 0;
-  pthread_mutex_unlock(&p->mu);
-  return n ? (ssize_t)n : SERVER_READER_END_OF_STREAM;
+	(void)pos;
+	pthread_mutex_lock(&p->mu);
+	while (p->pos == p->len && !p->done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	n = p->len - p->pos;
+	if (n > max)
+		n = max;
+	memcpy(buf, p->out + p->pos, n);
+	p->pos += n;
+	if (p->pos == p->len)
+		p->pos = p->len = 0;
+	pthread_mutex_unlock(&p->mu);
+	return n ? (ssize_t)n : SERVER_READER_END_OF_STREAM;
 }
 
-static void inst_free(void *cls) {
-  struct inst *p = cls;
+static void inst_free(void *cls)
+{
+	struct inst *p = cls;
 
-  if (p->thread_started)
-    pthread_join(p->th, NULL);
-  pthread_mutex_destroy(&p->mu);
-  pthread_cond_destroy(&p->cv);
-  compat_backends_free(p->bm);
-  free(p->out);
-  free(p);
+	if (p->thread_started)
+		pthread_join(p->th, NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	compat_backends_free(p->bm);
+	free(p->out);
+	free(p);
+}
+
+/* backend names are short printable ASCII; anything else is refused
+ * before it is looked up or echoed in an error message */
+static bool plain_name(const char *v, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; v[i]; i++)
+		if (i + 1 >= cap || (unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			return false;
+	return i > 0;
 }
 
 /* {"name": "llamacpp:cpu"}: a name compat pins, else INVALID_ARG */
-static int install_args(struct inst *p, const struct server_req *req,
-                        struct lemon_err *err) {
-  cJSON *root = cJSON_ParseWithLength(req->body ? req->body : "", req->len);
-  const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "name");
-  bool needs_target = false;
-  int rc = 0;
+static int install_args(struct inst *p, const struct server_req *req, struct lemon_err *err)
+{
+	cJSON *root = cJSON_ParseWithLength(req->body ? req->body : "", req->len);
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "name");
+	bool needs_target = false;
+	int rc = 0;
 
-  if (!cJSON_IsString(n) || n->valuestring[0] == 0 ||
-      strlen(n->valuestring) >= sizeof(p->name))
-    rc = lemon_err_set(
-        err, LEMON_ERR_INVALID_ARG,
-        "the body must be {\"name\": \"<backend>\"}, e.g. llamacpp:cpu");
-  else
-    lemon_str_copy(p->name, sizeof(p->name), n->valuestring);
-  cJSON_Delete(root);
-  if (rc < 0 || compat_backends_load(NULL, &p->bm, err) < 0)
-    return -1;
-  if (provision_find(p->bm, p->name, &p->a, &needs_target, err) < 0) {
-    /* an unknown name is the client's mistake, not a missing thing */
-    err->code = LEMON_ERR_INVALID_ARG;
-    return -1;
-  }
-  return 0;
+	if (!cJSON_IsString(n) || !plain_name(n->valuestring, sizeof(p->name)))
+		rc = lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+				   "the body must be {\"name\": \"<backend>\"} with a backend's "
+				   "name, e.g. llamacpp:cpu");
+	else
+		lemon_str_copy(p->name, sizeof(p->name), n->valuestring);
+	cJSON_Delete(root);
+	if (rc < 0 || compat_backends_load(NULL, &p->bm, err) < 0)
+		return -1;
+	if (provision_find(p->bm, p->name, &p->a, &needs_target, err) < 0) {
+		/* an unknown name is the client's mistake, not a missing thing */
+		err->code = LEMON_ERR_INVALID_ARG;
+		return -1;
+	}
+	return 0;
 }
 
-enum server_result server_backends_install(const struct server_call *k) {
-  struct lemon_err err = {0};
-  struct server_response *r;
-  enum server_result rc;
-  struct inst *p = calloc(1, sizeof(*p));
-  bool busy = false;
+enum server_result server_backends_install(const struct server_call *k)
+{
+	struct lemon_err err = { 0 };
+	struct server_response *r;
+	enum server_result rc;
+	struct inst *p = calloc(1, sizeof(*p));
+	bool busy = false;
 
-  if (p == NULL)
-    return SERVER_NO;
-  pthread_mutex_init(&p->mu, NULL);
-  pthread_cond_init(&p->cv, NULL);
-  p->s = k->s;
-  if (install_args(p, k->req, &err) < 0) {
-    inst_free(p);
-    return server_send_lemon_err(k->s, k->c, &err);
-  }
-  if (!atomic_compare_exchange_strong(&k->s->installing, &busy, true)) {
-    inst_free(p);
-    return server_send_error(k->s, k->c, 409, "invalid_request_error", "busy",
-                             "another backend install is running");
-  }
-  if (pthread_create(&p->th, NULL, install_thread, p) != 0) {
-    atomic_store(&k->s->installing, false);
-    inst_free(p);
-    lemon_err_set(&err, LEMON_ERR_INTERNAL, "cannot start the install");
-    return server_send_lemon_err(k->s, k->c, &err);
-  }
-  p->thread_started = true;
-  queue(p, step(p, "installing"));
-  r = server_response_from_callback(SERVER_SIZE_UNKNOWN, 4096, inst_read, p,
-                                    inst_free);
-  if (r == NULL) {
-    inst_free(p);
-    return SERVER_NO;
-  }
-  server_response_add_header(r, "Content-Type", "text/event-stream");
-  rc = server_queue_response(k->c, 200, r);
-  server_response_destroy(r);
-  return rc;
+	if (p == NULL)
+		return SERVER_NO;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->s = k->s;
+	if (install_args(p, k->req, &err) < 0) {
+		inst_free(p);
+		return server_send_lemon_err(k->s, k->c, &err);
+	}
+	if (!atomic_compare_exchange_strong(&k->s->installing, &busy, true)) {
+		inst_free(p);
+		return server_send_error(k->s, k->c, 409, "invalid_request_error", "busy",
+					 "another backend install is running");
+	}
+	if (pthread_create(&p->th, NULL, install_thread, p) != 0) {
+		atomic_store(&k->s->installing, false);
+		inst_free(p);
+		lemon_err_set(&err, LEMON_ERR_INTERNAL, "cannot start the install");
+		return server_send_lemon_err(k->s, k->c, &err);
+	}
+	p->thread_started = true;
+	queue(p, step(p, "installing"));
+	r = server_response_from_callback(SERVER_SIZE_UNKNOWN, 4096, inst_read, p, inst_free);
+	if (r == NULL) {
+		inst_free(p);
+		return SERVER_NO;
+	}
+	server_response_add_header(r, "Content-Type", "text/event-stream");
+	rc = server_queue_response(k->c, 200, r);
+	server_response_destroy(r);
+	return rc;
 }
 
 /* one pinned bundle with what is installed of it */
-static cJSON *entry(const struct compat_backend_asset *a,
-                    const struct provision_installed *in, int n_in) {
-  cJSON *o = cJSON_CreateObject(), *vs = NULL, *v;
-  int i;
+static cJSON *entry(const struct compat_backend_asset *a, const struct provision_installed *in,
+		    int n_in)
+{
+	cJSON *o = cJSON_CreateObject(), *vs, *v;
+	int i;
 
-  cJSON_AddStringToObject(o, "name", a->name);
-  cJSON_AddStringToObject(o, "kind", a->kind);
-  cJSON_AddStringToObject(o, "pinned", a->version);
-  cJSON_AddItemToObject(o, "current", cJSON_CreateNull());
-  vs = cJSON_AddArrayToObject(o, "installed");
-  for (i = 0; i < n_in; i++) {
-    if (strcmp(in[i].name, a->name) != 0)
-      continue;
-    v = cJSON_CreateObject();
-    cJSON_AddStringToObject(v, "version", in[i].version);
-    cJSON_AddBoolToObject(v, "current", !in[i].previous);
-    cJSON_AddBoolToObject(v, "works", in[i].works);
-    if (!in[i].works)
-      cJSON_AddStringToObject(v, "problem", in[i].problem);
-    cJSON_AddItemToArray(vs, v);
-    if (!in[i].previous)
-      cJSON_ReplaceItemInObjectCaseSensitive(o, "current",
-                                             cJSON_CreateString(in[i].version));
-  }
-  /* every pinned bundle can be (re)installed; the page's button says
-   * which of the two it would be */
-  cJSON_AddBoolToObject(o, "installable", true);
-  return o;
+	cJSON_AddStringToObject(o, "name", a->name);
+	cJSON_AddStringToObject(o, "kind", a->kind);
+	cJSON_AddStringToObject(o, "pinned", a->version);
+	cJSON_AddItemToObject(o, "current", cJSON_CreateNull());
+	vs = cJSON_AddArrayToObject(o, "installed");
+	for (i = 0; i < n_in; i++) {
+		if (strcmp(in[i].name, a->name) != 0)
+			continue;
+		v = cJSON_CreateObject();
+		cJSON_AddStringToObject(v, "version", in[i].version);
+		cJSON_AddBoolToObject(v, "current", !in[i].previous);
+		cJSON_AddBoolToObject(v, "works", in[i].works);
+		if (!in[i].works)
+			cJSON_AddStringToObject(v, "problem", in[i].problem);
+		cJSON_AddItemToArray(vs, v);
+		if (!in[i].previous)
+			cJSON_ReplaceItemInObjectCaseSensitive(o, "current",
+							       cJSON_CreateString(in[i].version));
+	}
+	/* every pinned bundle can be (re)installed; the page's button says
+	 * which of the two it would be */
+	cJSON_AddBoolToObject(o, "installable", true);
+	return o;
 }
 
-enum server_result server_backends_route(const struct server_call *k) {
-  struct provision_installed *in = calloc(PROVISION_MAX_INSTALLED, sizeof(*in));
-  struct compat_backends *bm = NULL;
-  struct lemon_err err = {0};
-  enum server_result rc;
-  cJSON *root, *arr;
-  char *t;
-  int i, n = 0;
+enum server_result server_backends_route(const struct server_call *k)
+{
+	struct provision_installed *in = calloc(PROVISION_MAX_INSTALLED, sizeof(*in));
+	struct compat_backends *bm = NULL;
+	struct lemon_err err = { 0 };
+	enum server_result rc;
+	cJSON *root, *arr;
+	char *t;
+	int i, n = 0;
 
-  if (in == NULL)
-    return SERVER_NO;
-  if (compat_backends_load(NULL, &bm, &err) < 0 ||
-      provision_list_all(k->s->data_dir, in, PROVISION_MAX_INSTALLED, &n,
-                         &err) < 0) {
-    compat_backends_free(bm);
-    free(in);
-    return server_send_lemon_err(k->s, k->c, &err);
-  }
-  root = cJSON_CreateObject();
-  cJSON_AddBoolToObject(root, "installing", atomic_load(&k->s->installing));
-  arr = cJSON_AddArrayToObject(root, "backends");
-  for (i = 0; i < bm->n; i++)
-    cJSON_AddItemToArray(arr, entry(&bm->a[i], in, n));
-  t = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  compat_backends_free(bm);
-  free(in);
-  if (t == NULL)
-    return SERVER_NO;
-  rc = server_send_json(k->s, k->c, 200, t);
-  free(t);
-  return rc;
+	if (in == NULL)
+		return SERVER_NO;
+	if (compat_backends_load(NULL, &bm, &err) < 0 ||
+	    provision_list_all(k->s->data_dir, in, PROVISION_MAX_INSTALLED, &n, &err) < 0) {
+		compat_backends_free(bm);
+		free(in);
+		return server_send_lemon_err(k->s, k->c, &err);
+	}
+	root = cJSON_CreateObject();
+	cJSON_AddBoolToObject(root, "installing", atomic_load(&k->s->installing));
+	arr = cJSON_AddArrayToObject(root, "backends");
+	for (i = 0; i < bm->n; i++)
+		cJSON_AddItemToArray(arr, entry(&bm->a[i], in, n));
+	t = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	compat_backends_free(bm);
+	free(in);
+	if (t == NULL)
+		return SERVER_NO;
+	rc = server_send_json(k->s, k->c, 200, t);
+	free(t);
+	return rc;
 }

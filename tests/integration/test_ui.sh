@@ -209,6 +209,11 @@ st=$(post /api/v1/backends/install '{"name":"llamacpp:nosuch"}' -H "Authorizatio
 	-H 'Content-Type: application/json')
 [ "$st" = 400 ] && jq -e '.error.message | test("nosuch")' "$T/b" > /dev/null &&
 	ok "install of an unknown name 400" || fail "install of an unknown name 400" "status $st $(cat "$T/b")"
+st=$(post /api/v1/backends/install '{"name":"llamacpp:\u00e9 x"}' -H "Authorization: Bearer $KEY" \
+	-H 'Content-Type: application/json')
+[ "$st" = 400 ] && jq -e '.error.message | test("^the body must be")' "$T/b" > /dev/null &&
+	ok "install of a name that is not plain ASCII 400" ||
+	fail "install of a name that is not plain ASCII 400" "status $st $(cat "$T/b")"
 # slowed to ~2 s so the second install finds the first one running
 echo '{"rate": 3000000}' > "$T/mctl"
 curl -s -N -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
