@@ -170,7 +170,8 @@ void backends_multigpu_span(struct backends_candidate *c,
 				       sizeof(c->gpus[k].device), g[i].device);
 		else
 			snprintf(c->gpus[k].device, sizeof(c->gpus[k].device),
-				 "%s%d", vulkan ? "Vulkan" : "ROCm", k);
+				 "%s%u", vulkan ? "Vulkan" : "ROCm",
+				 (unsigned)k % 100u); /* k < 16: bounded for gcc */
 		c->gpus[k].free_bytes = g[i].free_bytes;
 		if (vulkan && g[i].vk_index >= 0) {
 			with_vk++;
