@@ -179,8 +179,9 @@ struct backends_candidate {
 	/* the llama.cpp device the child must run on ("CUDA0", "Vulkan0"),
 	 * passed as --device so that a GPU bundle that finds no GPU fails
 	 * (and lemon falls back, saying why) instead of silently running
-	 * on the CPU; "" for the CPU candidate */
-	char device[16];
+	 * on the CPU; "" for the CPU candidate; serve --device may name
+	 * several: "CUDA0,CUDA1" */
+	char device[64];
 	char exe[4096];  /* llama-server to run; "" to find or provision it */
 	uint64_t vram_bytes; /* the device's memory; 0: CPU or unknown */
 	/* the GPUs of this vendor the child may span (llama-server
@@ -356,7 +357,7 @@ struct backends_fallback_status {
 
 struct backends_candidate_status {
 	char backend[16];
-	char device[16]; /* llama.cpp's --device for it, "" for none */
+	char device[64]; /* llama.cpp's --device for it, "" for none */
 	char exe[4096];
 	bool failed;
 };

@@ -86,4 +86,24 @@ char *cli_http_read_all(struct cli_http *h, size_t max);
 
 void cli_http_close(struct cli_http *h);
 
+struct backends_gpu_seen;
+struct backends_opts;
+
+/* serve --device (cli/serve_device.c): llama.cpp device names of one
+ * backend kind */
+#define CLI_MAX_DEVICES 8
+struct cli_devices {
+	int n;
+	char kind[16];  /* "cuda", "vulkan", "rocm" */
+	char list[64];  /* as given: "CUDA1", "Vulkan0,Vulkan1" */
+	int cuda[CLI_MAX_DEVICES]; /* CUDA ordinals */
+};
+int cli_serve_devices(const char *v, struct cli_devices *out,
+		      struct lemon_err *err);
+/* the chosen devices onto the candidates of their kind; gpus: every GPU
+ * detection saw (CUDA ones named "CUDA<n>" with their free memory) */
+void cli_apply_devices(const struct cli_devices *d,
+		       const struct backends_gpu_seen *gpus, int n_gpus,
+		       struct backends_opts *o);
+
 #endif

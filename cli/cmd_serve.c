@@ -32,6 +32,7 @@ struct serve_args {
 	int max_loaded;     /* 0: as many as fit */
 	int idle_timeout_s; /* 0: never */
 	int parallel;       /* 0: backends' default (per device) */
+	struct cli_devices devices; /* --device; n 0: lemon chooses */
 };
 
 /* what detection says about memory, passed from the detection child with
@@ -62,6 +63,9 @@ static void serve_usage(FILE *out)
 		"                   [--config FILE] [--data-dir DIR]\n"
 		"                   [--sysroot DIR] [--compat-dir DIR] [--max-loaded N]\n"
 		"                   [--idle-timeout S] [--parallel N] [--workers HOST:PORT[,...]]\n"
+		"                   [--device DEV[,DEV...]]\n"
+		"--device: the GPU(s) to use, by llama.cpp's names (CUDA1, Vulkan0: see\n"
+		"llama-server --list-devices); default: the one detection recommends\n"
 		"--workers: `lemon worker`s; a model too large for this machine is split across\n"
 		"their free memory (llama.cpp RPC; LEMON_WORKERS, config key workers)\n"
 		"--api-key-file: the key is the first line of PATH (not visible in ps, unlike --api-key)\n"
@@ -154,6 +158,9 @@ static int parse_serve(int argc, char **argv, struct serve_args *a,
 			a->compat_dir = argv[++i];
 		} else if (strcmp(f, "--data-dir") == 0) {
 			a->data_dir = argv[++i];
+		} else if (strcmp(f, "--device") == 0) {
+			if (cli_serve_devices(argv[++i], &a->devices, err) < 0)
+				return -1;
 		} else if (strcmp(f, "--config") == 0) {
 			i++;
 		} else if (strcmp(f, "--max-loaded") == 0 ||
@@ -314,6 +321,14 @@ static void note_mem(const struct doctor_result *res, struct serve_mem *mem)
 		note_device(&res->report, gpu, "vulkan", dev, env, &mem->gpu[g].vk_index);
 		if (gpu->has_vram)
 			mem->gpu[g].free_bytes = gpu->vram_bytes;
+		/* a CUDA GPU by its driver ordinal, with what is free on it */
+		if (gpu->cuda_index >= 0 && gpu->cuda_index < cu->n_devices) {
+			snprintf(mem->gpu[g].device, sizeof(mem->gpu[g].device),
+				 "CUDA%d", gpu->cuda_index);
+			if (cu->devices[gpu->cuda_index].has_free)
+				mem->gpu[g].free_bytes =
+					cu->devices[gpu->cuda_index].free_bytes;
+		}
 		mem->n_gpus = g + 1;
 	}
 	for (i = 0; i < res->choice.n && i < COMPAT_MAX_CANDIDATES; i++) {
@@ -654,6 +669,7 @@ static int serve(struct serve_args *a, const sigset_t *sigs)
 	if (no_vulkan)
 		drop_candidate(&bo, "vulkan");
 	set_mem(have ? choice : NULL, &mem, &bo);
+	cli_apply_devices(&a->devices, mem.gpu, mem.n_gpus, &bo);
 	free(choice);
 	bo.data_dir = a->data_dir;
 	bo.mirror = a->cfg.mirror[0] ? a->cfg.mirror : NULL;

@@ -107,6 +107,42 @@ else
 fi
 stop_lemon > /dev/null 2>&1
 
+# --- --device: the user's choice reaches the children of its kind --------
+name=device_flag_passed_to_its_kind
+if LEMON_LLAMA_SERVER_CUDA=$CPU_EXE LEMON_LLAMA_SERVER_VULKAN=$CPU_EXE \
+	start_lemon "$T/l5.log" --backend cuda --device CUDA1 &&
+   [ "$(chat)" = 200 ] && health &&
+   jq -e '(.candidates[] | select(.backend == "cuda") | .device == "CUDA1")
+	and (.candidates[] | select(.backend == "vulkan") | .device == "Vulkan0")
+	and ([.fallbacks[] | .from + ">" + (.to // "")] == ["cuda>vulkan", "vulkan>cpu"])
+	and (.fallbacks[0].reason | test("invalid device: CUDA1"))' "$T/h" > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/h" 2>/dev/null) $(grep -i "falling" "$T/l5.log" | tail -n 2)"
+fi
+stop_lemon > /dev/null 2>&1
+
+name=device_flag_several_and_refused
+if LEMON_LLAMA_SERVER_VULKAN=$CPU_EXE start_lemon "$T/l6.log" --backend vulkan --device Vulkan1,Vulkan2 &&
+   [ "$(chat)" = 200 ] && health &&
+   jq -e '(.candidates[] | select(.backend == "vulkan") | .device == "Vulkan1,Vulkan2")
+	and (.fallbacks[0].reason | test("Vulkan1"))' "$T/h" > /dev/null; then
+	r1=ok
+else
+	r1="$(cat "$T/h" 2>/dev/null)"
+fi
+stop_lemon > /dev/null 2>&1
+"$LEMON" serve --device CUDA0,Vulkan1 > /dev/null 2> "$T/d1"; c1=$?
+"$LEMON" serve --device cuda0 > /dev/null 2> "$T/d2"; c2=$?
+"$LEMON" serve --device CUDA0,CUDA1,CUDA2,CUDA3,CUDA4,CUDA5,CUDA6,CUDA7,CUDA8 > /dev/null 2> "$T/d3"; c3=$?
+if [ "$r1" = ok ] && [ $c1 = 2 ] && [ $c2 = 2 ] && [ $c3 = 2 ] &&
+   grep -q "^lemon: --device 'CUDA0,Vulkan1': expected up to 8 llama.cpp device names of one backend" "$T/d1" &&
+   grep -q "^lemon: --device 'cuda0'" "$T/d2" && grep -q "^lemon: --device 'CUDA0,CUDA1" "$T/d3"; then
+	ok $name
+else
+	fail $name "$r1; exits $c1 $c2 $c3: $(head -n 1 "$T/d1" "$T/d2" "$T/d3")"
+fi
+
 # --- slots: 4 on the CPU when not given, --parallel when given ------------
 name=slots_default_and_flag
 s1= s2=
