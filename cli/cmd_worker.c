@@ -396,7 +396,11 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* one request per connection, its head read for at most 2 s */
+static int64_t now_ms(void);
+
+/* one request per connection, its head read for at most 2 s in all: the
+ * one endpoint thread serves every client in turn, so a client dripping
+ * bytes must not hold it (the head's probes would time out) */
 static void answer(struct worker *w, int fd)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -404,10 +408,12 @@ static void answer(struct worker *w, int fd)
 	size_t len = 0;
 	ssize_t r;
 	int pid, restarts;
+	int64_t deadline = now_ms() + 2000, left;
 	const char *status = "404 Not Found";
 
 	while (len < sizeof(req) - 1 && !memmem(req, len, "\r\n\r\n", 4)) {
-		if (poll(&pfd, 1, 2000) <= 0)
+		left = deadline - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return;
 		r = read(fd, req + len, sizeof(req) - 1 - len);
 		if (r <= 0)

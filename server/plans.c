@@ -88,6 +88,7 @@ static enum server_result all(struct server *s, struct server_conn *conn) {
   struct lemon_err err = {0};
   struct backends_model *m = calloc(PLANS_MAX_MODELS, sizeof(*m));
   struct backends_model_plan p;
+  char msg[LEMON_ERR_MSG_MAX];
   cJSON *root, *data;
   int n = 0, i;
 
@@ -107,10 +108,13 @@ static enum server_result all(struct server *s, struct server_conn *conn) {
       cJSON_AddItemToArray(data, plan_json(m[i].name, &p));
       continue;
     }
+    /* the reason names the file: the data directory is cleaned out of
+     * it, as from every other error message */
+    server_clean_message(s, err.msg, msg, sizeof(msg));
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", m[i].name);
     cJSON_AddNullToObject(o, "plan");
-    cJSON_AddStringToObject(o, "summary", err.msg);
+    cJSON_AddStringToObject(o, "summary", msg);
     cJSON_AddItemToArray(data, o);
   }
   free(m);

@@ -1,0 +1,110 @@
+#!/bin/sh
+# Hostile review of this session's routes and the worker endpoint, against
+# a real lemon serve and a real `lemon worker` (real rpc-server from the
+# CPU bundle) over loopback:
+# - GET /api/v1/plans lists a stored model whose header cannot be read
+#   with the reason, but never with lemon's data directory in it (error
+#   messages are cleaned of data paths everywhere else);
+# - the worker's endpoint (GET /api/v1/worker) gives a client 2 s in all
+#   for its request head: a client that drips a byte a second cannot hold
+#   the one endpoint thread and hide the worker from its head.
+# Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
+set -u
+
+LEMON=${LEMON:-build/lemon}
+case $LEMON in /*) ;; *) LEMON=$PWD/$LEMON ;; esac
+BUILD=${BUILD:-build}
+T=$(mktemp -d /tmp/lemon-hsess.XXXXXX)
+FAILS=0
+LPID=
+MPID=
+WPID=
+DPID=
+KEY=hostile-key
+
+. tests/integration/lib.sh
+
+cleanup() {
+	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null
+	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null && wait "$WPID" 2>/dev/null
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() { echo "ok $1"; }
+fail() {
+	echo "FAIL $1: $2"
+	FAILS=$((FAILS + 1))
+}
+
+need_lemon
+need_bundle
+start_bundle_mirror
+export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
+unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND LEMON_WORKERS
+# a stored model that is not a GGUF
+mkdir -p "$T/data/lemon/models"
+printf 'this is not a gguf header, only text that is long enough\n' > "$T/data/lemon/models/broken.gguf"
+
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$LEMON" serve --port "$PORT" --backend cpu --mirror "$MIRROR" --api-key "$KEY" \
+	--sysroot tests/fixtures/cpu-vm > "$T/lemon.log" 2>&1 &
+LPID=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "listening on" "$T/lemon.log"; do
+	sleep 0.1
+	i=$((i + 1))
+done
+grep -q "listening on" "$T/lemon.log" || { echo "FAIL setup: lemon serve: $(tail -n 3 "$T/lemon.log")"; exit 1; }
+
+# --- plans: the broken model is listed with its reason, no data path
+code=$(curl -s -o "$T/plans" -w '%{http_code}' -H "Authorization: Bearer $KEY" "$URL/api/v1/plans")
+if [ "$code" != 200 ] || ! jq -e '.data[] | select(.id == "broken") | .plan == null' "$T/plans" > /dev/null; then
+	fail plans_lists_broken_model "status $code: $(head -c 300 "$T/plans")"
+elif grep -q "$T" "$T/plans"; then
+	fail plans_hide_data_dir "$(jq -c '.data[] | select(.id == "broken")' "$T/plans")"
+else
+	ok plans_hide_data_dir
+fi
+
+# --- the worker endpoint against a client that drips its request head
+WP=$(free_port)
+"$LEMON" worker --port "$WP" --backend cpu > "$T/worker.log" 2>&1 &
+WPID=$!
+i=0
+while [ $i -lt 200 ] && ! grep -q "worker on" "$T/worker.log"; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if ! grep -q "worker on" "$T/worker.log"; then
+	fail worker_started "$(tail -n 3 "$T/worker.log")"
+else
+	AP=$((WP + 1))
+	# one byte a second, never ending the head, for 10 s
+	python3 - "$AP" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for b in b"GET /api/v1/worker HTTP/1.1\r\nX-Slow: aaaa":
+    try:
+        s.send(bytes([b]))
+    except OSError:
+        break
+    time.sleep(1)
+PY
+	DPID=$!
+	sleep 0.5
+	t0=$(date +%s)
+	code=$(curl -s -m 6 -o "$T/w" -w '%{http_code}' "http://127.0.0.1:$AP/api/v1/worker")
+	t1=$(date +%s)
+	if [ "$code" = 200 ] && jq -e '.lemon_worker == 1' "$T/w" > /dev/null && [ $((t1 - t0)) -le 4 ]; then
+		ok worker_endpoint_head_deadline
+	else
+		fail worker_endpoint_head_deadline "status $code after $((t1 - t0)) s while a client dripped its head"
+	fi
+fi
+
+[ "$FAILS" -eq 0 ] || exit 1
