@@ -58,6 +58,8 @@ struct backends_gguf_info {
 	bool has_file_type;
 	uint32_t file_type;  /* general.file_type (quantization) */
 	bool has_chat_template;
+	uint64_t chat_template_off; /* file offset of tokenizer.chat_template's */
+	uint64_t chat_template_len; /* text, and its length in bytes */
 	uint32_t alignment;  /* general.alignment, 32 when absent */
 	uint64_t n_params;   /* elements over all tensors */
 	uint64_t tensor_bytes; /* sum of the tensors' sizes */
@@ -88,6 +90,14 @@ const char *backends_gguf_ftype_name(uint32_t file_type);
  * file as the header takes (at most 256 MiB); IO when it cannot be read */
 int backends_gguf_read_file(const char *path, struct backends_gguf_info *out,
 			    struct lemon_err *err);
+
+/* the chat template text recorded in info (read from path by
+ * backends_gguf_read_file), NUL-terminated in *out for the caller to free;
+ * NOT_FOUND when the model has none, INVALID_DATA when it is longer than
+ * max bytes or holds a NUL, IO when the file no longer has it */
+int backends_gguf_read_template(const char *path,
+				const struct backends_gguf_info *info,
+				size_t max, char **out, struct lemon_err *err);
 
 /* backends_gguf_read_file, and for the first part of a split model
  * ("-00001-of-0000N.gguf") the tensors of every part added up */

@@ -3,7 +3,11 @@
  * tensor types known, sizes and offsets plausible) before lemon copies it
  * into the store or hands it to llama-server, and so the memory a model
  * needs can be estimated from its tensor infos before anything starts */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backends/backends-private.h"
 #include "util/str.h"
@@ -187,8 +191,16 @@ static int parse_kv(struct cursor *c, struct backends_gguf_info *out,
 		return 0;
 	}
 	if (key_is(key, klen, "tokenizer.chat_template")) {
-		out->has_chat_template = type == GT_STR;
-		return skip_value(c, type, 0, err);
+		if (type != GT_STR)
+			return skip_value(c, type, 0, err);
+		if (rd_str(c, &val, &vlen, err) < 0)
+			return -1;
+		/* where the text lies, so /api/show can read it later without
+		 * keeping the header or loading the model */
+		out->has_chat_template = true;
+		out->chat_template_off = c->pos - (size_t)vlen;
+		out->chat_template_len = vlen;
+		return 0;
 	}
 	if (key_is(key, klen, "general.file_type")) {
 		if (rd_int(c, type, &v, err) < 0)
@@ -377,4 +389,60 @@ const char *backends_gguf_ftype_name(uint32_t ft)
 	if (ft < sizeof(names) / sizeof(names[0]) && names[ft])
 		return names[ft];
 	return "unknown";
+}
+
+int backends_gguf_read_template(const char *path,
+				const struct backends_gguf_info *info,
+				size_t max, char **out, struct lemon_err *err)
+{
+	size_t n, have = 0;
+	char *buf;
+	int fd;
+
+	*out = NULL;
+	if (!info->has_chat_template)
+		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
+				     "%s: no chat template", path);
+	if (info->chat_template_len > max)
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: chat template of %llu bytes exceeds %zu",
+				     path,
+				     (unsigned long long)info->chat_template_len,
+				     max);
+	n = (size_t)info->chat_template_len;
+	buf = malloc(n + 1);
+	if (buf == NULL)
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(buf);
+		return lemon_err_errno(err, errno, path);
+	}
+	while (have < n) {
+		ssize_t r = pread(fd, buf + have, n - have,
+				  (off_t)(info->chat_template_off + have));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			/* the file shrank since its header was read */
+			int e = r < 0 ? errno : EIO;
+
+			close(fd);
+			free(buf);
+			return lemon_err_errno(err, e, path);
+		}
+		have += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	/* a NUL inside would silently cut the text: not a template we serve */
+	if (memchr(buf, '\0', n) != NULL) {
+		free(buf);
+		return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+				     "%s: chat template contains a NUL byte",
+				     path);
+	}
+	*out = buf;
+	return 0;
 }

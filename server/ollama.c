@@ -15,6 +15,7 @@
 #define OL_MAX_MODELS 256
 #define OL_EMBED_MAX (64u << 20) /* largest embeddings answer read back */
 #define OL_PROPS_MAX (4u << 20)  /* a child's /props (the template is in it) */
+#define OL_TEMPLATE_MAX (1u << 20) /* a chat template read from a GGUF */
 
 static void param_size(char *out, size_t cap, uint64_t n)
 {
@@ -213,8 +214,8 @@ static enum server_result ps(struct server *s, struct server_conn *conn)
 }
 
 /* the /props of the model's ready chat child (its chat template and
- * modalities), NULL when none is loaded: lemon reads no template itself,
- * and /api/show loads nothing */
+ * modalities), NULL when none is loaded; /api/show loads nothing and
+ * then reads the template from the GGUF itself */
 static cJSON *loaded_props(struct server *s, const char *model)
 {
 	struct backends_status *h = malloc(sizeof(*h));
@@ -239,6 +240,22 @@ static cJSON *loaded_props(struct server *s, const char *model)
 	return props;
 }
 
+/* the chat template from the model's own GGUF (gi, read by details()),
+ * so /api/show answers without a loaded child; NULL when there is none */
+static char *gguf_template(struct server *s, const char *model,
+			   const struct backends_gguf_info *gi)
+{
+	char path[4096], *text = NULL;
+
+	if (!gi->has_chat_template ||
+	    backends_model_path(s->data_dir, model, path, sizeof(path),
+				NULL) < 0 ||
+	    backends_gguf_read_template(path, gi, OL_TEMPLATE_MAX, &text,
+					NULL) < 0)
+		return NULL;
+	return text;
+}
+
 static void add_u64(cJSON *o, const char *arch, const char *key, uint64_t v)
 {
 	char k[96];
@@ -254,8 +271,10 @@ static enum server_result show(struct server *s, struct server_conn *conn,
 {
 	struct backends_gguf_info gi;
 	char model[BACKENDS_NAME_MAX];
-	cJSON *root, *o, *info, *caps, *props;
+	cJSON *root, *o, *info, *caps, *props, *d;
 	const cJSON *tpl;
+	char *file_tpl = NULL;
+	const char *text = "";
 	enum server_result rc;
 
 	root = server_ollama_parse(s, conn, req, SERVER_BODY_OLLAMA_SHOW, model,
@@ -267,9 +286,14 @@ static enum server_result show(struct server *s, struct server_conn *conn,
 	cJSON_AddStringToObject(o, "modelfile", "");
 	cJSON_AddStringToObject(o, "parameters", "");
 	props = loaded_props(s, model);
+	d = details(s, model, &gi);
 	tpl = cJSON_GetObjectItemCaseSensitive(props, "chat_template");
-	cJSON_AddStringToObject(o, "template", cJSON_IsString(tpl) ? tpl->valuestring : "");
-	cJSON_AddItemToObject(o, "details", details(s, model, &gi));
+	if (cJSON_IsString(tpl))
+		text = tpl->valuestring;
+	else if ((file_tpl = gguf_template(s, model, &gi)) != NULL)
+		text = file_tpl;
+	cJSON_AddStringToObject(o, "template", text);
+	cJSON_AddItemToObject(o, "details", d);
 	info = cJSON_AddObjectToObject(o, "model_info");
 	if (gi.arch[0]) {
 		cJSON_AddStringToObject(info, "general.architecture", gi.arch);
@@ -289,13 +313,14 @@ static enum server_result show(struct server *s, struct server_conn *conn,
 	 * (Jinja, --jinja) renders them; vision when the child says so */
 	caps = cJSON_AddArrayToObject(o, "capabilities");
 	cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
-	if (cJSON_IsString(tpl) && strstr(tpl->valuestring, "tools"))
+	if (strstr(text, "tools"))
 		cJSON_AddItemToArray(caps, cJSON_CreateString("tools"));
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 		    cJSON_GetObjectItemCaseSensitive(props, "modalities"), "vision")))
 		cJSON_AddItemToArray(caps, cJSON_CreateString("vision"));
 	cJSON_AddItemToArray(caps, cJSON_CreateString("embedding"));
 	cJSON_Delete(props);
+	free(file_tpl);
 	return server_ollama_send(s, conn, 200, o);
 }
 

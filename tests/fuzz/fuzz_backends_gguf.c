@@ -22,6 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	     info.data_len > (1ull << 50) || info.alignment == 0 ||
 	     (info.alignment & (info.alignment - 1)) != 0))
 		abort();
+	/* the recorded chat template lies inside the header that was read */
+	if (err.code == LEMON_OK && info.has_chat_template &&
+	    (info.chat_template_off > info.header_len ||
+	     info.chat_template_len > info.header_len - info.chat_template_off))
+		abort();
 	/* the truncation check's extent neither wraps nor undercuts the
 	 * header, and this buffer, whole, passes it exactly when it is that
 	 * long */

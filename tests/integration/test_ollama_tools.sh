@@ -4,7 +4,8 @@
 # tiny model: /api/version (an Ollama release number clients compare, and
 # lemon's own), prompt_eval_count counting the whole prompt even when the
 # child reused it from its cache, /api/ps expires_at from --idle-timeout,
-# /api/show's template and capabilities from the loaded child, images
+# /api/show's template and capabilities from the GGUF before any load
+# and from the loaded child, images
 # refused with a clear 400,
 # and a replayed conversation's tool_calls and tool_name accepted by the
 # child. Then the tool-call translation (tools in, message.tool_calls out,
@@ -43,6 +44,17 @@ start_bundle_mirror
 export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
 "$LEMON" pull --file "$MODEL" tiny > /dev/null || { echo "FAIL setup: pull tiny"; exit 1; }
+# a model whose chat template renders tools, for /api/show before any load
+cat > "$T/tools.jinja" <<'EOF'
+{%- if tools %}<|im_start|>system
+{%- for tool in tools %}{{ tool | tojson }}{% endfor %}<|im_end|>
+{%- endif %}{%- for m in messages %}<|im_start|>{{ m.role }}
+{{ m.content }}<|im_end|>
+{% endfor %}{%- if add_generation_prompt %}<|im_start|>assistant
+{% endif %}
+EOF
+python3 tests/tools/make-tiny-gguf.py --out "$T/tooly.gguf" --chat-template "$T/tools.jinja" > /dev/null &&
+	"$LEMON" pull --file "$T/tooly.gguf" tooly > /dev/null || { echo "FAIL setup: pull tooly"; exit 1; }
 
 start_lemon() { # LOG ARGS...
 	log=$1
@@ -70,6 +82,19 @@ code() { tail -n 1 "$1"; }
 body() { sed '$d' "$1"; }
 
 start_lemon "$T/l1.log" --idle-timeout 300
+
+# nothing is loaded yet: the template and capabilities come from the GGUF
+# (tiny's GGUF has no template: llama-server would use its default)
+name=show_template_without_loading
+post /api/show '{"model":"tooly"}' > "$T/s0"
+post /api/show '{"model":"tiny"}' > "$T/s1"
+if [ "$(code "$T/s0")" = 200 ] && [ "$(curl -s "$URL/api/ps" | jq '.models | length')" = 0 ] &&
+   body "$T/s0" | jq -e --rawfile t "$T/tools.jinja" '.template == $t and (.capabilities | index("tools") != null and index("completion") != null and index("embedding") != null)' > /dev/null &&
+   body "$T/s1" | jq -e '.template == "" and (.capabilities | index("tools") == null)' > /dev/null; then
+	ok $name
+else
+	fail $name "$(head -c 300 "$T/s0") / $(head -c 200 "$T/s1")"
+fi
 
 name=version_for_ollama_clients
 curl -s "$URL/api/version" > "$T/v"

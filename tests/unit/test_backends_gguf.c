@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -246,6 +248,49 @@ static void test_model_info(void **state)
 	assert_int_equal(info.header_len, b.n);
 }
 
+/* the template's place is recorded, and the bounded reader returns its
+ * text from the file alone (no model loaded), refusing what exceeds max */
+static void test_template_text(void **state)
+{
+	struct backends_gguf_info info;
+	struct lemon_err err = { 0 };
+	char path[] = "/tmp/lemon-gguf-tplXXXXXX", *text = NULL;
+	struct buf b;
+	int fd;
+
+	(void)state;
+	model(&b, 524288000 + 4096ull * 4096 / 256 * 144, 12);
+	assert_int_equal(backends_gguf_parse(b.b, b.n, &info, &err), 0);
+	assert_int_equal(info.chat_template_len, strlen("{{ messages }}"));
+	assert_memory_equal(b.b + info.chat_template_off, "{{ messages }}",
+			    info.chat_template_len);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b.b, b.n), (ssize_t)b.n);
+	close(fd);
+	assert_int_equal(backends_gguf_read_template(path, &info, 1 << 20,
+						     &text, &err), 0);
+	assert_string_equal(text, "{{ messages }}");
+	free(text);
+	assert_int_equal(backends_gguf_read_template(path, &info, 13, &text,
+						     &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_DATA);
+	assert_null(text);
+	/* a file cut short since its header was read: an error, not junk */
+	assert_int_equal(truncate(path, (off_t)info.chat_template_off + 3), 0);
+	lemon_err_clear(&err);
+	assert_int_equal(backends_gguf_read_template(path, &info, 1 << 20,
+						     &text, &err), -1);
+	assert_null(text);
+	unlink(path);
+	/* a model without a template: NOT_FOUND */
+	info.has_chat_template = false;
+	lemon_err_clear(&err);
+	assert_int_equal(backends_gguf_read_template(path, &info, 1 << 20,
+						     &text, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+}
+
 static void test_hostile_tensors(void **state)
 {
 	struct buf b;
@@ -387,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_huge_lengths),
 		cmocka_unit_test(test_bad_type_and_dims),
 		cmocka_unit_test(test_model_info),
+		cmocka_unit_test(test_template_text),
 		cmocka_unit_test(test_hostile_tensors),
 		cmocka_unit_test(test_hostile_keys),
 		cmocka_unit_test(test_min_size),
