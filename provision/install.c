@@ -81,6 +81,7 @@ static int fetch_and_unpack(struct job *j, int sfd, struct lemon_err *err)
 	struct provision_fetch_opts fo = {
 		.url = j->plan.url, .part_path = j->part,
 		.expected_size = j->plan.size, .progress = &j->progress,
+		.cancel = j->o->cancel,
 	};
 	struct lemon_err uerr = { 0 };
 	struct archive *ar = NULL;

@@ -40,6 +40,9 @@ struct provision_opts {
 	 * progress says, so a server can relay them; NULL: not called */
 	void (*on_progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
+	/* NULL, or set to end the download within about a second (BUSY; the
+	 * previous bundle stays current), e.g. when a server shuts down */
+	const atomic_bool *cancel;
 };
 
 struct provision_result {

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/server-private.h"
 #include "util/str.h"
@@ -28,7 +29,25 @@ struct inst {
 	size_t len, cap, pos;
 	bool done; /* the thread has queued its last event */
 	bool thread_started;
+	atomic_bool cancel; /* set when the server drains */
 };
+
+/* waits under mu for an event or the end of the install; a server that
+ * drains cancels the download, so a shutdown is not held up by it */
+static void wait_locked(struct inst *p)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	if (p->s->http->draining)
+		atomic_store(&p->cancel, true);
+}
 
 static void queue(struct inst *p, cJSON *ev)
 {
@@ -89,7 +108,8 @@ static void *install_thread(void *arg)
 				     .force = true,
 				     .progress = PROVISION_PROGRESS_NONE,
 				     .on_progress = on_progress,
-				     .progress_ctx = p };
+				     .progress_ctx = p,
+				     .cancel = &p->cancel };
 	struct provision_result *res = calloc(1, sizeof(*res));
 	struct lemon_err err = { 0 };
 	cJSON *o, *e;
@@ -104,6 +124,10 @@ static void *install_thread(void *arg)
 		cJSON_AddStringToObject(o, "previous", res->previous);
 	} else {
 		/* the shape of a failed pull's last event */
+		if (atomic_load(&p->cancel))
+			lemon_err_set(&err, LEMON_ERR_BUSY,
+				      "the server is shutting down: the install was stopped "
+				      "(the bundle installed before is kept)");
 		server_clean_message(p->s, err.msg, msg, sizeof(msg));
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "name", p->name);
@@ -129,7 +153,7 @@ static ssize_t inst_read(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 	pthread_mutex_lock(&p->mu);
 	while (p->pos == p->len && !p->done)
-		pthread_cond_wait(&p->cv, &p->mu);
+		wait_locked(p);
 	n = p->len - p->pos;
 	if (n > max)
 		n = max;
@@ -145,8 +169,14 @@ static void inst_free(void *cls)
 {
 	struct inst *p = cls;
 
-	if (p->thread_started)
+	if (p->thread_started) {
+		/* a client that left does not stop the install, a drain does */
+		pthread_mutex_lock(&p->mu);
+		while (!p->done)
+			wait_locked(p);
+		pthread_mutex_unlock(&p->mu);
 		pthread_join(p->th, NULL);
+	}
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	compat_backends_free(p->bm);

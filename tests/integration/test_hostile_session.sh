@@ -7,7 +7,11 @@
 #   messages are cleaned of data paths everywhere else);
 # - the worker's endpoint (GET /api/v1/worker) gives a client 2 s in all
 #   for its request head: a client that drips a byte a second cannot hold
-#   the one endpoint thread and hide the worker from its head.
+#   the one endpoint thread and hide the worker from its head;
+# - a shutdown while POST /api/v1/backends/install downloads (slowed
+#   mirror) stops the install: lemon exits within a few seconds (not after
+#   its 10 s limit for busy connections), and the bundle that was being
+#   installed is not installed (the stream is cut, as a pull's is).
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
 set -u
 
@@ -20,12 +24,14 @@ LPID=
 MPID=
 WPID=
 DPID=
+IPID=
 KEY=hostile-key
 
 . tests/integration/lib.sh
 
 cleanup() {
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null
+	[ -n "$IPID" ] && kill "$IPID" 2>/dev/null
 	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null && wait "$WPID" 2>/dev/null
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
@@ -42,7 +48,7 @@ fail() {
 
 need_lemon
 need_bundle
-start_bundle_mirror
+start_bundle_mirror_vulkan
 export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND LEMON_WORKERS
 # a stored model that is not a GGUF
@@ -55,7 +61,7 @@ URL=http://127.0.0.1:$PORT
 	--sysroot tests/fixtures/cpu-vm > "$T/lemon.log" 2>&1 &
 LPID=$!
 i=0
-while [ $i -lt 300 ] && ! grep -q "listening on" "$T/lemon.log"; do
+while [ $i -lt 300 ] && ! grep -q "listening on" "$T/lemon.log" 2>/dev/null; do
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -76,7 +82,7 @@ WP=$(free_port)
 "$LEMON" worker --port "$WP" --backend cpu > "$T/worker.log" 2>&1 &
 WPID=$!
 i=0
-while [ $i -lt 200 ] && ! grep -q "worker on" "$T/worker.log"; do
+while [ $i -lt 200 ] && ! grep -q "worker on" "$T/worker.log" 2>/dev/null; do
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -105,6 +111,38 @@ PY
 	else
 		fail worker_endpoint_head_deadline "status $code after $((t1 - t0)) s while a client dripped its head"
 	fi
+fi
+
+# --- shutdown during an install from a slowed mirror (llamacpp:vulkan is
+# the CPU bundle under the Vulkan asset's name, start_bundle_mirror_vulkan)
+echo '{"rate": 200000}' > "$T/mctl"
+curl -s -N -m 30 -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+	-d '{"name":"llamacpp:vulkan"}' "$URL/api/v1/backends/install" > "$T/inst" &
+IPID=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q '"downloading"' "$T/inst" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+t0=$(date +%s)
+kill -TERM "$LPID"
+wait "$LPID"
+t1=$(date +%s)
+LPID=
+wait "$IPID"
+last=$(grep '^data: ' "$T/inst" | tail -n 1 | cut -c 7-)
+if ! grep -q '"downloading"' "$T/inst"; then
+	fail shutdown_stops_install "no download started: $(head -c 300 "$T/inst")"
+elif [ $((t1 - t0)) -gt 5 ]; then
+	fail shutdown_stops_install "lemon took $((t1 - t0)) s to exit during an install"
+elif grep -q "still busy" "$T/lemon.log"; then
+	fail shutdown_stops_install "$(grep "still busy" "$T/lemon.log")"
+elif echo "$last" | jq -e '.status == "success"' > /dev/null 2>&1; then
+	fail shutdown_stops_install "the install went on to the end: $last"
+elif [ -d "$T/data/lemon/backends/llamacpp-vulkan-v0.5.0" ]; then
+	fail shutdown_stops_install "the bundle was installed"
+else
+	ok shutdown_stops_install
 fi
 
 [ "$FAILS" -eq 0 ] || exit 1
