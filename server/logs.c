@@ -28,7 +28,7 @@ struct logs_stream {
 static void add_event(struct logs_stream *ls, const char *line, size_t n)
 {
 	cJSON *o = cJSON_CreateObject();
-	char *text, *js;
+	char *text, *js, clean[3 * LOGS_LINE_MAX + 16]; /* U+FFFD for a bad byte */
 	size_t len;
 
 	text = malloc(n + 1);
@@ -39,7 +39,10 @@ static void add_event(struct logs_stream *ls, const char *line, size_t n)
 	}
 	memcpy(text, line, n);
 	text[n] = 0;
-	cJSON_AddStringToObject(o, "line", text);
+	/* the data directory and home out, as from every other answer: the
+	 * lines name executables and models by their full paths */
+	server_clean_message(ls->s, text, clean, sizeof(clean));
+	cJSON_AddStringToObject(o, "line", clean);
 	free(text);
 	js = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);

@@ -4,7 +4,8 @@
 # CPU bundle) over loopback:
 # - GET /api/v1/plans lists a stored model whose header cannot be read
 #   with the reason, but never with lemon's data directory in it (error
-#   messages are cleaned of data paths everywhere else);
+#   messages are cleaned of data paths everywhere else), nor does GET
+#   /api/v1/logs;
 # - the worker's endpoint (GET /api/v1/worker) gives a client 2 s in all
 #   for its request head: a client that drips a byte a second cannot hold
 #   the one endpoint thread and hide the worker from its head;
@@ -75,6 +76,16 @@ elif grep -q "$T" "$T/plans"; then
 	fail plans_hide_data_dir "$(jq -c '.data[] | select(.id == "broken")' "$T/plans")"
 else
 	ok plans_hide_data_dir
+fi
+
+# --- the log stream names no data path either
+curl -s -m 2 -H "Authorization: Bearer $KEY" "$URL/api/v1/logs" > "$T/logs"
+if ! grep -q 'backend cpu' "$T/logs"; then
+	fail logs_hide_data_dir "no 'backend cpu' line: $(head -c 300 "$T/logs")"
+elif grep -q "$T" "$T/logs"; then
+	fail logs_hide_data_dir "$(grep "$T" "$T/logs" | head -n 1)"
+else
+	ok logs_hide_data_dir
 fi
 
 # --- the worker endpoint against a client that drips its request head
