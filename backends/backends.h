@@ -170,6 +170,19 @@ int backends_pull_file(const char *data_dir, const char *src,
 		       const char *name, struct backends_gguf_info *info,
 		       struct lemon_err *err);
 
+/* imports the vision projector GGUF at src (architecture "clip") as
+ * <models>/NAME.mmproj.gguf beside model name, like backends_pull_file;
+ * INVALID_DATA for a GGUF that is not a projector */
+int backends_pull_mmproj(const char *data_dir, const char *src,
+			 const char *name, struct lemon_err *err);
+
+/* true when "<model_path less .gguf>.mmproj.gguf" is a regular file, its
+ * path then in out; false for a split model */
+bool backends_mmproj_beside(const char *model_path, char *out, size_t cap);
+
+/* true when model name in the store has a vision projector */
+bool backends_model_has_mmproj(const char *data_dir, const char *name);
+
 struct backends_model {
 	char name[BACKENDS_NAME_MAX];
 	uint64_t size;

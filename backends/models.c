@@ -25,6 +25,9 @@ bool backends_model_name_valid(const char *name)
 	if (n == 0 || n >= BACKENDS_NAME_MAX || name[0] == '.' ||
 	    strstr(name, "..") != NULL)
 		return false;
+	/* NAME.mmproj.gguf is NAME's vision projector, never a model */
+	if (n >= 7 && strcmp(name + n - 7, ".mmproj") == 0)
+		return false;
 	for (i = 0; i < n; i++) {
 		char ch = name[i];
 
@@ -216,22 +219,32 @@ static int import_locked(const struct backends_store_paths *p, int in,
 	return rc;
 }
 
+int backends_store_import(const struct backends_store_paths *lk,
+			  const struct backends_store_paths *dst,
+			  const char *src, struct backends_gguf_info *info,
+			  struct lemon_err *err)
+{
+	int in, lock, rc;
+
+	if (open_source(src, &in, err) < 0)
+		return -1;
+	if (backends_store_lock(lk, &lock, err) < 0) {
+		close(in);
+		return -1;
+	}
+	rc = import_locked(dst, in, src, info, err);
+	backends_store_unlock(lock);
+	close(in);
+	return rc;
+}
+
 int backends_pull_file(const char *data_dir, const char *src,
 		       const char *name, struct backends_gguf_info *info,
 		       struct lemon_err *err)
 {
 	struct backends_store_paths p;
-	int in, lock, rc;
 
-	if (backends_store_paths(data_dir, name, &p, err) < 0 ||
-	    open_source(src, &in, err) < 0)
+	if (backends_store_paths(data_dir, name, &p, err) < 0)
 		return -1;
-	if (backends_store_lock(&p, &lock, err) < 0) {
-		close(in);
-		return -1;
-	}
-	rc = import_locked(&p, in, src, info, err);
-	backends_store_unlock(lock);
-	close(in);
-	return rc;
+	return backends_store_import(&p, &p, src, info, err);
 }

@@ -166,7 +166,7 @@ static char **child_env(const char *extra)
 int backends_spawn_child(const struct backends_spawn *s,
 			 struct backends_proc *out, struct lemon_err *err)
 {
-	char port[16], ctx[16], par[16], ngl[16];
+	char port[16], ctx[16], par[16], ngl[16], mmproj[4096];
 	const char *argv[36];
 	int n = 0, logp[2], inp[2];
 	pid_t parent = getpid(), pid;
@@ -236,6 +236,13 @@ int backends_spawn_child(const struct backends_spawn *s,
 		argv[n++] = "layer";
 		argv[n++] = "--tensor-split";
 		argv[n++] = s->tensor_split;
+	}
+	/* a vision projector stored beside the model: the chat child reads
+	 * images with it (embedding and rerank children take none) */
+	if (!s->embeddings && !s->reranking &&
+	    backends_mmproj_beside(s->model_path, mmproj, sizeof(mmproj))) {
+		argv[n++] = "--mmproj";
+		argv[n++] = mmproj;
 	}
 	argv[n] = NULL;
 spawn:

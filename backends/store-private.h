@@ -40,6 +40,13 @@ struct backends_store_paths {
 int backends_store_paths(const char *data_dir, const char *name,
 			 struct backends_store_paths *p, struct lemon_err *err);
 
+/* copies the regular file src into the store as dst's file (checked as a
+ * whole GGUF, published), under the lock of lk (the model's own name) */
+int backends_store_import(const struct backends_store_paths *lk,
+			  const struct backends_store_paths *dst,
+			  const char *src, struct backends_gguf_info *info,
+			  struct lemon_err *err);
+
 /* creates the models directory and takes name's lock without waiting:
  * BUSY "a pull of 'NAME' is already running" while another process or
  * thread holds it. *fd is the lock; backends_store_unlock releases it. */

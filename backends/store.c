@@ -386,6 +386,7 @@ int backends_delete_model(const char *data_dir, const char *name,
 			  struct lemon_err *err)
 {
 	struct backends_store_paths p;
+	char mm[BACKENDS_STORE_PATH_MAX];
 	bool found;
 	int fd, rc = 0;
 
@@ -401,7 +402,10 @@ int backends_delete_model(const char *data_dir, const char *name,
 		return -1;
 	}
 	found = exists(p.file) || exists(p.dir); /* as it is under the lock */
-	if (lemon_rm_tree(p.file, err) < 0 || lemon_rm_tree(p.dir, err) < 0 ||
+	/* its vision projector (mmproj.c) goes with it */
+	if (join(mm, sizeof(mm), err, p.models, "", name, ".mmproj.gguf") < 0 ||
+	    lemon_rm_tree(mm, err) < 0 ||
+	    lemon_rm_tree(p.file, err) < 0 || lemon_rm_tree(p.dir, err) < 0 ||
 	    lemon_rm_tree(p.staging, err) < 0 || lemon_rm_tree(p.next, err) < 0 ||
 	    lemon_rm_tree(p.import, err) < 0)
 		rc = -1;

@@ -89,11 +89,12 @@ static void pull_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: lemon pull [--data-dir DIR] [--progress auto|bar|json|none] [--] NAME\n"
-		"       lemon pull [--data-dir DIR] --file PATH [--] NAME\n"
+		"       lemon pull [--data-dir DIR] --file PATH [--mmproj PROJ] [--] NAME\n"
 		"  NAME from the model registry (compat/models.json merged with\n"
 		"  $XDG_CONFIG_HOME/lemon/models.json) is downloaded from\n"
 		"  $HF_ENDPOINT (default https://huggingface.co), HF_TOKEN sent when set;\n"
-		"  --file imports a local GGUF file as NAME instead. '--' ends the\n"
+		"  --file imports a local GGUF file as NAME instead, and --mmproj its\n"
+		"  vision projector (a CLIP GGUF) beside it. '--' ends the\n"
 		"  options, for a NAME that starts with '-'. --progress: a bar (auto: when\n"
 		"  stderr is a terminal), JSON lines on stderr (auto: otherwise) or none\n");
 }
@@ -102,6 +103,7 @@ struct model_args {
 	const char *name;
 	const char *data_dir;
 	const char *file; /* pull --file PATH */
+	const char *mmproj; /* pull --file PATH --mmproj PROJ */
 	const char *progress; /* pull --progress MODE */
 };
 
@@ -129,6 +131,8 @@ static int model_args(int argc, char **argv, bool with_file,
 				a->data_dir = argv[++i];
 			else if (with_file && strcmp(s, "--file") == 0 && i + 1 < argc)
 				a->file = argv[++i];
+			else if (with_file && strcmp(s, "--mmproj") == 0 && i + 1 < argc)
+				a->mmproj = argv[++i];
 			else if (with_file && strcmp(s, "--progress") == 0 && i + 1 < argc)
 				a->progress = argv[++i];
 			else
@@ -152,6 +156,11 @@ static int pull_file(const struct model_args *a)
 	printf("%s: GGUF v%u, %s, %llu tensors\n", a->name, info.version,
 	       info.arch[0] ? info.arch : "unknown architecture",
 	       (unsigned long long)info.n_tensors);
+	if (a->mmproj) {
+		if (backends_pull_mmproj(a->data_dir, a->mmproj, a->name, &err) < 0)
+			return cli_fail(&err);
+		printf("%s: vision projector imported\n", a->name);
+	}
 	return CLI_EXIT_OK;
 }
 

@@ -310,12 +310,14 @@ static enum server_result show(struct server *s, struct server_conn *conn,
 	}
 	/* every GGUF that loads can complete text, and the embedding child
 	 * (--embeddings) serves any of them; tools when the chat template
-	 * (Jinja, --jinja) renders them; vision when the child says so */
+	 * (Jinja, --jinja) renders them; vision when a projector is stored
+	 * beside the model (its child gets --mmproj) or the child says so */
 	caps = cJSON_AddArrayToObject(o, "capabilities");
 	cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
 	if (strstr(text, "tools"))
 		cJSON_AddItemToArray(caps, cJSON_CreateString("tools"));
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	if (backends_model_has_mmproj(s->data_dir, model) ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 		    cJSON_GetObjectItemCaseSensitive(props, "modalities"), "vision")))
 		cJSON_AddItemToArray(caps, cJSON_CreateString("vision"));
 	cJSON_AddItemToArray(caps, cJSON_CreateString("embedding"));

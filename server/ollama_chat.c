@@ -379,16 +379,18 @@ static int add_message(cJSON *msgs, const char *role, const char *content)
 	return 0;
 }
 
-/* lemon starts no child with a vision projector (--mmproj) yet: images
- * are refused, naming why, rather than dropped */
-#define NO_IMAGES "images need a model with a vision projector (mmproj); lemon serves none yet, so this request cannot be answered"
+/* images go to a model stored with a vision projector (its child runs
+ * with --mmproj); for any other they are refused, naming why, rather
+ * than dropped */
+#define NO_IMAGES "images need a model with a vision projector (mmproj); this model has none (import one with lemon pull --file MODEL --mmproj PROJ NAME)"
 
 /* the OpenAI body for the child; NULL with msg set for a bad request.
  * *empty: no messages / no prompt (a load or unload request) */
 static cJSON *translate(const cJSON *req, bool chat, const char *model,
-			bool *raw, bool *empty, const char **msg)
+			bool vision, bool *raw, bool *empty, const char **msg)
 {
-	cJSON *out = cJSON_CreateObject(), *msgs = NULL;
+	cJSON *out = cJSON_CreateObject(), *msgs = NULL, *om;
+	const cJSON *imgs;
 	struct server_ollama_ids ids;
 	const cJSON *m, *it;
 	const char *prompt, *system;
@@ -415,11 +417,16 @@ static cJSON *translate(const cJSON *req, bool chat, const char *model,
 				*msg = "every message needs a role";
 				goto bad;
 			}
-			if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(it, "images")) > 0) {
+			imgs = cJSON_GetObjectItemCaseSensitive(it, "images");
+			if (cJSON_GetArraySize(imgs) > 0 && !vision) {
 				*msg = NO_IMAGES;
 				goto bad;
 			}
-			cJSON_AddItemToArray(msgs, server_ollama_message_to_openai(it, &ids));
+			om = server_ollama_message_to_openai(it, &ids);
+			cJSON_AddItemToArray(msgs, om);
+			if (cJSON_GetArraySize(imgs) > 0 &&
+			    server_ollama_images_to_parts(om, imgs, msg) < 0)
+				goto bad;
 		}
 		/* Ollama's tools are OpenAI's function tools */
 		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(req, "tools")))
@@ -435,8 +442,9 @@ static cJSON *translate(const cJSON *req, bool chat, const char *model,
 		*msg = "suffix is not supported by this server";
 		goto bad;
 	}
-	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(req, "images")) > 0) {
-		*msg = NO_IMAGES;
+	imgs = cJSON_GetObjectItemCaseSensitive(req, "images");
+	if (cJSON_GetArraySize(imgs) > 0 && (!vision || *raw)) {
+		*msg = *raw ? "images cannot go with a raw prompt" : NO_IMAGES;
 		goto bad;
 	}
 	if (*raw) {
@@ -447,6 +455,10 @@ static cJSON *translate(const cJSON *req, bool chat, const char *model,
 	if (system && system[0])
 		add_message(msgs, "system", system);
 	add_message(msgs, "user", prompt ? prompt : "");
+	if (cJSON_GetArraySize(imgs) > 0 &&
+	    server_ollama_images_to_parts(cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1),
+					  imgs, msg) < 0)
+		goto bad;
 	return out;
 bad:
 	cJSON_Delete(out);
@@ -555,7 +567,9 @@ enum server_result server_ollama_generate(struct server *s,
 		return rc;
 	st = cJSON_GetObjectItemCaseSensitive(root, "stream");
 	stream = !cJSON_IsFalse(st); /* Ollama streams by default (absent or null) */
-	body = translate(root, chat, model, &raw, &empty, &msg);
+	body = translate(root, chat, model,
+			 backends_model_has_mmproj(s->data_dir, model), &raw,
+			 &empty, &msg);
 	unload = keep_alive_zero(root);
 	cJSON_Delete(root);
 	if (body == NULL)

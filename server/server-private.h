@@ -476,6 +476,12 @@ void server_ollama_ids_init(struct server_ollama_ids *ids);
  * frees it) */
 cJSON *server_ollama_message_to_openai(const cJSON *m, struct server_ollama_ids *ids);
 
+/* msg's string content and Ollama's images (base64 strings) as OpenAI
+ * content parts (text, then image_url data: URLs) in msg; -1 with *err
+ * set for an image that is not a base64 string (server/ollama_images.c) */
+int server_ollama_images_to_parts(cJSON *msg, const cJSON *images,
+				  const char **err);
+
 /* the child's streamed tool-call deltas gathered by index */
 struct server_ollama_calls {
 	int n;

@@ -5,8 +5,10 @@
 # lemon's own), prompt_eval_count counting the whole prompt even when the
 # child reused it from its cache, /api/ps expires_at from --idle-timeout,
 # /api/show's template and capabilities from the GGUF before any load
-# and from the loaded child, images
-# refused with a clear 400,
+# and from the loaded child, images refused with a clear 400 for a model
+# without a vision projector and passed (OpenAI image_url parts) to the
+# real child started with --mmproj for one that has it (a tiny random
+# projector from tests/tools/make-tiny-mmproj.py),
 # and a replayed conversation's tool_calls and tool_name accepted by the
 # child. Then the tool-call translation (tools in, message.tool_calls out,
 # streamed and whole, the replay's ids, format as response_format) against
@@ -153,7 +155,67 @@ if [ "$(code "$T/r")" = 200 ] && body "$T/r" | jq -e '.done == true' > /dev/null
 else
 	fail $name "$(cat "$T/r")"
 fi
+
+# a model with a vision projector (tests/tools/make-tiny-mmproj.py: random
+# CLIP + LLaVA mlp weights that llama.cpp's mtmd loader accepts): the real
+# child starts with --mmproj and counts the image's tokens in the prompt
+python3 tests/tools/make-tiny-mmproj.py --out "$T/proj.gguf" --png-b64 "$T/img.b64" > /dev/null ||
+	{ echo "FAIL setup: make-tiny-mmproj.py"; exit 1; }
+name=mmproj_import_checked
+if "$LEMON" pull --file "$MODEL" --mmproj "$MODEL" eye > "$T/pe" 2>&1; then
+	fail $name "a text model was accepted as a projector: $(cat "$T/pe")"
+elif ! grep -q "not a vision projector" "$T/pe"; then
+	fail $name "$(cat "$T/pe")"
+elif ! "$LEMON" pull --file "$MODEL" --mmproj "$T/proj.gguf" eye > "$T/pe" 2>&1 ||
+     [ ! -f "$XDG_DATA_HOME/lemon/models/eye.mmproj.gguf" ]; then
+	fail $name "$(cat "$T/pe")"
+elif curl -s "$URL/api/tags" | jq -e '[.models[].name] | any(test("mmproj"))' > /dev/null; then
+	fail $name "the projector is listed as a model"
+else
+	ok $name
+fi
+
+name=vision_capability
+post /api/show '{"model":"eye"}' > "$T/sv"
+if body "$T/sv" | jq -e '.capabilities | index("vision") != null' > /dev/null &&
+   body "$T/s1" | jq -e '.capabilities | index("vision") == null' > /dev/null; then
+	ok $name
+else
+	fail $name "$(head -c 300 "$T/sv")"
+fi
+
+name=images_to_vision_child
+IMG=$(cat "$T/img.b64")
+post /api/chat '{"model":"eye","stream":false,"options":{"num_predict":2},"messages":[{"role":"user","content":"what is this"}]}' > "$T/v0"
+post /api/chat '{"model":"eye","stream":false,"options":{"num_predict":2},"messages":[{"role":"user","content":"what is this","images":["'"$IMG"'"]}]}' > "$T/v1"
+post /api/generate '{"model":"eye","stream":false,"options":{"num_predict":2},"prompt":"what is this","images":["'"$IMG"'"]}' > "$T/v2"
+n0=$(body "$T/v0" | jq '.prompt_eval_count')
+n1=$(body "$T/v1" | jq '.prompt_eval_count')
+n2=$(body "$T/v2" | jq '.prompt_eval_count')
+# (only a child started with the projector turns an image into tokens)
+if [ "$(code "$T/v0")" = 200 ] && [ "$(code "$T/v1")" = 200 ] && [ "$(code "$T/v2")" = 200 ] &&
+   [ "$n1" -gt "$n0" ] && [ "$n2" -gt "$n0" ]; then
+	ok $name
+else
+	fail $name "without $n0, with $n1 / $n2: $(tail -c 300 "$T/v1") $(tail -c 200 "$T/v2")"
+fi
+
+name=bad_image_refused
+post /api/chat '{"model":"eye","messages":[{"role":"user","content":"x","images":["not base64!"]}]}' > "$T/v3"
+if [ "$(code "$T/v3")" = 400 ] && body "$T/v3" | jq -e '.error | test("base64")' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/v3")"
+fi
 stop_lemon
+
+name=rm_removes_projector
+if "$LEMON" rm eye > /dev/null 2>&1 && [ ! -e "$XDG_DATA_HOME/lemon/models/eye.mmproj.gguf" ] &&
+   [ ! -e "$XDG_DATA_HOME/lemon/models/eye.gguf" ]; then
+	ok $name
+else
+	fail $name "$(ls "$XDG_DATA_HOME/lemon/models")"
+fi
 
 # --- tool calls, against the stand-in (NOT llama-server; see above) -----
 export LEMON_REPLAY_LOG=$T/replay.log

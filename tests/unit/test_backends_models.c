@@ -21,6 +21,9 @@ static void test_names(void **state)
 	assert_true(backends_model_name_valid("a.b_c-d"));
 	assert_false(backends_model_name_valid(NULL));
 	assert_false(backends_model_name_valid(""));
+	/* NAME.mmproj.gguf is the projector of NAME, never a model */
+	assert_false(backends_model_name_valid("tiny.mmproj"));
+	assert_true(backends_model_name_valid("tiny.mmprojx"));
 	assert_false(backends_model_name_valid("../../etc/passwd"));
 	assert_false(backends_model_name_valid("a/b"));
 	assert_false(backends_model_name_valid("a..b"));

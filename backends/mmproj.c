@@ -1,0 +1,96 @@
+/* vision projectors (llama.cpp's --mmproj): a model NAME may have one
+ * stored beside it as <models>/NAME.mmproj.gguf, imported with
+ * `lemon pull --file PATH --mmproj PROJ NAME`; its presence is what makes
+ * the chat child start with --mmproj and what /api/show calls "vision" */
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backends/backends-private.h"
+#include "backends/store-private.h"
+#include "util/str.h"
+
+#define MMPROJ_EXT ".mmproj.gguf"
+
+bool backends_mmproj_beside(const char *model_path, char *out, size_t cap)
+{
+	size_t n = strlen(model_path);
+	struct stat st;
+	int w;
+
+	/* a split model (a directory of parts) has no projector beside it */
+	if (n <= 5 || strcmp(model_path + n - 5, ".gguf") != 0)
+		return false;
+	w = snprintf(out, cap, "%.*s%s", (int)(n - 5), model_path, MMPROJ_EXT);
+	if (w < 0 || (size_t)w >= cap)
+		return false;
+	return stat(out, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool backends_model_has_mmproj(const char *data_dir, const char *name)
+{
+	char path[4096], mm[4096];
+
+	return backends_model_path(data_dir, name, path, sizeof(path), NULL) == 0 &&
+	       backends_mmproj_beside(path, mm, sizeof(mm));
+}
+
+/* q: the store paths of name's projector, the model's own with the file
+ * names changed, so import and publish (store.c) work on it unchanged */
+static int mmproj_paths(const struct backends_store_paths *p,
+			struct backends_store_paths *q, struct lemon_err *err)
+{
+	int a, b, c, d, e;
+
+	*q = *p;
+	a = snprintf(q->file, sizeof(q->file), "%s/%s%s", p->models, p->name,
+		     MMPROJ_EXT);
+	b = snprintf(q->dir, sizeof(q->dir), "%s/%s.mmproj", p->models, p->name);
+	c = snprintf(q->staging, sizeof(q->staging), "%s/.pull-%s.mmproj",
+		     p->models, p->name);
+	d = snprintf(q->next, sizeof(q->next), "%s/.pull-%s.mmproj.new",
+		     p->models, p->name);
+	e = snprintf(q->import, sizeof(q->import), "%s/.pull-%s.mmproj.import",
+		     p->models, p->name);
+	if (a < 0 || b < 0 || c < 0 || d < 0 || e < 0 ||
+	    (size_t)a >= sizeof(q->file) || (size_t)b >= sizeof(q->dir) ||
+	    (size_t)c >= sizeof(q->staging) || (size_t)d >= sizeof(q->next) ||
+	    (size_t)e >= sizeof(q->import))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "model store path too long");
+	return 0;
+}
+
+static int not_clip(const char *src, const char *arch, struct lemon_err *err)
+{
+	return lemon_err_set(err, LEMON_ERR_INVALID_DATA,
+			     "%s: not a vision projector (architecture '%s', not 'clip')",
+			     src, arch);
+}
+
+int backends_pull_mmproj(const char *data_dir, const char *src,
+			 const char *name, struct lemon_err *err)
+{
+	struct backends_store_paths p, q;
+	struct backends_gguf_info info;
+	struct stat st;
+
+	if (backends_store_paths(data_dir, name, &p, err) < 0 ||
+	    mmproj_paths(&p, &q, err) < 0)
+		return -1;
+	/* a projector is a GGUF of architecture "clip": a text model given
+	 * by mistake would only fail later, inside the child (the source is
+	 * looked at first only when it is a regular file: a FIFO would block) */
+	if (stat(src, &st) == 0 && S_ISREG(st.st_mode) &&
+	    backends_gguf_read_file(src, &info, NULL) == 0 &&
+	    strcmp(info.arch, "clip") != 0)
+		return not_clip(src, info.arch, err);
+	if (backends_store_import(&p, &q, src, &info, err) < 0)
+		return -1;
+	/* the copy is what counts: it changed since it was looked at */
+	if (strcmp(info.arch, "clip") != 0) {
+		unlink(q.file);
+		return not_clip(src, info.arch, err);
+	}
+	return 0;
+}
