@@ -64,17 +64,48 @@ static void px_free(void *cls)
 
 /* validates the body (server/body.h): the model name and whether it
  * streams; NULL with the 400 queued in *rc when it is refused */
+/* an image part in a message's content: OpenAI chat's "image_url",
+ * Anthropic's "image", the Responses API's "input_image" */
+static bool has_image(const cJSON *root)
+{
+	static const char *const lists[] = { "messages", "input" };
+	const cJSON *m, *part, *t;
+	size_t i;
+
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(root, lists[i]))
+			cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(m, "content")) {
+				t = cJSON_GetObjectItemCaseSensitive(part, "type");
+				if (cJSON_IsString(t) && (strcmp(t->valuestring, "image_url") == 0 ||
+							  strcmp(t->valuestring, "image") == 0 ||
+							  strcmp(t->valuestring, "input_image") == 0))
+					return true;
+			}
+	return false;
+}
+
 static bool px_check(struct server *s, struct server_conn *conn, const struct server_route *rt,
 		     const struct server_req *req, char *model, size_t cap, bool *stream,
 		     enum server_result *rc)
 {
 	cJSON *root = server_body_request(s, conn, req, rt->body, rc);
+	bool refuse;
 
 	if (root == NULL)
 		return false;
 	lemon_str_copy(model, cap, cJSON_GetObjectItemCaseSensitive(root, "model")->valuestring);
 	*stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+	/* an image for a model without a vision projector: a clear 400 here
+	 * rather than the child's 500 "image input is not supported" */
+	refuse = rt->role == BACKENDS_CHAT && has_image(root) &&
+		 !backends_model_has_mmproj(s->data_dir, model);
 	cJSON_Delete(root);
+	if (refuse) {
+		*rc = server_send_shaped(s, conn, rt->shape, 400, "no_vision_projector",
+					 "images need a model with a vision projector (mmproj); model '%s' has none (import one with lemon pull --file MODEL --mmproj PROJ NAME)",
+					 model);
+		return false;
+	}
 	return true;
 }
 

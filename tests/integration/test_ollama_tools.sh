@@ -200,6 +200,18 @@ else
 	fail $name "without $n0, with $n1 / $n2: $(tail -c 300 "$T/v1") $(tail -c 200 "$T/v2")"
 fi
 
+name=openai_image_parts
+PART='{"type":"image_url","image_url":{"url":"data:image/png;base64,'"$IMG"'"}}'
+post /v1/chat/completions '{"model":"eye","max_tokens":2,"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},'"$PART"']}]}' > "$T/o1"
+post /v1/chat/completions '{"model":"tiny","max_tokens":2,"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},'"$PART"']}]}' > "$T/o2"
+o1=$(body "$T/o1" | jq '.usage.prompt_tokens')
+if [ "$(code "$T/o1")" = 200 ] && [ "$o1" -gt "$n0" ] && [ "$(code "$T/o2")" = 400 ] &&
+   body "$T/o2" | jq -e '.error.message | test("vision projector")' > /dev/null; then
+	ok $name
+else
+	fail $name "eye: $(tail -c 200 "$T/o1"); tiny: $(cat "$T/o2")"
+fi
+
 name=bad_image_refused
 post /api/chat '{"model":"eye","messages":[{"role":"user","content":"x","images":["not base64!"]}]}' > "$T/v3"
 if [ "$(code "$T/v3")" = 400 ] && body "$T/v3" | jq -e '.error | test("base64")' > /dev/null; then
