@@ -146,7 +146,7 @@ fuzz: build-fuzz/fuzz_detect_parsers build-fuzz/fuzz_backends_gguf build-fuzz/fu
 
 # a client's Ollama messages and a child's tool-call deltas (server/ollama_tools.c)
 build-fuzz/fuzz_server_ollama_tools: tests/fuzz/fuzz_server_ollama_tools.c server/ollama_tools.c \
-	util/str.c util/err.c
+	server/ollama_images.c util/str.c util/err.c
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags libcjson) \
 		-fsanitize=fuzzer,address,undefined -o $@ $^ $(shell pkg-config --libs libcjson)

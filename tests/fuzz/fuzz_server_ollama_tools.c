@@ -2,7 +2,8 @@
  * first NUL, as a client's Ollama message list and as a child's streamed
  * tool_calls deltas: the conversion to OpenAI messages and the gathered
  * calls never crash, every converted message has a string role and
- * content, and every gathered call a name and object or string arguments */
+ * content (Ollama images as one content part each, or refused with a
+ * reason), and every gathered call a name and object or string arguments */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,10 +25,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	server_ollama_ids_init(&ids);
 	list = cJSON_IsArray(msgs) ? msgs : NULL;
 	cJSON_ArrayForEach (m, list) {
+		const cJSON *imgs = cJSON_GetObjectItem(m, "images");
+		const char *why = NULL;
+
 		out = server_ollama_message_to_openai(m, &ids);
 		if (!cJSON_IsString(cJSON_GetObjectItem(out, "role")) ||
 		    !cJSON_IsString(cJSON_GetObjectItem(out, "content")))
 			abort();
+		/* images (ollama_images.c): text then one part per image, or
+		 * a refusal that says why */
+		if (cJSON_IsArray(imgs)) {
+			if (server_ollama_images_to_parts(out, imgs, &why) == 0) {
+				if (cJSON_GetArraySize(cJSON_GetObjectItem(out, "content")) !=
+				    1 + cJSON_GetArraySize(imgs))
+					abort();
+			} else if (why == NULL) {
+				abort();
+			}
+		}
 		cJSON_Delete(out);
 	}
 	if (cJSON_IsArray(deltas))
