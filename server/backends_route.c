@@ -12,8 +12,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "server/events.h"
 #include "server/server-private.h"
 #include "util/str.h"
 
@@ -23,62 +23,19 @@ struct inst {
 	struct compat_backends *bm;
 	const struct compat_backend_asset *a;
 	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	char *out; /* events not yet handed on, under mu */
-	size_t len, cap, pos;
-	bool done; /* the thread has queued its last event */
+	struct server_events ev;
 	bool thread_started;
 	atomic_bool cancel; /* set when the server drains */
 };
 
-/* waits under mu for an event or the end of the install; a server that
- * drains cancels the download, so a shutdown is not held up by it */
-static void wait_locked(struct inst *p)
+/* while the reader or inst_free waits: a server that drains cancels the
+ * download, so a shutdown is not held up by it */
+static void check_drain(void *ctx)
 {
-	struct timespec ts;
+	struct inst *p = ctx;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 200 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 	if (p->s->http->draining)
 		atomic_store(&p->cancel, true);
-}
-
-static void queue(struct inst *p, cJSON *ev)
-{
-	char *t = cJSON_PrintUnformatted(ev);
-	size_t n = t ? strlen(t) : 0, need = n + 16;
-
-	cJSON_Delete(ev);
-	if (t == NULL)
-		return;
-	pthread_mutex_lock(&p->mu);
-	if (p->len + need > p->cap) {
-		size_t cap = p->cap ? p->cap : 4096;
-		char *q;
-
-		while (cap < p->len + need)
-			cap *= 2;
-		q = realloc(p->out, cap);
-		if (q) {
-			p->out = q;
-			p->cap = cap;
-		}
-	}
-	if (p->len + need <= p->cap) {
-		memcpy(p->out + p->len, "data: ", 6);
-		memcpy(p->out + p->len + 6, t, n);
-		memcpy(p->out + p->len + 6 + n, "\n\n", 2);
-		p->len += n + 8;
-	}
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	free(t);
 }
 
 static cJSON *step(const struct inst *p, const char *status)
@@ -97,7 +54,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 
 	cJSON_AddNumberToObject(o, "completed", (double)done);
 	cJSON_AddNumberToObject(o, "total", (double)total);
-	queue(p, o);
+	server_events_push(&p->ev, o);
 }
 
 static void *install_thread(void *arg)
@@ -135,33 +92,19 @@ static void *install_thread(void *arg)
 		cJSON_AddStringToObject(e, "message", msg);
 		cJSON_AddStringToObject(e, "type", "server_error");
 	}
-	queue(p, o);
+	server_events_push(&p->ev, o);
 	free(res);
 	atomic_store(&p->s->installing, false);
-	pthread_mutex_lock(&p->mu);
-	p->done = true;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	server_events_end(&p->ev);
 	return NULL;
 }
 
 static ssize_t inst_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct inst *p = cls;
-	size_t n;
+	size_t n = server_events_read(&p->ev, buf, max, check_drain, p);
 
 	(void)pos;
-	pthread_mutex_lock(&p->mu);
-	while (p->pos == p->len && !p->done)
-		wait_locked(p);
-	n = p->len - p->pos;
-	if (n > max)
-		n = max;
-	memcpy(buf, p->out + p->pos, n);
-	p->pos += n;
-	if (p->pos == p->len)
-		p->pos = p->len = 0;
-	pthread_mutex_unlock(&p->mu);
 	return n ? (ssize_t)n : SERVER_READER_END_OF_STREAM;
 }
 
@@ -171,16 +114,11 @@ static void inst_free(void *cls)
 
 	if (p->thread_started) {
 		/* a client that left does not stop the install, a drain does */
-		pthread_mutex_lock(&p->mu);
-		while (!p->done)
-			wait_locked(p);
-		pthread_mutex_unlock(&p->mu);
+		server_events_wait_end(&p->ev, check_drain, p);
 		pthread_join(p->th, NULL);
 	}
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
+	server_events_destroy(&p->ev);
 	compat_backends_free(p->bm);
-	free(p->out);
 	free(p);
 }
 
@@ -231,8 +169,7 @@ enum server_result server_backends_install(const struct server_call *k)
 
 	if (p == NULL)
 		return SERVER_NO;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	server_events_init(&p->ev, true);
 	p->s = k->s;
 	if (install_args(p, k->req, &err) < 0) {
 		inst_free(p);
@@ -250,7 +187,7 @@ enum server_result server_backends_install(const struct server_call *k)
 		return server_send_lemon_err(k->s, k->c, &err);
 	}
 	p->thread_started = true;
-	queue(p, step(p, "installing"));
+	server_events_push(&p->ev, step(p, "installing"));
 	r = server_response_from_callback(SERVER_SIZE_UNKNOWN, 4096, inst_read, p, inst_free);
 	if (r == NULL) {
 		inst_free(p);

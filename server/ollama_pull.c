@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/events.h"
 #include "server/server-private.h"
 #include "util/str.h"
 
@@ -19,50 +20,10 @@ struct pl {
 	bool sse;      /* /api/v1/pull: SSE; /api/pull: NDJSON */
 	char model[BACKENDS_NAME_MAX];
 	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	char *out;     /* events not yet handed on, under mu */
-	size_t len, cap, pos;
-	bool done;     /* the thread has queued its last event */
+	struct server_events ev; /* SSE or NDJSON, as sse says */
 	bool thread_started;
 	uint64_t bytes_seen; /* all_completed last counted in /metrics */
 };
-
-static void queue(struct pl *p, cJSON *ev)
-{
-	char *t = cJSON_PrintUnformatted(ev);
-	size_t n = t ? strlen(t) : 0, need = n + 16;
-
-	cJSON_Delete(ev);
-	if (t == NULL)
-		return;
-	pthread_mutex_lock(&p->mu);
-	if (p->len + need > p->cap) {
-		size_t cap = p->cap ? p->cap : 4096;
-		char *q;
-
-		while (cap < p->len + need)
-			cap *= 2;
-		q = realloc(p->out, cap);
-		if (q) {
-			p->out = q;
-			p->cap = cap;
-		}
-	}
-	if (p->len + need <= p->cap) {
-		if (p->sse) {
-			memcpy(p->out + p->len, "data: ", 6);
-			p->len += 6;
-		}
-		memcpy(p->out + p->len, t, n);
-		p->len += n;
-		memcpy(p->out + p->len, p->sse ? "\n\n" : "\n", p->sse ? 2 : 1);
-		p->len += p->sse ? 2 : 1;
-	}
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	free(t);
-}
 
 /* one progress step in the flavour's shape */
 static cJSON *event(bool ollama, const struct provision_pull_progress *g)
@@ -109,7 +70,7 @@ static void on_progress(void *ctx, const struct provision_pull_progress *g)
 		server_metrics_pull(p->s, 0, g->all_completed - p->bytes_seen);
 		p->bytes_seen = g->all_completed;
 	}
-	queue(p, event(!p->sse, g));
+	server_events_push(&p->ev, event(!p->sse, g));
 }
 
 static cJSON *error_event(bool ollama, const struct lemon_err *err)
@@ -150,32 +111,18 @@ static void *pull_thread(void *arg)
 
 	server_metrics_pull(p->s, 1, 0);
 	if (pull(p->s, p->model, on_progress, p, &err) < 0)
-		queue(p, error_event(!p->sse, &err));
+		server_events_push(&p->ev, error_event(!p->sse, &err));
 	server_metrics_pull(p->s, -1, 0);
-	pthread_mutex_lock(&p->mu);
-	p->done = true;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	server_events_end(&p->ev);
 	return NULL;
 }
 
 static ssize_t pl_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct pl *p = cls;
-	size_t n;
+	size_t n = server_events_read(&p->ev, buf, max, NULL, NULL);
 
 	(void)pos;
-	pthread_mutex_lock(&p->mu);
-	while (p->pos == p->len && !p->done)
-		pthread_cond_wait(&p->cv, &p->mu);
-	n = p->len - p->pos;
-	if (n > max)
-		n = max;
-	memcpy(buf, p->out + p->pos, n);
-	p->pos += n;
-	if (p->pos == p->len)
-		p->pos = p->len = 0;
-	pthread_mutex_unlock(&p->mu);
 	return n ? (ssize_t)n : SERVER_READER_END_OF_STREAM;
 }
 
@@ -185,9 +132,7 @@ static void pl_free(void *cls)
 
 	if (p->thread_started)
 		pthread_join(p->th, NULL);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	free(p->out);
+	server_events_destroy(&p->ev);
 	free(p);
 }
 
@@ -237,8 +182,7 @@ enum server_result server_pull(struct server *s, struct server_conn *conn,
 	}
 	p->s = s;
 	p->sse = !ollama;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	server_events_init(&p->ev, p->sse);
 	if (!stream) {
 		rc = pull(s, p->model, NULL, NULL, &err) < 0 ? bad(s, conn, ollama, &err) :
 		     server_send_json(s, conn, 200, "{\"status\":\"success\"}");
