@@ -351,13 +351,10 @@ static void note_preferred(const struct compat_view *view,
 			   struct compat_choice *out)
 {
 	struct compat_candidate *rec = &out->c[out->recommended];
-	const struct compat_gpu *mine = NULL;
+	const struct compat_gpu *mine = gpu_of(view, rec->gpu_index);
 	size_t len;
 	int i;
 
-	for (i = 0; i < view->n_gpus; i++)
-		if (view->gpus[i].index == rec->gpu_index)
-			mine = &view->gpus[i];
 	if (mine == NULL || kind_rank(mine->kind) != 0)
 		return;
 	for (i = 0; i < view->n_gpus; i++) {
