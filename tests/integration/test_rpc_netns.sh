@@ -92,8 +92,11 @@ W1=$!
 ip netns exec "$NB" "$LEMON" worker --host 10.231.2.2 --port 50052 --backend cpu > "$T/w2.log" 2>&1 &
 W2=$!
 
-# hostile workers on the root loopback: garbage, and absurd memory
-hostile() { # PORT BODY
+# hostile workers on the root loopback: garbage, and absurd memory. Each
+# binds a port the kernel picks and writes it to a file (a port picked by
+# free_port and then + 1 could be taken meanwhile); a worker at PORT - 1
+# has its endpoint at PORT
+hostile() { # PORTFILE BODY
 	python3 - "$1" "$2" <<'PY' &
 import http.server, sys
 body = sys.argv[2].encode()
@@ -105,15 +108,25 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % srv.server_address[1])
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+srv.serve_forever()
 PY
 }
-GP=$(free_port)
-AP=$(free_port)
-hostile $((GP + 1)) '<html>{{{ not json'
+hostile_port() { # PORTFILE -> the worker's port (the endpoint's - 1)
+	i=0
+	while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	echo $(($(head -n 1 "$1") - 1))
+}
+hostile "$T/gport" '<html>{{{ not json'
 G1=$!
-hostile $((AP + 1)) '{"lemon_worker":1,"backend":"cpu","free_bytes":1e30,"rpc_running":true}'
+hostile "$T/aport" '{"lemon_worker":1,"backend":"cpu","free_bytes":1e30,"rpc_running":true}'
 G2=$!
+GP=$(hostile_port "$T/gport")
+AP=$(hostile_port "$T/aport")
 
 i=0
 while [ $i -lt 150 ]; do
@@ -203,7 +216,11 @@ curl -s -N -m 60 -H 'Content-Type: application/json' "$URL/v1/chat/completions" 
 	> "$T/stream" &
 cp=$!
 i=0
-while [ "$(grep -c '^data: {' "$T/stream" 2>/dev/null)" -lt 3 ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
+# (grep -c prints nothing while curl has not yet created the file)
+while n=$(grep -c '^data: {' "$T/stream" 2>/dev/null); [ "${n:-0}" -lt 3 ] && [ $i -lt 300 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
 kill -KILL "$W2"
 wait "$W2" 2>/dev/null
 W2=
