@@ -275,6 +275,12 @@ static int detect_candidates(struct worker *w, struct backends_opts *o,
 		if (g < 0 || g >= res->report.n_gpus ||
 		    o->n_candidates > BACKENDS_MAX_CANDIDATES)
 			continue;
+		/* --device CUDA<n>: that device's free memory (the first
+		 * GPU's is another GPU's on a machine of several) */
+		if (w->device && strcmp(c->backend, "cuda") == 0 &&
+		    detect_cuda_free_of(cu, w->device,
+					&vram[o->n_candidates - 1]) == 0)
+			continue;
 		if (res->report.gpus[g].cuda_index >= 0 &&
 		    res->report.gpus[g].cuda_index < cu->n_devices &&
 		    cu->devices[res->report.gpus[g].cuda_index].has_free)

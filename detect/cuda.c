@@ -49,6 +49,34 @@ struct cu_fns {
 	cu_errname_fn errname; /* optional */
 };
 
+int detect_cuda_free_of(const struct detect_cuda *cu, const char *devices,
+			uint64_t *free_bytes)
+{
+	const char *p = devices, *end;
+	uint64_t n, sum = 0;
+	size_t len;
+
+	/* llama.cpp's names: CUDA<ordinal>, the ordinal under the same
+	 * CUDA_VISIBLE_DEVICES the probe saw */
+	while (*p) {
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (len <= 4 || strncmp(p, "CUDA", 4) != 0 ||
+		    lemon_parse_u64(p + 4, len - 4, 10, DETECT_MAX_CUDA - 1, &n,
+				    NULL) < 0 ||
+		    (int)n >= cu->n_devices || !cu->devices[n].has_free)
+			return -1;
+		sum += cu->devices[n].free_bytes;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (sum == 0)
+		return -1;
+	*free_bytes = sum;
+	return 0;
+}
+
 int detect_cuda_parse_bus_id(const char *buf, size_t len, char *bdf, size_t cap,
 			     struct lemon_err *err)
 {

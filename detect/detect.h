@@ -358,6 +358,12 @@ bool detect_pci_is_npu(const struct detect_pci *pci);
 const char *detect_vendor_name(uint16_t vendor);
 const char *detect_vk_type_name(enum detect_vk_type type);
 
+/* the free memory the CUDA driver reported for llama.cpp device names
+ * ("CUDA1", "CUDA0,CUDA1": the sum); -1 when a name is not CUDA<n> of a
+ * probed device with its free memory known */
+int detect_cuda_free_of(const struct detect_cuda *cu, const char *devices,
+			uint64_t *free_bytes);
+
 /* ---- firmware files (the directory comes from compat data) ------------ */
 
 struct detect_firmware {

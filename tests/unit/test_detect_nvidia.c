@@ -191,10 +191,39 @@ static void test_nouveau_tree(void **state)
 	free(rep);
 }
 
+/* a worker's --device names its share of the GPUs: the free memory of
+ * those CUDA ordinals, not of the first GPU */
+static void test_cuda_free_of(void **state)
+{
+	struct detect_cuda cu = { .n_devices = 2 };
+	uint64_t n = 0;
+
+	(void)state;
+	cu.devices[0].has_free = true;
+	cu.devices[0].free_bytes = 100;
+	cu.devices[1].has_free = true;
+	cu.devices[1].free_bytes = 7;
+	assert_int_equal(detect_cuda_free_of(&cu, "CUDA1", &n), 0);
+	assert_int_equal(n, 7);
+	assert_int_equal(detect_cuda_free_of(&cu, "CUDA0,CUDA1", &n), 0);
+	assert_int_equal(n, 107);
+	n = 0;
+	assert_int_equal(detect_cuda_free_of(&cu, "CUDA2", &n), -1);
+	assert_int_equal(detect_cuda_free_of(&cu, "Vulkan0", &n), -1);
+	assert_int_equal(detect_cuda_free_of(&cu, "CUDA", &n), -1);
+	assert_int_equal(detect_cuda_free_of(&cu, "CUDA0,", &n), 0);
+	assert_int_equal(detect_cuda_free_of(&cu, "CUDA-1", &n), -1);
+	assert_int_equal(detect_cuda_free_of(&cu, "CUDA99999999999999999999", &n), -1);
+	cu.devices[1].has_free = false;
+	assert_int_equal(detect_cuda_free_of(&cu, "CUDA1", &n), -1);
+	assert_int_equal(n, 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bus_id),
+		cmocka_unit_test(test_cuda_free_of),
 		cmocka_unit_test(test_driver_tree),
 		cmocka_unit_test(test_nouveau_tree),
 	};
