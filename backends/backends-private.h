@@ -94,6 +94,7 @@ struct backends_sup_child {
 	int leases;         /* requests in flight on this start: never evicted */
 	bool unload;        /* free the slot once it exited */
 	int64_t deadline;   /* start timeout, monotonic ms */
+	int64_t start_allowed_ms; /* what the deadline allowed */
 	int64_t kill_at;    /* STOPPING: SIGKILL when not gone by then; 0: sent */
 	int64_t failed_at;
 	int fail_code;      /* FAILED: the lemon_err code a request gets */

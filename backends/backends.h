@@ -124,6 +124,13 @@ struct backends_fit {
  * buffers matter), the CPU 4: there each sequence costs its own compute */
 int backends_default_slots(uint64_t vram);
 
+/* how long a starting child may take to answer /health: base_ms (serve's
+ * start timeout) plus the time to read model_bytes at 100 MiB/s, the pace
+ * of a slow disk or of a gigabit link to an RPC worker. A fixed minute
+ * killed healthy loads of a 40 GB model (over 6 minutes at that pace);
+ * Ollama's load timeout is 5 minutes for the same reason */
+int64_t backends_start_allowance_ms(int64_t base_ms, uint64_t model_bytes);
+
 /* plans where a model goes: everything on the GPU when it fits in vram,
  * else the layers that fit (partial offload), else TOO_LARGE naming the
  * sizes when it fits nowhere. vram 0: a CPU backend; ram 0: unknown (no

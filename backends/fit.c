@@ -49,6 +49,16 @@ int backends_default_slots(uint64_t vram)
 	return 4;
 }
 
+int64_t backends_start_allowance_ms(int64_t base_ms, uint64_t model_bytes)
+{
+	/* 100 MiB/s is 104,857.6 bytes per ms; capped at a day */
+	uint64_t extra = model_bytes / 104857u;
+
+	if (extra > 86400000u)
+		extra = 86400000u;
+	return base_ms + (int64_t)extra;
+}
+
 int backends_fit_plan(const struct backends_gguf_info *m, const char *name,
 		      int ctx, uint64_t ram, uint64_t vram,
 		      struct backends_fit *out, struct lemon_err *err)

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,7 +217,8 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	struct backends_split_plan mg = { 0 };
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
-	uint64_t ram, vram;
+	uint64_t ram, vram, model_bytes = 0;
+	struct stat st;
 	int rc, port = 0;
 	bool flm = backends_flm_cand(b, c->cand); /* no GGUF, no plan */
 
@@ -234,6 +236,8 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (rc == 0 && !flm)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
+	if (rc == 0 && !flm && stat(path, &st) == 0 && st.st_size > 0)
+		model_bytes = (uint64_t)st.st_size;
 	if (rc == 0 && !flm &&
 	    backends_sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
 		rc = -2;
@@ -335,7 +339,9 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	}
 	c->gen = ++b->gen_seq;
 	c->leases = 0;
-	c->deadline = now_ms() + b->o.start_timeout_ms;
+	c->start_allowed_ms = backends_start_allowance_ms(b->o.start_timeout_ms,
+							 model_bytes);
+	c->deadline = now_ms() + c->start_allowed_ms;
 	backends_sup_log(b, "starting %s (%s) on %s%s%s: %s port %d pid %d -c %d --parallel %d --n-gpu-layers %d",
 		c->model, role_name(c->role), cand.kind,
 		s.device[0] ? " " : "", s.device, cand.exe, c->port,
@@ -420,8 +426,8 @@ static void probe(struct backends *b, struct backends_sup_child *c)
 		char reason[128];
 
 		snprintf(reason, sizeof(reason),
-			 "not healthy after %d ms (last /health status %d)",
-			 b->o.start_timeout_ms, code);
+			 "not healthy after %lld ms (last /health status %d)",
+			 (long long)c->start_allowed_ms, code);
 		/* judged once reap() sees the exit: no wait under the lock */
 		kill_child(c, SIGKILL);
 		lemon_str_copy(c->kill_reason, sizeof(c->kill_reason), reason);

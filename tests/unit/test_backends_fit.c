@@ -302,10 +302,24 @@ static void test_default_slots(void **state)
 	assert_int_equal(backends_default_slots(141ull << 30), 16);
 }
 
+/* the start deadline grows with the model: a 38.8 GB model (the 70B
+ * shape) gets about 6 minutes beyond the base, a tiny one the base */
+static void test_start_allowance(void **state)
+{
+	(void)state;
+	assert_int_equal(backends_start_allowance_ms(60000, 0), 60000);
+	assert_int_equal(backends_start_allowance_ms(2000, 1 << 20), 2010);
+	assert_int_equal(backends_start_allowance_ms(60000, 38804665408ull),
+			 60000 + 370072);
+	assert_int_equal(backends_start_allowance_ms(60000, UINT64_MAX),
+			 60000 + 86400000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fits_on_gpu),
+		cmocka_unit_test(test_start_allowance),
 		cmocka_unit_test(test_partial_offload),
 		cmocka_unit_test(test_fits_nowhere),
 		cmocka_unit_test(test_child_flags),
