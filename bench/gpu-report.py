@@ -77,3 +77,32 @@ for r in rows:
     if r["kind"] == "args":
         print("- %s %s: `%s %s` %s" % (r["backend"], r["model"], os.path.basename(r["exe"]),
                                      r["args"].strip(), ("env `%s`" % r["env"].strip()) if r["env"].strip() else ""))
+
+place = [r for r in rows if r["kind"] == "place"]
+if place:
+    print("\n### One GPU, two GPUs, RPC workers (issue 15): the same model, slots and context\n")
+    levels = sorted({r["r"]["streams"] for r in place if r["mode"] == "concurrent"})
+    print("| placement | model | batch-1 t/s (median) | " +
+          " | ".join("%d streams t/s" % n for n in levels) + " | errors |")
+    print("|---|---|---|" + "---|" * len(levels) + "---|")
+    seen = []
+    for r in place:
+        if r["what"] not in seen:
+            seen.append(r["what"])
+    for what in seen:
+        rs = [r for r in place if r["what"] == what]
+        dec = next((r for r in rs if r["mode"] == "decode"), None)
+        cells, errs, model = [], 0, rs[0]["model"]
+        for n in levels:
+            c = next((r for r in rs if r["mode"] == "concurrent" and r["r"]["streams"] == n), None)
+            cells.append("%.1f" % c["r"]["tokens_per_s"] if c else "-")
+            errs += c["r"]["errors"] if c else 0
+        print("| %s | %s | %s | %s | %d |" % (
+            what, model, "%.1f" % dec["r"]["a"]["client_tps_median"] if dec else "-",
+            " | ".join(cells), errs))
+    for r in rows:
+        if r["kind"] == "place-args":
+            print("\n- %s: `%s %s` %s placement %s" % (
+                r["what"], os.path.basename(r["exe"]), r["args"].strip(),
+                ("env `%s`" % r["env"].strip()) if r["env"].strip() else "",
+                "; ".join(p for p in r["placement"] if p) or "-"))

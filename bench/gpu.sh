@@ -32,7 +32,10 @@
 # Knobs for a shorter run: BUILDS (default "cuda vulkan"), BACKENDS, SHAPES,
 # LEVELS (stream counts, default "1 4 16 64"), FIRST_RUN=0 (every backend
 # forced with --backend, no first-run provisioning), SCENARIOS=0 (no
-# fallback and memory-fit runs).
+# fallback and memory-fit runs; or a list of "fallback fit").
+#
+# RPC=1 adds issue 15's measurements (bench/gpu-rpc.sh): RPC workers, one
+# GPU vs two, lemon's own split over two GPUs.
 #
 # LOCAL=1 is a dry run on a CPU machine (the CPU bundle, small shapes, no
 # builds, fallback and memory scenarios skipped) to test this script.
@@ -301,8 +304,10 @@ for b in $BACKENDS; do
 done
 
 # --- 4. fallback on the real GPU ---------------------------------------------
-[ "${SCENARIOS:-1}" = 1 ] || LOCAL=1 # the scenarios below are skipped
-if [ "$LOCAL" != 1 ]; then
+SCENARIOS=${SCENARIOS:-fallback fit}
+[ "$SCENARIOS" = 1 ] && SCENARIOS="fallback fit"
+want() { case " $SCENARIOS " in *" $1 "*) [ "$LOCAL" != 1 ] ;; *) false ;; esac; }
+if want fallback; then
 	if CUDA_VISIBLE_DEVICES=GPU-00000000-0000-0000-0000-000000000000 start_lemon fb1 --backend cuda; then
 		code=$(req "http://127.0.0.1:$LP" 7b 8)
 		health > "$R/health-fallback-vulkan.json"
@@ -319,7 +324,7 @@ if [ "$LOCAL" != 1 ]; then
 fi
 
 # --- 5. memory fit from the driver's free VRAM ---------------------------------
-if [ "$LOCAL" != 1 ]; then
+if want fit; then
 	python3 -c 'import torch, time
 x = torch.empty(110 << 30, dtype=torch.uint8, device="cuda")
 print("held", x.numel() >> 30, "GiB", flush=True)
@@ -333,10 +338,41 @@ time.sleep(900)' > "$R/hold.log" 2>&1 &
 		code=$(req "http://127.0.0.1:$LP" 70b 8)
 		health > "$R/health-fit.json"
 		log "fit: $code $(grep -E 'plans with|needs about|starting 70b' "$R/lemon-fit.log" | tr '\n' ' ')"
-		log "fit: llama-server: $(grep -E 'offloaded|CUDA0 model buffer|CPU_Mapped model buffer' "$R/lemon-fit.log" | tr '\n' ' ')"
+		# what llama-server did with exactly those arguments: its load
+		# report is printed from -lv 4 up (llama.cpp logs INFO at trace)
+		fpid=$(health | python3 -c 'import json,sys; h=json.load(sys.stdin); print(next((c["pid"] for c in h["loaded"] if c["model"]=="70b"), ""))')
+		fexe= fargs=
+		if [ -n "$fpid" ]; then
+			fexe=$(readlink "/proc/$fpid/exe")
+			fargs=$(python3 - "$fpid" "$(free_port)" <<'PY'
+import shlex, sys
+a = [x.decode() for x in open("/proc/%s/cmdline" % sys.argv[1], "rb").read().split(b"\0")[1:-1]]
+a[a.index("--port") + 1] = sys.argv[2]
+print(shlex.join(a))
+PY
+)
+			log "fit: lemon's child: $fargs"
+		fi
 		stop_lemon
+		if [ -n "$fargs" ]; then
+			eval "set -- $fargs"
+			"$fexe" "$@" -lv 4 > "$R/fit-direct.log" 2>&1 &
+			FPID=$!
+			i=0
+			until grep -q "server is listening\|listening on" "$R/fit-direct.log" || [ $i -gt 1500 ]; do
+				kill -0 $FPID 2> /dev/null || break
+				sleep 0.2
+				i=$((i + 1))
+			done
+			log "fit: the same arguments directly (-lv 4): $(grep -E 'offloaded|CUDA0 model buffer size|CPU_Mapped model buffer size|CUDA0 KV buffer size' "$R/fit-direct.log" | sed 's/^.*: *//' | tr -s ' ' | tr '\n' ';')"
+			kill $FPID 2> /dev/null
+			wait $FPID 2> /dev/null
+		fi
 	fi
 	kill $HPID
 fi
+
+# --- 6. issue 15 item 5: RPC workers and two GPUs -----------------------------
+[ "${RPC:-0}" = 1 ] && . bench/gpu-rpc.sh
 python3 bench/gpu-report.py "$R" > "$R/results.md" 2> "$R/report.err"
 log "finished"
