@@ -1,6 +1,7 @@
 /* vision projectors (llama.cpp's --mmproj): a model NAME may have one
  * stored beside it as <models>/NAME.mmproj.gguf, imported with
- * `lemon pull --file PATH --mmproj PROJ NAME`; its presence is what makes
+ * `lemon pull --file PATH --mmproj PROJ NAME` or pulled with a registry
+ * entry that names one (pull.c); its presence is what makes
  * the chat child start with --mmproj and what /api/show calls "vision" */
 #include <string.h>
 #include <sys/stat.h>
@@ -93,4 +94,35 @@ int backends_pull_mmproj(const char *data_dir, const char *src,
 		return not_clip(src, info.arch, err);
 	}
 	return 0;
+}
+
+int backends_mmproj_check(int fd, const char *label, struct lemon_err *err)
+{
+	struct backends_gguf_info info;
+
+	if (backends_store_check(fd, label, &info, err) < 0)
+		return -1;
+	if (strcmp(info.arch, "clip") != 0)
+		return not_clip(label, info.arch, err);
+	return 0;
+}
+
+int backends_mmproj_publish(const struct backends_store_paths *p, int fd,
+			    const char *staged, struct lemon_err *err)
+{
+	struct backends_store_paths q;
+
+	if (mmproj_paths(p, &q, err) < 0)
+		return -1;
+	/* q's staging is not p's: publish_file removes q.staging (nothing)
+	 * and the staged link, and the model's publication removes the rest */
+	return backends_store_publish_file(&q, fd, staged, err);
+}
+
+void backends_mmproj_unpublish(const struct backends_store_paths *p)
+{
+	struct backends_store_paths q;
+
+	if (mmproj_paths(p, &q, NULL) == 0)
+		unlink(q.file);
 }

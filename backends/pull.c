@@ -6,7 +6,11 @@
  * every file as a whole GGUF through the same descriptors and publishes
  * them: a file model as <name>.gguf, a split set as the directory <name>/,
  * so a reader sees the old model or the new, never a mix, and never a file
- * other than the one verified. */
+ * other than the one verified. A vision projector the registry names is
+ * one more part of the same pull (staging/+mmproj.part: '+' is in no
+ * registry file name), checked as a GGUF of architecture clip and
+ * published as <name>.mmproj.gguf just before the model, under the same
+ * lock: a projector that fails to download or verify publishes nothing. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,12 +19,15 @@
 #include "backends/store-private.h"
 #include "compat/compat.h"
 
+#define MMPROJ_PART "+mmproj"
+
+/* the model's parts, then the projector's when there is one */
 struct pull_parts {
 	int n;
-	int fds[COMPAT_MODEL_MAX_PARTS];
-	char paths[COMPAT_MODEL_MAX_PARTS][BACKENDS_STORE_PATH_MAX];
-	const char *path_ptr[COMPAT_MODEL_MAX_PARTS];
-	const char *names[COMPAT_MODEL_MAX_PARTS];
+	int fds[COMPAT_MODEL_MAX_PARTS + 1];
+	char paths[COMPAT_MODEL_MAX_PARTS + 1][BACKENDS_STORE_PATH_MAX];
+	const char *path_ptr[COMPAT_MODEL_MAX_PARTS + 1];
+	const char *names[COMPAT_MODEL_MAX_PARTS + 1];
 };
 
 static const char *base_name(const char *file)
@@ -39,8 +46,8 @@ static void report(provision_pull_cb cb, void *ctx,
 		return;
 	pp.model = m->name;
 	pp.status = status;
-	pp.n_parts = m->n_files;
-	pp.part = m->n_files;
+	pp.n_parts = m->n_files + (m->mmproj.file[0] ? 1 : 0);
+	pp.part = pp.n_parts;
 	cb(ctx, &pp);
 }
 
@@ -60,8 +67,9 @@ static int open_parts(const struct compat_model *m,
 	int i;
 
 	pp->n = 0;
-	for (i = 0; i < m->n_files; i++) {
-		pp->names[i] = base_name(m->files[i].file);
+	for (i = 0; i < m->n_files + (m->mmproj.file[0] ? 1 : 0); i++) {
+		pp->names[i] = i < m->n_files ? base_name(m->files[i].file) :
+						MMPROJ_PART;
 		pp->path_ptr[i] = pp->paths[i];
 		if (backends_store_open_part(p, pp->names[i], &pp->fds[i],
 					     pp->paths[i], sizeof(pp->paths[i]),
@@ -74,18 +82,42 @@ static int open_parts(const struct compat_model *m,
 
 /* every part a whole GGUF, checked through the descriptor that will be
  * published; messages name the file the part becomes */
-static int check_parts(const struct backends_store_paths *p,
+static int check_parts(const struct compat_model *m,
+		       const struct backends_store_paths *p,
 		       const struct pull_parts *pp, struct lemon_err *err)
 {
-	char label[BACKENDS_STORE_PATH_MAX + 128];
+	char label[BACKENDS_STORE_PATH_MAX + 320];
 	int i;
 
 	for (i = 0; i < pp->n; i++) {
-		snprintf(label, sizeof(label), "%s/%s", p->staging, pp->names[i]);
-		if (backends_store_check(pp->fds[i], label, NULL, err) < 0)
+		snprintf(label, sizeof(label), "%s/%s", p->staging,
+			 i < m->n_files ? pp->names[i] : base_name(m->mmproj.file));
+		if (i < m->n_files ?
+			    backends_store_check(pp->fds[i], label, NULL, err) < 0 :
+			    backends_mmproj_check(pp->fds[i], label, err) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+/* the projector first, then the model: a model is never published
+ * without the projector its entry names; a model that then fails to
+ * publish takes the new projector back out */
+static int publish(const struct compat_model *m,
+		   const struct backends_store_paths *p,
+		   const struct pull_parts *pp, struct lemon_err *err)
+{
+	int n = m->n_files, rc;
+
+	if (m->mmproj.file[0] &&
+	    backends_mmproj_publish(p, pp->fds[n], pp->paths[n], err) < 0)
+		return -1;
+	rc = n == 1 ? backends_store_publish_file(p, pp->fds[0], pp->paths[0], err) :
+		      backends_store_publish_split(p, n, pp->fds, pp->path_ptr,
+						   pp->names, err);
+	if (rc < 0 && m->mmproj.file[0])
+		backends_mmproj_unpublish(p);
+	return rc;
 }
 
 static int pull_locked(const struct compat_model *m,
@@ -111,16 +143,13 @@ static int pull_locked(const struct compat_model *m,
 			backends_store_discard(p, NULL);
 		rc = -1;
 	}
-	if (rc == 0 && check_parts(p, pp, err) < 0) {
+	if (rc == 0 && check_parts(m, p, pp, err) < 0) {
 		backends_store_discard(p, NULL); /* not a model: start afresh */
 		rc = -1;
 	}
 	if (rc == 0) {
 		report(cb, ctx, m, "writing manifest");
-		rc = m->n_files == 1 ?
-			     backends_store_publish_file(p, pp->fds[0], pp->paths[0], err) :
-			     backends_store_publish_split(p, pp->n, pp->fds, pp->path_ptr,
-							  pp->names, err);
+		rc = publish(m, p, pp, err);
 	}
 	close_parts(pp);
 	free(pp);

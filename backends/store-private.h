@@ -84,6 +84,16 @@ int backends_store_publish_split(const struct backends_store_paths *p, int n,
 				 const char *const *names,
 				 struct lemon_err *err);
 
+/* vision projectors (mmproj.c), for a registry pull holding p's lock:
+ * check that fd is a whole GGUF of architecture clip (INVALID_DATA
+ * otherwise); publish it as <models>/NAME.mmproj.gguf like
+ * backends_store_publish_file (staged stays in p's staging until the model
+ * is published); unpublish removes it again */
+int backends_mmproj_check(int fd, const char *label, struct lemon_err *err);
+int backends_mmproj_publish(const struct backends_store_paths *p, int fd,
+			    const char *staged, struct lemon_err *err);
+void backends_mmproj_unpublish(const struct backends_store_paths *p);
+
 /* removes staging (a pull that must start afresh). The lock is held. */
 int backends_store_discard(const struct backends_store_paths *p,
 			   struct lemon_err *err);

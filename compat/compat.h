@@ -421,6 +421,10 @@ struct compat_model {
 	char repo[128];    /* Hugging Face "owner/name" */
 	int n_files;       /* 1, or the split parts in order */
 	struct compat_model_file files[COMPAT_MODEL_MAX_PARTS];
+	/* the vision projector (llama.cpp's --mmproj), pulled and published
+	 * with the model: mmproj.file "" when none; its sha256 is mandatory */
+	struct compat_model_file mmproj;
+	char mmproj_repo[128]; /* the projector's repo: the model's unless given */
 	unsigned labels;   /* enum compat_model_label bits */
 	int n_suggest;
 	struct compat_model_suggest suggest[COMPAT_MODEL_MAX_SUGGEST];

@@ -113,11 +113,20 @@ static const struct compat_field model_fields[] = {
 	{ "repo", CF_STR, false, false },  { "files", CF_ARR, false, false },
 	{ "labels", CF_ARR, true, false }, { "suggest", CF_ARR, false, false },
 	{ "source", CF_STR, true, false }, { "gguf", CF_STR, false, false },
+	{ "mmproj", CF_OBJ, false, false },
 };
 static const struct compat_field file_fields[] = {
 	{ "file", CF_STR, true, false },
 	{ "sha256", CF_STR, false, false },
 	{ "size", CF_NUM, false, false },
+};
+/* a projector is fetched by digest only: a registry that names one must
+ * say which bytes it is (no X-Linked-Etag fallback for a second file) */
+static const struct compat_field mmproj_fields[] = {
+	{ "file", CF_STR, true, false },
+	{ "sha256", CF_STR, true, false },
+	{ "size", CF_NUM, false, false },
+	{ "repo", CF_STR, false, false },
 };
 static const struct compat_field suggest_fields[] = {
 	{ "model", CF_STR, true, false },
@@ -187,6 +196,42 @@ static int parse_files(const struct compat_ctx *ctx, const cJSON *o,
 	return 0;
 }
 
+/* "mmproj": {"file", "sha256", "size"?, "repo"?}: the vision projector,
+ * a file of the model's repo (or of repo) like the model's own files */
+static int parse_mmproj(const struct compat_ctx *ctx, const cJSON *o,
+			struct compat_model *m, struct lemon_err *err)
+{
+	const cJSON *mm = cJSON_GetObjectItemCaseSensitive(o, "mmproj");
+	struct compat_model_file *f = &m->mmproj;
+
+	if (mm == NULL)
+		return 0;
+	if (compat_check_keys(ctx, mm, mmproj_fields, NFIELDS(mmproj_fields),
+			      err) ||
+	    compat_get_str(ctx, mm, "file", f->file, sizeof(f->file), err) ||
+	    compat_get_str(ctx, mm, "sha256", f->sha256, sizeof(f->sha256),
+			   err) ||
+	    compat_get_str(ctx, mm, "repo", m->mmproj_repo,
+			   sizeof(m->mmproj_repo), err) ||
+	    get_u64(ctx, mm, "size", &f->size, err))
+		return -1;
+	if (!segments_ok(f->file, -1) || !ends_gguf(f->file))
+		return compat_bad(ctx, err,
+				  "bad mmproj file '%s' (want a relative .gguf path of [A-Za-z0-9._-])",
+				  f->file);
+	if (!hex64_ok(f->sha256))
+		return compat_bad(ctx, err,
+				  "sha256 of mmproj '%s' is not 64 lower-case hex digits",
+				  f->file);
+	if (m->mmproj_repo[0] == 0)
+		memcpy(m->mmproj_repo, m->repo, sizeof(m->mmproj_repo));
+	else if (!segments_ok(m->mmproj_repo, 1))
+		return compat_bad(ctx, err,
+				  "mmproj repo '%s' is not owner/name of [A-Za-z0-9._-]",
+				  m->mmproj_repo);
+	return 0;
+}
+
 static int parse_labels(const struct compat_ctx *ctx, const cJSON *o,
 			struct compat_model *m, struct lemon_err *err)
 {
@@ -246,9 +291,10 @@ static int parse_flm(const struct compat_ctx *ctx, const cJSON *o,
 {
 	if (cJSON_GetObjectItemCaseSensitive(o, "repo") != NULL ||
 	    cJSON_GetObjectItemCaseSensitive(o, "files") != NULL ||
-	    cJSON_GetObjectItemCaseSensitive(o, "suggest") != NULL)
+	    cJSON_GetObjectItemCaseSensitive(o, "suggest") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(o, "mmproj") != NULL)
 		return compat_bad(ctx, err,
-				  "an flm model has no repo, files or suggest: FastFlowLM fetches it");
+				  "an flm model has no repo, files, mmproj or suggest: FastFlowLM fetches it");
 	if (compat_get_str(ctx, o, "gguf", m->gguf, sizeof(m->gguf), err))
 		return -1;
 	if (m->gguf[0] && !name_ok(m->gguf))
@@ -296,7 +342,8 @@ static int parse_entry(struct compat_ctx *ctx, const cJSON *o, int pos,
 		return compat_bad(ctx, err,
 				  "repo '%s' is not owner/name of [A-Za-z0-9._-]",
 				  m->repo);
-	if (parse_files(ctx, o, m, err) < 0 || parse_labels(ctx, o, m, err) < 0)
+	if (parse_files(ctx, o, m, err) < 0 || parse_mmproj(ctx, o, m, err) < 0 ||
+	    parse_labels(ctx, o, m, err) < 0)
 		return -1;
 	return parse_suggest(ctx, o, m, err);
 }

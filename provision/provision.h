@@ -130,7 +130,9 @@ int provision_unpack_file(const char *archive_path, const char *dest,
  * caller has opened (resumed from what they hold, retried on transient
  * failures) and each is checked against the registry's SHA-256, else the
  * server's X-Linked-Etag / ETag LFS oid; when neither is known the file is
- * kept with its computed digest reported. Naming and publishing the files
+ * kept with its computed digest reported. A projector the registry names
+ * (m->mmproj, digest mandatory) is one more file of the same pull, after
+ * the model's, so progress and totals cover both. Naming and publishing the files
  * is the backends layer's job (backends_pull_model): this layer never
  * renames or removes them, so the caller publishes exactly the descriptor
  * whose bytes were hashed. */
@@ -154,7 +156,9 @@ typedef void (*provision_pull_cb)(void *ctx,
 				  const struct provision_pull_progress *p);
 
 struct provision_pull_opts {
-	const int *fds;            /* one open .part per file of the model:
+	const int *fds;            /* one open .part per file of the model,
+				    * then one for its vision projector when
+				    * m->mmproj names one (the last part):
 				    * read-write, O_APPEND; the caller's */
 	const char *const *paths;  /* their paths, for messages only */
 	const atomic_bool *cancel; /* NULL, or ends the transfer within about

@@ -28,7 +28,7 @@ struct pull_ctx {
 	struct provision_pull_progress p;
 	char endpoint[1024];
 	const char *token;
-	struct provision_head head[COMPAT_MODEL_MAX_PARTS];
+	struct provision_head head[COMPAT_MODEL_MAX_PARTS + 1]; /* + projector */
 	char digest[80];
 	double last;
 };
@@ -75,15 +75,30 @@ static const char *base_name(const char *file)
 	return s ? s + 1 : file;
 }
 
+/* the files of a pull: the model's, then its vision projector when the
+ * registry names one, so totals and progress cover both */
+static int n_files(const struct compat_model *m)
+{
+	return m->n_files + (m->mmproj.file[0] ? 1 : 0);
+}
+
+static const struct compat_model_file *file_at(const struct compat_model *m,
+					       int i)
+{
+	return i < m->n_files ? &m->files[i] : &m->mmproj;
+}
+
 static int file_url(const struct pull_ctx *c, int i, char *out, size_t cap,
 		    struct lemon_err *err)
 {
+	const struct compat_model_file *mf = file_at(c->m, i);
 	int n = snprintf(out, cap, "%s/%s/resolve/main/%s", c->endpoint,
-			 c->m->repo, c->m->files[i].file);
+			 i < c->m->n_files ? c->m->repo : c->m->mmproj_repo,
+			 mf->file);
 
 	if (n < 0 || (size_t)n >= cap)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "URL too long for %s",
-				     c->m->files[i].file);
+				     mf->file);
 	return 0;
 }
 
@@ -95,7 +110,7 @@ static int heads(struct pull_ctx *c, struct lemon_err *err)
 	int i;
 
 	emit(c, "pulling manifest");
-	for (i = 0; i < c->m->n_files; i++) {
+	for (i = 0; i < n_files(c->m); i++) {
 		if (file_url(c, i, url, sizeof(url), err) < 0 ||
 		    provision_fetch_head(url, c->token, &c->head[i], err) < 0) {
 			if (err && err->code == LEMON_ERR_PERMISSION &&
@@ -103,8 +118,8 @@ static int heads(struct pull_ctx *c, struct lemon_err *err)
 				lemon_err_prefix(err, "set HF_TOKEN for gated models");
 			return -1;
 		}
-		if (c->m->files[i].size)
-			c->head[i].size = c->m->files[i].size;
+		if (file_at(c->m, i)->size)
+			c->head[i].size = file_at(c->m, i)->size;
 		if (total != UINT64_MAX && c->head[i].size)
 			total += c->head[i].size;
 		else
@@ -117,7 +132,7 @@ static int heads(struct pull_ctx *c, struct lemon_err *err)
 /* downloads (or re-reads) part i into its .part and checks it */
 static int fetch_one(struct pull_ctx *c, int i, struct lemon_err *err)
 {
-	const struct compat_model_file *mf = &c->m->files[i];
+	const struct compat_model_file *mf = file_at(c->m, i);
 	const char *want = mf->sha256[0] ? mf->sha256 : c->head[i].sha256;
 	struct provision_fetch_opts o = { 0 };
 	struct provision_fetch *f = NULL;
@@ -201,12 +216,12 @@ int provision_pull_files(const struct compat_model *m,
 	c->cb = o->cb;
 	c->ctx = o->ctx;
 	c->p.model = m->name;
-	c->p.n_parts = m->n_files;
+	c->p.n_parts = n_files(m);
 	c->token = getenv("HF_TOKEN");
 	if (provision_hf_endpoint(c->endpoint, sizeof(c->endpoint), err) < 0 ||
 	    heads(c, err) < 0)
 		rc = -1;
-	for (i = 0; rc == 0 && i < m->n_files; i++)
+	for (i = 0; rc == 0 && i < n_files(m); i++)
 		rc = fetch_one(c, i, err);
 	free(c);
 	return rc;

@@ -346,6 +346,62 @@ static void test_user_keys_checked(void **state)
 	expect_user_bad("{\"schema\":1,\"models\":[{\"nam\":\"x\"}]}", "entry '#1'");
 }
 
+/* a vision projector in an entry: parsed with its digest, the model's
+ * repo unless it names its own; no digest, a bad file or repo, an
+ * undeclared key and a projector for an flm model are refused */
+static void test_mmproj(void **state)
+{
+	struct lemon_err err = { 0 };
+	struct compat_models *reg;
+	const struct compat_model *m;
+
+	(void)state;
+	reg = calloc(1, sizeof(*reg));
+	assert_non_null(reg);
+	assert_int_equal(compat_models_parse(reg, USER("[{\"file\":\"m.gguf\"}]",
+						       ",\"mmproj\":{\"file\":\"p/mmproj-f16.gguf\","
+						       "\"sha256\":" SHA ",\"size\":123}"),
+					     "u.json", true, &err), 0);
+	assert_int_equal(compat_model_find(reg, "mine", &m, &err), 0);
+	assert_string_equal(m->mmproj.file, "p/mmproj-f16.gguf");
+	assert_int_equal(m->mmproj.size, 123);
+	assert_string_equal(m->mmproj_repo, "me/m");
+	assert_int_equal(strlen(m->mmproj.sha256), 64);
+	assert_int_equal(compat_models_parse(reg, USER("[{\"file\":\"m.gguf\"}]",
+						       ",\"mmproj\":{\"file\":\"x.gguf\",\"repo\":\"o/v\","
+						       "\"sha256\":" SHA "}"),
+					     "v.json", true, &err), 0);
+	assert_int_equal(compat_model_find(reg, "mine", &m, &err), 0);
+	assert_string_equal(m->mmproj_repo, "o/v");
+	free(reg);
+	/* a model without one has none */
+	assert_int_equal(compat_models_load(LEMON_DATADIR, "", &reg, &err), 0);
+	assert_int_equal(compat_model_find(reg, "tiny", &m, &err), 0);
+	assert_string_equal(m->mmproj.file, "");
+	compat_models_free(reg);
+
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]", ",\"mmproj\":{\"file\":\"x.gguf\"}"),
+			"entry 'mine': missing key 'sha256'");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]",
+			     ",\"mmproj\":{\"file\":\"x.gguf\",\"sha256\":\"abc\"}"),
+			"entry 'mine': sha256 of mmproj 'x.gguf' is not 64");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]",
+			     ",\"mmproj\":{\"file\":\"../x.gguf\",\"sha256\":" SHA "}"),
+			"entry 'mine': bad mmproj file '../x.gguf'");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]",
+			     ",\"mmproj\":{\"file\":\"x.gguf\",\"repo\":\"a\",\"sha256\":" SHA "}"),
+			"entry 'mine': mmproj repo 'a'");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]",
+			     ",\"mmproj\":{\"file\":\"x.gguf\",\"sha265\":" SHA "}"),
+			"entry 'mine': unknown key 'sha265'");
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]", ",\"mmproj\":\"x.gguf\""),
+			"entry 'mine': 'mmproj' must be an object");
+	expect_user_bad("{\"schema\":1,\"models\":[{\"name\":\"f\",\"recipe\":\"flm\","
+			"\"labels\":[\"llm\"],\"source\":\"s\",\"mmproj\":{\"file\":\"x.gguf\","
+			"\"sha256\":" SHA "}}]}",
+			"entry 'f': an flm model has no repo, files, mmproj");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_split_and_limits),
 		cmocka_unit_test(test_user_keys_checked),
+		cmocka_unit_test(test_mmproj),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

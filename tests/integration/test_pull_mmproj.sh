@@ -1,0 +1,178 @@
+#!/bin/sh
+# A registry entry with a vision projector (compat/models.json "mmproj":
+# file, sha256, size) pulled with its model from a loopback Hugging
+# Face-style server (tests/tools/hf-mirror.py, reached through
+# HF_ENDPOINT): `lemon pull NAME` stores both, progress counts two files,
+# a wrong projector digest and a projector the server does not have
+# publish nothing (no half-published model), POST /api/v1/pull and
+# /api/pull pull both too, and the real CPU llama-server lemon serve then
+# starts with --mmproj answers an image. The model is the tiny test model,
+# the projector tests/tools/make-tiny-mmproj.py's random one.
+# Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on any failure.
+set -u
+
+LEMON=${LEMON:-build/lemon}
+case $LEMON in /*) ;; *) LEMON=$PWD/$LEMON ;; esac
+BUILD=${BUILD:-build}
+T=$(mktemp -d /tmp/lemon-pullmm.XXXXXX)
+FAILS=0
+MPID=
+HPID=
+LPID=
+
+. tests/integration/lib.sh
+
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	[ -n "$HPID" ] && kill "$HPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+need_lemon
+need_bundle
+MODEL=$BUILD/models/tiny.gguf
+[ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
+	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
+start_bundle_mirror
+
+# the hub: the model and its projector in one repo, as publishers do
+REPO=$T/hub/lemon-test/vision-GGUF
+mkdir -p "$REPO"
+cp "$MODEL" "$REPO/eye.gguf"
+python3 tests/tools/make-tiny-mmproj.py --out "$REPO/mmproj-eye-f16.gguf" --png-b64 "$T/img.b64" > /dev/null ||
+	{ echo "FAIL setup: make-tiny-mmproj.py"; exit 1; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+MSHA=$(sha "$REPO/eye.gguf")
+PSHA=$(sha "$REPO/mmproj-eye-f16.gguf")
+PSIZE=$(stat -c %s "$REPO/mmproj-eye-f16.gguf")
+BAD=0000000000000000000000000000000000000000000000000000000000000000
+entry() { # NAME PROJECTOR-FILE PROJECTOR-SHA
+	printf '{"name":"%s","recipe":"llamacpp","repo":"lemon-test/vision-GGUF","files":[{"file":"eye.gguf","sha256":"%s"}],"mmproj":{"file":"%s","sha256":"%s","size":%s},"labels":["llm","vision"],"source":"test"}' \
+		"$1" "$MSHA" "$2" "$3" "$PSIZE"
+}
+printf '{"schema":1,"models":[%s,%s,%s,%s,%s]}\n' \
+	"$(entry eye mmproj-eye-f16.gguf "$PSHA")" \
+	"$(entry eye-badsha mmproj-eye-f16.gguf "$BAD")" \
+	"$(entry eye-missing mmproj-not-there.gguf "$PSHA")" \
+	"$(entry eye-api mmproj-eye-f16.gguf "$PSHA")" \
+	"$(entry eye-ollama mmproj-eye-f16.gguf "$PSHA")" > "$T/models.json"
+
+python3 tests/tools/hf-mirror.py serve "$T/hub" --log "$T/hlog" > "$T/hport" 2> "$T/hub.err" &
+HPID=$!
+i=0
+while [ ! -s "$T/hport" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$T/hport" ] || { echo "FAIL setup: hf-mirror.py did not start"; exit 1; }
+export HF_ENDPOINT=http://127.0.0.1:$(head -n 1 "$T/hport")
+export LEMON_MODELS_JSON=$T/models.json
+export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
+unset HF_TOKEN LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
+M=$XDG_DATA_HOME/lemon/models
+
+# 1. the CLI pulls both; the progress lines count two parts and a total
+# of both files
+name=cli_pulls_model_and_projector
+total=$(( $(stat -c %s "$MODEL") + PSIZE ))
+if ! "$LEMON" pull --progress json eye > "$T/p1" 2> "$T/e1"; then
+	fail $name "$(cat "$T/e1")"
+elif [ "$(sha "$M/eye.gguf" 2>/dev/null)" != "$MSHA" ] ||
+     [ "$(sha "$M/eye.mmproj.gguf" 2>/dev/null)" != "$PSHA" ]; then
+	fail $name "stored: $(ls -a "$M")"
+elif ! jq -se --argjson t "$total" 'any(.[]; .file == "mmproj-eye-f16.gguf" and .part == 2 and .parts == 2 and .all_total == $t and .all_completed == $t) and .[-1].status == "success"' "$T/p1" > /dev/null; then
+	fail $name "progress: $(tail -c 600 "$T/p1")"
+elif ls -a "$M" | grep -q '^\.pull-eye$'; then
+	fail $name "staging left behind: $(ls -a "$M")"
+else
+	ok $name
+fi
+
+# 2. a projector whose bytes are not the registry's: refused (CHECKSUM,
+# exit status of a checksum failure), and nothing of the model published
+name=wrong_projector_digest_refused
+if "$LEMON" pull --progress none eye-badsha > "$T/p2" 2> "$T/e2"; then
+	fail $name "pulled: $(ls -a "$M")"
+elif ! grep -q "sha256 mismatch: expected $BAD" "$T/e2"; then
+	fail $name "$(cat "$T/e2")"
+elif [ -e "$M/eye-badsha.gguf" ] || [ -e "$M/eye-badsha.mmproj.gguf" ]; then
+	fail $name "half published: $(ls -a "$M")"
+elif "$LEMON" list | grep -q '^eye-badsha '; then
+	fail $name "listed"
+else
+	ok $name
+fi
+
+# 3. a projector the server does not have: the model's bytes arrived, but
+# no model is published without the projector its entry names
+name=missing_projector_publishes_nothing
+if "$LEMON" pull --progress none eye-missing > "$T/p3" 2> "$T/e3"; then
+	fail $name "pulled: $(ls -a "$M")"
+elif [ -e "$M/eye-missing.gguf" ] || [ -e "$M/eye-missing.mmproj.gguf" ]; then
+	fail $name "half published: $(ls -a "$M") ($(cat "$T/e3"))"
+elif ! grep -q 'mmproj-not-there.gguf' "$T/e3"; then
+	fail $name "$(cat "$T/e3")"
+else
+	ok $name
+fi
+
+start_lemon() { # LOG ARGS...
+	log=$1
+	shift
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	"$LEMON" serve --port "$PORT" --backend cpu --mirror "$MIRROR" "$@" > "$log" 2>&1 &
+	LPID=$!
+	i=0
+	while [ $i -lt 600 ] && ! grep -q "listening on" "$log" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	grep -q "listening on" "$log" || { echo "FAIL setup: lemon serve: $(tail -n 3 "$log")"; exit 1; }
+}
+post() { # path body -> body, status on the last line
+	curl -s -m 60 -H 'Content-Type: application/json' -w '\n%{http_code}' "$URL$1" -d "$2"
+}
+code() { tail -n 1 "$1"; }
+body() { sed '$d' "$1"; }
+
+start_lemon "$T/l1.log" --idle-timeout 300
+
+# 4. the pull routes pull both as well
+name=api_v1_pull_with_projector
+post /api/v1/pull '{"model_name":"eye-api","stream":false}' > "$T/a1"
+if [ "$(code "$T/a1")" = 200 ] && [ "$(sha "$M/eye-api.mmproj.gguf" 2>/dev/null)" = "$PSHA" ] &&
+   [ "$(sha "$M/eye-api.gguf" 2>/dev/null)" = "$MSHA" ]; then
+	ok $name
+else
+	fail $name "$(head -c 300 "$T/a1"); $(ls -a "$M")"
+fi
+name=ollama_pull_with_projector
+post /api/pull '{"model":"eye-ollama"}' > "$T/a2"
+if [ "$(code "$T/a2")" = 200 ] && body "$T/a2" | tail -n 1 | jq -e '.status == "success"' > /dev/null &&
+   body "$T/a2" | jq -se 'any(.[]; .digest == "mmproj-eye-f16.gguf" and .completed == '"$PSIZE"')' > /dev/null &&
+   [ "$(sha "$M/eye-ollama.mmproj.gguf" 2>/dev/null)" = "$PSHA" ]; then
+	ok $name
+else
+	fail $name "$(tail -c 400 "$T/a2"); $(ls -a "$M")"
+fi
+
+# 5. the pulled model answers an image: its child runs with --mmproj and
+# counts the image's tokens in the prompt (a child without the projector
+# refuses images, and lemon refuses them before it for such a model)
+name=pulled_projector_answers_image
+IMG=$(cat "$T/img.b64")
+PART='{"type":"image_url","image_url":{"url":"data:image/png;base64,'"$IMG"'"}}'
+post /v1/chat/completions '{"model":"eye","max_tokens":2,"messages":[{"role":"user","content":"what is this"}]}' > "$T/v0"
+post /v1/chat/completions '{"model":"eye","max_tokens":2,"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},'"$PART"']}]}' > "$T/v1"
+n0=$(body "$T/v0" | jq '.usage.prompt_tokens' 2>/dev/null)
+n1=$(body "$T/v1" | jq '.usage.prompt_tokens' 2>/dev/null)
+if [ "$(code "$T/v0")" = 200 ] && [ "$(code "$T/v1")" = 200 ] &&
+   [ "${n1:-0}" -gt "${n0:-0}" ] &&
+   ps -eo args | grep -F -- "--mmproj $M/eye.mmproj.gguf" | grep -q llama-server; then
+	ok $name
+else
+	fail $name "without $n0, with $n1: $(tail -c 300 "$T/v1")"
+fi
+
+[ $FAILS -eq 0 ] || exit 1
