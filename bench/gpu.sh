@@ -134,13 +134,13 @@ if [ "$LOCAL" != 1 ]; then
 	mkdir -p "$src"
 	tar -xf .dev/llama-src.tar.xz -C "$src" && touch "$src/.lemon-ready"
 	case $BUILDS in *cuda*)
-	(JOBS=16 scripts/build-backend.sh cuda 90 > "$R/build-cuda.log" 2>&1
+	(JOBS=${JOBS_CUDA:-16} scripts/build-backend.sh cuda 90 > "$R/build-cuda.log" 2>&1
 	 echo "rc=$? at $(($(date +%s) - t0))s" >> "$R/build-cuda.log") &
 	PC=$! ;;
 	esac
 	vk=$W/vk/usr
 	case $BUILDS in *vulkan*)
-	(export LD_LIBRARY_PATH=$vk/lib/x86_64-linux-gnu JOBS=$([ -n "$PC" ] && echo 10 || echo 16)
+	(export LD_LIBRARY_PATH=$vk/lib/x86_64-linux-gnu JOBS=${JOBS_VULKAN:-$([ -n "$PC" ] && echo 10 || echo 16)}
 	 export LEMON_CMAKE_EXTRA="-DVulkan_INCLUDE_DIR=$vk/include -DVulkan_LIBRARY=/usr/lib/x86_64-linux-gnu/libvulkan.so.1 -DVulkan_GLSLC_EXECUTABLE=$vk/bin/glslc -DSPIRV-Headers_DIR=$vk/share/cmake/SPIRV-Headers"
 	 scripts/build-backend.sh vulkan > "$R/build-vulkan.log" 2>&1
 	 echo "rc=$? at $(($(date +%s) - t0))s" >> "$R/build-vulkan.log") &
@@ -334,7 +334,9 @@ time.sleep(900)' > "$R/hold.log" 2>&1 &
 	i=0
 	until grep -q held "$R/hold.log" || [ $i -gt 300 ]; do sleep 0.2; i=$((i + 1)); done
 	log "holder: $(cat "$R/hold.log"); $(nvidia-smi --query-gpu=memory.used,memory.free --format=csv,noheader)"
-	if start_lemon fit --backend cuda; then
+	# one GPU (the held one): on a machine of several, lemon would
+	# rightly split the model over the others instead
+	if CUDA_VISIBLE_DEVICES=0 start_lemon fit --backend cuda; then
 		code=$(req "http://127.0.0.1:$LP" 70b 8)
 		health > "$R/health-fit.json"
 		log "fit: $code $(grep -E 'plans with|needs about|starting 70b' "$R/lemon-fit.log" | tr '\n' ' ')"
@@ -356,7 +358,7 @@ PY
 		stop_lemon
 		if [ -n "$fargs" ]; then
 			eval "set -- $fargs"
-			"$fexe" "$@" -lv 4 > "$R/fit-direct.log" 2>&1 &
+			CUDA_VISIBLE_DEVICES=0 "$fexe" "$@" -lv 4 > "$R/fit-direct.log" 2>&1 &
 			FPID=$!
 			i=0
 			until grep -q "server is listening\|listening on" "$R/fit-direct.log" || [ $i -gt 1500 ]; do
