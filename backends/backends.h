@@ -504,6 +504,11 @@ int backends_pull(struct backends *b, const char *name,
  * up the exit. Safe from any thread; b may be NULL. */
 void backends_cancel_pulls(struct backends *b);
 
+/* true once backends_cancel_pulls(b) was called: a pull that then failed
+ * with BUSY was cancelled by it (the server says so in the pull's last
+ * event instead of the download's own words) */
+bool backends_pulls_cancelled(const struct backends *b);
+
 /* removes the model name from the store (file, split directory and any
  * unfinished pull) under the name's pull lock; INVALID_ARG for a bad name,
  * NOT_FOUND when absent, BUSY while a pull or an import of the name runs

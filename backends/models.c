@@ -248,3 +248,9 @@ int backends_pull_file(const char *data_dir, const char *src,
 		return -1;
 	return backends_store_import(&p, &p, src, info, err);
 }
+
+/* asked by the server after a failed pull (backends.h) */
+bool backends_pulls_cancelled(const struct backends *b)
+{
+	return b != NULL && atomic_load(&b->pulls_cancelled);
+}

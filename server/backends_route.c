@@ -80,17 +80,26 @@ static void *install_thread(void *arg)
 		cJSON_AddStringToObject(o, "path", res->exe);
 		cJSON_AddStringToObject(o, "previous", res->previous);
 	} else {
-		/* the shape of a failed pull's last event */
-		if (atomic_load(&p->cancel))
+		/* the shape of a failed pull's last event; the download's own
+		 * words ("URL: download cancelled") give way to what happened */
+		bool cancel = atomic_load(&p->cancel);
+
+		if (cancel) {
+			lemon_err_clear(&err);
 			lemon_err_set(&err, LEMON_ERR_BUSY,
-				      "the server is shutting down: the install was stopped "
-				      "(the bundle installed before is kept)");
+				      "the server is shutting down: the install of %s was "
+				      "cancelled; the bundle installed before is kept and the "
+				      "next install resumes the download",
+				      p->name);
+		}
 		server_clean_message(p->s, err.msg, msg, sizeof(msg));
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "name", p->name);
 		e = cJSON_AddObjectToObject(o, "error");
 		cJSON_AddStringToObject(e, "message", msg);
 		cJSON_AddStringToObject(e, "type", "server_error");
+		if (cancel)
+			cJSON_AddStringToObject(e, "code", "cancelled");
 	}
 	server_events_push(&p->ev, o);
 	free(res);

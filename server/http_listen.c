@@ -1,8 +1,9 @@
 /* the listening socket and the accept thread: each connection gets its
  * own thread (a blocking upstream read then streams to its client alone),
  * within a global cap and a cap per client address; over a cap the client
- * gets 503 with Retry-After at once. Stop wakes every connection thread
- * (shutdown(2) of its socket) and waits for them with a deadline. */
+ * gets 503 with Retry-After at once. Stop lets streamed answers write
+ * their last event for a short flush window, then wakes every connection
+ * thread (shutdown(2) of its socket) and waits for them with a deadline. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,6 +20,9 @@
 #include "util/str.h"
 
 #define STOP_WAIT_MS 10000
+/* of STOP_WAIT_MS, what streams get to end with their final event before
+ * their sockets are shut: a cancelled download notices within a second */
+#define FLUSH_MS 3000
 /* descriptors kept for what is not a connection: children's pipes and
  * health probes, pulls, the store's locks, the logs */
 #define FD_RESERVE 64
@@ -272,17 +276,10 @@ void server_quiesce(struct server *s)
 	pthread_mutex_unlock(&s->http->mu);
 }
 
-/* true when every connection thread ended before the deadline */
-static bool end_connections(struct server_http *h)
+/* waits, under h->mu, until no connection is left or the deadline (ms
+ * of server_now_ms) passes */
+static void wait_conns(struct server_http *h, int64_t deadline)
 {
-	int64_t deadline = server_now_ms() + STOP_WAIT_MS;
-	struct server_conn *c;
-	bool done;
-
-	pthread_mutex_lock(&h->mu);
-	h->draining = true;
-	for (c = h->conns; c; c = c->next)
-		shutdown(c->fd, SHUT_RDWR);
 	while (h->n_conns > 0 && server_now_ms() < deadline) {
 		struct timespec ts;
 
@@ -294,6 +291,29 @@ static bool end_connections(struct server_http *h)
 		}
 		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
 	}
+}
+
+/* true when every connection thread ended before the deadline. First
+ * the flush window: with only their reads shut, the connections get
+ * FLUSH_MS to end by themselves, so that a streamed route the shutdown
+ * cancelled (a pull, a backend install) writes its final event, which
+ * tells its client "cancelled" rather than "cut"; idle and reading
+ * connections end at once. Then every socket is shut both ways and the
+ * rest of STOP_WAIT_MS is waited. */
+static bool end_connections(struct server_http *h)
+{
+	int64_t t0 = server_now_ms();
+	struct server_conn *c;
+	bool done;
+
+	pthread_mutex_lock(&h->mu);
+	h->draining = true;
+	for (c = h->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RD);
+	wait_conns(h, t0 + FLUSH_MS);
+	for (c = h->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+	wait_conns(h, t0 + STOP_WAIT_MS);
 	done = h->n_conns == 0;
 	pthread_mutex_unlock(&h->mu);
 	return done;

@@ -73,7 +73,24 @@ static void on_progress(void *ctx, const struct provision_pull_progress *g)
 	server_events_push(&p->ev, event(!p->sse, g));
 }
 
-static cJSON *error_event(bool ollama, const struct lemon_err *err)
+/* a pull that failed because the server shut down says so in the words
+ * a user acts on (the download's own are "URL: download cancelled"):
+ * true when err was rewritten */
+static bool cancelled(struct server *s, const char *model, struct lemon_err *err)
+{
+	if (err->code != LEMON_ERR_BUSY || !backends_pulls_cancelled(s->b))
+		return false;
+	lemon_err_clear(err);
+	lemon_err_set(err, LEMON_ERR_BUSY,
+		      "the server is shutting down: the pull of '%.64s' was cancelled; "
+		      "what was downloaded is kept and the next pull resumes it",
+		      model);
+	return true;
+}
+
+/* the last event of a failed pull; lemon's shape carries a code so that
+ * a client tells a cancelled pull from a failed one without the text */
+static cJSON *error_event(bool ollama, const struct lemon_err *err, bool cancel)
 {
 	cJSON *o = cJSON_CreateObject(), *e;
 
@@ -84,6 +101,8 @@ static cJSON *error_event(bool ollama, const struct lemon_err *err)
 	e = cJSON_AddObjectToObject(o, "error");
 	cJSON_AddStringToObject(e, "message", err->msg);
 	cJSON_AddStringToObject(e, "type", "server_error");
+	if (cancel)
+		cJSON_AddStringToObject(e, "code", "cancelled");
 	return o;
 }
 
@@ -110,8 +129,11 @@ static void *pull_thread(void *arg)
 	struct lemon_err err = { 0 };
 
 	server_metrics_pull(p->s, 1, 0);
-	if (pull(p->s, p->model, on_progress, p, &err) < 0)
-		server_events_push(&p->ev, error_event(!p->sse, &err));
+	if (pull(p->s, p->model, on_progress, p, &err) < 0) {
+		bool cancel = cancelled(p->s, p->model, &err);
+
+		server_events_push(&p->ev, error_event(!p->sse, &err, cancel));
+	}
 	server_metrics_pull(p->s, -1, 0);
 	server_events_end(&p->ev);
 	return NULL;
@@ -184,8 +206,12 @@ enum server_result server_pull(struct server *s, struct server_conn *conn,
 	p->sse = !ollama;
 	server_events_init(&p->ev, p->sse);
 	if (!stream) {
-		rc = pull(s, p->model, NULL, NULL, &err) < 0 ? bad(s, conn, ollama, &err) :
-		     server_send_json(s, conn, 200, "{\"status\":\"success\"}");
+		if (pull(s, p->model, NULL, NULL, &err) < 0) {
+			cancelled(s, p->model, &err);
+			rc = bad(s, conn, ollama, &err);
+		} else {
+			rc = server_send_json(s, conn, 200, "{\"status\":\"success\"}");
+		}
 		pl_free(p);
 		return rc;
 	}

@@ -12,7 +12,15 @@
 # - a shutdown while POST /api/v1/backends/install downloads (slowed
 #   mirror) stops the install: lemon exits within a few seconds (not after
 #   its 10 s limit for busy connections), and the bundle that was being
-#   installed is not installed (the stream is cut, as a pull's is).
+#   installed is not installed; the stream's last event is the install's
+#   error with code "cancelled" saying the server is shutting down (it was
+#   cut before it, so a client could not tell a shutdown from a network
+#   cut), and the .part stays for the next install to resume;
+# - the same for pulls: a shutdown while POST /api/v1/pull (SSE) and
+#   Ollama's POST /api/pull (NDJSON) download from a slowed loopback
+#   Hugging Face-style mirror ends both streams with their cancel event
+#   (lemon's error with code "cancelled", Ollama's {"error"}), the .part
+#   files kept, and lemon exits within a few seconds.
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
 set -u
 
@@ -26,6 +34,7 @@ MPID=
 WPID=
 DPID=
 IPID=
+HPID=
 KEY=hostile-key
 
 . tests/integration/lib.sh
@@ -36,6 +45,7 @@ cleanup() {
 	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null && wait "$WPID" 2>/dev/null
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+	[ -n "$HPID" ] && kill "$HPID" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -154,6 +164,89 @@ elif [ -d "$T/data/lemon/backends/llamacpp-vulkan-v0.5.0" ]; then
 	fail shutdown_stops_install "the bundle was installed"
 else
 	ok shutdown_stops_install
+fi
+# the client is told: the stream's last event is the cancel, not a cut
+if echo "$last" | jq -e '.name == "llamacpp:vulkan" and .error.code == "cancelled" and
+	.error.type == "server_error" and (.error.message | test("shutting down.*cancelled"))' > /dev/null 2>&1; then
+	ok shutdown_install_final_event
+else
+	fail shutdown_install_final_event "the stream's last event: $last"
+fi
+if [ -s "$T/data/lemon/backends/.downloads/llama-$(jq -r .version "$BUNDLE/manifest.json")-bin-ubuntu-vulkan-x64.tar.gz.part" ]; then
+	ok shutdown_install_part_kept
+else
+	fail shutdown_install_part_kept "$(ls -la "$T/data/lemon/backends/.downloads" 2>&1)"
+fi
+
+# --- shutdown during two pulls (lemon's SSE and Ollama's NDJSON) from a
+# slowed Hugging Face-style mirror: each stream's last event is its cancel
+HUB=$T/hub
+python3 tests/tools/hf-mirror.py make "$HUB" --big-mb 16 --registry "$T/models.json" > /dev/null ||
+	{ echo "FAIL setup: hf-mirror.py make"; exit 1; }
+# big2: the same file under a second name, so the two pulls do not share
+# one lock
+jq '.models += [(.models[] | select(.name == "big") | .name = "big2")]' "$T/models.json" > "$T/m2.json" &&
+	mv "$T/m2.json" "$T/models.json"
+echo '{"rate": 1000000}' > "$T/hctl"
+python3 tests/tools/hf-mirror.py serve "$HUB" --control "$T/hctl" > "$T/hport" 2> "$T/hub.log" &
+HPID=$!
+i=0
+while [ ! -s "$T/hport" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+HF_ENDPOINT=http://127.0.0.1:$(head -n 1 "$T/hport") LEMON_MODELS_JSON=$T/models.json \
+	"$LEMON" serve --port "$PORT" --backend cpu --api-key "$KEY" \
+	--sysroot tests/fixtures/cpu-vm > "$T/lemon2.log" 2>&1 &
+LPID=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "listening on" "$T/lemon2.log" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+curl -s -N -m 30 -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+	-d '{"model_name":"big"}' "$URL/api/v1/pull" > "$T/pull_sse" &
+P1=$!
+curl -s -N -m 30 -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+	-d '{"model":"big2"}' "$URL/api/pull" > "$T/pull_nd" &
+P2=$!
+i=0
+while [ $i -lt 100 ] && ! { grep -q '"completed"' "$T/pull_sse" && grep -q '"completed"' "$T/pull_nd"; } 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+t0=$(date +%s)
+kill -TERM "$LPID"
+wait "$LPID"
+t1=$(date +%s)
+LPID=
+wait "$P1" "$P2"
+kill "$HPID" 2>/dev/null
+last=$(grep '^data: ' "$T/pull_sse" | tail -n 1 | cut -c 7-)
+lastnd=$(tail -n 1 "$T/pull_nd")
+if ! grep -q '"completed"' "$T/pull_sse" || ! grep -q '"completed"' "$T/pull_nd"; then
+	fail shutdown_pull_setup "the pulls did not start: $(tail -c 300 "$T/pull_sse") $(tail -c 300 "$T/pull_nd")"
+elif [ $((t1 - t0)) -gt 5 ] || grep -q "still busy" "$T/lemon2.log"; then
+	fail shutdown_pull_exit "lemon took $((t1 - t0)) s to exit during two pulls: $(tail -n 2 "$T/lemon2.log")"
+else
+	ok shutdown_pull_exit
+fi
+if echo "$last" | jq -e '.error.code == "cancelled" and .error.type == "server_error" and
+	(.error.message | test("shutting down.*big.*cancelled"))' > /dev/null 2>&1; then
+	ok shutdown_pull_sse_final_event
+else
+	fail shutdown_pull_sse_final_event "the stream's last event: $last"
+fi
+if echo "$lastnd" | jq -e '.error | test("shutting down.*big2.*cancelled")' > /dev/null 2>&1; then
+	ok shutdown_pull_ollama_final_event
+else
+	fail shutdown_pull_ollama_final_event "the stream's last line: $lastnd"
+fi
+M=$T/data/lemon/models
+if [ -s "$M/.pull-big/big.gguf.part" ] && [ -s "$M/.pull-big2/big.gguf.part" ] &&
+	[ ! -e "$M/big.gguf" ] && [ ! -e "$M/big2.gguf" ]; then
+	ok shutdown_pull_part_kept
+else
+	fail shutdown_pull_part_kept "$(ls -la "$M" "$M"/.pull-* 2>&1 | head -n 20)"
 fi
 
 [ "$FAILS" -eq 0 ] || exit 1
