@@ -58,7 +58,8 @@ static void serve_usage(FILE *out)
 	fprintf(out,
 		"usage: lemon serve [--host 127.0.0.1] [--port 8000] [--backend auto|cuda|rocm|vulkan|cpu]\n"
 		"                   [--ctx-size N] [--api-key KEY | --api-key-file PATH] [--mirror URL]\n"
-		"                   [--cors-origin ORIGINS] [--max-body BYTES] [--timeout S]\n"
+		"                   [--cors-origin ORIGINS] [--max-body BYTES] [--max-image-body BYTES]\n"
+		"                   [--timeout S]\n"
 		"                   [--header-timeout S] [--max-conns N] [--max-conns-per-client N]\n"
 		"                   [--config FILE] [--data-dir DIR]\n"
 		"                   [--sysroot DIR] [--compat-dir DIR] [--max-loaded N]\n"
@@ -71,6 +72,9 @@ static void serve_usage(FILE *out)
 		"--api-key-file: the key is the first line of PATH (not visible in ps, unlike --api-key)\n"
 		"--cors-origin: comma-separated origins whose web pages may call the API (default none;\n"
 		"* allows any); requests from other origins get 403\n"
+		"--max-body: request body limit (default 1 MiB); --max-image-body: the limit of the\n"
+		"routes whose bodies carry images (chat, responses, messages, /api/chat, /api/generate;\n"
+		"default 32 MiB)\n"
 		"--timeout: seconds for a request body (default 30); --header-timeout: for a request\n"
 		"head (default 10); --max-conns (1024), --max-conns-per-client (256): connection caps\n"
 		"--max-loaded: models loaded per kind (chat, embeddings), least recently used\n"
@@ -78,7 +82,7 @@ static void serve_usage(FILE *out)
 		"for S seconds (default: never); --parallel: slots per llama-server (default 4)\n"
 		"settings come from flags, then LEMON_HOST, LEMON_PORT, LEMON_BACKEND, LEMON_CTX_SIZE,\n"
 		"LEMON_API_KEY, LEMON_API_KEY_FILE, LEMON_MIRROR, LEMON_CORS_ORIGIN, LEMON_MAX_BODY,\n"
-		"LEMON_TIMEOUT, LEMON_HEADER_TIMEOUT, LEMON_MAX_CONNS, LEMON_MAX_CONNS_PER_CLIENT, then\n"
+		"LEMON_MAX_IMAGE_BODY, LEMON_TIMEOUT, LEMON_HEADER_TIMEOUT, LEMON_MAX_CONNS, LEMON_MAX_CONNS_PER_CLIENT, then\n"
 		"$XDG_CONFIG_HOME/lemon/config.json; LEMON_LLAMA_SERVER_{CUDA,ROCM,VULKAN,CPU} name an\n"
 		"explicit llama-server per backend\n");
 }
@@ -95,6 +99,7 @@ static const struct {
 	{ "--header-timeout", "header_timeout" }, { "--max-conns", "max_conns" },
 	{ "--max-conns-per-client", "max_conns_per_client" },
 	{ "--workers", "workers" },
+	{ "--max-image-body", "max_image_body" },
 };
 
 /* --max-loaded 1..8, --idle-timeout 0..86400 s, --parallel 1..64 */
