@@ -10,11 +10,11 @@
 # real child started with --mmproj for one that has it (a tiny random
 # projector from tests/tools/make-tiny-mmproj.py),
 # and a replayed conversation's tool_calls and tool_name accepted by the
-# child. Then the tool-call translation (tools in, message.tool_calls out,
-# streamed and whole, the replay's ids, format as response_format) against
-# tests/tools/llama-server-toolcall-replay.py, which is NOT llama-server: a
-# stand-in lemon starts in its place that answers in llama-server's tool-call
-# shape, because no model the tests can run emits a call (see that file).
+# child. Then tool calls from the real child (tools in, message.tool_calls
+# out, streamed and whole, the call and its result sent back for a final
+# answer, format as response_format) over the model of
+# tests/tools/make-toolcall-gguf.py, whose constructed weights make the
+# real llama-server call a tool.
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
 set -u
 
@@ -229,51 +229,91 @@ else
 	fail $name "$(ls "$XDG_DATA_HOME/lemon/models")"
 fi
 
-# --- tool calls, against the stand-in (NOT llama-server; see above) -----
-export LEMON_REPLAY_LOG=$T/replay.log
-LEMON_LLAMA_SERVER_CPU=$PWD/tests/tools/llama-server-toolcall-replay.py start_lemon "$T/l2.log"
+# --- tool calls, from the real llama-server -----------------------------
+# tests/tools/make-toolcall-gguf.py: constructed weights, the Qwen2
+# vocabulary and the Qwen2.5 tool template; the real child emits
+# get_weather {"city":"Paris"} through its lazy <tool_call> grammar, and
+# answers "It is sunny." when the tool's result and the replayed call are
+# in its prompt ("Unknown call." with the result alone)
+python3 tests/tools/make-toolcall-gguf.py --out "$T/toolcall.gguf" > /dev/null &&
+	"$LEMON" pull --file "$T/toolcall.gguf" toolcall > /dev/null || { echo "FAIL setup: pull toolcall"; exit 1; }
+# (the child's trace level logs the chat format it picked for each request)
+export LLAMA_ARG_LOG_VERBOSITY=4
+start_lemon "$T/l2.log"
+unset LLAMA_ARG_LOG_VERBOSITY
 TOOLS='"tools":[{"type":"function","function":{"name":"get_weather","description":"the weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]'
+ASK='{"role":"user","content":"What is the weather?"}'
 
 name=tool_call_whole
-post /api/chat "{\"model\":\"tiny\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"weather in Paris?\"}],$TOOLS}" > "$T/t1"
+post /api/chat "{\"model\":\"toolcall\",\"stream\":false,\"messages\":[$ASK],$TOOLS}" > "$T/t1"
 if [ "$(code "$T/t1")" = 200 ] &&
-   body "$T/t1" | jq -e '.message.tool_calls == [{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}] and .done_reason == "stop"' > /dev/null &&
-   head -n 1 "$T/replay.log" | jq -e '.tools[0].function.name == "get_weather"' > /dev/null; then
+   body "$T/t1" | jq -e '.message.tool_calls == [{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}] and .message.content == "" and .done_reason == "stop" and .done == true' > /dev/null; then
 	ok $name
 else
 	fail $name "$(cat "$T/t1")"
 fi
 
+# the child streams the arguments in fragments: one Ollama chunk carries the whole call
 name=tool_call_streamed
-post /api/chat "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"weather in Paris?\"}],$TOOLS}" > "$T/t2"
+post /api/chat "{\"model\":\"toolcall\",\"messages\":[$ASK],$TOOLS}" > "$T/t2"
 if [ "$(code "$T/t2")" = 200 ] &&
    [ "$(body "$T/t2" | jq -c 'select(.message.tool_calls) | .message.tool_calls' | wc -l)" = 1 ] &&
-   body "$T/t2" | jq -s -e '(.[] | select(.message.tool_calls) | .message.tool_calls[0].function.arguments.city == "Paris") and (last | .done == true)' > /dev/null; then
+   body "$T/t2" | jq -s -e '([.[] | select(.message.tool_calls) | .message.tool_calls] == [[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]]) and (last | .done == true)' > /dev/null; then
 	ok $name
 else
 	fail $name "$(cat "$T/t2")"
 fi
 
+# the call as the client got it, replayed with the tool's result: the child
+# answers only when both are rendered into its prompt
+CALL=$(body "$T/t1" | jq -c '.message')
+RESULT='{"role":"tool","content":"22C","tool_name":"get_weather"}'
 name=tool_result_round_trip
-post /api/chat '{"model":"tiny","stream":false,"messages":[{"role":"user","content":"weather in Paris?"},
-	{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},
-	{"role":"tool","content":"22C","tool_name":"get_weather"}]}' > "$T/t3"
-if [ "$(code "$T/t3")" = 200 ] && body "$T/t3" | jq -e '.message.content == "22 degrees"' > /dev/null &&
-   tail -n 1 "$T/replay.log" | jq -e '.messages[1].tool_calls[0] == {"id":"call_0","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}
-	and .messages[2] == {"role":"tool","content":"22C","tool_call_id":"call_0","name":"get_weather"}' > /dev/null; then
+post /api/chat "{\"model\":\"toolcall\",\"stream\":false,\"messages\":[$ASK,$CALL,$RESULT],$TOOLS}" > "$T/t3"
+if [ "$(code "$T/t3")" = 200 ] &&
+   body "$T/t3" | jq -e '.message.content == "It is sunny." and (.message.tool_calls == null) and .done_reason == "stop"' > /dev/null; then
 	ok $name
 else
-	fail $name "$(cat "$T/t3"); sent $(tail -n 1 "$T/replay.log")"
+	fail $name "$(cat "$T/t3")"
 fi
-# what the child is sent for format: the stand-in logs each request
-name=format_schema_to_response_format
-post /api/chat '{"model":"tiny","stream":false,"messages":[{"role":"user","content":"x"}],
-	"format":{"type":"object","properties":{"u":{"type":"string","enum":["c","f"]}},"required":["u"]}}' > "$T/f"
-if [ "$(code "$T/f")" = 200 ] &&
-   tail -n 1 "$T/replay.log" | jq -e '.response_format.type == "json_schema" and .response_format.json_schema.schema.properties.u.enum == ["c","f"]' > /dev/null; then
+
+name=tool_result_round_trip_streamed
+post /api/chat "{\"model\":\"toolcall\",\"messages\":[$ASK,$CALL,$RESULT],$TOOLS}" > "$T/t4"
+if [ "$(code "$T/t4")" = 200 ] &&
+   body "$T/t4" | jq -s -e '([.[].message.content] | join("")) == "It is sunny." and (last | .done == true)' > /dev/null; then
 	ok $name
 else
-	fail $name "$(cat "$T/f"); sent $(tail -n 1 "$T/replay.log")"
+	fail $name "$(cat "$T/t4")"
+fi
+
+# the model itself tells a result without its call apart (what a dropped
+# assistant tool_calls would give), so the round trip above can fail
+name=tool_result_without_call_differs
+post /api/chat "{\"model\":\"toolcall\",\"stream\":false,\"messages\":[$ASK,$RESULT],$TOOLS}" > "$T/t5"
+if [ "$(code "$T/t5")" = 200 ] && body "$T/t5" | jq -e '.message.content == "Unknown call."' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/t5")"
+fi
+
+# format as response_format: the child's grammar forces the schema's only value
+name=format_schema_to_response_format
+post /api/chat '{"model":"toolcall","stream":false,"messages":[{"role":"user","content":"x"}],
+	"format":{"type":"object","properties":{"unit":{"type":"string","enum":["celsius"]}},"required":["unit"]}}' > "$T/f"
+if [ "$(code "$T/f")" = 200 ] && body "$T/f" | jq -e '.message.content | fromjson == {"unit":"celsius"}' > /dev/null; then
+	ok $name
+else
+	fail $name "$(cat "$T/f")"
+fi
+
+# the child's own log (lemon copies it): the Jinja template path (--jinja)
+# with the template's own tool format (peg-native: the parser and grammar
+# llama.cpp's template analysis built from Qwen2.5's template)
+name=child_chat_format
+if grep -q '^\[llama-server toolcall/chat/cpu\] .*chat format: peg-native' "$T/l2.log"; then
+	ok $name
+else
+	fail $name "$(grep 'llama-server toolcall' "$T/l2.log" | grep -i 'format' | head -n 3)"
 fi
 stop_lemon
 

@@ -62,8 +62,8 @@ LINK = 60.0   # a bigram link: successor's logit (before the norm's scale)
 SCORE = 24.0  # attention score of a marker; e^24 outweighs any prompt
 
 # the answers, as token texts of the Qwen2 vocabulary (Ġ is a space, Ċ a newline)
-CALL = ["Ċ", "<tool_call>", "Ċ", '{"', "name", '":"', "get", "_weather", '","',
-        "arguments", '":{"', "city", '":"', "Paris", '"}}', "Ċ", "</tool_call>",
+CALL = ["Ċ", "<tool_call>", "ĊĊ", '{"', "name", '":"', "get", "_weather", '","',
+        "arguments", '":{"', "city", '":"', "Paris", '"}}Ċ', "</tool_call>",
         "<|im_end|>"]
 ANSWERS = {  # first token: (marker weights (result, call), rest of the answer)
     "It": ((24.0, 24.0), ["Ġis", "Ġsunny", ".", "<|im_end|>"]),
@@ -141,12 +141,12 @@ def links():
         for a, b in zip([first] + rest, rest):
             if b not in [s for s, _ in t.setdefault(a, [])]:
                 t[a].append((b, None))
-    # where one token has several successors the grammar or the markers
-    # choose; the order gives the best allowed one: a call's first token
-    # after the prompt's newline, then the newline inside a call; the
-    # argument value after ":" before the tool name (the grammar only
-    # allows the name there, and "Paris" in the free string)
-    t["Ċ"] = [("<tool_call>", LINK), ('{"', 6.0), ("</tool_call>", 5.0)]
+    # where one token has several successors the grammar chooses; the order
+    # gives the best allowed one: the argument value after ":" before the
+    # tool name (the grammar only allows the name there, and "Paris" in
+    # the free string). The newline that ends the prompt is the only
+    # single newline of a call, so without tools (no grammar) the same
+    # text is written once and ends instead of repeating <tool_call>
     t['":"'] = [("Paris", LINK), ("get", LINK - 6.0)]
     return {a: [(b, LINK if w is None else w) for b, w in s] for a, s in t.items()}
 
