@@ -20,6 +20,8 @@ void server_config_defaults(struct server_config *c)
 	 * server (issue 9); cors_origin names the ones that may */
 	lemon_str_copy(c->backend, sizeof(c->backend), "auto");
 	c->max_body = 1024 * 1024;
+	/* chat bodies with base64 images: a few photos (server/routes.c) */
+	c->max_image_body = 32 * 1024 * 1024;
 	c->timeout_s = 30;
 	c->header_timeout_s = 10;
 	c->upstream_timeout_s = 600;
@@ -133,6 +135,10 @@ int server_config_set(struct server_config *c, const char *key,
 		if (set_num(&n, key, val, 1024, 1ULL << 30, err) < 0)
 			return -1;
 		c->max_body = (size_t)n;
+	} else if (strcmp(key, "max_image_body") == 0) {
+		if (set_num(&n, key, val, 1024, 1ULL << 30, err) < 0)
+			return -1;
+		c->max_image_body = (size_t)n;
 	} else if (strcmp(key, "timeout") == 0) {
 		if (set_num(&n, key, val, 1, 3600, err) < 0)
 			return -1;
@@ -173,6 +179,7 @@ static const struct {
 	{ "LEMON_CTX_SIZE", "ctx_size" },
 	{ "LEMON_MIRROR", "mirror" },
 	{ "LEMON_MAX_BODY", "max_body" },
+	{ "LEMON_MAX_IMAGE_BODY", "max_image_body" },
 	{ "LEMON_TIMEOUT", "timeout" },
 	{ "LEMON_UPSTREAM_TIMEOUT", "upstream_timeout" },
 	{ "LEMON_MAX_CONNS", "max_conns" },

@@ -375,7 +375,7 @@ static int chunked_step(struct server_conn *c, struct server_req *b,
 			return body_fail(c, 400, "malformed chunked request body");
 		b->len += out;
 		pos += used;
-		if (b->len > c->s->cfg.max_body)
+		if (b->len > c->max_body)
 			return body_fail(c, 413, "request body too large");
 		if (rc == LEMON_HTTP1_INCOMPLETE || (used == 0 && out == 0))
 			break;
@@ -420,7 +420,9 @@ static int read_body(struct server_conn *c, struct server_req *b)
 
 	if (!c->req.has_length && !c->req.chunked)
 		return 0;
-	if (c->req.has_length && c->req.length > c->s->cfg.max_body)
+	/* the route's limit: larger for the routes that take images */
+	c->max_body = server_route_body_limit(&c->s->cfg, c->req.method, c->req.target);
+	if (c->req.has_length && c->req.length > c->max_body)
 		return body_fail(c, 413, "request body too large");
 	if (c->req.expect_continue && (c->req.chunked || have < c->req.length) &&
 	    send_all(c->fd, &(struct iovec){ "HTTP/1.1 100 Continue\r\n\r\n", 25 }, 1))

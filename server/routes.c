@@ -41,24 +41,27 @@ static enum server_result h_generate(const struct server_call *k)
 #define OAI SERVER_SHAPE_OPENAI
 #define OLL SERVER_SHAPE_OLLAMA
 #define ANT SERVER_SHAPE_ANTHROPIC
-#define FWD(path, up, body, role, shape)                                                           \
-	{ "POST", path, (shape) == ANT ? 0 : P, shape, h_forward, up, body, role }
+#define IMG SERVER_ROUTE_IMAGES
+#define FWDF(path, up, body, role, shape, flags)                                                   \
+	{ "POST", path, ((shape) == ANT ? 0 : P) | (flags), shape, h_forward, up, body, role }
+#define FWD(path, up, body, role, shape) FWDF(path, up, body, role, shape, 0)
 
 /* first match wins; a path that matches with another method is a 405 */
 static const struct server_route routes[] = {
 	/* OpenAI, forwarded to the child unchanged */
-	FWD("chat/completions", "/v1/chat/completions", SERVER_BODY_CHAT, BACKENDS_CHAT, OAI),
+	FWDF("chat/completions", "/v1/chat/completions", SERVER_BODY_CHAT, BACKENDS_CHAT, OAI, IMG),
 	FWD("completions", "/v1/completions", SERVER_BODY_COMPLETIONS, BACKENDS_CHAT, OAI),
 	FWD("embeddings", "/v1/embeddings", SERVER_BODY_EMBEDDINGS, BACKENDS_EMBED, OAI),
-	FWD("responses", "/v1/responses", SERVER_BODY_RESPONSES, BACKENDS_CHAT, OAI),
+	FWDF("responses", "/v1/responses", SERVER_BODY_RESPONSES, BACKENDS_CHAT, OAI, IMG),
 	/* llama.cpp's rerank, with Lemonade's two aliases */
 	FWD("rerank", "/v1/rerank", SERVER_BODY_RERANK, BACKENDS_RERANK, OAI),
 	FWD("reranking", "/v1/rerank", SERVER_BODY_RERANK, BACKENDS_RERANK, OAI),
 	FWD("reranker", "/v1/rerank", SERVER_BODY_RERANK, BACKENDS_RERANK, OAI),
 	/* Anthropic's Messages API: /v1 only, as Anthropic's SDK calls it */
-	FWD("/v1/messages", "/v1/messages", SERVER_BODY_MESSAGES, BACKENDS_CHAT, ANT),
-	FWD("/v1/messages/count_tokens", "/v1/messages/count_tokens",
-	    SERVER_BODY_COUNT_TOKENS, BACKENDS_CHAT, ANT),
+	FWDF("/v1/messages", "/v1/messages", SERVER_BODY_MESSAGES, BACKENDS_CHAT, ANT, IMG),
+	/* counts the tokens of the same messages, images included */
+	FWDF("/v1/messages/count_tokens", "/v1/messages/count_tokens",
+	     SERVER_BODY_COUNT_TOKENS, BACKENDS_CHAT, ANT, IMG),
 	/* the model list and lemon's own routes (Lemonade's names) */
 	{ "GET", "models", P, OAI, server_api_models, NULL, 0, 0 },
 	{ "GET", "models/", P | TAIL, OAI, server_api_model, NULL, 0, 0 },
@@ -87,8 +90,8 @@ static const struct server_route routes[] = {
 	{ "GET", "/api/version", 0, OLL, server_ollama_version, NULL, 0, 0 },
 	{ "GET", "/api/tags", 0, OLL, server_ollama_tags, NULL, 0, 0 },
 	{ "GET", "/api/ps", 0, OLL, server_ollama_ps, NULL, 0, 0 },
-	{ "POST", "/api/chat", 0, OLL, h_chat, NULL, 0, 0 },
-	{ "POST", "/api/generate", 0, OLL, h_generate, NULL, 0, 0 },
+	{ "POST", "/api/chat", IMG, OLL, h_chat, NULL, 0, 0 },
+	{ "POST", "/api/generate", IMG, OLL, h_generate, NULL, 0, 0 },
 	{ "POST", "/api/show", 0, OLL, server_ollama_show, NULL, 0, 0 },
 	{ "POST", "/api/embed", 0, OLL, server_ollama_embed, NULL, 0, 0 },
 	{ "POST", "/api/embeddings", 0, OLL, server_ollama_embeddings, NULL, 0, 0 },
@@ -148,6 +151,26 @@ const struct server_route *server_route_find(const char *method, const char *pat
 	*tail = NULL;
 	*other_method = other != NULL;
 	return other;
+}
+
+/* base64 images make chat bodies megabytes long (a phone photo is 3-5
+ * MiB of base64), while every other route's body is a few names: only the
+ * image routes get the large limit, so an unauthenticated client cannot
+ * make lemon hold 32 MiB per connection on a route that never needs it.
+ * llama-server's own limit (cpp-httplib's CPPHTTPLIB_PAYLOAD_MAX_LENGTH in
+ * the bundle's vendor/cpp-httplib/httplib.h) is 100 MB for every route. */
+size_t server_route_body_limit(const struct server_config *cfg, const char *method,
+			       const char *path)
+{
+	const struct server_route *r;
+	const char *tail;
+	bool other;
+
+	r = server_route_find(method, path, &tail, &other);
+	if (r != NULL && !other && (r->flags & SERVER_ROUTE_IMAGES) &&
+	    cfg->max_image_body > cfg->max_body)
+		return cfg->max_image_body;
+	return cfg->max_body;
 }
 
 enum server_shape server_route_shape(const char *path)

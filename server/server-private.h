@@ -200,6 +200,7 @@ struct server_conn {
 	bool fresh;     /* no request answered yet */
 	bool keep;      /* keep-alive after this response */
 	bool head_only; /* HEAD: the body is left out */
+	size_t max_body; /* this request's body limit (its route's) */
 	struct server_http1_request req;
 	struct server_response *resp;
 	unsigned status;
@@ -254,6 +255,7 @@ typedef enum server_result (*server_handler_fn)(const struct server_call *k);
 #define SERVER_ROUTE_PREFIXED 1u /* under /api/v0/, /api/v1/, /v0/ and /v1/ */
 #define SERVER_ROUTE_TAIL 2u	 /* path is a prefix; one more segment follows */
 #define SERVER_ROUTE_OPEN 4u	 /* GET without the API key (the web app's files) */
+#define SERVER_ROUTE_IMAGES 8u	 /* the body may carry images: cfg.max_image_body */
 
 struct server_route {
 	const char *method; /* "GET" (HEAD too), "POST", "DELETE" */
@@ -271,6 +273,12 @@ struct server_route {
  * the path with another method sets *other_method (a 405) */
 const struct server_route *server_route_find(const char *method, const char *path,
 					     const char **tail, bool *other_method);
+/* the body limit of a request: cfg.max_image_body (or max_body when that
+ * is larger) for the routes whose bodies carry base64 images (chat,
+ * responses, Anthropic messages, Ollama chat and generate), max_body for
+ * every other path, routed or not */
+size_t server_route_body_limit(const struct server_config *cfg, const char *method,
+			       const char *path);
 /* the error shape for a path, routed or not */
 enum server_shape server_route_shape(const char *path);
 /* the route's name in metrics: "/v1/chat/completions" whatever prefix

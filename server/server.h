@@ -25,6 +25,7 @@ struct server_config {
 	int ctx_size;          /* 0 = the model's */
 	char mirror[512];      /* "" = provision's default */
 	size_t max_body;       /* request body limit, bytes (413 above) */
+	size_t max_image_body; /* the same for the routes that take images */
 	int timeout_s;         /* request body deadline, keep-alive idle time */
 	int header_timeout_s;  /* request head deadline (total, not idle) */
 	int upstream_timeout_s; /* longest wait for the backend's next bytes */
@@ -37,7 +38,7 @@ void server_config_defaults(struct server_config *c);
 
 /* reads a JSON object of the keys above (host, port, api_key, api_key_file
  * (the key from a file's first line), cors_origin, backend, ctx_size,
- * mirror, max_body, timeout, header_timeout, upstream_timeout, max_conns,
+ * mirror, max_body, max_image_body, timeout, header_timeout, upstream_timeout, max_conns,
  * max_conns_per_client); path NULL: $XDG_CONFIG_HOME/lemon/config.json (or
  * ~/.config/lemon/config.json). A missing file is not an error; unknown
  * keys and bad values are INVALID_DATA naming the file and key. */
@@ -46,7 +47,7 @@ int server_config_load_file(struct server_config *c, const char *path,
 
 /* LEMON_HOST, LEMON_PORT, LEMON_API_KEY, LEMON_API_KEY_FILE,
  * LEMON_CORS_ORIGIN, LEMON_BACKEND, LEMON_CTX_SIZE, LEMON_MIRROR,
- * LEMON_MAX_BODY, LEMON_TIMEOUT, LEMON_HEADER_TIMEOUT,
+ * LEMON_MAX_BODY, LEMON_MAX_IMAGE_BODY, LEMON_TIMEOUT, LEMON_HEADER_TIMEOUT,
  * LEMON_UPSTREAM_TIMEOUT, LEMON_MAX_CONNS, LEMON_MAX_CONNS_PER_CLIENT;
  * INVALID_ARG names the variable */
 int server_config_load_env(struct server_config *c, struct lemon_err *err);

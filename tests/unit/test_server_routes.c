@@ -157,6 +157,37 @@ static void test_ui_rows(void **state)
 	assert_ptr_equal(r->fn, server_ui_root);
 }
 
+/* the large body limit only for the routes whose bodies carry images,
+ * under every prefix they answer; never below max_body */
+static void test_body_limits(void **state)
+{
+	struct server_config c;
+
+	(void)state;
+	server_config_defaults(&c);
+	assert_int_equal(c.max_body, 1u << 20);
+	assert_int_equal(c.max_image_body, 32u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/v1/chat/completions"), 32u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/api/v0/chat/completions"), 32u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/v1/responses"), 32u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/v1/messages"), 32u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/v1/messages/count_tokens"), 32u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/api/chat"), 32u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/api/generate"), 32u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/v1/embeddings"), 1u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/v1/completions"), 1u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/api/show"), 1u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/api/pull"), 1u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/api/v1/load"), 1u << 20);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/nowhere"), 1u << 20);
+	/* a chat path under another method is a 405: no large body for it */
+	assert_int_equal(server_route_body_limit(&c, "DELETE", "/api/chat"), 1u << 20);
+	assert_int_equal(server_config_set(&c, "max_image_body", "4096", NULL), 0);
+	assert_int_equal(server_config_set(&c, "max_body", "8192", NULL), 0);
+	assert_int_equal(server_route_body_limit(&c, "POST", "/api/chat"), 8192);
+	assert_int_equal(server_config_set(&c, "max_image_body", "12", NULL), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +196,7 @@ int main(void)
 		cmocka_unit_test(test_shapes),
 		cmocka_unit_test(test_err_status),
 		cmocka_unit_test(test_ui_rows),
+		cmocka_unit_test(test_body_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
