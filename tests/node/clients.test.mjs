@@ -1,16 +1,20 @@
 // lemon serve exercised through the clients people point at a local
 // server (pinned in package.json): openai (Responses API, streamed and
 // whole; tool calls), @anthropic-ai/sdk (Messages, streamed; countTokens),
-// @langchain/openai and @langchain/ollama (a chat and a tool call each),
-// the Vercel AI SDK (streamText through @ai-sdk/openai-compatible, a
-// required tool call), ollama (tools) and llamaindex's OpenAI client.
+// @langchain/openai and @langchain/ollama (a chat and a tool-call round
+// trip each), the Vercel AI SDK (streamText through
+// @ai-sdk/openai-compatible, a required tool call, a tool run by the SDK),
+// ollama (tools) and llamaindex's OpenAI client (a chat, a tool call).
 //
-// LEMON_URL: a lemon serve over the real llama-server CPU bundle (chat and
-// streams run there); LEMON_REPLAY_URL: a lemon serve whose child is
-// tests/tools/llama-server-toolcall-replay.py, which is NOT llama-server but
-// a stand-in answering in llama-server's tool-call shape, because no model
-// the tests can run emits a tool call: the tool-call cases run there.
-// LEMON_KEY: both servers' --api-key; LEMON_MODEL: the model on both.
+// LEMON_URL: a lemon serve over the real llama-server CPU bundle, with two
+// models: LEMON_MODEL (the random tiny model: chats and streams) and
+// LEMON_TOOL_MODEL (tests/tools/make-toolcall-gguf.py: constructed weights,
+// the Qwen2 vocabulary and Qwen2.5's tool template, on which the real
+// llama-server calls get_weather {"city": "Paris"} through its lazy
+// <tool_call> grammar and, once the call and its tool result are sent back,
+// answers "It is sunny."; with the result but not the call it answers
+// "Unknown call."). Every tool call below comes from the real engine.
+// LEMON_KEY: the server's --api-key.
 // Run: node --test clients.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,16 +23,18 @@ import Anthropic from '@anthropic-ai/sdk';
 import { ChatOpenAI } from '@langchain/openai';
 import { ChatOllama } from '@langchain/ollama';
 import { tool as lcTool } from '@langchain/core/tools';
-import { streamText, generateText, tool as aiTool, jsonSchema } from 'ai';
+import { streamText, generateText, stepCountIs, tool as aiTool, jsonSchema } from 'ai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { Ollama } from 'ollama';
 import { OpenAI as LlamaOpenAI } from '@llamaindex/openai';
 import { z } from 'zod';
 
 const real = process.env.LEMON_URL;
-const replay = process.env.LEMON_REPLAY_URL;
 const apiKey = process.env.LEMON_KEY;
 const model = process.env.LEMON_MODEL;
+const toolModel = process.env.LEMON_TOOL_MODEL;
+const ask = 'What is the weather?';
+const answer = 'It is sunny.';
 
 const weather = {
 	type: 'function',
@@ -63,26 +69,43 @@ test('openai: Responses API stream ends with response.completed', async () => {
 	assert.equal(types.at(-1), 'response.completed');
 });
 
-test('openai: tool call through /v1/chat/completions (stand-in child)', async () => {
-	const c = new OpenAI({ baseURL: `${replay}/v1`, apiKey, maxRetries: 0 });
+test('openai: tool call, whole and streamed, and the round trip', async () => {
+	const c = new OpenAI({ baseURL: `${real}/v1`, apiKey, maxRetries: 0 });
 	const r = await c.chat.completions.create({
-		model, tools: [weather], messages: [{ role: 'user', content: 'Weather in Paris?' }],
+		model: toolModel, tools: [weather], messages: [{ role: 'user', content: ask }],
 	});
 	assert.equal(r.choices[0].finish_reason, 'tool_calls');
+	assert.equal(r.choices[0].message.tool_calls.length, 1);
 	const call = r.choices[0].message.tool_calls[0];
+	assert.equal(call.type, 'function');
 	assert.equal(call.function.name, 'get_weather');
 	assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
 	const s = await c.chat.completions.create({
-		model, tools: [weather], stream: true, messages: [{ role: 'user', content: 'Weather in Paris?' }],
+		model: toolModel, tools: [weather], stream: true, messages: [{ role: 'user', content: ask }],
 	});
-	let args = '', name = '';
-	for await (const ch of s)
+	let args = '', name = '', finish = null;
+	for await (const ch of s) {
 		for (const tc of ch.choices[0]?.delta?.tool_calls ?? []) {
 			name += tc.function?.name ?? '';
 			args += tc.function?.arguments ?? '';
 		}
+		finish = ch.choices[0]?.finish_reason ?? finish;
+	}
 	assert.equal(name, 'get_weather');
 	assert.deepEqual(JSON.parse(args), { city: 'Paris' });
+	assert.equal(finish, 'tool_calls');
+	const back = await c.chat.completions.create({
+		model: toolModel, tools: [weather], messages: [
+			{ role: 'user', content: ask }, r.choices[0].message,
+			{ role: 'tool', tool_call_id: call.id, content: '22C' }],
+	});
+	assert.equal(back.choices[0].finish_reason, 'stop');
+	assert.equal(back.choices[0].message.content, answer);
+	// tool_choice "required": the child's strict grammar instead of the lazy one
+	const req = await c.chat.completions.create({
+		model: toolModel, tools: [weather], tool_choice: 'required', messages: [{ role: 'user', content: ask }],
+	});
+	assert.deepEqual(JSON.parse(req.choices[0].message.tool_calls[0].function.arguments), { city: 'Paris' });
 });
 
 test('anthropic: Messages, whole and streamed to message_stop; countTokens', async () => {
@@ -111,7 +134,7 @@ test('anthropic: Messages, whole and streamed to message_stop; countTokens', asy
 		(e) => e instanceof Anthropic.AuthenticationError && e.status === 401);
 });
 
-test('langchain: ChatOpenAI chat, and a tool call round trip (stand-in child)', async () => {
+test('langchain: ChatOpenAI chat, and a tool call round trip', async () => {
 	const chat = new ChatOpenAI({ model, apiKey, maxTokens: 8, maxRetries: 0, configuration: { baseURL: `${real}/v1` } });
 	const r = await chat.invoke('Say hi');
 	assert.equal(typeof r.content, 'string');
@@ -119,17 +142,20 @@ test('langchain: ChatOpenAI chat, and a tool call round trip (stand-in child)', 
 	const getWeather = lcTool(async ({ city }) => `22 degrees in ${city}`, {
 		name: 'get_weather', description: 'the weather in a city', schema: z.object({ city: z.string() }),
 	});
-	const withTools = new ChatOpenAI({ model, apiKey, maxRetries: 0, configuration: { baseURL: `${replay}/v1` } })
+	const withTools = new ChatOpenAI({ model: toolModel, apiKey, maxRetries: 0, configuration: { baseURL: `${real}/v1` } })
 		.bindTools([getWeather]);
-	const ai = await withTools.invoke('Weather in Paris?');
+	const ai = await withTools.invoke(ask);
+	assert.equal(ai.tool_calls.length, 1);
 	assert.equal(ai.tool_calls[0].name, 'get_weather');
 	assert.deepEqual(ai.tool_calls[0].args, { city: 'Paris' });
 	const result = await getWeather.invoke(ai.tool_calls[0]);
-	const final = await withTools.invoke([['user', 'Weather in Paris?'], ai, result]);
-	assert.equal(final.content, '22 degrees');
+	assert.equal(result.content, '22 degrees in Paris');
+	const final = await withTools.invoke([['user', ask], ai, result]);
+	assert.equal(final.content, answer);
+	assert.deepEqual(final.tool_calls, []);
 });
 
-test('langchain: ChatOllama chat, and a tool call round trip (stand-in child)', async () => {
+test('langchain: ChatOllama chat, and a tool call round trip (/api/chat)', async () => {
 	const chat = new ChatOllama({ model, baseUrl: real, numPredict: 8, headers: { Authorization: `Bearer ${apiKey}` } });
 	const r = await chat.invoke('Say hi');
 	assert.equal(typeof r.content, 'string');
@@ -137,17 +163,19 @@ test('langchain: ChatOllama chat, and a tool call round trip (stand-in child)', 
 	const getWeather = lcTool(async ({ city }) => `22 degrees in ${city}`, {
 		name: 'get_weather', description: 'the weather in a city', schema: z.object({ city: z.string() }),
 	});
-	const withTools = new ChatOllama({ model, baseUrl: replay, headers: { Authorization: `Bearer ${apiKey}` } })
+	const withTools = new ChatOllama({ model: toolModel, baseUrl: real, headers: { Authorization: `Bearer ${apiKey}` } })
 		.bindTools([getWeather]);
-	const ai = await withTools.invoke('Weather in Paris?');
+	const ai = await withTools.invoke(ask);
+	assert.equal(ai.tool_calls.length, 1);
 	assert.equal(ai.tool_calls[0].name, 'get_weather');
 	assert.deepEqual(ai.tool_calls[0].args, { city: 'Paris' });
 	const result = await getWeather.invoke(ai.tool_calls[0]);
-	const final = await withTools.invoke([['user', 'Weather in Paris?'], ai, result]);
-	assert.equal(final.content, '22 degrees');
+	const final = await withTools.invoke([['user', ask], ai, result]);
+	assert.equal(final.content, answer);
+	assert.deepEqual(final.tool_calls, []);
 });
 
-test('ai sdk: streamText, and a required tool call (stand-in child)', async () => {
+test('ai sdk: streamText, a required tool call, and a tool round trip', async () => {
 	const lemon = createOpenAICompatible({ name: 'lemon', baseURL: `${real}/v1`, apiKey, includeUsage: true });
 	const r = streamText({ model: lemon(model), prompt: 'Count', maxOutputTokens: 8 });
 	let text = '';
@@ -155,37 +183,63 @@ test('ai sdk: streamText, and a required tool call (stand-in child)', async () =
 		text += t;
 	assert.equal(typeof text, 'string');
 	assert.ok((await r.usage).inputTokens > 0);
-	const lemonReplay = createOpenAICompatible({ name: 'lemon', baseURL: `${replay}/v1`, apiKey });
+	const inputSchema = jsonSchema({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] });
 	const g = await generateText({
-		model: lemonReplay(model),
-		prompt: 'Weather in Paris?',
+		model: lemon(toolModel),
+		prompt: ask,
 		toolChoice: 'required',
+		tools: { get_weather: aiTool({ description: 'the weather in a city', inputSchema }) },
+	});
+	assert.equal(g.toolCalls.length, 1);
+	assert.equal(g.toolCalls[0].toolName, 'get_weather');
+	assert.deepEqual(g.toolCalls[0].input, { city: 'Paris' });
+	assert.equal(g.finishReason, 'tool-calls');
+	// the SDK runs the tool and sends its result back (streamed): the final step is text
+	const seen = [];
+	const s = streamText({
+		model: lemon(toolModel),
+		prompt: ask,
+		stopWhen: stepCountIs(3),
 		tools: {
 			get_weather: aiTool({
-				description: 'the weather in a city',
-				inputSchema: jsonSchema({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }),
+				description: 'the weather in a city', inputSchema,
+				execute: async ({ city }) => { seen.push(city); return `22 degrees in ${city}`; },
 			}),
 		},
 	});
-	assert.equal(g.toolCalls[0].toolName, 'get_weather');
-	assert.deepEqual(g.toolCalls[0].input, { city: 'Paris' });
+	let out = '';
+	for await (const t of s.textStream)
+		out += t;
+	assert.deepEqual(seen, ['Paris']);
+	assert.equal(out, answer);
+	assert.equal((await s.steps).length, 2);
 });
 
-test('ollama: chat with tools (stand-in child)', async () => {
-	const o = new Ollama({ host: replay, headers: { Authorization: `Bearer ${apiKey}` } });
-	const r = await o.chat({ model, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [weather] });
+test('ollama: chat with tools, whole and streamed, and the round trip', async () => {
+	const o = new Ollama({ host: real, headers: { Authorization: `Bearer ${apiKey}` } });
+	const r = await o.chat({ model: toolModel, messages: [{ role: 'user', content: ask }], tools: [weather] });
 	assert.deepEqual(r.message.tool_calls, [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]);
+	assert.equal(r.done_reason, 'stop');
 	const parts = [];
-	for await (const p of await o.chat({ model, stream: true, tools: [weather], messages: [{ role: 'user', content: 'Weather?' }] }))
+	for await (const p of await o.chat({ model: toolModel, stream: true, tools: [weather], messages: [{ role: 'user', content: ask }] }))
 		parts.push(p);
-	assert.equal(parts.filter((p) => p.message.tool_calls?.length).length, 1);
+	const calls = parts.filter((p) => p.message.tool_calls?.length);
+	assert.equal(calls.length, 1);
+	assert.deepEqual(calls[0].message.tool_calls, [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]);
 	assert.equal(parts.at(-1).done, true);
 	const back = await o.chat({
-		model, tools: [weather], messages: [
-			{ role: 'user', content: 'Weather in Paris?' }, r.message,
+		model: toolModel, tools: [weather], messages: [
+			{ role: 'user', content: ask }, r.message,
 			{ role: 'tool', content: '22C', tool_name: 'get_weather' }],
 	});
-	assert.equal(back.message.content, '22 degrees');
+	assert.equal(back.message.content, answer);
+	assert.equal(back.message.tool_calls, undefined);
+	// the same result without the assistant's call: the model says so
+	const noCall = await o.chat({
+		model: toolModel, tools: [weather], messages: [
+			{ role: 'user', content: ask }, { role: 'tool', content: '22C', tool_name: 'get_weather' }],
+	});
+	assert.equal(noCall.message.content, 'Unknown call.');
 });
 
 test('llamaindex: OpenAI client chat', async () => {
@@ -193,4 +247,21 @@ test('llamaindex: OpenAI client chat', async () => {
 	const r = await llm.chat({ messages: [{ role: 'user', content: 'Say hi' }] });
 	assert.equal(r.message.role, 'assistant');
 	assert.equal(typeof r.message.content, 'string');
+});
+
+test('llamaindex: OpenAI client tool call round trip', async () => {
+	const llm = new LlamaOpenAI({ model: toolModel, apiKey, maxRetries: 0, additionalSessionOptions: { baseURL: `${real}/v1` } });
+	const tools = [{ metadata: { name: 'get_weather', description: 'the weather in a city', parameters: weather.function.parameters } }];
+	const r = await llm.chat({ tools, messages: [{ role: 'user', content: ask }] });
+	const calls = r.message.options.toolCall;
+	assert.equal(calls.length, 1);
+	assert.equal(calls[0].name, 'get_weather');
+	assert.deepEqual(JSON.parse(calls[0].input), { city: 'Paris' });
+	const back = await llm.chat({
+		tools, messages: [
+			{ role: 'user', content: ask },
+			{ role: 'assistant', content: '', options: { toolCall: calls } },
+			{ role: 'user', content: '22C', options: { toolResult: { id: calls[0].id, result: '22C', isError: false } } }],
+	});
+	assert.equal(back.message.content, answer);
 });
