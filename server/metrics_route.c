@@ -128,6 +128,18 @@ static void own(struct server_prom_text *t, const struct server_metrics *m)
 	sample(t, "lemon_pulls_total", NULL, 0, (double)m->pulls_total);
 	head(t, "lemon_pull_bytes_total", "counter", "Bytes received by model pulls over the API.");
 	sample(t, "lemon_pull_bytes_total", NULL, 0, (double)m->pull_bytes);
+	head(t, "lemon_backend_installs_in_progress", "gauge",
+	     "Backend installs over POST /api/v1/backends/install running now.");
+	sample(t, "lemon_backend_installs_in_progress", NULL, 0, m->installs_active);
+	head(t, "lemon_backend_installs_completed_total", "counter",
+	     "Backend installs over the API that installed their bundle.");
+	sample(t, "lemon_backend_installs_completed_total", NULL, 0, (double)m->installs_completed);
+	head(t, "lemon_backend_installs_failed_total", "counter",
+	     "Backend installs over the API that failed or were cancelled.");
+	sample(t, "lemon_backend_installs_failed_total", NULL, 0, (double)m->installs_failed);
+	head(t, "lemon_backend_install_bytes_total", "counter",
+	     "Bytes downloaded by backend installs over the API.");
+	sample(t, "lemon_backend_install_bytes_total", NULL, 0, (double)m->install_bytes);
 }
 
 static const char *role_name(enum backends_role r)

@@ -6,7 +6,9 @@
 # every Lemonade prefix, named by the route), tokens and latency histograms
 # per model, the loaded children, a killed child counted as a restart, and
 # each child's own llama-server metrics
-# re-exported with model and role labels. Prints "ok NAME" or "FAIL NAME:
+# re-exported with model and role labels, and a real backend install
+# through POST /api/v1/backends/install from the loopback mirror counted
+# (in progress while it runs, completed, failed, bytes). Prints "ok NAME" or "FAIL NAME:
 # why"; exits non-zero on failure.
 set -u
 
@@ -35,7 +37,7 @@ command -v promtool > /dev/null || { echo "FAIL setup: promtool missing (scripts
 MODEL=$BUILD/models/tiny.gguf
 [ -f "$MODEL" ] || python3 tests/tools/make-tiny-gguf.py --out "$MODEL" > /dev/null ||
 	{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
-start_bundle_mirror
+start_bundle_mirror_vulkan
 
 export XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config
 unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_HOST LEMON_BACKEND
@@ -126,6 +128,47 @@ if [ -n "$pid" ] && [ "$(value "$r" "$T/m2")" = 0 ] && [ "$c" = 200 ] && [ "$(va
 	ok $name
 else
 	fail $name "pid '$pid', before $(value "$r" "$T/m2"), after $(value "$r" "$T/m3"), chat $c"
+fi
+
+# a real install of the pinned llamacpp:vulkan bundle (the CPU build's
+# bytes under its name, tests/integration/lib.sh) from the mirror, slowed
+# to ~2 s so a scrape sees it running; then one whose bytes are tampered
+# with, refused by its digest
+install() { # NAME OUT
+	curl -s -N -m 60 -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+		-d "{\"name\":\"$1\"}" "$URL/api/v1/backends/install" > "$2"
+}
+name=backend_installs_counted
+ASSET=$(jq -r '.assets | keys[] | select(test("vulkan"))' "$T/mirror/manifest.json")
+SIZE=$(jq --arg a "$ASSET" '.assets[$a].size' "$T/mirror/manifest.json")
+scrape > "$T/m4"
+echo '{"rate": 3000000}' > "$T/mctl"
+install llamacpp:vulkan "$T/inst1" &
+IPID=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q '"downloading"' "$T/inst1"; do sleep 0.1; i=$((i + 1)); done
+scrape > "$T/m5"
+wait "$IPID"
+scrape > "$T/m6"
+echo '{"tamper": ["'"$ASSET"'"]}' > "$T/mctl"
+install llamacpp:vulkan "$T/inst2"
+rm -f "$T/mctl"
+scrape > "$T/m7"
+g=lemon_backend_installs_in_progress
+c=lemon_backend_installs_completed_total
+f=lemon_backend_installs_failed_total
+by=lemon_backend_install_bytes_total
+if [ "$(value $g "$T/m4")" = 0 ] && [ "$(value $c "$T/m4")" = 0 ] && [ "$(value $f "$T/m4")" = 0 ] &&
+   [ "$(value $by "$T/m4")" = 0 ] && [ "$(value $g "$T/m5")" = 1 ] &&
+   sed -n 's/^data: //p' "$T/inst1" | tail -n 1 | jq -e '.status == "success"' > /dev/null &&
+   [ "$(value $g "$T/m6")" = 0 ] && [ "$(value $c "$T/m6")" = 1 ] && [ "$(value $f "$T/m6")" = 0 ] &&
+   [ "$(value $by "$T/m6")" = "$SIZE" ] &&
+   sed -n 's/^data: //p' "$T/inst2" | tail -n 1 | jq -e '.error.message | test("sha256|digest|checksum"; "i")' > /dev/null &&
+   [ "$(value $g "$T/m7")" = 0 ] && [ "$(value $c "$T/m7")" = 1 ] && [ "$(value $f "$T/m7")" = 1 ] &&
+   promtool check metrics < "$T/m7" > /dev/null 2>&1; then
+	ok $name
+else
+	fail $name "before $(grep '^lemon_backend_install' "$T/m4" | tr '\n' ' '); running $(grep '^lemon_backend_install' "$T/m5" | tr '\n' ' '); done $(grep '^lemon_backend_install' "$T/m6" | tr '\n' ' ') (size $SIZE); tampered $(grep '^lemon_backend_install' "$T/m7" | tr '\n' ' '): $(tail -c 300 "$T/inst2")"
 fi
 
 [ "$FAILS" -eq 0 ]
