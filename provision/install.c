@@ -4,7 +4,9 @@
  * the download), verify SHA-256 and size, check the executable, flush,
  * swap the staging directory into place and record it in installed.json.
  * Any failure before the swap leaves the previous install as it was; the
- * staging directory is private and removed on the next run. */
+ * staging directory is private, removed when the install ends (cancelled
+ * and failed ones included) and, when a killed install left one, by the
+ * next install before it begins. */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -236,10 +238,6 @@ static int paths(struct job *j, struct lemon_err *err)
 	    (int)sizeof(j->exe))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long under %s",
 				     j->bdir);
-	/* we hold the lock: anything in .staging is left by a dead install */
-	if (snprintf(sub, sizeof(sub), "%s/.staging", j->bdir) >= (int)sizeof(sub) ||
-	    lemon_rm_tree(sub, err) < 0 || provision_mkdirs(sub, err) < 0)
-		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", sub);
 	if (snprintf(sub, sizeof(sub), "%s/.downloads", j->bdir) >= (int)sizeof(sub))
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s", sub);
 	return provision_mkdirs(sub, err);
@@ -399,6 +397,26 @@ static int install_locked(struct job *j, struct provision_result *res,
 	return 0;
 }
 
+/* the staging directory exists only while an install runs: removed when
+ * one ends however it ends (the .part stays in .downloads for a resume),
+ * and, under the lock before anything else, when an install that was
+ * killed (SIGKILL, a crash, power) left one, which says so */
+static int clear_staging(const char *bdir, bool stale, struct lemon_err *err)
+{
+	char dir[4096];
+	struct stat st;
+
+	if (snprintf(dir, sizeof(dir), "%s/.staging", bdir) >= (int)sizeof(dir))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE, "path too long: %s/.staging",
+				     bdir);
+	if (lstat(dir, &st) < 0)
+		return 0;
+	if (stale)
+		fprintf(stderr, "lemon: removing %s, left by an install that did not end\n",
+			dir);
+	return lemon_rm_tree(dir, err);
+}
+
 int provision_install(const struct compat_backend_asset *a,
 		      const struct provision_opts *opts,
 		      struct provision_result *res, struct lemon_err *err)
@@ -419,7 +437,13 @@ int provision_install(const struct compat_backend_asset *a,
 	if (rc == 0)
 		rc = provision_lock(j->bdir, &lock, err);
 	if (rc == 0)
+		rc = clear_staging(j->bdir, true, err);
+	if (rc == 0) {
 		rc = install_locked(j, res, err);
+		/* a failure to remove it is not the install's: the next one
+		 * tries again */
+		clear_staging(j->bdir, false, NULL);
+	}
 	provision_gunzip_free(j->gz);
 	provision_fetch_free(j->fetch);
 	provision_unlock(lock);

@@ -20,7 +20,14 @@
 #   Ollama's POST /api/pull (NDJSON) download from a slowed loopback
 #   Hugging Face-style mirror ends both streams with their cancel event
 #   (lemon's error with code "cancelled", Ollama's {"error"}), the .part
-#   files kept, and lemon exits within a few seconds.
+#   files kept, and lemon exits within a few seconds;
+# - a backend install's staging directory (backends/.staging, where the
+#   bundle is unpacked as it arrives) does not outlive the install: gone
+#   after the cancelled install above (it stayed beside the .part), and
+#   one left by an install killed mid-download (SIGKILL) is removed by the
+#   next install before it begins, even one that then fails at once (its
+#   manifest unreachable); the next complete install succeeds from the
+#   kept .part and leaves none.
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
 set -u
 
@@ -178,6 +185,12 @@ else
 	fail shutdown_install_part_kept "$(ls -la "$T/data/lemon/backends/.downloads" 2>&1)"
 fi
 
+if [ ! -e "$T/data/lemon/backends/.staging" ]; then
+	ok shutdown_install_no_staging
+else
+	fail shutdown_install_no_staging "$(find "$T/data/lemon/backends/.staging" | head -n 5)"
+fi
+
 # --- shutdown during two pulls (lemon's SSE and Ollama's NDJSON) from a
 # slowed Hugging Face-style mirror: each stream's last event is its cancel
 HUB=$T/hub
@@ -247,6 +260,48 @@ if [ -s "$M/.pull-big/big.gguf.part" ] && [ -s "$M/.pull-big2/big.gguf.part" ] &
 	ok shutdown_pull_part_kept
 else
 	fail shutdown_pull_part_kept "$(ls -la "$M" "$M"/.pull-* 2>&1 | head -n 20)"
+fi
+
+# --- an install killed mid-download leaves its staging directory; the
+# next install removes it before it begins, even one that fails at once
+B=$T/data/lemon/backends
+V=$(jq -r .version "$BUNDLE/manifest.json")
+STAGE=$B/.staging/llamacpp-vulkan-$V
+echo '{"rate": 300000}' > "$T/mctl"
+"$LEMON" install-backend llamacpp:vulkan --force --mirror "$MIRROR" --progress none \
+	--sysroot tests/fixtures/cpu-vm > "$T/kill.out" 2>&1 &
+KPID=$!
+i=0
+while [ $i -lt 100 ] && [ -z "$(ls -A "$STAGE" 2>/dev/null)" ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -KILL "$KPID"
+wait "$KPID" 2>/dev/null
+if [ -z "$(ls -A "$STAGE" 2>/dev/null)" ]; then
+	fail killed_install_setup "no unpacked file in $STAGE before the kill: $(cat "$T/kill.out")"
+else
+	echo '{"not_found": ["manifest.json"]}' > "$T/mctl"
+	"$LEMON" install-backend llamacpp:vulkan --force --mirror "$MIRROR" --progress none \
+		--sysroot tests/fixtures/cpu-vm > "$T/next.out" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] && [ ! -e "$B/.staging" ] && grep -q "left by an install that did not end" "$T/next.out"; then
+		ok killed_install_staging_cleared
+	else
+		fail killed_install_staging_cleared "rc $rc, $(find "$B/.staging" 2>&1 | head -n 3): $(tail -n 3 "$T/next.out")"
+	fi
+	echo '{}' > "$T/mctl"
+	# the install's smoke test loads the smallest stored model: not the
+	# unreadable one the plans check used
+	rm -f "$T/data/lemon/models/broken.gguf"
+	if "$LEMON" install-backend llamacpp:vulkan --force --mirror "$MIRROR" --progress none \
+		--sysroot tests/fixtures/cpu-vm > "$T/last.out" 2>&1 &&
+		[ -x "$B/llamacpp-vulkan-$V/llama-$V/llama-server" ] &&
+		[ ! -e "$B/.staging" ] && [ -z "$(ls -A "$B/.downloads")" ]; then
+		ok killed_install_then_complete
+	else
+		fail killed_install_then_complete "$(tail -n 3 "$T/last.out"); $(find "$B" -maxdepth 2 | head -n 12)"
+	fi
 fi
 
 [ "$FAILS" -eq 0 ] || exit 1
