@@ -79,7 +79,12 @@ static const struct server_route routes[] = {
 	{ "POST", "pull", P, OAI, h_pull, NULL, 0, 0 },
 	{ "POST", "delete", P, OAI, h_delete, NULL, 0, 0 },
 	/* probes and scrapes, unversioned as in Lemonade */
-	{ "GET", "/live", 0, OAI, server_api_live, NULL, 0, 0 },
+	/* liveness probes carry no key, and the answer is only {"status":"ok"}:
+	 * open, as Lemonade's is (lemonade-sdk/lemonade@e385039
+	 * src/cpp/server/server.cpp authenticate_request checks the key on
+	 * /api/, /v0/, /v1/, /mcp and /metrics only; handle_live answers
+	 * {"status":"ok"}). The Host and Origin checks still apply. */
+	{ "GET", "/live", SERVER_ROUTE_OPEN, OAI, server_api_live, NULL, 0, 0 },
 	{ "GET", "/metrics", 0, OAI, server_metrics_route, NULL, 0, 0 },
 	/* the web app's files (server/ui.c), loaded without the key */
 	{ "GET", "/ui", SERVER_ROUTE_OPEN, OAI, server_ui_asset, NULL, 0, 0 },

@@ -258,7 +258,7 @@ typedef enum server_result (*server_handler_fn)(const struct server_call *k);
 
 #define SERVER_ROUTE_PREFIXED 1u /* under /api/v0/, /api/v1/, /v0/ and /v1/ */
 #define SERVER_ROUTE_TAIL 2u	 /* path is a prefix; one more segment follows */
-#define SERVER_ROUTE_OPEN 4u	 /* GET without the API key (the web app's files) */
+#define SERVER_ROUTE_OPEN 4u	 /* GET without the API key (the web app's files, /live) */
 #define SERVER_ROUTE_IMAGES 8u	 /* the body may carry images: cfg.max_image_body */
 
 struct server_route {

@@ -2,7 +2,8 @@
 # Integration tests of the route table and the forwarded routes (issue 13)
 # against a real lemon serve over the real llama-server CPU bundle and the
 # tiny model: Lemonade's four prefixes (/api/v0, /api/v1, /v0, /v1), 405
-# for a path served under another method, GET /live, GET /v1/models/{id}
+# for a path served under another method, GET /live (without the key;
+# every other route still needs it), GET /v1/models/{id}
 # from lemon's own list, the OpenAI Responses API (whole and streamed, the
 # stream ending with response.completed), Anthropic's Messages API (x-api-key
 # as the key, anthropic-version ignored, errors in Anthropic's shape, the
@@ -117,16 +118,43 @@ else
 	fail $name "$(cat "$T/g1" "$T/g2" | tr '\n' ' ')"
 fi
 
-name=live_and_model_by_id
-curl -s -w '\n%{http_code}' "$URL/live" > "$T/l"
+# liveness probes carry no key: /live answers without it and says nothing
+# but that the server lives; every other route (the web app's static
+# files aside, open as before) still needs the key, /live under a prefix too
+name=live_without_key_only
+curl -s -D "$T/lh" -w '\n%{http_code}' "$URL/live" > "$T/l"
+hl=$(curl -s -o /dev/null -I -w '%{http_code}' "$URL/live")
+bad=
+for r in "GET /v1/models" "GET /v1/models/tiny" "GET /api/v1/health" "GET /api/v1/system-info" \
+	"GET /api/v1/stats" "GET /api/v1/logs" "GET /api/v1/plans" "GET /api/v1/plans/tiny" \
+	"GET /api/v1/backends" "GET /metrics" "GET /" "GET /api/version" "GET /api/tags" "GET /api/ps" \
+	"GET /api/v1/live" "GET /v1/live" "GET /live/x" \
+	"POST /v1/chat/completions" "POST /v1/completions" "POST /v1/embeddings" "POST /v1/responses" \
+	"POST /v1/rerank" "POST /v1/reranking" "POST /v1/reranker" "POST /v1/messages" \
+	"POST /v1/messages/count_tokens" "POST /api/v1/backends/install" "POST /api/v1/load" \
+	"POST /api/v1/unload" "POST /api/v1/shutdown" "POST /api/v1/pull" "POST /api/v1/delete" \
+	"POST /api/chat" "POST /api/generate" "POST /api/show" "POST /api/embed" "POST /api/embeddings" \
+	"POST /api/pull" "DELETE /api/delete" "POST /live"; do
+	set -- $r
+	c=$(curl -s -o /dev/null -m 10 -X "$1" -H 'Content-Type: application/json' -d '{}' \
+		-w '%{http_code}' "$URL$2")
+	[ "$c" = 401 ] || bad="$bad $r=$c"
+done
+if [ "$(code "$T/l")" = 200 ] && [ "$(body "$T/l")" = '{"status":"ok"}' ] && [ "$hl" = 200 ] &&
+   [ -z "$bad" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$URL/live")" = 200 ]; then
+	ok $name
+else
+	fail $name "/live $(cat "$T/l" | tr '\n' ' '), HEAD $hl; not 401:$bad"
+fi
+
+name=model_by_id
 req GET /v1/models/tiny > "$T/m1"
 req GET /api/v1/models/nope > "$T/m2"
-if [ "$(code "$T/l")" = 401 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$URL/live")" = 200 ] &&
-   [ "$(code "$T/m1")" = 200 ] && body "$T/m1" | jq -e '.id == "tiny" and .object == "model"' > /dev/null &&
+if [ "$(code "$T/m1")" = 200 ] && body "$T/m1" | jq -e '.id == "tiny" and .object == "model"' > /dev/null &&
    [ "$(code "$T/m2")" = 404 ] && body "$T/m2" | jq -e '.error.code == "model_not_found"' > /dev/null; then
 	ok $name
 else
-	fail $name "$(cat "$T/l" "$T/m1" "$T/m2" | tr '\n' ' ')"
+	fail $name "$(cat "$T/m1" "$T/m2" | tr '\n' ' ')"
 fi
 
 name=responses_whole_and_streamed
