@@ -113,6 +113,9 @@ def tokenizer(tiny, vocab, template):
         if key == "tokenizer.ggml.tokens":
             _, et, tokens = read_array(tiny, raw)
             for i, t in ADDED.items():
+                if not tokens[i].startswith("[PAD"):
+                    sys.exit("make-toolcall-gguf: %s: token %d is %r, not padding"
+                             % (vocab, i, tokens[i]))
                 tokens[i] = t
             raw = array_kv(tiny, key, et, tokens)
         elif key == "tokenizer.ggml.token_type":
@@ -132,8 +135,7 @@ def tokenizer(tiny, vocab, template):
 def links():
     """bigram table {token text: [(successor text, logit)]}, best first"""
     t = {}
-    seq = CALL
-    for a, b in zip(seq, seq[1:]):
+    for a, b in zip(CALL, CALL[1:]):
         t.setdefault(a, [])
         if b not in [s for s, _ in t[a]]:
             t[a].append((b, None))
