@@ -4,7 +4,8 @@
 # llama-server CPU bundle with two models: the random tiny model (Responses,
 # Anthropic Messages and countTokens, chats and streams) and the constructed
 # tool-calling model of tests/tools/make-toolcall-gguf.py, on which the real
-# child emits the tool calls of the round trips through openai, LangChain
+# child emits the tool calls of the round trips through openai (chat
+# completions and Responses), @anthropic-ai/sdk (tool_use), LangChain
 # (OpenAI and Ollama), the AI SDK, ollama and llamaindex.
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
 set -u

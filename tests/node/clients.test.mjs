@@ -1,6 +1,7 @@
 // lemon serve exercised through the clients people point at a local
 // server (pinned in package.json): openai (Responses API, streamed and
-// whole; tool calls), @anthropic-ai/sdk (Messages, streamed; countTokens),
+// whole; tool calls through chat completions and Responses),
+// @anthropic-ai/sdk (Messages, streamed; countTokens; tool_use),
 // @langchain/openai and @langchain/ollama (a chat and a tool-call round
 // trip each), the Vercel AI SDK (streamText through
 // @ai-sdk/openai-compatible, a required tool call, a tool run by the SDK),
@@ -132,6 +133,45 @@ test('anthropic: Messages, whole and streamed to message_stop; countTokens', asy
 			model, max_tokens: 8, messages: [{ role: 'user', content: 'x' }],
 		}),
 		(e) => e instanceof Anthropic.AuthenticationError && e.status === 401);
+});
+
+test('openai: Responses API function call round trip', async () => {
+	const c = new OpenAI({ baseURL: `${real}/v1`, apiKey, maxRetries: 0 });
+	const tools = [{ type: 'function', name: 'get_weather', description: 'the weather in a city', parameters: weather.function.parameters }];
+	const r = await c.responses.create({ model: toolModel, input: ask, tools });
+	assert.equal(r.status, 'completed');
+	const calls = r.output.filter((o) => o.type === 'function_call');
+	assert.equal(calls.length, 1);
+	assert.equal(calls[0].name, 'get_weather');
+	assert.deepEqual(JSON.parse(calls[0].arguments), { city: 'Paris' });
+	const back = await c.responses.create({
+		model: toolModel, tools, input: [
+			{ role: 'user', content: ask }, calls[0],
+			{ type: 'function_call_output', call_id: calls[0].call_id, output: '22C' }],
+	});
+	assert.equal(back.output_text, answer);
+});
+
+test('anthropic: tool_use and the tool_result round trip, whole and streamed', async () => {
+	const c = new Anthropic({ baseURL: real, apiKey, maxRetries: 0 });
+	const tools = [{ name: 'get_weather', description: 'the weather in a city', input_schema: weather.function.parameters }];
+	const m = await c.messages.create({ model: toolModel, max_tokens: 64, tools, messages: [{ role: 'user', content: ask }] });
+	assert.equal(m.stop_reason, 'tool_use');
+	const uses = m.content.filter((b) => b.type === 'tool_use');
+	assert.equal(uses.length, 1);
+	assert.equal(uses[0].name, 'get_weather');
+	assert.deepEqual(uses[0].input, { city: 'Paris' });
+	const stream = c.messages.stream({ model: toolModel, max_tokens: 64, tools, messages: [{ role: 'user', content: ask }] });
+	const streamed = await stream.finalMessage();
+	assert.deepEqual(streamed.content.filter((b) => b.type === 'tool_use').map((b) => [b.name, b.input]),
+		[['get_weather', { city: 'Paris' }]]);
+	const back = await c.messages.create({
+		model: toolModel, max_tokens: 64, tools, messages: [
+			{ role: 'user', content: ask }, { role: 'assistant', content: m.content },
+			{ role: 'user', content: [{ type: 'tool_result', tool_use_id: uses[0].id, content: '22C' }] }],
+	});
+	assert.equal(back.stop_reason, 'end_turn');
+	assert.deepEqual(back.content.map((b) => b.text), [answer]);
 });
 
 test('langchain: ChatOpenAI chat, and a tool call round trip', async () => {
