@@ -32,14 +32,6 @@ struct backends_spawn {
 	bool split_layer; /* --split-mode layer over the --device list */
 };
 
-/* backends_multigpu_plan over the candidate's GPUs (cand->gpus) for the
- * model file at path; NOT_FOUND when the candidate has fewer than two */
-int backends_sup_multigpu(const struct backends_opts *o, const char *path,
-			  const char *model, uint64_t ram,
-			  const struct backends_candidate *cand,
-			  struct backends_split_plan *out,
-			  struct lemon_err *err);
-
 /* forks and execs llama-server in its own process group with the parent
  * death signal set; fds other than 0..2 are closed in the child */
 int backends_spawn_child(const struct backends_spawn *s,
@@ -106,7 +98,7 @@ struct backends_sup_child {
 	int slots;          /* the running child's --parallel */
 	int crashes;        /* exits while ready since the slot was taken */
 	uint64_t gpu_bytes; /* its planned share of the device's memory */
-	char placement[400]; /* across workers: what backends_rpc_plan said */
+	char placement[400]; /* across workers or GPUs: what the plan said */
 	struct backends_proc proc;
 	char reason[400];
 	char line[1024];
@@ -166,6 +158,19 @@ struct backends {
 	} wstate[BACKENDS_MAX_WORKERS];
 };
 
+/* how a placement is made (place.c) */
+enum backends_place_mode {
+	/* a start: the workers are probed now; one held by another model's
+	 * child is not used (an rpc-server serves one client at a time) */
+	BACKENDS_PLACE_FOR_START,
+	/* before a load starts anything: the workers are left to the start
+	 * (a model too large here passes when there are any) */
+	BACKENDS_PLACE_FOR_CHECK,
+	/* the plans route: the workers as last probed, held ones counted as
+	 * free (what a load would get once they are) */
+	BACKENDS_PLACE_FOR_PLAN,
+};
+
 /* a model placed across workers (workers.c) */
 struct backends_rpc_placement {
 	int n_workers;
@@ -177,13 +182,49 @@ struct backends_rpc_placement {
 	char placement[400];
 };
 
-/* probes the workers and places the model (which did not fit in local
- * bytes here) across the reachable ones in proportion to their free
- * memory; TOO_LARGE naming the sizes when it does not fit with them
- * either. Called without mu held. */
-int backends_rpc_plan(struct backends *b, const char *path, const char *model,
-		      uint64_t local, struct backends_rpc_placement *out,
-		      struct lemon_err *err);
+/* places the model m (which did not fit in local bytes here) across the
+ * reachable workers in proportion to their free memory (FOR_START probes
+ * them first); TOO_LARGE naming the sizes when it does not fit with them
+ * either, BUSY when the workers are all held by other children. Called
+ * without mu held. */
+int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
+		      const char *model, uint64_t local,
+		      enum backends_place_mode mode,
+		      struct backends_rpc_placement *out, struct lemon_err *err);
+
+/* what is free for a model on candidate ci (place.c): RAM, and the first
+ * GPU's memory less what the other loaded children of that candidate
+ * were planned to hold. self: the child being started (left out); NULL:
+ * every child of model is left out */
+struct backends_place_in {
+	int ci;
+	struct backends_candidate cand;
+	uint64_t ram;
+	uint64_t vram; /* the first GPU's left (1 when none left); 0: CPU */
+};
+
+/* the plan a start uses and the plans route shows */
+struct backends_placement {
+	struct backends_fit fit;       /* the child's -c and --n-gpu-layers */
+	bool on_gpus;                  /* mg: a split, or another single GPU */
+	struct backends_split_plan mg;
+	struct backends_rpc_placement rp; /* rp.n_workers > 0: on workers */
+	char text[400];                /* placement for health and plans */
+};
+
+/* mu is held */
+void backends_place_snapshot(struct backends *b, int ci,
+			     const struct backends_sup_child *self,
+			     const char *model, struct backends_place_in *in);
+
+/* where the model file at path goes (mu not held): on the candidate's
+ * first GPU (or the CPU), else over its GPUs (backends/multigpu.c), else
+ * across the workers; TOO_LARGE naming the sizes over everything tried
+ * when it fits nowhere */
+int backends_place(struct backends *b, const struct backends_place_in *in,
+		   const char *path, const char *model,
+		   enum backends_place_mode mode, struct backends_placement *out,
+		   struct lemon_err *err);
 
 /* queues "lemon: <line>" for the log (any thread, with or without mu) */
 void backends_sup_log(struct backends *b, const char *fmt, ...)
@@ -218,6 +259,7 @@ bool backends_sup_model_fault(const char *line, char *out, size_t cap);
 
 /* true for a line that names a failure ("error", "failed", "invalid"...) */
 bool backends_sup_error_line(const char *line);
+
 /* the memory plan for a model on a candidate (fit.c): -1 with err when it
  * fits nowhere or cannot be read. ram and vram: what is free for it
  * (vram 0: a CPU candidate) */

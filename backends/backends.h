@@ -416,15 +416,19 @@ void backends_workers_refresh(struct backends *b);
 /* fills out under the supervisor's lock */
 void backends_snapshot(struct backends *b, struct backends_status *out);
 
-/* where a model of the store would go if it were loaded now, as the load
- * plans it (backends_fit_plan with the machine's RAM and the first usable
- * candidate's VRAM): the web app's Models page shows it (plan.c) */
+/* where a model of the store would go if it were loaded now, by the
+ * placement its start makes (backends/place.c: the first usable
+ * candidate's GPU, its GPUs together, the workers as last probed; what
+ * other loaded models hold on the GPUs left out): the web app's Models
+ * page shows it (plan.c) */
 enum backends_place {
-	BACKENDS_PLACE_GPU,       /* every layer on the GPU */
-	BACKENDS_PLACE_PARTIAL,   /* gpu_layers of layers on the GPU */
+	BACKENDS_PLACE_GPU,       /* every layer on the GPU (devices: which) */
+	BACKENDS_PLACE_PARTIAL,   /* gpu_layers of layers on the GPU(s) */
 	BACKENDS_PLACE_CPU,       /* a CPU candidate: all in RAM */
 	BACKENDS_PLACE_NPU,       /* a FastFlowLM model: no GGUF plan */
 	BACKENDS_PLACE_TOO_LARGE, /* refused: text says why */
+	BACKENDS_PLACE_SPLIT,     /* split by layers over devices */
+	BACKENDS_PLACE_WORKERS,   /* across the workers in rpc */
 };
 
 struct backends_model_plan {
@@ -436,13 +440,17 @@ struct backends_model_plan {
 	uint64_t need;      /* estimated bytes (0 for NPU) */
 	uint64_t ram, vram; /* what the plan was made against */
 	char text[LEMON_ERR_MSG_MAX]; /* TOO_LARGE: the refusal */
+	char devices[BACKENDS_MAX_SPLIT_GPUS * 17]; /* --device, "" default */
+	char rpc[BACKENDS_MAX_WORKERS * 72];        /* WORKERS: --rpc */
+	char tensor_split[BACKENDS_MAX_SPLIT_GPUS * 21]; /* SPLIT, WORKERS */
+	char placement[400]; /* SPLIT, WORKERS, GPU elsewhere: as health says */
 };
 
 /* the plan for model name: NOT_FOUND when it is not in the store, IO or
  * INVALID_DATA when its header cannot be read */
 int backends_plan_model(struct backends *b, const char *name,
 			struct backends_model_plan *out, struct lemon_err *err);
-/* "gpu", "partial", "cpu", "npu", "too_large" */
+/* "gpu", "partial", "cpu", "npu", "too_large", "split", "workers" */
 const char *backends_place_name(enum backends_place p);
 
 /* lemon's recent log lines (its supervisor's and the children's, the last

@@ -111,26 +111,6 @@ int backends_multigpu_plan(const struct backends_gguf_info *m,
 	return 0;
 }
 
-/* a candidate's model over its GPUs (the caller, start_child, has found
- * that it does not fit the candidate's first GPU alone) */
-int backends_sup_multigpu(const struct backends_opts *o, const char *path,
-			  const char *model, uint64_t ram,
-			  const struct backends_candidate *cand,
-			  struct backends_split_plan *out,
-			  struct lemon_err *err)
-{
-	struct backends_gguf_info info;
-
-	memset(out, 0, sizeof(*out));
-	if (cand->n_gpus < 2)
-		return lemon_err_set(err, LEMON_ERR_NOT_FOUND,
-				     "%s has one GPU", cand->kind);
-	if (backends_gguf_read_model(path, &info, err) < 0)
-		return -1;
-	return backends_multigpu_plan(&info, model, o->ctx_size, ram,
-				      cand->gpus, cand->n_gpus, NULL, out, err);
-}
-
 /* the GPUs of the candidate's vendor it may span, under the names its
  * child will see them by. CUDA: as detected (the probe ran under the
  * CUDA_VISIBLE_DEVICES the child inherits). Vulkan: ggml numbers the

@@ -183,46 +183,60 @@ void backends_sup_stop_child(struct backends *b, struct backends_sup_child *c,
 	backends_sup_wake(b);
 }
 
-/* RAM (in total: other children's shares may be paged out, so they never
- * make a model refused) and what the other children's planned shares
- * leave of the candidate's device memory; a GPU candidate with none left
- * gets 1 byte so that the plan still treats it as a GPU (no layers
- * offloaded) */
-static void free_memory(struct backends *b, const struct backends_sup_child *c,
-			uint64_t *ram, uint64_t *vram)
+/* fills the spawn from the placement and says where it goes */
+static void apply_placement(struct backends *b, struct backends_sup_child *c,
+			    const struct backends_place_in *in,
+			    const struct backends_placement *pl,
+			    struct backends_spawn *s)
 {
-	uint64_t used = 0;
-	int i;
+	const struct backends_candidate *cand = &in->cand;
 
-	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
-		const struct backends_sup_child *o = &b->child[i];
-
-		if (o != c && o->proc.pid > 0 && o->cand == c->cand)
-			used += o->gpu_bytes;
+	s->ctx_size = pl->fit.ctx;
+	s->n_gpu_layers = pl->fit.ngl;
+	c->n_gpu_layers = pl->fit.n_gpu_layers;
+	c->gpu_bytes = in->vram == 0 ? 0 : pl->fit.partial && pl->fit.need > in->vram ?
+		       in->vram : pl->fit.need;
+	lemon_str_copy(c->placement, sizeof(c->placement), pl->text);
+	if (pl->fit.partial && !pl->on_gpus)
+		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
+			c->model, pl->fit.need / 1048576.0, in->vram / 1048576.0,
+			pl->fit.n_gpu_layers, cand->kind);
+	if (pl->on_gpus) {
+		s->device = pl->mg.devices;
+		s->split_layer = pl->mg.split;
+		s->tensor_split = pl->mg.split ? pl->mg.tensor_split : NULL;
+		if (cand->split_env[0])
+			s->env_extra = cand->split_env;
+		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB free on %s: %s",
+			c->model, pl->fit.need / 1048576.0,
+			cand->gpus[0].free_bytes / 1048576.0, cand->gpus[0].device,
+			pl->mg.text);
 	}
-	*ram = b->o.ram_bytes;
-	*vram = b->o.cand[c->cand].vram_bytes;
-	if (*vram)
-		*vram = *vram > used ? *vram - used : 1;
+	if (pl->rp.n_workers > 0) {
+		s->rpc = pl->rp.rpc;
+		s->tensor_split = pl->rp.tensor_split;
+		c->gpu_bytes = 0;
+		backends_sup_log(b, "%s needs about %.0f MiB, more than this machine has: placed %s",
+			c->model, pl->rp.need / 1048576.0, pl->rp.placement);
+	}
 }
 
 /* WANT -> STARTING: resolve the executable (maybe provisioning, with the
- * lock released), pick a port, fork */
+ * lock released), place the model (backends/place.c), pick a port, fork */
 static void start_child(struct backends *b, struct backends_sup_child *c)
 {
-	struct backends_candidate cand = b->o.cand[c->cand];
 	struct backends_spawn s = { 0 };
-	struct backends_fit fit = { .n_gpu_layers = -1 };
-	struct backends_rpc_placement rp = { 0 };
-	struct backends_split_plan mg = { 0 };
+	struct backends_place_in in;
+	struct backends_placement pl;
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
-	uint64_t ram, vram, model_bytes = 0;
-	struct stat st;
 	int rc, port = 0;
 	bool flm = backends_flm_cand(b, c->cand); /* no GGUF, no plan */
+	struct backends_candidate *cand = &in.cand;
 
 	path[0] = '\0';
+	memset(&pl, 0, sizeof(pl));
+	pl.fit.n_gpu_layers = -1;
 	c->state = BACKENDS_SUP_STARTING;
 	c->last_line[0] = 0;
 	c->error_line[0] = 0;
@@ -230,39 +244,16 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	c->fault_line[0] = 0;
 	c->kill_reason[0] = 0;
 	lemon_str_copy(model, sizeof(model), c->model);
-	free_memory(b, c, &ram, &vram);
+	backends_place_snapshot(b, c->cand, c, model, &in);
 	pthread_mutex_unlock(&b->mu);
-	rc = backends_resolve_exe(&b->o, &cand, &err);
+	rc = backends_resolve_exe(&b->o, cand, &err);
 	if (rc == 0 && !flm)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
-	if (rc == 0 && !flm && stat(path, &st) == 0 && st.st_size > 0)
-		model_bytes = (uint64_t)st.st_size;
 	if (rc == 0 && !flm &&
-	    backends_sup_plan(b, path, model, ram, vram, &fit, &err) < 0)
+	    backends_place(b, &in, path, model, BACKENDS_PLACE_FOR_START, &pl,
+			   &err) < 0)
 		rc = -2;
-	/* not on the first GPU alone: across the candidate's GPUs of that
-	 * vendor (backends/multigpu.c) when they have it together */
-	if (!flm && cand.n_gpus > 1 &&
-	    ((rc == -2 && err.code == LEMON_ERR_TOO_LARGE) || (rc == 0 && fit.partial))) {
-		struct lemon_err e2 = { 0 };
-
-		if (backends_sup_multigpu(&b->o, path, model, ram, &cand, &mg, &e2) == 0 &&
-		    mg.split) {
-			rc = 0;
-			lemon_err_clear(&err);
-			fit = mg.fit;
-		} else {
-			mg.split = false;
-		}
-	}
-	/* too large here: across the workers, when there are any (re-placed
-	 * on each start, so a lost worker is left out) */
-	if (rc == -2 && err.code == LEMON_ERR_TOO_LARGE && b->o.n_workers > 0) {
-		lemon_err_clear(&err);
-		if (backends_rpc_plan(b, path, model, vram ? vram : ram, &rp, &err) == 0)
-			rc = 0;
-	}
 	if (rc == 0)
 		rc = backends_free_port(&port, &err);
 	pthread_mutex_lock(&b->mu);
@@ -283,55 +274,23 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 		start_failed(b, c, err.msg);
 		return;
 	}
-	lemon_str_copy(b->o.cand[c->cand].exe, sizeof(cand.exe), cand.exe);
-	s.exe = cand.exe;
+	lemon_str_copy(b->o.cand[c->cand].exe, sizeof(cand->exe), cand->exe);
+	s.exe = cand->exe;
 	s.model_path = path;
 	s.alias = c->model;
-	s.env_extra = cand.env;
+	s.env_extra = cand->env;
 	s.port = c->port;
 	/* the child gets what was planned, nothing left to its defaults */
-	s.ctx_size = fit.ctx;
 	s.parallel = b->o.parallel > 0 ? b->o.parallel :
-		     backends_default_slots(cand.vram_bytes);
+		     backends_default_slots(cand->vram_bytes);
 	c->slots = s.parallel;
-	s.device = cand.device;
-	s.n_gpu_layers = fit.ngl;
-	c->n_gpu_layers = fit.n_gpu_layers;
-	c->gpu_bytes = vram == 0 ? 0 : fit.partial ? (fit.need < vram ? fit.need : vram) :
-		       fit.need;
-	if (fit.partial && !mg.split)
-		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
-			c->model, fit.need / 1048576.0, vram / 1048576.0,
-			fit.n_gpu_layers, cand.kind);
+	s.device = cand->device;
 	s.embeddings = c->role == BACKENDS_EMBED;
 	s.reranking = c->role == BACKENDS_RERANK;
 	s.flm = flm;
+	apply_placement(b, c, &in, &pl, &s);
 	if (flm)
 		s.ctx_size = b->o.ctx_size;
-	lemon_str_copy(c->placement, sizeof(c->placement), rp.placement);
-	if (mg.split) {
-		s.device = mg.devices;
-		s.split_layer = true;
-		s.tensor_split = mg.tensor_split;
-		if (cand.split_env[0])
-			s.env_extra = cand.split_env;
-		snprintf(c->placement, sizeof(c->placement),
-			 "split-mode layer over %.150s, tensor split %.150s",
-			 mg.devices, mg.tensor_split);
-		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB free on %s: %s",
-			c->model, fit.need / 1048576.0,
-			cand.gpus[0].free_bytes / 1048576.0, cand.gpus[0].device,
-			mg.text);
-	}
-	if (rp.n_workers > 0) {
-		s.ctx_size = rp.ctx;
-		s.n_gpu_layers = rp.ngl;
-		s.rpc = rp.rpc;
-		s.tensor_split = rp.tensor_split;
-		c->gpu_bytes = 0;
-		backends_sup_log(b, "%s needs about %.0f MiB, more than this machine has: placed %s",
-			c->model, rp.need / 1048576.0, rp.placement);
-	}
 	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
 		c->state = BACKENDS_SUP_IDLE;
 		start_failed(b, c, err.msg);
@@ -339,12 +298,10 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	}
 	c->gen = ++b->gen_seq;
 	c->leases = 0;
-	c->start_allowed_ms = backends_start_allowance_ms(b->o.start_timeout_ms,
-							 model_bytes);
-	c->deadline = now_ms() + c->start_allowed_ms;
+	c->deadline = now_ms() + b->o.start_timeout_ms;
 	backends_sup_log(b, "starting %s (%s) on %s%s%s: %s port %d pid %d -c %d --parallel %d --n-gpu-layers %d",
-		c->model, role_name(c->role), cand.kind,
-		s.device[0] ? " " : "", s.device, cand.exe, c->port,
+		c->model, role_name(c->role), cand->kind,
+		s.device[0] ? " " : "", s.device, cand->exe, c->port,
 		(int)c->proc.pid, s.ctx_size, s.parallel, s.n_gpu_layers);
 }
 

@@ -240,11 +240,11 @@ void backends_workers_refresh(struct backends *b)
 	}
 }
 
-/* the model of a running child whose placement uses w: an rpc-server
- * serves one client at a time, so a second child on it would hang in its
- * load; NULL when free. mu is held */
-static const char *held_by(const struct backends *b,
-			   const struct backends_worker_addr *w)
+/* the running child whose placement uses w: an rpc-server serves one
+ * client at a time, so a second child on it would hang in its load;
+ * NULL when free. mu is held */
+static struct backends_sup_child *held_by(struct backends *b,
+					  const struct backends_worker_addr *w)
 {
 	char addr[80];
 	const char *p;
@@ -252,80 +252,103 @@ static const char *held_by(const struct backends *b,
 
 	snprintf(addr, sizeof(addr), "%s:%d,", w->host, w->port);
 	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
-		const struct backends_sup_child *c = &b->child[i];
+		struct backends_sup_child *c = &b->child[i];
 
 		if (c->proc.pid <= 0 || c->placement[0] == 0)
 			continue;
 		for (p = strstr(c->placement, addr); p; p = strstr(p + 1, addr))
 			if (p > c->placement && (p[-1] == ' ' || p[-1] == ','))
-				return c->model;
+				return c;
 	}
 	return NULL;
 }
 
-int backends_rpc_plan(struct backends *b, const char *path, const char *model,
-		      uint64_t local, struct backends_rpc_placement *out,
-		      struct lemon_err *err)
-{
-	struct backends_gguf_info info;
-	struct backends_fit fit;
-	uint64_t total = 0, wfree[BACKENDS_MAX_WORKERS];
-	size_t pos = 0, tpos = 0, bpos = 0;
-	char busy[240] = "";
-	const char *other;
-	int i, n = 0;
+/* the workers a placement may use (mu held) */
+struct pick {
+	int n;
+	uint64_t total;
+	int w[BACKENDS_MAX_WORKERS];
+	char busy[240]; /* held by other children, for the message */
+};
 
-	memset(out, 0, sizeof(*out));
-	if (backends_gguf_read_model(path, &info, err) < 0 ||
-	    backends_fit_plan(&info, model, b->o.ctx_size, 0, 0, &fit, err) < 0)
-		return -1;
-	backends_workers_refresh(b);
-	pthread_mutex_lock(&b->mu);
+/* the reachable workers no child holds; FOR_PLAN counts every reachable
+ * worker */
+static void pick_workers(struct backends *b, enum backends_place_mode mode,
+			 struct pick *p)
+{
+	struct backends_sup_child *h;
+	size_t bpos = 0;
+	int i;
+
+	memset(p, 0, sizeof(*p));
 	for (i = 0; i < b->o.n_workers; i++) {
 		const struct backends_worker_addr *w = &b->o.workers[i];
-		const struct backends_worker_state *s = &b->wstate[i];
 
-		if (s->info.error[0])
+		if (b->wstate[i].info.error[0] || !b->wstate[i].checked)
 			continue;
-		if ((other = held_by(b, w)) != NULL) {
-			if (bpos < sizeof(busy))
-				bpos += (size_t)snprintf(busy + bpos, sizeof(busy) - bpos,
+		h = mode == BACKENDS_PLACE_FOR_PLAN ? NULL : held_by(b, w);
+		if (h) {
+			if (bpos < sizeof(p->busy))
+				bpos += (size_t)snprintf(p->busy + bpos, sizeof(p->busy) - bpos,
 							 "%s%s:%d by '%.40s'", bpos ? ", " : "",
-							 w->host, w->port, other);
+							 w->host, w->port, h->model);
 			continue;
 		}
-		wfree[n] = s->info.free_bytes;
-		total += wfree[n];
+		p->w[p->n++] = i;
+		p->total += b->wstate[i].info.free_bytes;
+	}
+}
+
+int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
+		      const char *model, uint64_t local,
+		      enum backends_place_mode mode,
+		      struct backends_rpc_placement *out, struct lemon_err *err)
+{
+	struct backends_fit fit;
+	struct pick p, *use = &p;
+	size_t pos = 0, tpos = 0;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	if (backends_fit_plan(m, model, b->o.ctx_size, 0, 0, &fit, err) < 0)
+		return -1;
+	if (mode == BACKENDS_PLACE_FOR_START)
+		backends_workers_refresh(b);
+	pthread_mutex_lock(&b->mu);
+	pick_workers(b, mode, &p);
+	for (i = 0; i < use->n; i++) {
+		const struct backends_worker_addr *w = &b->o.workers[use->w[i]];
+
 		pos += (size_t)snprintf(out->rpc + pos, sizeof(out->rpc) - pos,
-					"%s%s:%d", n ? "," : "", w->host, w->port);
+					"%s%s:%d", i ? "," : "", w->host, w->port);
 		tpos += (size_t)snprintf(out->tensor_split + tpos,
 					 sizeof(out->tensor_split) - tpos, "%s%llu",
-					 n ? "," : "",
-					 (unsigned long long)(wfree[n] >> 20) + 1);
-		n++;
+					 i ? "," : "",
+					 (unsigned long long)(b->wstate[use->w[i]].info.free_bytes >> 20) + 1);
 	}
 	pthread_mutex_unlock(&b->mu);
-	if (n == 0 && busy[0])
+	if (use->n == 0 && use->busy[0])
 		return lemon_err_set(err, LEMON_ERR_BUSY,
 				     "model '%s' needs about %.0f MiB, more than this machine has, and the workers are held: %s (an rpc-server serves one model at a time; unload that one first)",
-				     model, fit.need / MIB, busy);
-	if (n == 0)
+				     model, fit.need / MIB, use->busy);
+	if (use->n == 0)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 				     "model '%s' needs about %.0f MiB, more than this machine has, and no worker is reachable",
 				     model, fit.need / MIB);
-	if (fit.need > total + local)
+	if (fit.need > use->total + local)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 				     "model '%s' needs about %.0f MiB; this machine has %.0f MiB and the %d free reachable worker(s) %.0f MiB",
-				     model, fit.need / MIB, local / MIB, n, total / MIB);
-	out->n_workers = n;
+				     model, fit.need / MIB, local / MIB, use->n,
+				     use->total / MIB);
+	out->n_workers = use->n;
 	out->need = fit.need;
 	out->ctx = fit.ctx;
 	/* all layers on the workers when they hold it; else the layers in
 	 * their share, the rest on this machine */
-	out->ngl = info.block_count && info.block_count < 100000 ?
-			   (int)info.block_count + 1 : 999;
-	if (fit.need > total && info.block_count)
-		out->ngl = (int)(info.block_count * (total / (double)fit.need));
+	out->ngl = m->block_count && m->block_count < 100000 ?
+			   (int)m->block_count + 1 : 999;
+	if (fit.need > use->total && m->block_count)
+		out->ngl = (int)(m->block_count * (use->total / (double)fit.need));
 	snprintf(out->placement, sizeof(out->placement),
 		 "rpc %.280s, tensor split %.60s (MiB free), %d layers on workers",
 		 out->rpc, out->tensor_split, out->ngl);

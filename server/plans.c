@@ -1,8 +1,9 @@
 /* GET /api/v1/plans and /api/v1/plans/{model}: where each stored model
- * would go if it were loaded now (on the GPU, partly offloaded, on the
- * CPU, on the NPU, or too large here), as the load plans it
- * (backends_plan_model); the web app's Models page shows it. Read only:
- * nothing is started or evicted for it */
+ * would go if it were loaded now (on the GPU, partly offloaded, split
+ * over the GPUs, across the workers, on the CPU, on the NPU, or too large
+ * here), as the load places it (backends_plan_model); the web app's
+ * Models page shows it. Read only: nothing is started, evicted or probed
+ * for it */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +35,20 @@ static void summary(const struct backends_model_plan *p, char *out,
   case BACKENDS_PLACE_TOO_LARGE:
     snprintf(out, cap, "too large: %s", p->text);
     break;
+  case BACKENDS_PLACE_SPLIT:
+    snprintf(out, cap, "split over %.150s (%s, tensor split %.150s, %.0f MiB)",
+             p->devices, p->backend, p->tensor_split, p->need / MIB);
+    break;
+  case BACKENDS_PLACE_WORKERS:
+    snprintf(out, cap, "across workers %.300s (tensor split %.150s, %.0f MiB)",
+             p->rpc, p->tensor_split, p->need / MIB);
+    break;
   }
 }
 
 static cJSON *plan_json(const char *name, const struct backends_model_plan *p) {
   cJSON *o = cJSON_CreateObject();
-  char line[LEMON_ERR_MSG_MAX + 64];
+  char line[LEMON_ERR_MSG_MAX + 512];
 
   if (o == NULL)
     return NULL;
@@ -54,6 +63,15 @@ static cJSON *plan_json(const char *name, const struct backends_model_plan *p) {
   cJSON_AddNumberToObject(o, "ram_bytes", (double)p->ram);
   cJSON_AddNumberToObject(o, "vram_bytes", (double)p->vram);
   cJSON_AddStringToObject(o, "summary", line);
+  /* where exactly, as the start would place it */
+  if (p->devices[0])
+    cJSON_AddStringToObject(o, "devices", p->devices);
+  if (p->rpc[0])
+    cJSON_AddStringToObject(o, "rpc", p->rpc);
+  if (p->tensor_split[0])
+    cJSON_AddStringToObject(o, "tensor_split", p->tensor_split);
+  if (p->placement[0])
+    cJSON_AddStringToObject(o, "placement", p->placement);
   return o;
 }
 

@@ -30,7 +30,7 @@ cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
 	[ -n "$CPID" ] && kill "$CPID" 2>/dev/null
-	rm -rf "$T"
+	[ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -87,16 +87,17 @@ PY
 	{ echo "FAIL setup: pull $(cat "$T/pull.out")"; exit 1; }
 rm -f "$T/big.gguf"
 
-start_lemon() { # LOG [ENV=VALUE...]
+start_lemon() { # LOG [ENV=VALUE...]; SYSROOT, SERVE_ARGS: other machine, flags
 	log=$1
 	shift
 	PORT=$(free_port)
 	URL=http://127.0.0.1:$PORT
 	env "$@" LEMON_LLAMA_SERVER_ROCM="$T/rocm-standin" LEMON_LLAMA_SERVER_VULKAN="$T/rocm-standin" \
-		"$LEMON" serve --port "$PORT" --backend "${BACKEND:-rocm}" --sysroot tests/fixtures/rx6700xt-x2 > "$log" 2>&1 &
+		"$LEMON" serve --port "$PORT" --backend "${BACKEND:-rocm}" \
+		--sysroot "${SYSROOT:-tests/fixtures/rx6700xt-x2}" ${SERVE_ARGS:-} > "$log" 2>&1 &
 	LPID=$!
 	i=0
-	while ! grep -q "listening on" "$log" && [ $i -lt 300 ]; do
+	while ! grep -q "listening on" "$log" 2>/dev/null && [ $i -lt 300 ]; do
 		kill -0 "$LPID" 2>/dev/null || break
 		sleep 0.1
 		i=$((i + 1))
@@ -134,6 +135,31 @@ if [ "$code" = 200 ] && [ $split = no ] && grep -q "rocm may split a model over 
 else
 	fail $name "$code split=$split argv '$argv' $(grep -E "tiny|split" "$T/l1.log" | head -n 5)"
 fi
+
+unload() {
+	curl -s -m 30 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		"$URL/api/v1/unload" -d "{\"model_name\":\"$1\"}"
+}
+plan() { # MODEL -> "plan|devices|tensor_split|summary" from GET /api/v1/plans
+	curl -s -m 10 "$URL/api/v1/plans" | jq -r --arg m "$1" \
+		'.data[] | select(.id == $m) | "\(.plan)|\(.devices // "")|\(.tensor_split // "")|\(.summary)"'
+}
+# the GPUs are free again (tiny planned a share of ROCm0) once it is gone
+unload tiny > /dev/null
+i=0
+while curl -s -m 5 "$URL/api/v1/health" | jq -e '.loaded | length > 0' > /dev/null && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+
+# --- the plans route shows the placement a load makes: big is split over
+# both GPUs (it said "partial" from the first GPU alone before) ----------
+name=plans_show_split
+p=$(plan big)
+case $p in
+"split|ROCm0,ROCm1|12272,12272|split over ROCm0,ROCm1 (rocm, tensor split 12272,12272, "*) ok $name ;;
+*) fail $name "'$p'" ;;
+esac
 
 # --- big: larger than one GPU, fits both: split by layer ------------------
 name=split_across_two_gpus

@@ -176,6 +176,14 @@ unusable\|*"not believed"*) ok absurd_memory_unusable ;;
 *) fail absurd_memory_unusable "$(wstate "127.0.0.1:$AP")" ;;
 esac
 
+# the plans route shows where a load would place tiny: across both
+# workers (it said "too large" before, from this machine alone)
+p=$(curl -s -m 10 "$URL/api/v1/plans/tiny" | jq -r '"\(.plan)|\(.rpc // "")|\(.summary)"')
+case $p in
+"workers|10.231.1.2:50052,10.231.2.2:50052|across workers 10.231.1.2:50052,10.231.2.2:50052 (tensor split "*) ok plans_show_workers ;;
+*) fail plans_show_workers "'$p'" ;;
+esac
+
 chat() { # MODEL [EXTRA]
 	curl -s -m 60 -H 'Content-Type: application/json' -w '\n%{http_code}' "$URL/v1/chat/completions" \
 		-d "{\"model\":\"$1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":8}"

@@ -199,9 +199,71 @@ static void test_places(void **state) {
   fclose(log);
 }
 
+/* a supervisor whose ROCm candidate spans two GPUs of vram each */
+static struct backends *sup2(uint64_t ram, uint64_t vram, FILE *log) {
+  struct backends_opts o = {0};
+  struct backends *b = NULL;
+  struct lemon_err err = {0};
+
+  o.data_dir = root;
+  o.log = log;
+  o.ram_bytes = ram;
+  snprintf(o.cand[0].kind, sizeof(o.cand[0].kind), "rocm");
+  snprintf(o.cand[0].exe, sizeof(o.cand[0].exe), "/bin/false");
+  o.cand[0].vram_bytes = vram;
+  o.cand[0].n_gpus = 2;
+  snprintf(o.cand[0].gpus[0].device, sizeof(o.cand[0].gpus[0].device),
+           "ROCm0");
+  snprintf(o.cand[0].gpus[1].device, sizeof(o.cand[0].gpus[1].device),
+           "ROCm1");
+  o.cand[0].gpus[0].free_bytes = vram;
+  o.cand[0].gpus[1].free_bytes = vram;
+  snprintf(o.cand[1].kind, sizeof(o.cand[1].kind), "cpu");
+  snprintf(o.cand[1].exe, sizeof(o.cand[1].exe), "/bin/false");
+  o.n_candidates = 2;
+  assert_int_equal(backends_new(&o, &b, &err), 0);
+  return b;
+}
+
+/* the plan is the placement a start makes: a model larger than one GPU
+ * and the RAM is split over both GPUs (not "too large"), with the devices
+ * and tensor split the child would get; one too large for both GPUs and
+ * the RAM is refused with those sizes */
+static void test_places_split(void **state) {
+  FILE *log = fopen("/dev/null", "w");
+  struct backends_model_plan p;
+  struct lemon_err err = {0};
+  struct backends *b;
+
+  (void)state;
+  assert_non_null(log);
+  b = sup2(8 * GIB, 24 * GIB, log);
+  assert_int_equal(backends_plan_model(b, "huge", &p, &err), 0);
+  assert_string_equal(backends_place_name(p.place), "split");
+  assert_string_equal(p.backend, "rocm");
+  assert_string_equal(p.devices, "ROCm0,ROCm1");
+  assert_string_equal(p.tensor_split, "24576,24576");
+  assert_int_equal(p.gpu_layers, 81);
+  assert_string_equal(p.placement,
+                      "split-mode layer over ROCm0,ROCm1, tensor split 24576,24576");
+  /* the small one fits the first GPU: no split, no device list */
+  assert_int_equal(backends_plan_model(b, "small", &p, &err), 0);
+  assert_int_equal(p.place, BACKENDS_PLACE_GPU);
+  assert_string_equal(p.devices, "");
+  backends_free(b);
+
+  b = sup2(8 * GIB, 8 * GIB, log);
+  assert_int_equal(backends_plan_model(b, "huge", &p, &err), 0);
+  assert_int_equal(p.place, BACKENDS_PLACE_TOO_LARGE);
+  assert_non_null(strstr(p.text, "8192 MiB of RAM and 16384 MiB of VRAM"));
+  backends_free(b);
+  fclose(log);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_places),
+      cmocka_unit_test(test_places_split),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,114 @@
+/* where a model goes, decided once for the start of its child and for
+ * the plans route (GET /api/v1/plans) and the check before a load, so
+ * that what the user is shown is what a load does: on the candidate's
+ * first GPU (or the CPU) when it fits there, else over the candidate's
+ * GPUs of one vendor (backends/multigpu.c: split by layers, or another
+ * GPU alone), else across the `lemon worker`s (backends/workers.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "backends/backends-private.h"
+#include "util/str.h"
+
+#define MIB (1024.0 * 1024.0)
+
+void backends_place_snapshot(struct backends *b, int ci,
+			     const struct backends_sup_child *self,
+			     const char *model, struct backends_place_in *in)
+{
+	uint64_t used = 0;
+	int i;
+
+	memset(in, 0, sizeof(*in));
+	in->ci = ci;
+	in->cand = b->o.cand[ci];
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		const struct backends_sup_child *o = &b->child[i];
+
+		if (o == self || o->proc.pid <= 0 || o->cand != ci ||
+		    (self == NULL && strcmp(o->model, model) == 0))
+			continue;
+		used += o->gpu_bytes;
+	}
+	/* RAM in total: other children's shares may be paged out, so they
+	 * never make a model refused */
+	in->ram = b->o.ram_bytes;
+	/* a GPU candidate with none left gets 1 byte so that the plan still
+	 * treats it as a GPU (no layers offloaded) */
+	in->vram = in->cand.vram_bytes;
+	if (in->vram)
+		in->vram = in->vram > used ? in->vram - used : 1;
+}
+
+/* over the candidate's GPUs when the first one alone is too small: a
+ * split; 1 when used,
+ * 0 when not (err then holds the sizes over every GPU when even they
+ * and the RAM are too small) */
+static int over_gpus(const struct backends *b, const struct backends_place_in *in,
+		     const struct backends_gguf_info *info, const char *model,
+		     bool refused, struct backends_placement *out,
+		     struct lemon_err *err)
+{
+	struct backends_split_plan *mg = &out->mg;
+	struct lemon_err e2 = { 0 };
+
+	if (backends_multigpu_plan(info, model, b->o.ctx_size, in->ram,
+				   in->cand.gpus, in->cand.n_gpus, NULL, mg,
+				   &e2) < 0) {
+		if (refused && e2.code == LEMON_ERR_TOO_LARGE)
+			*err = e2;
+		return 0;
+	}
+	if (!mg->split)
+		return 0; /* on one GPU after all: the caller's plan */
+	lemon_err_clear(err);
+	out->on_gpus = true;
+	out->fit = mg->fit;
+	if (mg->split)
+		snprintf(out->text, sizeof(out->text),
+			 "split-mode layer over %.150s, tensor split %.150s",
+			 mg->devices, mg->tensor_split);
+	else
+		snprintf(out->text, sizeof(out->text), "on %.150s", mg->devices);
+	return 1;
+}
+
+int backends_place(struct backends *b, const struct backends_place_in *in,
+		   const char *path, const char *model,
+		   enum backends_place_mode mode, struct backends_placement *out,
+		   struct lemon_err *err)
+{
+	struct backends_gguf_info info;
+	struct backends_fit *fit = &out->fit;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (backends_gguf_read_model(path, &info, err) < 0)
+		return -1;
+	rc = backends_fit_plan(&info, model, b->o.ctx_size, in->ram, in->vram,
+			       fit, err);
+	if (rc < 0 && err->code != LEMON_ERR_TOO_LARGE)
+		return -1;
+	if (in->cand.n_gpus > 1 && (rc < 0 || fit->partial) &&
+	    over_gpus(b, in, &info, model, rc < 0, out, err))
+		return 0;
+	if (rc == 0)
+		return 0;
+	/* too large for this machine: across the workers, when there are
+	 * any (placed anew on each start, so a lost worker is left out) */
+	if (b->o.n_workers == 0)
+		return -1;
+	if (mode == BACKENDS_PLACE_FOR_CHECK) {
+		lemon_err_clear(err);
+		return 0; /* the start asks the workers */
+	}
+	lemon_err_clear(err);
+	if (backends_rpc_plan(b, &info, model, in->vram ? in->vram : in->ram,
+			      mode, &out->rp, err) < 0)
+		return -1;
+	out->fit.ctx = out->rp.ctx;
+	out->fit.ngl = out->rp.ngl;
+	out->fit.need = out->rp.need;
+	lemon_str_copy(out->text, sizeof(out->text), out->rp.placement);
+	return 0;
+}
