@@ -23,14 +23,20 @@
 #include "util/err.h"
 
 #define BACKENDS_NAME_MAX 64 /* model names: 1..63 of [A-Za-z0-9._:-] */
+/* the rule of backends_model_name_valid, as messages state it */
+#define BACKENDS_NAME_RULE \
+	"use 1-63 of A-Z a-z 0-9 . _ : - not starting with '-' or '.', without '..'"
 #define BACKENDS_MAX_CANDIDATES 8
 #define BACKENDS_MAX_CHILDREN 8   /* (model, role) children at once */
 #define BACKENDS_MAX_FALLBACKS 16 /* fallback history kept */
 
 /* ---- local models (backends/models.c, backends/gguf.c) ---------------- */
 
-/* true for 1..63 characters of [A-Za-z0-9._:-], not starting with '.' and
- * never "..": a name can never leave the models directory */
+/* true for 1..63 characters of [A-Za-z0-9._:-], not starting with '.' or
+ * '-' and never "..": a name can never leave the models directory, nor
+ * be taken for an option where it meets a command line. The store still
+ * removes an entry an older lemon accepted with a leading '-'
+ * (backends_delete_model); nothing else takes such a name. */
 bool backends_model_name_valid(const char *name);
 
 /* lemon's data directory: data_dir when given, else $XDG_DATA_HOME/lemon,
@@ -521,7 +527,9 @@ bool backends_pulls_cancelled(const struct backends *b);
  * unfinished pull) under the name's pull lock; INVALID_ARG for a bad name,
  * NOT_FOUND when absent, BUSY while a pull or an import of the name runs
  * (it is refused, not waited for). Unloading a running child first is the
- * caller's job. */
+ * caller's job. A name an older lemon accepted with a leading '-' is
+ * taken here, and only here, so that such an entry can be removed; the
+ * server's routes refuse it before (only `lemon rm -- NAME` reaches it). */
 int backends_delete_model(const char *data_dir, const char *name,
 			  struct lemon_err *err);
 

@@ -22,7 +22,9 @@ bool backends_model_name_valid(const char *name)
 	if (name == NULL)
 		return false;
 	n = strnlen(name, BACKENDS_NAME_MAX);
-	if (n == 0 || n >= BACKENDS_NAME_MAX || name[0] == '.' ||
+	/* a leading '-' reads as an option wherever a name meets argv or a
+	 * shell (`rm -rf`, `--help`); a leading '.' hides the file */
+	if (n == 0 || n >= BACKENDS_NAME_MAX || name[0] == '.' || name[0] == '-' ||
 	    strstr(name, "..") != NULL)
 		return false;
 	/* NAME.mmproj.gguf is NAME's vision projector, never a model */

@@ -21,8 +21,7 @@
 #include "util/fs.h"
 #include "util/str.h"
 
-#define BAD_NAME_FMT \
-	"invalid model name '%.64s': use 1-63 of A-Z a-z 0-9 . _ : - without '..'"
+#define BAD_NAME_FMT "invalid model name '%.64s': " BACKENDS_NAME_RULE
 /* an older lemon unlinked lock files: retrying on a replaced one is
  * bounded, since each round means another process made progress */
 #define LOCK_TRIES 16
@@ -40,14 +39,25 @@ static int join(char *out, size_t cap, struct lemon_err *err, const char *dir,
 	return 0;
 }
 
-int backends_store_paths(const char *data_dir, const char *name,
-			 struct backends_store_paths *p, struct lemon_err *err)
+/* a name only an older lemon accepted: valid but for its leading '-'
+ * (such an entry on disk can still be removed, `lemon rm -- -rf`) */
+static bool legacy_name(const char *name)
+{
+	char probe[BACKENDS_NAME_MAX];
+
+	if (name == NULL || name[0] != '-' ||
+	    !lemon_str_copy(probe, sizeof(probe), name))
+		return false;
+	probe[0] = 'x';
+	return backends_model_name_valid(probe);
+}
+
+/* the paths of a name already checked */
+static int make_paths(const char *data_dir, const char *name,
+		      struct backends_store_paths *p, struct lemon_err *err)
 {
 	char base[4000];
 
-	if (!backends_model_name_valid(name))
-		return lemon_err_set(err, LEMON_ERR_INVALID_ARG, BAD_NAME_FMT,
-				     name ? name : "");
 	lemon_str_copy(p->name, sizeof(p->name), name);
 	if (backends_data_dir(data_dir, base, sizeof(base), err) < 0 ||
 	    join(p->models, sizeof(p->models), err, base, "", "models", "") < 0 ||
@@ -63,6 +73,15 @@ int backends_store_paths(const char *data_dir, const char *name,
 		 ".import") < 0)
 		return -1;
 	return 0;
+}
+
+int backends_store_paths(const char *data_dir, const char *name,
+			 struct backends_store_paths *p, struct lemon_err *err)
+{
+	if (!backends_model_name_valid(name))
+		return lemon_err_set(err, LEMON_ERR_INVALID_ARG, BAD_NAME_FMT,
+				     name ? name : "");
+	return make_paths(data_dir, name, p, err);
 }
 
 /* ---- the per-name lock --------------------------------------------------- */
@@ -390,7 +409,8 @@ int backends_delete_model(const char *data_dir, const char *name,
 	bool found;
 	int fd, rc = 0;
 
-	if (backends_store_paths(data_dir, name, &p, err) < 0)
+	if (legacy_name(name) ? make_paths(data_dir, name, &p, err) < 0 :
+				backends_store_paths(data_dir, name, &p, err) < 0)
 		return -1;
 	found = exists(p.file) || exists(p.dir);
 	/* nothing at all: no lock file is created for a name never used */

@@ -308,7 +308,7 @@ int cli_cmd_run(int argc, char **argv)
 		"  chats with MODEL through the running server; reads prompts from stdin\n"
 		"  one a line (/bye or end of input ends the chat) unless PROMPT is given;\n"
 		"  --max-tokens caps each answer (default: until the model stops); '--'\n"
-		"  ends the options, for a MODEL that starts with '-'";
+		"  ends the options (a MODEL never starts with '-')";
 	struct lemon_err err = { 0 };
 	struct cli_target t;
 	int64_t max_tokens = -1;
@@ -334,6 +334,12 @@ int cli_cmd_run(int argc, char **argv)
 		argc--;
 	} else if (argc < 2 || argv[1][0] == '-') {
 		return usage_err(usage);
+	}
+	/* refused here, not only by the server: the name came from argv */
+	if (!backends_model_name_valid(argv[1])) {
+		lemon_err_set(&err, LEMON_ERR_INVALID_ARG, "invalid model name '%.64s': %s",
+			      argv[1], BACKENDS_NAME_RULE);
+		return cli_fail(&err);
 	}
 	if (load_model(&t, argv[1], &err) < 0)
 		return cli_fail(&err);

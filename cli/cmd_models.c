@@ -94,8 +94,8 @@ static void pull_usage(FILE *out)
 		"  $XDG_CONFIG_HOME/lemon/models.json) is downloaded from\n"
 		"  $HF_ENDPOINT (default https://huggingface.co), HF_TOKEN sent when set;\n"
 		"  --file imports a local GGUF file as NAME instead, and --mmproj its\n"
-		"  vision projector (a CLIP GGUF) beside it. '--' ends the\n"
-		"  options, for a NAME that starts with '-'. --progress: a bar (auto: when\n"
+		"  vision projector (a CLIP GGUF) beside it. A NAME never starts with\n"
+		"  '-' or '.'. --progress: a bar (auto: when\n"
 		"  stderr is a terminal), JSON lines on stderr (auto: otherwise) or none\n");
 }
 
@@ -107,11 +107,12 @@ struct model_args {
 	const char *progress; /* pull --progress MODE */
 };
 
-/* [--data-dir DIR] [--file PATH] [--] NAME in any order. Model names may
- * start with '-' (backends_model_name_valid allows it), so such a name is
- * given after "--"; before it, anything that starts with '-' is an option
- * and an unknown one is a usage error, never a name. Returns 0, 1 for
- * --help, -1 for a usage error. */
+/* [--data-dir DIR] [--file PATH] [--] NAME in any order. Before "--",
+ * anything that starts with '-' is an option and an unknown one is a
+ * usage error, never a name. Model names never start with '-'
+ * (backends_model_name_valid), but an older lemon allowed it: `lemon rm
+ * -- -rf` removes such an entry, and pull refuses such a name after "--"
+ * as the store does. Returns 0, 1 for --help, -1 for a usage error. */
 static int model_args(int argc, char **argv, bool with_file,
 		      struct model_args *a)
 {
@@ -208,7 +209,8 @@ int cli_cmd_rm(int argc, char **argv)
 		fprintf(p > 0 ? stdout : stderr,
 			"usage: lemon rm [--data-dir DIR] [--] NAME\n"
 			"  removes the model NAME from the local store; '--' ends the\n"
-			"  options, for a NAME that starts with '-'\n");
+			"  options, for an entry an older lemon stored under a NAME that\n"
+			"  starts with '-' (no longer accepted anywhere else)\n");
 		return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}
 	if (backends_delete_model(a.data_dir, a.name, &err) < 0)

@@ -31,11 +31,13 @@ static const struct {
 	{ "vision", COMPAT_MODEL_VISION },
 };
 
+/* backends_model_name_valid's rule (a later layer's, so restated): a
+ * registry name is what `lemon pull NAME` takes */
 static bool name_ok(const char *s)
 {
 	size_t i, n = strlen(s);
 
-	if (n == 0 || n >= 64 || s[0] == '.' || strstr(s, "..") != NULL)
+	if (n == 0 || n >= 64 || s[0] == '.' || s[0] == '-' || strstr(s, "..") != NULL)
 		return false;
 	for (i = 0; i < n; i++) {
 		char c = s[i];
@@ -318,7 +320,7 @@ static int parse_entry(struct compat_ctx *ctx, const cJSON *o, int pos,
 	    !lemon_str_copy(m->name, sizeof(m->name), name->valuestring) ||
 	    !name_ok(m->name))
 		return compat_bad(ctx, err,
-				  "every model needs a 'name' of 1-63 of A-Z a-z 0-9 . _ : - without '..' (got '%.64s')",
+				  "every model needs a 'name' of 1-63 of A-Z a-z 0-9 . _ : - not starting with '-' or '.', without '..' (got '%.64s')",
 				  cJSON_IsString(name) ? name->valuestring : "");
 	ctx->entry = m->name;
 	if (compat_check_keys(ctx, o, model_fields, NFIELDS(model_fields), err) ||

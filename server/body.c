@@ -141,10 +141,8 @@ static int model(const cJSON *root, const char *const *keys, size_t n, struct se
 		char shown[72];
 
 		server_body_clip(shown, sizeof(shown), v->valuestring, strlen(v->valuestring));
-		return server_body_fail(
-			e, SERVER_BODY_NAME, keys[i],
-			"invalid model name '%s': use 1-63 of A-Z a-z 0-9 . _ : - without '..'",
-			shown);
+		return server_body_fail(e, SERVER_BODY_NAME, keys[i],
+					"invalid model name '%s': " BACKENDS_NAME_RULE, shown);
 	}
 	return 0;
 }

@@ -27,7 +27,12 @@
 #   one left by an install killed mid-download (SIGKILL) is removed by the
 #   next install before it begins, even one that then fails at once (its
 #   manifest unreachable); the next complete install succeeds from the
-#   kept .part and leaves none.
+#   kept .part and leaves none;
+# - model names never start with '-' (nor '.'): every route that takes a
+#   model (OpenAI chat, Anthropic messages, Ollama chat, pull and delete in
+#   both flavours) answers 400 in its own error shape naming the rule, and
+#   an entry an older lemon stored as -rf.gguf is not served, not deleted
+#   over HTTP, and removed by `lemon rm -- -rf`.
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on failure.
 set -u
 
@@ -72,6 +77,8 @@ unset LEMON_LLAMA_SERVER LEMON_LLAMA_SERVER_CPU LEMON_API_KEY LEMON_PORT LEMON_H
 # a stored model that is not a GGUF
 mkdir -p "$T/data/lemon/models"
 printf 'this is not a gguf header, only text that is long enough\n' > "$T/data/lemon/models/broken.gguf"
+# an entry an older lemon accepted under a name that reads as an option
+printf 'stored by an older lemon\n' > "$T/data/lemon/models/-rf.gguf"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
@@ -103,6 +110,38 @@ elif grep -q "$T" "$T/logs"; then
 	fail logs_hide_data_dir "$(grep "$T" "$T/logs" | head -n 1)"
 else
 	ok logs_hide_data_dir
+fi
+
+# --- model names starting with '-': 400 in each route's shape, naming the
+# rule; the legacy entry stays until `lemon rm -- -rf`
+dash() { # NAME METHOD PATH BODY JQ-CHECK
+	code=$(curl -s -o "$T/dash" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $KEY" \
+		-H 'Content-Type: application/json' -H 'anthropic-version: 2023-06-01' -d "$4" "$URL$3")
+	if [ "$code" = 400 ] && jq -e "$5" "$T/dash" > /dev/null 2>&1; then
+		ok "$1"
+	else
+		fail "$1" "status $code: $(head -c 300 "$T/dash")"
+	fi
+}
+MSG='{"role":"user","content":"hi"}'
+RULE="test(\"invalid model name '(-rf|--help)'.*not starting with '-'\")"
+dash dash_name_openai_chat POST /v1/chat/completions "{\"model\":\"-rf\",\"messages\":[$MSG]}" \
+	".error.code == \"invalid_model_name\" and (.error.message | $RULE)"
+dash dash_name_anthropic POST /v1/messages "{\"model\":\"--help\",\"max_tokens\":8,\"messages\":[$MSG]}" \
+	".type == \"error\" and (.error.message | $RULE)"
+dash dash_name_ollama_chat POST /api/chat "{\"model\":\"-rf\",\"messages\":[$MSG]}" ".error | $RULE"
+# the pull and delete routes answer every bad argument as invalid_value
+dash dash_name_pull POST /api/v1/pull '{"model_name":"--help"}' \
+	".error.code == \"invalid_value\" and (.error.message | $RULE)"
+dash dash_name_ollama_pull POST /api/pull '{"model":"-rf"}' ".error | $RULE"
+dash dash_name_delete POST /api/v1/delete '{"model_name":"-rf"}' \
+	".error.code == \"invalid_value\" and (.error.message | $RULE)"
+dash dash_name_ollama_delete DELETE /api/delete '{"model":"-rf"}' ".error | $RULE"
+if [ -e "$T/data/lemon/models/-rf.gguf" ] && "$LEMON" rm -- -rf > "$T/rm.out" 2>&1 &&
+	[ ! -e "$T/data/lemon/models/-rf.gguf" ]; then
+	ok dash_name_legacy_rm
+else
+	fail dash_name_legacy_rm "$(cat "$T/rm.out" 2>/dev/null; ls -a "$T/data/lemon/models")"
 fi
 
 # --- the worker endpoint against a client that drips its request head

@@ -12,8 +12,10 @@
 #              registry pull (single file and one part of a split model),
 #              the message naming the expected and the actual size
 #  fifo        `pull --file` of a FIFO returns at once with an error
-#  dash-name   `lemon rm -- -rf` removes the model named -rf; `lemon rm -rf`
-#              is a usage error, not a name; pull --file and run take "--"
+#  dash-name   names never start with '-': `lemon rm -rf` is a usage
+#              error, not a name; `lemon rm -- -rf` removes an entry an
+#              older lemon stored as -rf.gguf; pull --file, a registry pull,
+#              a user's models.json entry and run refuse such a name
 #  shutdown    a pull running in `lemon serve` is cancelled when the server
 #              shuts down, its .part kept, and the next pull resumes it
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on any failure.
@@ -254,7 +256,9 @@ else
 	fail fifo "rc $rc (124: it hung): $(cat "$T/err")"
 fi
 
-# 6. names may start with '-': after "--" they are names, before it options
+# 6. names never start with '-' (they read as options wherever a name meets
+# a command line); before "--" such an argument is an option, after it a
+# name that only rm takes, for an entry an older lemon stored
 mkdir -p "$MODELS"
 cp "$TINY" "$MODELS/-rf.gguf"
 "$LEMON" rm -rf >"$T/out" 2>"$T/err"
@@ -270,19 +274,37 @@ if "$LEMON" rm -- -rf >"$T/out" 2>"$T/err" && [ ! -e "$MODELS/-rf.gguf" ] &&
 else
 	fail dash-name-rm "$(cat "$T/err")"
 fi
-if "$LEMON" pull --file "$TINY" -- -x >"$T/out" 2>"$T/err" && [ -e "$MODELS/-x.gguf" ] &&
-	"$LEMON" list | grep -q '^-x ' && "$LEMON" rm -- -x >/dev/null 2>&1 &&
-	[ ! -e "$MODELS/-x.gguf" ]; then
+NAME_RULE="not starting with '-' or '.'"
+if "$LEMON" pull --file "$TINY" -- -x >"$T/out" 2>"$T/err"; then
+	fail dash-name-import "imported as -x"
+elif grep -q "invalid model name '-x'.*$NAME_RULE" "$T/err" && [ ! -e "$MODELS/-x.gguf" ] &&
+	! ls -a "$MODELS" | grep -q -- '-x'; then
 	ok dash-name-import
 else
-	fail dash-name-import "$(cat "$T/err")"
+	fail dash-name-import "$(cat "$T/err"; ls -a "$MODELS")"
+fi
+if "$LEMON" pull -- --help >"$T/out" 2>"$T/err"; then
+	fail dash-name-pull "pulled --help"
+elif grep -q "invalid model name '--help'.*$NAME_RULE" "$T/err"; then
+	ok dash-name-pull
+else
+	fail dash-name-pull "$(cat "$T/err")"
+fi
+# a user's registry entry named -x is refused where it is read, naming it
+jq '.models += [(.models[] | select(.name == "tiny") | .name = "-x")]' "$T/models.json" >"$T/dash.json"
+if LEMON_MODELS_JSON=$T/dash.json "$LEMON" pull tiny >"$T/out" 2>"$T/err"; then
+	fail dash-name-registry "a registry with an entry named -x was used"
+elif grep -q "dash.json.*$NAME_RULE.*(got '-x')" "$T/err"; then
+	ok dash-name-registry
+else
+	fail dash-name-registry "$(cat "$T/err")"
 fi
 
-# lemon run takes such a name after "--" too (no server here: the name got
-# past the option parser when the answer is about the server, not usage)
+# lemon run refuses such a name before it asks any server (none runs here)
 "$LEMON" run --port "$(free_port)" -- -x hello >"$T/out" 2>"$T/err"
 rc=$?
-if [ $rc -ne 0 ] && [ $rc -ne 2 ] && grep -q "no lemon server is running" "$T/err"; then
+if [ $rc -ne 0 ] && grep -q "invalid model name '-x'.*$NAME_RULE" "$T/err" &&
+	! grep -q "no lemon server is running" "$T/err"; then
 	ok dash-name-run
 else
 	fail dash-name-run "rc $rc: $(cat "$T/err")"

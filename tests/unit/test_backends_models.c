@@ -28,6 +28,11 @@ static void test_names(void **state)
 	assert_false(backends_model_name_valid("a/b"));
 	assert_false(backends_model_name_valid("a..b"));
 	assert_false(backends_model_name_valid(".hidden"));
+	/* read as options where a name meets a command line */
+	assert_false(backends_model_name_valid("-rf"));
+	assert_false(backends_model_name_valid("--help"));
+	assert_false(backends_model_name_valid("-"));
+	assert_true(backends_model_name_valid("a-"));
 	assert_false(backends_model_name_valid("sp ace"));
 	assert_false(backends_model_name_valid("nul\x01"));
 	memset(long_name, 'a', sizeof(long_name) - 1);

@@ -120,17 +120,22 @@ static void test_layout(void **state)
 	char want[256];
 
 	(void)state;
-	assert_int_equal(backends_store_paths(root, "-rf", &p, &err), 0);
-	snprintf(want, sizeof(want), "%s/-rf.gguf", models);
+	assert_int_equal(backends_store_paths(root, "x-rf", &p, &err), 0);
+	snprintf(want, sizeof(want), "%s/x-rf.gguf", models);
 	assert_string_equal(p.file, want);
-	snprintf(want, sizeof(want), "%s/-rf", models);
+	snprintf(want, sizeof(want), "%s/x-rf", models);
 	assert_string_equal(p.dir, want);
-	snprintf(want, sizeof(want), "%s/.pull--rf", models);
+	snprintf(want, sizeof(want), "%s/.pull-x-rf", models);
 	assert_string_equal(p.staging, want);
-	snprintf(want, sizeof(want), "%s/.pull--rf.lock", models);
+	snprintf(want, sizeof(want), "%s/.pull-x-rf.lock", models);
 	assert_string_equal(p.lock, want);
-	snprintf(want, sizeof(want), "%s/.pull--rf.new", models);
+	snprintf(want, sizeof(want), "%s/.pull-x-rf.new", models);
 	assert_string_equal(p.next, want);
+	/* a name that reads as an option is no name */
+	assert_int_equal(backends_store_paths(root, "-rf", &p, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "not starting with '-'"));
+	lemon_err_clear(&err);
 	assert_int_equal(backends_store_paths(root, "../x", &p, &err), -1);
 	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
 	lemon_err_clear(&err);
@@ -487,6 +492,29 @@ static void test_delete_staging(void **state)
 	assert_false(exists(p.staging));
 }
 
+/* an entry an older lemon stored under a name starting with '-' is
+ * removed by name (`lemon rm -- -rf`); nothing is created for one absent,
+ * and a name that was never valid stays refused */
+static void test_delete_legacy_dash(void **state)
+{
+	struct lemon_err err = { 0 };
+	char path[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/-rf.gguf", models);
+	write_file(path, "legacy", 6);
+	assert_int_equal(backends_delete_model(root, "-rf", &err), 0);
+	assert_false(exists(path));
+	assert_int_equal(backends_delete_model(root, "-rf", &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_NOT_FOUND);
+	lemon_err_clear(&err);
+	assert_int_equal(backends_delete_model(root, "-..", &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+	lemon_err_clear(&err);
+	assert_int_equal(backends_delete_model(root, "-a/b", &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_import_refusals),
 		cmocka_unit_test(test_import_sparse),
 		cmocka_unit_test(test_delete_staging),
+		cmocka_unit_test(test_delete_legacy_dash),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -171,6 +171,9 @@ static void test_malformed(void **state)
 	expect_bad("{}", "needs a 'name'");
 	expect_bad(E("\"../../etc/passwd\"", "\"a/b\"", F1, L1), "needs a 'name'");
 	expect_bad(E("\".hidden\"", "\"a/b\"", F1, L1), "needs a 'name'");
+	/* names that read as options, shipped or the user's own */
+	expect_bad(E("\"-rf\"", "\"a/b\"", F1, L1), "not starting with '-' or '.'");
+	expect_bad(E("\"--help\"", "\"a/b\"", F1, L1), "(got '--help')");
 	expect_bad(E("\"a/b\"", "\"a/b\"", F1, L1), "needs a 'name'");
 	expect_bad(E("\"x\"", "\"a\"", F1, L1), "repo 'a'");
 	expect_bad(E("\"x\"", "\"a/../b\"", F1, L1), "repo 'a/../b'");
@@ -320,6 +323,11 @@ static void test_user_keys_checked(void **state)
 	/* the well-formed document loads */
 	assert_int_equal(load_user(USER("[{\"file\":\"m.gguf\",\"sha256\":" SHA "}]", ""),
 				   path, sizeof(path), &err), 0);
+	/* a user's name that reads as an option */
+	expect_user_bad("{\"schema\":1,\"models\":[{\"name\":\"-rf\",\"recipe\":\"llamacpp\","
+			"\"repo\":\"me/m\",\"files\":[{\"file\":\"m.gguf\"}],\"labels\":[\"llm\"],"
+			"\"source\":\"mine\"}]}",
+			"(got '-rf')");
 	expect_user_bad(USER("[{\"file\":\"m.gguf\",\"sha265\":" SHA "}]", ""),
 			"entry 'mine': unknown key 'sha265'");
 	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]", ",\"lables\":[\"llm\"]"),
