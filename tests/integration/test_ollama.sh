@@ -33,10 +33,7 @@ trap 'exit 1' INT TERM
 need_lemon
 need_bundle
 need_tiny_model
-if [ ! -d tests/node/node_modules/ollama ]; then
-	(cd tests/node && npm ci --silent > /dev/null 2>&1) ||
-		{ echo "FAIL setup: npm ci in tests/node"; exit 1; }
-fi
+need_node_modules ollama
 
 # wait_port FILE: the first line of FILE once a server has written it
 wait_port() {

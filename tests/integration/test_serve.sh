@@ -113,6 +113,14 @@ else
 	exit 1
 fi
 
+# the clients run on a node they support (tests/node pins Node 22)
+name=node_meets_client_engines
+if (cd tests/node && timeout 30 node --test engines.test.mjs > "$T/eng.out" 2>&1); then
+	ok "$name (node $(cd tests/node && node --version))"
+else
+	fail $name "$(grep -m 3 'node v\?[0-9]\|wants' "$T/eng.out" | head -c 400)"
+fi
+
 name=openai_node_client
 if (cd tests/node && LEMON_URL=$URL LEMON_KEY=$KEY LEMON_MODEL=tiny LEMON_EMBD=64 \
 	timeout 120 node --test serve.test.mjs > "$T/node.out" 2>&1); then
