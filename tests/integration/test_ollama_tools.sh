@@ -296,6 +296,16 @@ else
 	fail $name "$(cat "$T/t5")"
 fi
 
+# what an Ollama client reads before it sends tools: the loaded child's template
+name=show_tool_model
+post /api/show '{"model":"toolcall"}' > "$T/s2"
+if [ "$(code "$T/s2")" = 200 ] &&
+   body "$T/s2" | jq -e '(.template | contains("<tool_call>")) and (.capabilities | index("tools") != null and index("completion") != null)' > /dev/null; then
+	ok $name
+else
+	fail $name "$(head -c 300 "$T/s2")"
+fi
+
 # format as response_format: the child's grammar forces the schema's only value
 name=format_schema_to_response_format
 post /api/chat '{"model":"toolcall","stream":false,"messages":[{"role":"user","content":"x"}],
