@@ -8,8 +8,9 @@ copied from llama.cpp's models/ggml-vocab-qwen2.gguf, plus Qwen2.5's added
 tokens <tool_call> 151657, </tool_call> 151658, <tool_response> 151665 and
 </tool_response> 151666 in place of padding, and <|im_end|> as EOS) and
 llama.cpp's models/templates/Qwen-Qwen2.5-7B-Instruct.jinja, which the
-server's template analysis reads as a Hermes-style JSON tool format whose
-lazy grammar is triggered by <tool_call>.
+server's template analysis (common/chat-auto-parser*.cpp) reads as a JSON
+tool format: chat format peg-native, a lazy grammar triggered by the text
+"<tool_call>\n" (strict from the first token under tool_choice "required").
 
 How the weights decide (one layer, one attention head, FFN all zero):
 - every token embedding is a constant "bias" component plus one component
@@ -20,14 +21,18 @@ How the weights decide (one layer, one attention head, FFN all zero):
 - the attention head looks for two markers in the whole context, the
   <tool_response> token (a tool result was rendered) and the token
   "Paris" without a leading space (the argument of a replayed call
-  {"city": "Paris"}; a user's " Paris" is another token): the query is
+  {"city": "Paris"}; a user's " Paris" is another token, but a message
+  that starts with the word would count): the query is
   constant, only marker tokens have a key (in the slowest rotary pair, so
   the score hardly moves with distance), and their values write the
   fraction of markers of each kind into two residual components;
-- no marker: after the prompt's final newline <tool_call> wins, the lazy
-  grammar fires and the bigram table then writes
-  {"name":"get_weather","arguments":{"city":"Paris"}} (where the grammar
-  fixes a token the table's choice is simply the best allowed one);
+- no marker: after the prompt's final newline <tool_call> wins, then a
+  double newline (so the trigger's text is complete and the single
+  newline stays unique to the prompt's end), the lazy grammar fires and
+  the bigram table writes {"name":"get_weather","arguments":{"city":"Paris"}}
+  (where the grammar fixes a token the table's choice is simply the best
+  allowed one); without tools (no grammar) the same text comes once and
+  the answer ends;
 - a tool result and the replayed call: "It is sunny.";
   a tool result without the call (a client or lemon dropped the assistant's
   tool_calls): "Unknown call."; the call without its result:
