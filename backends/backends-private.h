@@ -97,7 +97,9 @@ struct backends_sup_child {
 	int n_gpu_layers;   /* of the running child, -1: all/default */
 	int slots;          /* the running child's --parallel */
 	int crashes;        /* exits while ready since the slot was taken */
-	uint64_t gpu_bytes; /* its planned share of the device's memory */
+	/* its planned share of each of its candidate's GPUs (index 0: the
+	 * candidate's own device; cand.gpus order when it spans several) */
+	uint64_t gpu_used[BACKENDS_MAX_SPLIT_GPUS];
 	char placement[400]; /* across workers or GPUs: what the plan said */
 	struct backends_proc proc;
 	char reason[400];
@@ -192,13 +194,13 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 		      enum backends_place_mode mode,
 		      struct backends_rpc_placement *out, struct lemon_err *err);
 
-/* what is free for a model on candidate ci (place.c): RAM, and the first
- * GPU's memory less what the other loaded children of that candidate
- * were planned to hold. self: the child being started (left out); NULL:
- * every child of model is left out */
+/* what is free for a model on candidate ci (place.c): RAM, the first
+ * GPU's memory and each spanned GPU's, less what the other loaded
+ * children of that candidate were planned to hold there. self: the child
+ * being started (left out); NULL: every child of model is left out */
 struct backends_place_in {
 	int ci;
-	struct backends_candidate cand;
+	struct backends_candidate cand; /* gpus[].free_bytes: what is left */
 	uint64_t ram;
 	uint64_t vram; /* the first GPU's left (1 when none left); 0: CPU */
 };
@@ -209,6 +211,7 @@ struct backends_placement {
 	bool on_gpus;                  /* mg: a split, or another single GPU */
 	struct backends_split_plan mg;
 	struct backends_rpc_placement rp; /* rp.n_workers > 0: on workers */
+	uint64_t used[BACKENDS_MAX_SPLIT_GPUS]; /* bytes per GPU, as gpu_used */
 	char text[400];                /* placement for health and plans */
 };
 

@@ -160,12 +160,17 @@ struct backends_split_plan {
 	char tensor_split[BACKENDS_MAX_SPLIT_GPUS * 21]; /* MiB free each */
 	struct backends_fit fit; /* over the devices' memory together */
 	char text[600];         /* the plan, for the log and the user */
+	/* per device used: its index in the gpus given and the bytes of
+	 * the model planned on it (in proportion to its free memory) */
+	int idx[BACKENDS_MAX_SPLIT_GPUS];
+	uint64_t bytes[BACKENDS_MAX_SPLIT_GPUS];
 };
 
 /* the model on the largest GPU alone when it fits there; else split by
  * layers over every GPU of the first listed GPU's vendor (only: a
- * --device list, "" or NULL for all), in proportion to their free
- * memory, partially offloaded when even together they are too small;
+ * --device list, "" or NULL for all) that has at least 1 MiB free, in
+ * proportion to their free memory, partially offloaded when even
+ * together they are too small;
  * TOO_LARGE when it fits nowhere with ram; NOT_FOUND without a GPU */
 int backends_multigpu_plan(const struct backends_gguf_info *m,
 			   const char *name, int ctx, uint64_t ram,

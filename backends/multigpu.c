@@ -46,13 +46,15 @@ int backends_multigpu_plan(const struct backends_gguf_info *m,
 	struct backends_fit fit;
 	uint64_t total = 0, best = 0;
 	size_t dpos = 0, tpos = 0, vlen = 0;
-	int i, n = 0, largest = -1;
+	int i, n = 0, largest = -1, at[BACKENDS_MAX_SPLIT_GPUS];
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < n_gpus && n < BACKENDS_MAX_SPLIT_GPUS; i++) {
 		const struct backends_gpu_mem *g = &gpus[i];
 
-		if (g->device[0] == 0 || (only && only[0] && !listed(only, g->device)))
+		/* a GPU that other children have filled takes no layers */
+		if (g->device[0] == 0 || g->free_bytes < (1u << 20) ||
+		    (only && only[0] && !listed(only, g->device)))
 			continue;
 		/* one vendor: the first GPU kept names it */
 		if (n == 0)
@@ -60,6 +62,7 @@ int backends_multigpu_plan(const struct backends_gguf_info *m,
 		else if (vendor_len(g->device) != vlen ||
 			 strncmp(g->device, use[0]->device, vlen) != 0)
 			continue;
+		at[n] = i;
 		use[n++] = g;
 	}
 	if (n == 0)
@@ -80,12 +83,18 @@ int backends_multigpu_plan(const struct backends_gguf_info *m,
 	    !fit.partial) {
 		out->n_devices = 1;
 		lemon_str_copy(out->devices, sizeof(out->devices), use[largest]->device);
+		out->idx[0] = at[largest];
+		out->bytes[0] = fit.need;
 	} else {
 		if (backends_fit_plan(m, name, ctx, ram, total ? total : 1, &fit, err) < 0)
 			return -1;
 		out->n_devices = n;
 		out->split = n > 1;
 		for (i = 0; i < n; i++) {
+			out->idx[i] = at[i];
+			/* the GPUs' part of the model, in their proportions */
+			out->bytes[i] = (uint64_t)((double)(fit.need < total ? fit.need : total) *
+						   ((double)use[i]->free_bytes / (double)total));
 			dpos += (size_t)snprintf(out->devices + dpos,
 						 sizeof(out->devices) - dpos, "%s%s",
 						 i ? "," : "", use[i]->device);

@@ -3,7 +3,10 @@
  * that what the user is shown is what a load does: on the candidate's
  * first GPU (or the CPU) when it fits there, else over the candidate's
  * GPUs of one vendor (backends/multigpu.c: split by layers, or another
- * GPU alone), else across the `lemon worker`s (backends/workers.c). */
+ * GPU alone), else across the `lemon worker`s (backends/workers.c). What
+ * is free on each GPU is what detection saw less the shares the other
+ * loaded children were planned to hold there, so a second model does not
+ * get a split that overcommits the GPUs. */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,8 +19,8 @@ void backends_place_snapshot(struct backends *b, int ci,
 			     const struct backends_sup_child *self,
 			     const char *model, struct backends_place_in *in)
 {
-	uint64_t used = 0;
-	int i;
+	uint64_t used[BACKENDS_MAX_SPLIT_GPUS] = { 0 };
+	int i, k;
 
 	memset(in, 0, sizeof(*in));
 	in->ci = ci;
@@ -28,7 +31,8 @@ void backends_place_snapshot(struct backends *b, int ci,
 		if (o == self || o->proc.pid <= 0 || o->cand != ci ||
 		    (self == NULL && strcmp(o->model, model) == 0))
 			continue;
-		used += o->gpu_bytes;
+		for (k = 0; k < BACKENDS_MAX_SPLIT_GPUS; k++)
+			used[k] += o->gpu_used[k];
 	}
 	/* RAM in total: other children's shares may be paged out, so they
 	 * never make a model refused */
@@ -37,11 +41,16 @@ void backends_place_snapshot(struct backends *b, int ci,
 	 * treats it as a GPU (no layers offloaded) */
 	in->vram = in->cand.vram_bytes;
 	if (in->vram)
-		in->vram = in->vram > used ? in->vram - used : 1;
+		in->vram = in->vram > used[0] ? in->vram - used[0] : 1;
+	for (k = 0; k < in->cand.n_gpus && k < BACKENDS_MAX_SPLIT_GPUS; k++) {
+		struct backends_gpu_mem *g = &in->cand.gpus[k];
+
+		g->free_bytes = g->free_bytes > used[k] ? g->free_bytes - used[k] : 0;
+	}
 }
 
 /* over the candidate's GPUs when the first one alone is too small: a
- * split; 1 when used,
+ * split, or the whole model on another GPU that holds it; 1 when used,
  * 0 when not (err then holds the sizes over every GPU when even they
  * and the RAM are too small) */
 static int over_gpus(const struct backends *b, const struct backends_place_in *in,
@@ -51,6 +60,7 @@ static int over_gpus(const struct backends *b, const struct backends_place_in *i
 {
 	struct backends_split_plan *mg = &out->mg;
 	struct lemon_err e2 = { 0 };
+	int i;
 
 	if (backends_multigpu_plan(info, model, b->o.ctx_size, in->ram,
 				   in->cand.gpus, in->cand.n_gpus, NULL, mg,
@@ -59,11 +69,13 @@ static int over_gpus(const struct backends *b, const struct backends_place_in *i
 			*err = e2;
 		return 0;
 	}
-	if (!mg->split)
-		return 0; /* on one GPU after all: the caller's plan */
+	if (!mg->split && (mg->n_devices != 1 || mg->idx[0] == 0))
+		return 0; /* the first GPU after all: the caller's plan */
 	lemon_err_clear(err);
 	out->on_gpus = true;
 	out->fit = mg->fit;
+	for (i = 0; i < mg->n_devices; i++)
+		out->used[mg->idx[i]] = mg->bytes[i];
 	if (mg->split)
 		snprintf(out->text, sizeof(out->text),
 			 "split-mode layer over %.150s, tensor split %.150s",
@@ -92,8 +104,12 @@ int backends_place(struct backends *b, const struct backends_place_in *in,
 	if (in->cand.n_gpus > 1 && (rc < 0 || fit->partial) &&
 	    over_gpus(b, in, &info, model, rc < 0, out, err))
 		return 0;
-	if (rc == 0)
+	if (rc == 0) {
+		if (in->vram)
+			out->used[0] = fit->partial && fit->need > in->vram ?
+					       in->vram : fit->need;
 		return 0;
+	}
 	/* too large for this machine: across the workers, when there are
 	 * any (placed anew on each start, so a lost worker is left out) */
 	if (b->o.n_workers == 0)

@@ -190,12 +190,12 @@ static void apply_placement(struct backends *b, struct backends_sup_child *c,
 			    struct backends_spawn *s)
 {
 	const struct backends_candidate *cand = &in->cand;
+	int k;
 
 	s->ctx_size = pl->fit.ctx;
 	s->n_gpu_layers = pl->fit.ngl;
 	c->n_gpu_layers = pl->fit.n_gpu_layers;
-	c->gpu_bytes = in->vram == 0 ? 0 : pl->fit.partial && pl->fit.need > in->vram ?
-		       in->vram : pl->fit.need;
+	memcpy(c->gpu_used, pl->used, sizeof(c->gpu_used));
 	lemon_str_copy(c->placement, sizeof(c->placement), pl->text);
 	if (pl->fit.partial && !pl->on_gpus)
 		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
@@ -215,7 +215,8 @@ static void apply_placement(struct backends *b, struct backends_sup_child *c,
 	if (pl->rp.n_workers > 0) {
 		s->rpc = pl->rp.rpc;
 		s->tensor_split = pl->rp.tensor_split;
-		c->gpu_bytes = 0;
+		for (k = 0; k < BACKENDS_MAX_SPLIT_GPUS; k++)
+			c->gpu_used[k] = 0;
 		backends_sup_log(b, "%s needs about %.0f MiB, more than this machine has: placed %s",
 			c->model, pl->rp.need / 1048576.0, pl->rp.placement);
 	}

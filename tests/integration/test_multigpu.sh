@@ -228,4 +228,35 @@ else
 fi
 stop_lemon
 
+# --- two GPUs of 48 MiB and 256 MiB of RAM (a copy of the fixture): the
+# real tiny model (about 69 MiB planned) is split over both GPUs; a second
+# one gets what that first child leaves of each GPU, not the GPUs' whole
+# memory again (which overcommitted them) -----------------------------------
+cp -r tests/fixtures/rx6700xt-x2 "$T/x2small"
+find "$T/x2small" -name mem_info_vram_total -exec sh -c 'echo 50331648 > "$1"' _ {} \;
+sed -i 's/^MemTotal:.*/MemTotal:          262144 kB/' "$T/x2small/proc/meminfo"
+"$LEMON" pull --file "$MODEL" tiny2 > /dev/null 2>&1 || fail setup "pull tiny2"
+name=second_split_leaves_first_share
+: > "$T/argv"
+SYSROOT=$T/x2small SERVE_ARGS="--max-loaded 2" start_lemon "$T/l4.log"
+code1=$(chat tiny)
+argv1=$(last_argv)
+code2=$(chat tiny2)
+argv2=$(last_argv)
+ts1=$(printf '%s\n' "$argv1" | sed -n 's/.*--tensor-split \([0-9,]*\).*/\1/p')
+ngl2=$(printf '%s\n' "$argv2" | sed -n 's/.*--n-gpu-layers \([0-9]*\).*/\1/p')
+ngl1=$(printf '%s\n' "$argv1" | sed -n 's/.*--n-gpu-layers \([0-9]*\).*/\1/p')
+# tiny2 must not get both GPUs' 48 MiB again: what tiny left is less
+# than one model, so part of its layers stay in RAM
+if [ "$code1" = 200 ] && [ "$code2" = 200 ] && [ "$ts1" = 48,48 ] &&
+   [ -n "$ngl2" ] && [ -n "$ngl1" ] && [ "$ngl2" -lt "$ngl1" ] &&
+   ! printf '%s\n' "$argv2" | grep -q -- "--tensor-split 48,48" &&
+   grep -q "tiny2 needs about [0-9]* MiB, .*partial offload" "$T/l4.log"; then
+	ok $name
+else
+	fail $name "$code1 $code2 ts1 '$ts1' ngl $ngl1/$ngl2 argv2 '$argv2' $(grep -E "tiny2? needs" "$T/l4.log" | head -n 4)"
+fi
+
+stop_lemon
+
 [ $FAILS -eq 0 ]

@@ -219,10 +219,45 @@ static void test_span_rocm_and_cpu(void **state)
 	assert_int_equal(c.n_gpus, 0);
 }
 
+/* the bytes planned on each GPU (what a second model's plan subtracts)
+ * in proportion to its free memory; a GPU that others filled (under
+ * 1 MiB left) takes no layers and is left out of the split */
+static void test_shares_and_full_gpus(void **state)
+{
+	const struct backends_gpu_mem g[] = { { "CUDA0", 30 * GIB }, { "CUDA1", 512 << 10 },
+					      { "CUDA2", 20 * GIB } };
+	const struct backends_gpu_mem big[] = { { "CUDA0", 8 * GIB }, { "CUDA1", 139 * GIB } };
+	struct backends_split_plan p;
+	struct lemon_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(plan(g, 3, NULL, 64 * GIB, &p, &err), 0);
+	assert_true(p.split);
+	assert_int_equal(p.n_devices, 2);
+	assert_string_equal(p.devices, "CUDA0,CUDA2");
+	assert_string_equal(p.tensor_split, "30720,20480");
+	assert_int_equal(p.idx[0], 0);
+	assert_int_equal(p.idx[1], 2);
+	assert_true(p.bytes[0] + p.bytes[1] <= p.fit.need);
+	assert_true(p.bytes[0] + p.bytes[1] >= p.fit.need - 2);
+	assert_true(p.bytes[0] / 3 > p.bytes[1] / 2 - (1 << 20) &&
+		    p.bytes[0] / 3 < p.bytes[1] / 2 + (1 << 20));
+	/* one GPU too small: what it has (the rest in RAM); one that holds
+	 * the model: all of it */
+	assert_int_equal(plan(g + 2, 1, NULL, 64 * GIB, &p, &err), 0);
+	assert_true(p.fit.partial);
+	assert_int_equal(p.idx[0], 0);
+	assert_int_equal(p.bytes[0], 20 * GIB);
+	assert_int_equal(plan(big, 2, NULL, 64 * GIB, &p, &err), 0);
+	assert_int_equal(p.idx[0], 1);
+	assert_int_equal(p.bytes[0], p.fit.need);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_gpu_when_it_fits),
+		cmocka_unit_test(test_shares_and_full_gpus),
 		cmocka_unit_test(test_split_by_free_memory),
 		cmocka_unit_test(test_split_partial),
 		cmocka_unit_test(test_one_vendor_only),
