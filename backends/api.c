@@ -378,10 +378,11 @@ int backends_acquire(struct backends *b, const char *model,
 		     enum backends_role role, struct backends_lease *lease,
 		     struct lemon_err *err)
 {
-	struct backends_fit fit;
+	struct backends_placement *pl;
+	struct backends_place_in *in;
 	struct backends_sup_child *c;
 	char path[4200];
-	int rc, ci;
+	int rc;
 
 	lease->port = 0;
 	if (backends_flm_find(b, model) != NULL)
@@ -402,19 +403,23 @@ int backends_acquire(struct backends *b, const char *model,
 		pthread_mutex_unlock(&b->mu);
 		return rc;
 	}
-	ci = first_candidate(b);
-	pthread_mutex_unlock(&b->mu);
-	/* a model that fits nowhere is refused before anything starts or is
-	 * evicted for it */
-	if (backends_sup_plan(b, path, model, b->o.ram_bytes, b->o.cand[ci].vram_bytes,
-		     &fit, err) < 0) {
-		/* with workers or several GPUs the start places it across
-		 * them, or refuses */
-		if (err->code != LEMON_ERR_TOO_LARGE ||
-		    (b->o.n_workers == 0 && b->o.cand[ci].n_gpus < 2))
-			return -1;
-		lemon_err_clear(err);
+	pl = malloc(sizeof(*pl) + sizeof(*in));
+	if (pl == NULL) {
+		pthread_mutex_unlock(&b->mu);
+		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");
 	}
+	in = (struct backends_place_in *)(pl + 1);
+	/* with everything free: a model that fits once others are gone is
+	 * left to the start */
+	backends_place_snapshot(b, first_candidate(b), NULL, model, true, in);
+	pthread_mutex_unlock(&b->mu);
+	/* a model that fits nowhere (not on the GPUs together either) is
+	 * refused before anything starts or is evicted for it, by the
+	 * placement the start makes; the workers are asked by the start */
+	rc = backends_place(b, in, path, model, BACKENDS_PLACE_FOR_CHECK, pl, err);
+	free(pl);
+	if (rc < 0)
+		return -1;
 	pthread_mutex_lock(&b->mu);
 	c = place_child(b, model, role, err);
 	if (c == NULL) {

@@ -196,8 +196,9 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 
 /* what is free for a model on candidate ci (place.c): RAM, the first
  * GPU's memory and each spanned GPU's, less what the other loaded
- * children of that candidate were planned to hold there. self: the child
- * being started (left out); NULL: every child of model is left out */
+ * children of that candidate were planned to hold there (all_free: not
+ * less). self: the child being started (left out); NULL: every child of
+ * model is left out */
 struct backends_place_in {
 	int ci;
 	struct backends_candidate cand; /* gpus[].free_bytes: what is left */
@@ -218,7 +219,8 @@ struct backends_placement {
 /* mu is held */
 void backends_place_snapshot(struct backends *b, int ci,
 			     const struct backends_sup_child *self,
-			     const char *model, struct backends_place_in *in);
+			     const char *model, bool all_free,
+			     struct backends_place_in *in);
 
 /* where the model file at path goes (mu not held): on the candidate's
  * first GPU (or the CPU), else over its GPUs (backends/multigpu.c), else
@@ -262,13 +264,6 @@ bool backends_sup_model_fault(const char *line, char *out, size_t cap);
 
 /* true for a line that names a failure ("error", "failed", "invalid"...) */
 bool backends_sup_error_line(const char *line);
-
-/* the memory plan for a model on a candidate (fit.c): -1 with err when it
- * fits nowhere or cannot be read. ram and vram: what is free for it
- * (vram 0: a CPU candidate) */
-int backends_sup_plan(const struct backends *b, const char *path, const char *model,
-	     uint64_t ram, uint64_t vram, struct backends_fit *fit,
-	     struct lemon_err *err);
 
 /* the candidate a load starts on: the first that has not failed (api.c);
  * the lock is held */

@@ -209,15 +209,3 @@ int backends_gguf_read_model(const char *path, struct backends_gguf_info *out,
 		return -1;
 	return add_split_parts(path, out, err);
 }
-
-int backends_sup_plan(const struct backends *b, const char *path, const char *model,
-	     uint64_t ram, uint64_t vram, struct backends_fit *fit,
-	     struct lemon_err *err)
-{
-	struct backends_gguf_info info;
-
-	if (backends_gguf_read_model(path, &info, err) < 0)
-		return -1;
-	return backends_fit_plan(&info, model, b->o.ctx_size, ram, vram, fit,
-				 err);
-}

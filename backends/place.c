@@ -17,7 +17,8 @@
 
 void backends_place_snapshot(struct backends *b, int ci,
 			     const struct backends_sup_child *self,
-			     const char *model, struct backends_place_in *in)
+			     const char *model, bool all_free,
+			     struct backends_place_in *in)
 {
 	uint64_t used[BACKENDS_MAX_SPLIT_GPUS] = { 0 };
 	int i, k;
@@ -28,7 +29,7 @@ void backends_place_snapshot(struct backends *b, int ci,
 	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
 		const struct backends_sup_child *o = &b->child[i];
 
-		if (o == self || o->proc.pid <= 0 || o->cand != ci ||
+		if (all_free || o == self || o->proc.pid <= 0 || o->cand != ci ||
 		    (self == NULL && strcmp(o->model, model) == 0))
 			continue;
 		for (k = 0; k < BACKENDS_MAX_SPLIT_GPUS; k++)

@@ -81,7 +81,7 @@ int backends_plan_model(struct backends *b, const char *name,
   in = (struct backends_place_in *)(pl + 1);
   pthread_mutex_lock(&b->mu);
   flm = backends_flm_find(b, name) != NULL;
-  backends_place_snapshot(b, backends_sup_first_cand(b), NULL, name, in);
+  backends_place_snapshot(b, backends_sup_first_cand(b), NULL, name, false, in);
   pthread_mutex_unlock(&b->mu);
   lemon_str_copy(out->backend, sizeof(out->backend), in->cand.kind);
   out->vram = in->vram;

@@ -245,7 +245,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	c->fault_line[0] = 0;
 	c->kill_reason[0] = 0;
 	lemon_str_copy(model, sizeof(model), c->model);
-	backends_place_snapshot(b, c->cand, c, model, &in);
+	backends_place_snapshot(b, c->cand, c, model, false, &in);
 	pthread_mutex_unlock(&b->mu);
 	rc = backends_resolve_exe(&b->o, cand, &err);
 	if (rc == 0 && !flm)

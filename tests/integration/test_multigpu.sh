@@ -257,6 +257,30 @@ else
 	fail $name "$code1 $code2 ts1 '$ts1' ngl $ngl1/$ngl2 argv2 '$argv2' $(grep -E "tiny2? needs" "$T/l4.log" | head -n 4)"
 fi
 
+# --- big (19 GiB) is more than both GPUs and the RAM together: refused up
+# front with those sizes, so neither loaded model is unloaded for it (it
+# passed the check before and evicted tiny, the least recently used); the
+# plan says too large too (with what the loaded two leave of the GPUs) ---
+name=too_large_for_all_gpus_refused_up_front
+pids=$(curl -s -m 10 "$URL/api/v1/health" | jq -c '[.loaded[] | .pid] | sort')
+out=$(curl -s -m 60 -H 'Content-Type: application/json' -w '\n%{http_code}' "$URL/v1/chat/completions" \
+	-d '{"model":"big","messages":[{"role":"user","content":"hi"}],"max_tokens":4}')
+pids2=$(curl -s -m 10 "$URL/api/v1/health" | jq -c '[.loaded[] | .pid] | sort')
+p=$(plan big)
+case $out in
+*"256 MiB of RAM and 96 MiB of VRAM"*)
+	if [ "$(echo "$out" | tail -n 1)" != 200 ] && [ "$pids" = "$pids2" ] &&
+	   [ "$(echo "$pids" | jq length)" = 2 ] && ! grep -q "unloading tiny" "$T/l4.log" &&
+	   ! grep -q "starting big" "$T/l4.log"; then
+		case $p in
+		"too_large|||too large: model 'big' needs about "*" MiB of RAM and "*) ok $name ;;
+		*) fail $name "plan '$p'" ;;
+		esac
+	else
+		fail $name "pids $pids -> $pids2 $(grep -E "unloading|starting big" "$T/l4.log")"
+	fi ;;
+*) fail $name "$out" ;;
+esac
 stop_lemon
 
 [ $FAILS -eq 0 ]

@@ -228,15 +228,19 @@ static struct backends *sup2(uint64_t ram, uint64_t vram, FILE *log) {
 /* the plan is the placement a start makes: a model larger than one GPU
  * and the RAM is split over both GPUs (not "too large"), with the devices
  * and tensor split the child would get; one too large for both GPUs and
- * the RAM is refused with those sizes */
+ * the RAM is refused with those sizes, by the plan and before a load
+ * starts (or evicts) anything */
 static void test_places_split(void **state) {
   FILE *log = fopen("/dev/null", "w");
   struct backends_model_plan p;
+  struct backends_status *st = calloc(1, sizeof(*st));
+  struct backends_lease l;
   struct lemon_err err = {0};
   struct backends *b;
 
   (void)state;
   assert_non_null(log);
+  assert_non_null(st);
   b = sup2(8 * GIB, 24 * GIB, log);
   assert_int_equal(backends_plan_model(b, "huge", &p, &err), 0);
   assert_string_equal(backends_place_name(p.place), "split");
@@ -256,7 +260,13 @@ static void test_places_split(void **state) {
   assert_int_equal(backends_plan_model(b, "huge", &p, &err), 0);
   assert_int_equal(p.place, BACKENDS_PLACE_TOO_LARGE);
   assert_non_null(strstr(p.text, "8192 MiB of RAM and 16384 MiB of VRAM"));
+  assert_int_equal(backends_acquire(b, "huge", BACKENDS_CHAT, &l, &err), -1);
+  assert_int_equal(err.code, LEMON_ERR_TOO_LARGE);
+  assert_non_null(strstr(err.msg, "8192 MiB of RAM and 16384 MiB of VRAM"));
+  backends_snapshot(b, st);
+  assert_int_equal(st->n_children, 0); /* nothing was placed for it */
   backends_free(b);
+  free(st);
   fclose(log);
 }
 
