@@ -194,6 +194,7 @@ done
 t0=$(date +%s)
 kill -TERM "$LPID"
 wait "$LPID"
+lrc=$?
 t1=$(date +%s)
 LPID=
 wait "$IPID"
@@ -210,6 +211,13 @@ elif [ -d "$T/data/lemon/backends/llamacpp-vulkan-v0.5.0" ]; then
 	fail shutdown_stops_install "the bundle was installed"
 else
 	ok shutdown_stops_install
+fi
+# a clean exit (0: every connection ended within the stop limit; an
+# ASan or UBSan report would make it non-zero)
+if [ "$lrc" -eq 0 ]; then
+	ok shutdown_install_exit_status
+else
+	fail shutdown_install_exit_status "lemon exited with $lrc: $(tail -n 3 "$T/lemon.log")"
 fi
 # the client is told: the stream's last event is the cancel, not a cut
 if echo "$last" | jq -e '.name == "llamacpp:vulkan" and .error.code == "cancelled" and
@@ -269,6 +277,7 @@ done
 t0=$(date +%s)
 kill -TERM "$LPID"
 wait "$LPID"
+lrc=$?
 t1=$(date +%s)
 LPID=
 wait "$P1" "$P2"
@@ -277,8 +286,8 @@ last=$(grep '^data: ' "$T/pull_sse" | tail -n 1 | cut -c 7-)
 lastnd=$(tail -n 1 "$T/pull_nd")
 if ! grep -q '"completed"' "$T/pull_sse" || ! grep -q '"completed"' "$T/pull_nd"; then
 	fail shutdown_pull_setup "the pulls did not start: $(tail -c 300 "$T/pull_sse") $(tail -c 300 "$T/pull_nd")"
-elif [ $((t1 - t0)) -gt 5 ] || grep -q "still busy" "$T/lemon2.log"; then
-	fail shutdown_pull_exit "lemon took $((t1 - t0)) s to exit during two pulls: $(tail -n 2 "$T/lemon2.log")"
+elif [ $((t1 - t0)) -gt 5 ] || [ "$lrc" -ne 0 ] || grep -q "still busy" "$T/lemon2.log"; then
+	fail shutdown_pull_exit "lemon exited with $lrc after $((t1 - t0)) s during two pulls: $(tail -n 2 "$T/lemon2.log")"
 else
 	ok shutdown_pull_exit
 fi
