@@ -231,6 +231,8 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	struct backends_placement pl;
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
+	uint64_t model_bytes = 0;
+	struct stat st;
 	int rc, port = 0;
 	bool flm = backends_flm_cand(b, c->cand); /* no GGUF, no plan */
 	struct backends_candidate *cand = &in.cand;
@@ -251,6 +253,8 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (rc == 0 && !flm)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
+	if (rc == 0 && !flm && stat(path, &st) == 0 && st.st_size > 0)
+		model_bytes = (uint64_t)st.st_size;
 	if (rc == 0 && !flm &&
 	    backends_place(b, &in, path, model, BACKENDS_PLACE_FOR_START, &pl,
 			   &err) < 0)
@@ -299,7 +303,9 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	}
 	c->gen = ++b->gen_seq;
 	c->leases = 0;
-	c->deadline = now_ms() + b->o.start_timeout_ms;
+	c->start_allowed_ms = backends_start_allowance_ms(b->o.start_timeout_ms,
+							 model_bytes);
+	c->deadline = now_ms() + c->start_allowed_ms;
 	backends_sup_log(b, "starting %s (%s) on %s%s%s: %s port %d pid %d -c %d --parallel %d --n-gpu-layers %d",
 		c->model, role_name(c->role), cand->kind,
 		s.device[0] ? " " : "", s.device, cand->exe, c->port,

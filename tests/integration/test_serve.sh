@@ -338,7 +338,8 @@ else
 fi
 stop_lemon > /dev/null 2>&1
 
-# --- a backend that never becomes healthy times out and falls back --------
+# --- a backend that never becomes healthy times out and falls back (after
+# the start timeout plus the model read at 100 MiB/s: 1549 ms for tiny) ---
 name=fallback_on_start_timeout
 cat > "$T/fake-rocm/hang" <<'SH'
 #!/bin/sh
@@ -347,7 +348,7 @@ SH
 chmod +x "$T/fake-rocm/hang"
 if LEMON_LLAMA_SERVER_ROCM=$T/fake-rocm/hang LEMON_START_TIMEOUT_MS=1500 start_lemon "$T/l4.log" --backend rocm --mirror "$MIRROR" &&
    req POST /v1/chat/completions "$CHAT}" | tail -n 1 | grep -q 200 &&
-   req GET /api/v1/health | sed '$d' | jq -e '.fallbacks[0].reason | test("not healthy after")' > /dev/null; then
+   req GET /api/v1/health | sed '$d' | jq -e '.fallbacks[0].reason | test("not healthy after 15[0-9][0-9] ms")' > /dev/null; then
 	ok $name
 else
 	fail $name "$(tail -n 5 "$T/l4.log")"
