@@ -338,17 +338,20 @@ static int body_fail(struct server_conn *c, unsigned status, const char *why)
 	return -1;
 }
 
+/* doubling: a chunked body grows by a read at a time, and growing it by
+ * exactly that would copy a 32 MiB image body thousands of times */
 static int body_grow(struct server_req *b, size_t need)
 {
+	size_t cap = b->cap * 2 > need ? b->cap * 2 : need;
 	char *p;
 
 	if (need <= b->cap)
 		return 0;
-	p = realloc(b->body, need);
+	p = realloc(b->body, cap);
 	if (p == NULL)
 		return -1;
 	b->body = p;
-	b->cap = need;
+	b->cap = cap;
 	return 0;
 }
 
