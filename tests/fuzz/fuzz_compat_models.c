@@ -1,7 +1,8 @@
 /* libFuzzer target for the compat schema checker through the user's
  * models.json (compat/schema.c, compat/models.c): any bytes either give a
- * registry whose every name, repo and file passed the checks, or fail
+ * registry whose every name, repo, file and projector passed the checks, or fail
  * with INVALID_DATA or TOO_LARGE; never a crash */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,10 +25,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (err.code != LEMON_ERR_INVALID_DATA && err.code != LEMON_ERR_TOO_LARGE)
 			abort();
 	} else {
-		for (i = 0; i < reg->n; i++)
-			if (reg->m[i].name[0] == 0 || strstr(reg->m[i].name, "..") ||
-			    reg->m[i].n_files < 1 || strchr(reg->m[i].repo, '/') == NULL)
+		for (i = 0; i < reg->n; i++) {
+			const struct compat_model *m = &reg->m[i];
+			bool gguf = strcmp(m->recipe, "llamacpp") == 0;
+
+			/* flm entries have no repo or files (FastFlowLM's own) */
+			if (m->name[0] == 0 || strstr(m->name, "..") ||
+			    (gguf && (m->n_files < 1 || strchr(m->repo, '/') == NULL)))
 				abort();
+			/* a projector always comes with its digest and a repo */
+			if (m->mmproj.file[0] &&
+			    (!gguf || strlen(m->mmproj.sha256) != 64 ||
+			     strchr(m->mmproj_repo, '/') == NULL || strstr(m->mmproj.file, "..")))
+				abort();
+		}
 	}
 	free(text);
 	free(reg);
