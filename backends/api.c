@@ -56,8 +56,10 @@ int backends_new(const struct backends_opts *opts, struct backends **out,
 	pthread_cond_init(&b->qcv, NULL);
 	pthread_cond_init(&b->qdone, NULL);
 	pthread_cond_init(&b->cv, NULL);
+	pthread_cond_init(&b->wcv, NULL);
 	if (backends_sup_log_start(b, err) < 0 ||
-	    backends_sup_start_thread(b, err) < 0) {
+	    backends_sup_start_thread(b, err) < 0 ||
+	    backends_workers_start(b, err) < 0) {
 		backends_free(b);
 		return -1;
 	}
@@ -615,6 +617,7 @@ void backends_shutdown(struct backends *b)
 	if (b->thread_started)
 		pthread_join(b->thread, NULL);
 	b->thread_started = false;
+	backends_workers_stop(b);
 	backends_sup_stop_all(b);
 	backends_sup_log_flush(b, 1000);
 }
@@ -631,6 +634,7 @@ void backends_free(struct backends *b)
 	close(b->wake[0]);
 	close(b->wake[1]);
 	pthread_cond_destroy(&b->cv);
+	pthread_cond_destroy(&b->wcv);
 	pthread_cond_destroy(&b->qdone);
 	pthread_cond_destroy(&b->qcv);
 	pthread_mutex_destroy(&b->qmu);

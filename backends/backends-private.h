@@ -158,6 +158,14 @@ struct backends {
 		bool checked;
 		struct backends_worker_info info;
 	} wstate[BACKENDS_MAX_WORKERS];
+	/* the workers' refresher (workers.c): every 30 s, or sooner when
+	 * kicked (GET /api/v1/health); under mu */
+	pthread_cond_t wcv;
+	pthread_t wthread;
+	bool wthread_started;
+	bool wkick;         /* a refresh is asked for */
+	bool wbusy;         /* a refresh is running */
+	int64_t wlast;      /* monotonic ms of the last refresh's end */
 };
 
 /* how a placement is made (place.c) */
@@ -193,6 +201,11 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 		      const char *model, uint64_t local,
 		      enum backends_place_mode mode,
 		      struct backends_rpc_placement *out, struct lemon_err *err);
+
+/* starts the workers' refresher thread when there are workers; stops and
+ * joins it (b->stop set first) */
+int backends_workers_start(struct backends *b, struct lemon_err *err);
+void backends_workers_stop(struct backends *b);
 
 /* what is free for a model on candidate ci (place.c): RAM, the first
  * GPU's memory and each spanned GPU's, less what the other loaded

@@ -424,6 +424,11 @@ struct backends_status {
  * what they said for backends_snapshot; lost and found workers are logged */
 void backends_workers_refresh(struct backends *b);
 
+/* asks the workers' refresher (which otherwise probes them every 30 s)
+ * to probe them now, at most every 2 s and never while a round runs;
+ * returns at once: the next snapshot shows what it found */
+void backends_workers_kick(struct backends *b);
+
 /* fills out under the supervisor's lock */
 void backends_snapshot(struct backends *b, struct backends_status *out);
 

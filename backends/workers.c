@@ -207,16 +207,25 @@ done:
 	return rc;
 }
 
+#define REFRESH_MS 30000 /* the workers are asked this often */
+#define KICK_MIN_MS 2000 /* and on demand at most this often */
+
 void backends_workers_refresh(struct backends *b)
 {
 	struct backends_worker_info info;
 	struct lemon_err err;
+	bool stop;
 	int i;
 
 	for (i = 0; i < b->o.n_workers; i++) {
 		struct backends_worker_state *s = &b->wstate[i];
 		bool was_ok;
 
+		pthread_mutex_lock(&b->mu);
+		stop = b->stop;
+		pthread_mutex_unlock(&b->mu);
+		if (stop)
+			return; /* shutting down: no probe holds it up */
 		lemon_err_clear(&err);
 		if (backends_worker_probe(&b->o.workers[i], 2000, &info, &err) <
 		    0) {
@@ -238,6 +247,80 @@ void backends_workers_refresh(struct backends *b)
 		s->checked = true;
 		pthread_mutex_unlock(&b->mu);
 	}
+	pthread_mutex_lock(&b->mu);
+	b->wlast = mono_ms();
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* the refresher: a worker that goes away or comes back while nothing
+ * is started is seen within REFRESH_MS (or at the next kick). Its own
+ * thread: the probes take up to 2 s per silent worker, which the
+ * supervisor's loop (reaping, health probes) must not wait for */
+static void *refresher(void *arg)
+{
+	struct backends *b = arg;
+	struct timespec ts;
+	int64_t left;
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->stop) {
+		left = b->wlast + REFRESH_MS - mono_ms();
+		if (!b->wkick && left > 0) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += (time_t)(left / 1000);
+			ts.tv_nsec += (long)(left % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&b->wcv, &b->mu, &ts);
+			continue;
+		}
+		b->wkick = false;
+		b->wbusy = true;
+		pthread_mutex_unlock(&b->mu);
+		backends_workers_refresh(b);
+		pthread_mutex_lock(&b->mu);
+		b->wbusy = false;
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+int backends_workers_start(struct backends *b, struct lemon_err *err)
+{
+	int rc;
+
+	if (b->o.n_workers == 0)
+		return 0;
+	b->wlast = mono_ms(); /* serve probes them once itself at start */
+	rc = pthread_create(&b->wthread, NULL, refresher, b);
+	if (rc != 0)
+		return lemon_err_errno(err, rc, "starting the workers' refresher");
+	b->wthread_started = true;
+	return 0;
+}
+
+void backends_workers_stop(struct backends *b)
+{
+	if (!b->wthread_started)
+		return;
+	pthread_mutex_lock(&b->mu);
+	pthread_cond_broadcast(&b->wcv);
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(b->wthread, NULL);
+	b->wthread_started = false;
+}
+
+void backends_workers_kick(struct backends *b)
+{
+	pthread_mutex_lock(&b->mu);
+	if (b->wthread_started && !b->wbusy &&
+	    mono_ms() - b->wlast >= KICK_MIN_MS) {
+		b->wkick = true;
+		pthread_cond_signal(&b->wcv);
+	}
+	pthread_mutex_unlock(&b->mu);
 }
 
 /* the running child whose placement uses w: an rpc-server serves one

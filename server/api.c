@@ -214,6 +214,9 @@ static enum server_result health(struct server *s, struct server_conn *conn)
 	cJSON *root = NULL;
 	int i;
 
+	/* the workers are probed anew in the background (rate-limited): the
+	 * next look shows one that went away or came back */
+	backends_workers_kick(s->b);
 	if (st != NULL) {
 		backends_snapshot(s->b, st);
 		root = status_json(st);

@@ -8,7 +8,9 @@
 # placement in /api/v1/health and `lemon ps`; a worker killed mid-stream
 # ends the stream with an error event and the next request is served by
 # the model re-placed on the remaining worker, without restarting lemon;
-# with no worker left the model is refused with a clear error; an
+# with no worker left the model is refused with a clear error; a worker
+# that goes away or comes back is seen in /api/v1/health and `lemon ps`
+# without a load (probed every 30 s and when health is asked); an
 # unreachable worker (silent address) is reported within bounded time; a
 # worker answering garbage and one claiming absurd free memory are
 # reported unusable, not planned with. Needs root and `ip netns`; skips
@@ -248,16 +250,47 @@ esac
 [ "$(wstate 10.231.2.2:50052 | cut -d'|' -f1)" = unusable ] && ok lost_worker_reported ||
 	fail lost_worker_reported "$(wstate 10.231.2.2:50052)"
 
-# --- no worker left: refused with the sizes, promptly, lemon still up
+# --- no worker left: seen without a load (the workers are probed every
+# 30 s and when /api/v1/health is asked), then refused with the sizes,
+# promptly, lemon still up
 kill -TERM "$W1"
 wait "$W1" 2>/dev/null
 W1=
+wait_wstate() { # ADDRESS STATE: polls /api/v1/health up to 20 s
+	_i=0
+	while [ "$(wstate "$1" | cut -d'|' -f1)" != "$2" ] && [ $_i -lt 40 ]; do
+		sleep 0.5
+		_i=$((_i + 1))
+	done
+	[ "$(wstate "$1" | cut -d'|' -f1)" = "$2" ]
+}
+wait_wstate 10.231.1.2:50052 unusable && ok went_away_reported ||
+	fail went_away_reported "$(wstate 10.231.1.2:50052)"
 unload slow > /dev/null
 out=$(chat tiny)
 case $out in
 *"no worker is reachable"*) [ "$(echo "$out" | tail -n 1)" != 200 ] && kill -0 "$LPID" &&
 	ok refused_without_workers || fail refused_without_workers "$out" ;;
 *) fail refused_without_workers "$out" ;;
+esac
+
+# --- worker B comes back: seen without a load, then used
+ip netns exec "$NB" "$LEMON" worker --host 10.231.2.2 --port 50052 --backend cpu > "$T/w2b.log" 2>&1 &
+W2=$!
+if wait_wstate 10.231.2.2:50052 up; then
+	"$LEMON" ps --port "$PORT" > "$T/ps2" 2>&1
+	grep -q "worker 10.231.2.2:50052 up cpu" "$T/ps2" && ok came_back_reported ||
+		fail came_back_reported "$(cat "$T/ps2")"
+else
+	fail came_back_reported "$(wstate 10.231.2.2:50052) $(tail -n 3 "$T/w2b.log")"
+fi
+# (its refusal above is kept 5 s: unloaded, it is placed anew at once)
+unload tiny > /dev/null
+r=$(chat tiny | tail -n 1)
+pl=$(health | jq -r '.loaded[] | select(.model == "tiny") | .placement')
+case $pl in
+"rpc 10.231.2.2:50052, "*) [ "$r" = 200 ] && ok placed_on_returned || fail placed_on_returned "status $r" ;;
+*) fail placed_on_returned "status $r, placement '$pl'" ;;
 esac
 
 [ $FAILS = 0 ] || { tail -n 20 "$T/serve.log"; exit 1; }
