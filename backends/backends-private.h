@@ -100,6 +100,7 @@ struct backends_sup_child {
 	/* its planned share of each of its candidate's GPUs (index 0: the
 	 * candidate's own device; cand.gpus order when it spans several) */
 	uint64_t gpu_used[BACKENDS_MAX_SPLIT_GPUS];
+	bool rpc_wait;      /* WANT: waits for the workers' holders it evicted */
 	char placement[400]; /* across workers or GPUs: what the plan said */
 	struct backends_proc proc;
 	char reason[400];
@@ -170,8 +171,9 @@ struct backends {
 
 /* how a placement is made (place.c) */
 enum backends_place_mode {
-	/* a start: the workers are probed now; one held by another model's
-	 * child is not used (an rpc-server serves one client at a time) */
+	/* a start: the workers are probed now; a worker held by another
+	 * model's idle child is freed by evicting that child (least recently
+	 * used first), one held by a child with requests in flight is BUSY */
 	BACKENDS_PLACE_FOR_START,
 	/* before a load starts anything: the workers are left to the start
 	 * (a model too large here passes when there are any) */
@@ -190,13 +192,18 @@ struct backends_rpc_placement {
 	char rpc[BACKENDS_MAX_WORKERS * 72];
 	char tensor_split[BACKENDS_MAX_WORKERS * 24];
 	char placement[400];
+	/* FOR_START: the idle children (slot, start generation) holding
+	 * workers of this placement, to be unloaded before it starts */
+	int n_evict;
+	int evict[BACKENDS_MAX_WORKERS];
+	unsigned evict_gen[BACKENDS_MAX_WORKERS];
 };
 
 /* places the model m (which did not fit in local bytes here) across the
  * reachable workers in proportion to their free memory (FOR_START probes
  * them first); TOO_LARGE naming the sizes when it does not fit with them
- * either, BUSY when the workers are all held by other children. Called
- * without mu held. */
+ * either, BUSY when the workers it needs are held by children with
+ * requests in flight. Called without mu held. */
 int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 		      const char *model, uint64_t local,
 		      enum backends_place_mode mode,

@@ -183,6 +183,55 @@ void backends_sup_stop_child(struct backends *b, struct backends_sup_child *c,
 	backends_sup_wake(b);
 }
 
+/* the idle children a placement across workers needs gone (an
+ * rpc-server serves one model at a time) are unloaded and the start is
+ * tried again once they have exited; one that took a request meanwhile
+ * makes the start BUSY. The lock is held */
+static void evict_holders(struct backends *b, struct backends_sup_child *c,
+			  const struct backends_rpc_placement *rp)
+{
+	int i;
+
+	for (i = 0; i < rp->n_evict; i++) {
+		struct backends_sup_child *h = &b->child[rp->evict[i]];
+
+		if (h->gen != rp->evict_gen[i] || h->state != BACKENDS_SUP_READY ||
+		    h->leases > 0) {
+			snprintf(c->reason, sizeof(c->reason),
+				 "model '%s' needs the workers '%s' holds, which took a request meanwhile",
+				 c->model, h->model);
+			c->fail_code = LEMON_ERR_BUSY;
+			c->state = BACKENDS_SUP_FAILED;
+			c->failed_at = now_ms();
+			pthread_cond_broadcast(&b->cv);
+			return;
+		}
+	}
+	for (i = 0; i < rp->n_evict; i++) {
+		struct backends_sup_child *h = &b->child[rp->evict[i]];
+
+		backends_sup_log(b, "unloading %s (idle, holding the workers) to place %s",
+			h->model, c->model);
+		backends_sup_stop_child(b, h, true);
+	}
+	c->state = BACKENDS_SUP_WANT;
+	c->rpc_wait = true;
+}
+
+/* true while a child placed across workers is stopping: a start that
+ * evicted one waits for it to let go of the rpc-servers */
+static bool rpc_holder_stopping(const struct backends *b)
+{
+	int i;
+
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
+		if (b->child[i].state == BACKENDS_SUP_STOPPING &&
+		    b->child[i].proc.pid > 0 &&
+		    strncmp(b->child[i].placement, "rpc ", 4) == 0)
+			return true;
+	return false;
+}
+
 /* fills the spawn from the placement and says where it goes */
 static void apply_placement(struct backends *b, struct backends_sup_child *c,
 			    const struct backends_place_in *in,
@@ -241,6 +290,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	memset(&pl, 0, sizeof(pl));
 	pl.fit.n_gpu_layers = -1;
 	c->state = BACKENDS_SUP_STARTING;
+	c->rpc_wait = false;
 	c->last_line[0] = 0;
 	c->error_line[0] = 0;
 	c->model_fault = false;
@@ -277,6 +327,10 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (rc < 0) {
 		c->state = BACKENDS_SUP_IDLE;
 		start_failed(b, c, err.msg);
+		return;
+	}
+	if (pl.rp.n_evict > 0) {
+		evict_holders(b, c, &pl.rp);
 		return;
 	}
 	lemon_str_copy(b->o.cand[c->cand].exe, sizeof(cand->exe), cand->exe);
@@ -487,7 +541,8 @@ static void *backends_sup_main(void *arg)
 		for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN && !b->stop; i++) {
 			struct backends_sup_child *c = &b->child[i];
 
-			if (c->state == BACKENDS_SUP_WANT)
+			if (c->state == BACKENDS_SUP_WANT &&
+			    !(c->rpc_wait && rpc_holder_stopping(b)))
 				start_child(b, c);
 			if (c->state == BACKENDS_SUP_STARTING && c->proc.pid > 0)
 				probe(b, c);

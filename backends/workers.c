@@ -351,17 +351,21 @@ struct pick {
 	int n;
 	uint64_t total;
 	int w[BACKENDS_MAX_WORKERS];
-	char busy[240]; /* held by other children, for the message */
+	char busy[240]; /* held by children that stay, for the message */
+	int n_evict;
+	struct backends_sup_child *evict[BACKENDS_MAX_WORKERS];
 };
 
-/* the reachable workers no child holds; FOR_PLAN counts every reachable
- * worker */
+/* the reachable workers no child holds; with_idle: also those held by a
+ * ready child without requests in flight, which is then to be evicted
+ * (as the local LRU unloads an idle model for memory); FOR_PLAN counts
+ * every reachable worker */
 static void pick_workers(struct backends *b, enum backends_place_mode mode,
-			 struct pick *p)
+			 bool with_idle, struct pick *p)
 {
 	struct backends_sup_child *h;
 	size_t bpos = 0;
-	int i;
+	int i, k;
 
 	memset(p, 0, sizeof(*p));
 	for (i = 0; i < b->o.n_workers; i++) {
@@ -370,13 +374,18 @@ static void pick_workers(struct backends *b, enum backends_place_mode mode,
 		if (b->wstate[i].info.error[0] || !b->wstate[i].checked)
 			continue;
 		h = mode == BACKENDS_PLACE_FOR_PLAN ? NULL : held_by(b, w);
-		if (h) {
+		if (h && !(with_idle && h->state == BACKENDS_SUP_READY &&
+			   h->leases == 0 && !h->unload)) {
 			if (bpos < sizeof(p->busy))
 				bpos += (size_t)snprintf(p->busy + bpos, sizeof(p->busy) - bpos,
 							 "%s%s:%d by '%.40s'", bpos ? ", " : "",
 							 w->host, w->port, h->model);
 			continue;
 		}
+		for (k = 0; h && k < p->n_evict && p->evict[k] != h; k++)
+			;
+		if (h && k == p->n_evict)
+			p->evict[p->n_evict++] = h;
 		p->w[p->n++] = i;
 		p->total += b->wstate[i].info.free_bytes;
 	}
@@ -388,7 +397,7 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 		      struct backends_rpc_placement *out, struct lemon_err *err)
 {
 	struct backends_fit fit;
-	struct pick p, *use = &p;
+	struct pick p, p2, *use = &p;
 	size_t pos = 0, tpos = 0;
 	int i;
 
@@ -398,7 +407,13 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 	if (mode == BACKENDS_PLACE_FOR_START)
 		backends_workers_refresh(b);
 	pthread_mutex_lock(&b->mu);
-	pick_workers(b, mode, &p);
+	pick_workers(b, mode, false, &p);
+	/* the free workers are not enough: with those idle models hold */
+	if (mode == BACKENDS_PLACE_FOR_START && fit.need > p.total + local) {
+		pick_workers(b, mode, true, &p2);
+		if (p2.n_evict > 0)
+			use = &p2; /* evicted only when it fits: else refused */
+	}
 	for (i = 0; i < use->n; i++) {
 		const struct backends_worker_addr *w = &b->o.workers[use->w[i]];
 
@@ -409,10 +424,15 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 					 i ? "," : "",
 					 (unsigned long long)(b->wstate[use->w[i]].info.free_bytes >> 20) + 1);
 	}
+	for (i = 0; i < use->n_evict; i++) {
+		out->evict[i] = (int)(use->evict[i] - b->child);
+		out->evict_gen[i] = use->evict[i]->gen;
+	}
+	out->n_evict = use->n_evict;
 	pthread_mutex_unlock(&b->mu);
-	if (use->n == 0 && use->busy[0])
+	if (use->busy[0] && fit.need > use->total + local)
 		return lemon_err_set(err, LEMON_ERR_BUSY,
-				     "model '%s' needs about %.0f MiB, more than this machine has, and the workers are held: %s (an rpc-server serves one model at a time; unload that one first)",
+				     "model '%s' needs about %.0f MiB, more than this machine has, and the workers are held: %s (an rpc-server serves one model at a time, and these have requests in flight or are loading)",
 				     model, fit.need / MIB, use->busy);
 	if (use->n == 0)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,

@@ -5,7 +5,9 @@
 # in each, and `lemon serve --workers` in the root namespace on a fixture
 # machine with 16 MiB of RAM, so the models fit nowhere locally and are
 # placed across both workers (--rpc, --tensor-split). Checked: the
-# placement in /api/v1/health and `lemon ps`; a worker killed mid-stream
+# placement in /api/v1/health and `lemon ps`; a second model unloads the
+# first, idle, from the workers (an rpc-server serves one client at a
+# time), while one with a request in flight makes it BUSY; a worker killed mid-stream
 # ends the stream with an error event and the next request is served by
 # the model re-placed on the remaining worker, without restarting lemon;
 # with no worker left the model is refused with a clear error; a worker
@@ -205,22 +207,26 @@ grep -q "placed: rpc 10.231.1.2:50052,10.231.2.2:50052" "$T/ps" &&
 ip netns exec "$NB" ss -tn state established '( sport = :50052 )' | grep -q 10.231.2.1 &&
 	ok worker_b_serves_layers || fail worker_b_serves_layers "no connection to B's rpc-server"
 
-# an rpc-server serves one client at a time: a second model is refused
-# while the first holds the workers, and placed once it is unloaded
+# an rpc-server serves one client at a time: a second model needs the
+# workers the first holds; the first, idle (no request in flight), is
+# unloaded for it, as the LRU unloads an idle model for memory
 out=$(chat slow)
-case $out in
-*"workers are held"*"by 'tiny'"*) [ "$(echo "$out" | tail -n 1)" != 200 ] && ok held_workers_refused ||
-	fail held_workers_refused "$out" ;;
-*) fail held_workers_refused "$out" ;;
+pl=$(health | jq -r '[.loaded[] | select(.model == "slow")][0].placement // ""')
+tl=$(health | jq -r '[.loaded[] | select(.model == "tiny")] | length')
+case $pl in
+*10.231.1.2:50052,10.231.2.2:50052*) [ "$(echo "$out" | tail -n 1)" = 200 ] && [ "$tl" = 0 ] &&
+	grep -q "unloading tiny (idle, holding the workers) to place slow" "$T/serve.log" &&
+	ok idle_holder_evicted || fail idle_holder_evicted "tiny children $tl: $out" ;;
+*) fail idle_holder_evicted "placement '$pl': $out" ;;
 esac
 unload() {
 	curl -s -m 30 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
 		"$URL/api/v1/unload" -d "{\"model_name\":\"$1\"}"
 }
-unload tiny > /dev/null
-unload slow > /dev/null
 
-# --- worker B killed mid-stream (SIGKILL: its rpc-server dies with it)
+# --- slow streams (a request in flight holds the workers): tiny is refused
+# BUSY, slow is not unloaded for it; then worker B is killed mid-stream
+# (SIGKILL: its rpc-server dies with it)
 curl -s -N -m 60 -H 'Content-Type: application/json' "$URL/v1/chat/completions" \
 	-d '{"model":"slow","messages":[{"role":"user","content":"go"}],"max_tokens":3000,"stream":true,"ignore_eos":true}' \
 	> "$T/stream" &
@@ -231,6 +237,14 @@ while n=$(grep -c '^data: {' "$T/stream" 2>/dev/null); [ "${n:-0}" -lt 3 ] && [ 
 	sleep 0.05
 	i=$((i + 1))
 done
+out=$(chat tiny)
+case $out in
+*"workers are held"*"by 'slow'"*) [ "$(echo "$out" | tail -n 1)" = 503 ] &&
+	! grep -q '^data: \[DONE\]' "$T/stream" && ok leased_holder_busy ||
+	fail leased_holder_busy "$out" ;;
+*) fail leased_holder_busy "$out" ;;
+esac
+unload tiny > /dev/null
 kill -KILL "$W2"
 wait "$W2" 2>/dev/null
 W2=
