@@ -163,7 +163,10 @@ const struct server_route *server_route_find(const char *method, const char *pat
  * image routes get the large limit, so an unauthenticated client cannot
  * make lemon hold 32 MiB per connection on a route that never needs it.
  * llama-server's own limit (cpp-httplib's CPPHTTPLIB_PAYLOAD_MAX_LENGTH in
- * the bundle's vendor/cpp-httplib/httplib.h) is 100 MB for every route. */
+ * the bundle's vendor/cpp-httplib/httplib.h) is 100 MB for every route;
+ * Ollama sets none on a plain body (ollama/ollama@fb30760 limits only a
+ * zstd-compressed Responses body, to 20 MiB once decompressed:
+ * middleware/openai.go maxDecompressedBodySize). */
 size_t server_route_body_limit(const struct server_config *cfg, const char *method,
 			       const char *path)
 {
