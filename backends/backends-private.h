@@ -251,6 +251,23 @@ int backends_place(struct backends *b, const struct backends_place_in *in,
 		   enum backends_place_mode mode, struct backends_placement *out,
 		   struct lemon_err *err);
 
+/* the placement onto the child about to start: its spawn (context,
+ * layers, devices or --rpc, tensor split), its planned bytes per GPU and
+ * its placement text, said in the log. mu is held */
+void backends_place_apply(struct backends *b, struct backends_sup_child *c,
+			  const struct backends_place_in *in,
+			  const struct backends_placement *pl,
+			  struct backends_spawn *s);
+
+/* unloads the idle children holding the workers rp needs and puts c back
+ * to WANT until they have exited (rpc_wait), or fails c BUSY when one of
+ * them took a request meanwhile. mu is held */
+void backends_place_evict(struct backends *b, struct backends_sup_child *c,
+			  const struct backends_rpc_placement *rp);
+
+/* true while a child placed across workers is stopping. mu is held */
+bool backends_place_rpc_stopping(const struct backends *b);
+
 /* queues "lemon: <line>" for the log (any thread, with or without mu) */
 void backends_sup_log(struct backends *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -6,7 +6,9 @@
  * GPU alone), else across the `lemon worker`s (backends/workers.c). What
  * is free on each GPU is what detection saw less the shares the other
  * loaded children were planned to hold there, so a second model does not
- * get a split that overcommits the GPUs. */
+ * get a split that overcommits the GPUs. Also what the supervisor does
+ * with a placement: the child's spawn from it, and the idle holders of
+ * the workers it needs unloaded first. */
 #include <stdio.h>
 #include <string.h>
 
@@ -128,4 +130,92 @@ int backends_place(struct backends *b, const struct backends_place_in *in,
 	out->fit.need = out->rp.need;
 	lemon_str_copy(out->text, sizeof(out->text), out->rp.placement);
 	return 0;
+}
+
+/* the idle children a placement across workers needs gone (an
+ * rpc-server serves one model at a time) are unloaded and the start is
+ * tried again once they have exited; one that took a request meanwhile
+ * makes the start BUSY. The lock is held */
+void backends_place_evict(struct backends *b, struct backends_sup_child *c,
+			  const struct backends_rpc_placement *rp)
+{
+	int i;
+
+	for (i = 0; i < rp->n_evict; i++) {
+		struct backends_sup_child *h = &b->child[rp->evict[i]];
+
+		if (h->gen != rp->evict_gen[i] || h->state != BACKENDS_SUP_READY ||
+		    h->leases > 0) {
+			snprintf(c->reason, sizeof(c->reason),
+				 "model '%s' needs the workers '%s' holds, which took a request meanwhile",
+				 c->model, h->model);
+			c->fail_code = LEMON_ERR_BUSY;
+			c->state = BACKENDS_SUP_FAILED;
+			c->failed_at = backends_sup_now_ms();
+			pthread_cond_broadcast(&b->cv);
+			return;
+		}
+	}
+	for (i = 0; i < rp->n_evict; i++) {
+		struct backends_sup_child *h = &b->child[rp->evict[i]];
+
+		backends_sup_log(b, "unloading %s (idle, holding the workers) to place %s",
+			h->model, c->model);
+		backends_sup_stop_child(b, h, true);
+	}
+	c->state = BACKENDS_SUP_WANT;
+	c->rpc_wait = true;
+}
+
+/* true while a child placed across workers is stopping: a start that
+ * evicted one waits for it to let go of the rpc-servers */
+bool backends_place_rpc_stopping(const struct backends *b)
+{
+	int i;
+
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
+		if (b->child[i].state == BACKENDS_SUP_STOPPING &&
+		    b->child[i].proc.pid > 0 &&
+		    strncmp(b->child[i].placement, "rpc ", 4) == 0)
+			return true;
+	return false;
+}
+
+/* fills the spawn from the placement and says where it goes */
+void backends_place_apply(struct backends *b, struct backends_sup_child *c,
+			  const struct backends_place_in *in,
+			  const struct backends_placement *pl,
+			  struct backends_spawn *s)
+{
+	const struct backends_candidate *cand = &in->cand;
+	int k;
+
+	s->ctx_size = pl->fit.ctx;
+	s->n_gpu_layers = pl->fit.ngl;
+	c->n_gpu_layers = pl->fit.n_gpu_layers;
+	memcpy(c->gpu_used, pl->used, sizeof(c->gpu_used));
+	lemon_str_copy(c->placement, sizeof(c->placement), pl->text);
+	if (pl->fit.partial && !pl->on_gpus)
+		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
+			c->model, pl->fit.need / 1048576.0, in->vram / 1048576.0,
+			pl->fit.n_gpu_layers, cand->kind);
+	if (pl->on_gpus) {
+		s->device = pl->mg.devices;
+		s->split_layer = pl->mg.split;
+		s->tensor_split = pl->mg.split ? pl->mg.tensor_split : NULL;
+		if (cand->split_env[0])
+			s->env_extra = cand->split_env;
+		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB free on %s: %s",
+			c->model, pl->fit.need / 1048576.0,
+			cand->gpus[0].free_bytes / 1048576.0, cand->gpus[0].device,
+			pl->mg.text);
+	}
+	if (pl->rp.n_workers > 0) {
+		s->rpc = pl->rp.rpc;
+		s->tensor_split = pl->rp.tensor_split;
+		for (k = 0; k < BACKENDS_MAX_SPLIT_GPUS; k++)
+			c->gpu_used[k] = 0;
+		backends_sup_log(b, "%s needs about %.0f MiB, more than this machine has: placed %s",
+			c->model, pl->rp.need / 1048576.0, pl->rp.placement);
+	}
 }

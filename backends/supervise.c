@@ -183,94 +183,6 @@ void backends_sup_stop_child(struct backends *b, struct backends_sup_child *c,
 	backends_sup_wake(b);
 }
 
-/* the idle children a placement across workers needs gone (an
- * rpc-server serves one model at a time) are unloaded and the start is
- * tried again once they have exited; one that took a request meanwhile
- * makes the start BUSY. The lock is held */
-static void evict_holders(struct backends *b, struct backends_sup_child *c,
-			  const struct backends_rpc_placement *rp)
-{
-	int i;
-
-	for (i = 0; i < rp->n_evict; i++) {
-		struct backends_sup_child *h = &b->child[rp->evict[i]];
-
-		if (h->gen != rp->evict_gen[i] || h->state != BACKENDS_SUP_READY ||
-		    h->leases > 0) {
-			snprintf(c->reason, sizeof(c->reason),
-				 "model '%s' needs the workers '%s' holds, which took a request meanwhile",
-				 c->model, h->model);
-			c->fail_code = LEMON_ERR_BUSY;
-			c->state = BACKENDS_SUP_FAILED;
-			c->failed_at = now_ms();
-			pthread_cond_broadcast(&b->cv);
-			return;
-		}
-	}
-	for (i = 0; i < rp->n_evict; i++) {
-		struct backends_sup_child *h = &b->child[rp->evict[i]];
-
-		backends_sup_log(b, "unloading %s (idle, holding the workers) to place %s",
-			h->model, c->model);
-		backends_sup_stop_child(b, h, true);
-	}
-	c->state = BACKENDS_SUP_WANT;
-	c->rpc_wait = true;
-}
-
-/* true while a child placed across workers is stopping: a start that
- * evicted one waits for it to let go of the rpc-servers */
-static bool rpc_holder_stopping(const struct backends *b)
-{
-	int i;
-
-	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
-		if (b->child[i].state == BACKENDS_SUP_STOPPING &&
-		    b->child[i].proc.pid > 0 &&
-		    strncmp(b->child[i].placement, "rpc ", 4) == 0)
-			return true;
-	return false;
-}
-
-/* fills the spawn from the placement and says where it goes */
-static void apply_placement(struct backends *b, struct backends_sup_child *c,
-			    const struct backends_place_in *in,
-			    const struct backends_placement *pl,
-			    struct backends_spawn *s)
-{
-	const struct backends_candidate *cand = &in->cand;
-	int k;
-
-	s->ctx_size = pl->fit.ctx;
-	s->n_gpu_layers = pl->fit.ngl;
-	c->n_gpu_layers = pl->fit.n_gpu_layers;
-	memcpy(c->gpu_used, pl->used, sizeof(c->gpu_used));
-	lemon_str_copy(c->placement, sizeof(c->placement), pl->text);
-	if (pl->fit.partial && !pl->on_gpus)
-		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
-			c->model, pl->fit.need / 1048576.0, in->vram / 1048576.0,
-			pl->fit.n_gpu_layers, cand->kind);
-	if (pl->on_gpus) {
-		s->device = pl->mg.devices;
-		s->split_layer = pl->mg.split;
-		s->tensor_split = pl->mg.split ? pl->mg.tensor_split : NULL;
-		if (cand->split_env[0])
-			s->env_extra = cand->split_env;
-		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB free on %s: %s",
-			c->model, pl->fit.need / 1048576.0,
-			cand->gpus[0].free_bytes / 1048576.0, cand->gpus[0].device,
-			pl->mg.text);
-	}
-	if (pl->rp.n_workers > 0) {
-		s->rpc = pl->rp.rpc;
-		s->tensor_split = pl->rp.tensor_split;
-		for (k = 0; k < BACKENDS_MAX_SPLIT_GPUS; k++)
-			c->gpu_used[k] = 0;
-		backends_sup_log(b, "%s needs about %.0f MiB, more than this machine has: placed %s",
-			c->model, pl->rp.need / 1048576.0, pl->rp.placement);
-	}
-}
-
 /* WANT -> STARTING: resolve the executable (maybe provisioning, with the
  * lock released), place the model (backends/place.c), pick a port, fork */
 static void start_child(struct backends *b, struct backends_sup_child *c)
@@ -330,7 +242,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 		return;
 	}
 	if (pl.rp.n_evict > 0) {
-		evict_holders(b, c, &pl.rp);
+		backends_place_evict(b, c, &pl.rp);
 		return;
 	}
 	lemon_str_copy(b->o.cand[c->cand].exe, sizeof(cand->exe), cand->exe);
@@ -347,7 +259,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	s.embeddings = c->role == BACKENDS_EMBED;
 	s.reranking = c->role == BACKENDS_RERANK;
 	s.flm = flm;
-	apply_placement(b, c, &in, &pl, &s);
+	backends_place_apply(b, c, &in, &pl, &s);
 	if (flm)
 		s.ctx_size = b->o.ctx_size;
 	if (backends_spawn_child(&s, &c->proc, &err) < 0) {
@@ -542,7 +454,7 @@ static void *backends_sup_main(void *arg)
 			struct backends_sup_child *c = &b->child[i];
 
 			if (c->state == BACKENDS_SUP_WANT &&
-			    !(c->rpc_wait && rpc_holder_stopping(b)))
+			    !(c->rpc_wait && backends_place_rpc_stopping(b)))
 				start_child(b, c);
 			if (c->state == BACKENDS_SUP_STARTING && c->proc.pid > 0)
 				probe(b, c);
