@@ -134,7 +134,7 @@ AP=$(hostile_port "$T/aport")
 
 i=0
 while [ $i -lt 150 ]; do
-	grep -q "worker on" "$T/w1.log" && grep -q "worker on" "$T/w2.log" && break
+	grep -q "worker on" "$T/w1.log" 2>/dev/null && grep -q "worker on" "$T/w2.log" 2>/dev/null && break
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -152,7 +152,7 @@ t0=$(date +%s)
 	> "$T/serve.log" 2>&1 &
 LPID=$!
 i=0
-while [ $i -lt 300 ] && ! grep -q "listening on" "$T/serve.log"; do
+while [ $i -lt 300 ] && ! grep -q "listening on" "$T/serve.log" 2>/dev/null; do
 	kill -0 "$LPID" 2>/dev/null || break
 	sleep 0.1
 	i=$((i + 1))
