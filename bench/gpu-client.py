@@ -34,10 +34,21 @@ def complete(url, model, max_tokens, c=None):
     body = json.dumps({"model": model, "prompt": PROMPT, "max_tokens": max_tokens,
                        "ignore_eos": True, "temperature": 0,
                        "cache_prompt": False})
-    t0 = time.perf_counter()
-    c.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
+    for attempt in (0, 1):
+        t0 = time.perf_counter()
+        try:
+            c.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
+            r = c.getresponse()
+            data = r.read()
+            break
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # llama-server closes a kept connection idle for 5 s (its
+            # default; lemon keeps one 30 s): the alternating decode left
+            # the direct server's idle through two 70B requests on Vulkan.
+            # Reconnect once and time the request from there.
+            if own or attempt:
+                raise
+            c.close()
     wall = time.perf_counter() - t0
     if own:
         c.close()
