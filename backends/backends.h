@@ -305,11 +305,15 @@ int backends_worker_parse_json(const char *buf, size_t len,
 			       struct backends_worker_info *out,
 			       struct lemon_err *err);
 
-/* asks the worker (connect and answer each within timeout_ms), then
- * checks that its rpc-server's port accepts connections; NETWORK when
+/* asks the worker (connect and answer each within timeout_ms), then,
+ * with check_rpc, checks that its rpc-server's port accepts connections
+ * (not while one of lemon's children uses it: an rpc-server serves one
+ * client at a time and queues one more, so further probes would wait out
+ * their timeout and call a busy worker unusable); NETWORK when
  * unreachable or silent, INVALID_DATA on a bad answer */
 int backends_worker_probe(const struct backends_worker_addr *w, int timeout_ms,
-			  struct backends_worker_info *out, struct lemon_err *err);
+			  bool check_rpc, struct backends_worker_info *out,
+			  struct lemon_err *err);
 
 enum backends_role {
 	BACKENDS_CHAT = 0, /* completions and chat */

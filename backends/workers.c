@@ -126,7 +126,7 @@ fail:
 }
 
 int backends_worker_probe(const struct backends_worker_addr *w, int timeout_ms,
-			  struct backends_worker_info *out,
+			  bool check_rpc, struct backends_worker_info *out,
 			  struct lemon_err *err)
 {
 	struct lemon_http1_head head;
@@ -196,9 +196,11 @@ int backends_worker_probe(const struct backends_worker_addr *w, int timeout_ms,
 		goto done;
 	}
 	close(fd);
+	fd = -1;
 	/* the rpc-server's own port must answer too: the head talks to it */
-	fd = connect_to(w->host, w->port, timeout_ms, err);
-	if (fd >= 0)
+	if (check_rpc)
+		fd = connect_to(w->host, w->port, timeout_ms, err);
+	if (fd >= 0 || !check_rpc)
 		rc = 0;
 done:
 	if (fd >= 0)
@@ -208,13 +210,15 @@ done:
 }
 
 #define REFRESH_MS 30000 /* the workers are asked this often */
+static struct backends_sup_child *held_by(struct backends *b,
+					  const struct backends_worker_addr *w);
 #define KICK_MIN_MS 2000 /* and on demand at most this often */
 
 void backends_workers_refresh(struct backends *b)
 {
 	struct backends_worker_info info;
 	struct lemon_err err;
-	bool stop;
+	bool stop, held;
 	int i;
 
 	for (i = 0; i < b->o.n_workers; i++) {
@@ -223,12 +227,13 @@ void backends_workers_refresh(struct backends *b)
 
 		pthread_mutex_lock(&b->mu);
 		stop = b->stop;
+		held = held_by(b, &b->o.workers[i]) != NULL;
 		pthread_mutex_unlock(&b->mu);
 		if (stop)
 			return; /* shutting down: no probe holds it up */
 		lemon_err_clear(&err);
-		if (backends_worker_probe(&b->o.workers[i], 2000, &info, &err) <
-		    0) {
+		if (backends_worker_probe(&b->o.workers[i], 2000, !held, &info,
+					  &err) < 0) {
 			memset(&info, 0, sizeof(info));
 			snprintf(info.error, sizeof(info.error), "%s", err.msg);
 		}

@@ -207,6 +207,22 @@ grep -q "placed: rpc 10.231.1.2:50052,10.231.2.2:50052" "$T/ps" &&
 ip netns exec "$NB" ss -tn state established '( sport = :50052 )' | grep -q 10.231.2.1 &&
 	ok worker_b_serves_layers || fail worker_b_serves_layers "no connection to B's rpc-server"
 
+# tiny holds both rpc-servers: health, asked for 16 s (the workers are
+# probed again 2 s after each round), keeps them up; probing their rpc
+# ports queued behind tiny's connection (an rpc-server queues one more),
+# so the third round timed out and called them unusable
+bad=
+i=0
+while [ $i -lt 32 ]; do
+	for a in 10.231.1.2:50052 10.231.2.2:50052; do
+		w=$(wstate $a)
+		[ "$w" = "up|" ] || bad="$bad $a=$w"
+	done
+	sleep 0.5
+	i=$((i + 1))
+done
+[ -z "$bad" ] && ok held_workers_stay_up || fail held_workers_stay_up "$bad"
+
 # an rpc-server serves one client at a time: a second model needs the
 # workers the first holds; the first, idle (no request in flight), is
 # unloaded for it, as the LRU unloads an idle model for memory
