@@ -192,6 +192,7 @@ struct backends_rpc_placement {
 	char rpc[BACKENDS_MAX_WORKERS * 72];
 	char tensor_split[BACKENDS_MAX_WORKERS * 24];
 	char placement[400];
+	int slots; /* backends_rpc_default_slots of the workers used */
 	/* FOR_START: the idle children (slot, start generation) holding
 	 * workers of this placement, to be unloaded before it starts */
 	int n_evict;

@@ -305,6 +305,13 @@ int backends_worker_parse_json(const char *buf, size_t len,
 			       struct backends_worker_info *out,
 			       struct lemon_err *err);
 
+/* slots for a model placed on workers when --parallel is not given: its
+ * layers run there, so the workers' devices decide (the smallest free
+ * memory of n GPU workers, as backends_default_slots), not the head's own
+ * candidate (a CPU head gave a model on two H200 workers 4 slots); any
+ * CPU worker among them: the CPU's 4 */
+int backends_rpc_default_slots(const struct backends_worker_info *w, int n);
+
 /* asks the worker (connect and answer each within timeout_ms), then,
  * with check_rpc, checks that its rpc-server's port accepts connections
  * (not while one of lemon's children uses it: an rpc-server serves one

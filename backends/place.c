@@ -211,6 +211,10 @@ void backends_place_apply(struct backends *b, struct backends_sup_child *c,
 			pl->mg.text);
 	}
 	if (pl->rp.n_workers > 0) {
+		if (b->o.parallel <= 0) {
+			s->parallel = pl->rp.slots;
+			c->slots = s->parallel;
+		}
 		s->rpc = pl->rp.rpc;
 		s->tensor_split = pl->rp.tensor_split;
 		for (k = 0; k < BACKENDS_MAX_SPLIT_GPUS; k++)

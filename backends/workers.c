@@ -396,6 +396,20 @@ static void pick_workers(struct backends *b, enum backends_place_mode mode,
 	}
 }
 
+int backends_rpc_default_slots(const struct backends_worker_info *w, int n)
+{
+	uint64_t least = UINT64_MAX;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(w[i].backend, "cpu") == 0)
+			return backends_default_slots(0);
+		if (w[i].free_bytes < least)
+			least = w[i].free_bytes;
+	}
+	return backends_default_slots(n > 0 ? least : 0);
+}
+
 int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 		      const char *model, uint64_t local,
 		      enum backends_place_mode mode,
@@ -403,6 +417,7 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 {
 	struct backends_fit fit;
 	struct pick p, p2, *use = &p;
+	struct backends_worker_info used[BACKENDS_MAX_WORKERS];
 	size_t pos = 0, tpos = 0;
 	int i;
 
@@ -428,7 +443,9 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 					 sizeof(out->tensor_split) - tpos, "%s%llu",
 					 i ? "," : "",
 					 (unsigned long long)(b->wstate[use->w[i]].info.free_bytes >> 20) + 1);
+		used[i] = b->wstate[use->w[i]].info;
 	}
+	out->slots = backends_rpc_default_slots(used, use->n);
 	for (i = 0; i < use->n_evict; i++) {
 		out->evict[i] = (int)(use->evict[i] - b->child);
 		out->evict_gen[i] = use->evict[i]->gen;

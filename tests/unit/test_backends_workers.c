@@ -95,10 +95,31 @@ static void test_config_key(void **state)
 	assert_string_equal(c.workers, "10.0.0.2:50052,10.0.0.3:50052");
 }
 
+/* a model on workers gets the workers' slots: 16 when every one is a GPU
+ * of 16 GiB or more, the CPU's 4 when any is a CPU */
+static void test_rpc_slots(void **state)
+{
+	struct backends_worker_info w[2];
+
+	(void)state;
+	memset(w, 0, sizeof(w));
+	memcpy(w[0].backend, "cuda", 5);
+	w[0].free_bytes = 142194ull << 20;
+	memcpy(w[1].backend, "cuda", 5);
+	w[1].free_bytes = 142602ull << 20;
+	assert_int_equal(backends_rpc_default_slots(w, 2), 16);
+	w[1].free_bytes = 8ull << 30;
+	assert_int_equal(backends_rpc_default_slots(w, 2), 8);
+	memcpy(w[1].backend, "cpu", 4);
+	assert_int_equal(backends_rpc_default_slots(w, 2), 4);
+	assert_int_equal(backends_rpc_default_slots(w, 0), 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_answer),
+		cmocka_unit_test(test_rpc_slots),
 		cmocka_unit_test(test_bad_answers),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_config_key),
