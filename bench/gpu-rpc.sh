@@ -145,9 +145,9 @@ done
 rm -rf "$W/small"
 cp -r tests/fixtures/cpu-vm "$W/small"
 sed -i 's/^MemTotal:.*/MemTotal:          16384 kB/; s/^MemAvailable:.*/MemAvailable:      16384 kB/' "$W/small/proc/meminfo"
-# --parallel 16: the head is a CPU candidate, whose default is 4 slots,
-# while the work runs on the workers' GPUs (16 there); the rows compare
-# the same 16 slots
+# --parallel 16: the rows compare the same 16 slots (the measured run's
+# lemon gave a model on workers its CPU head's 4 by default; it now takes
+# the workers' GPUs' 16 by itself)
 if lemon_row rpc "lemon serve --workers (rpc-server per GPU)" --backend cpu --sysroot "$W/small" --parallel 16 \
 	--workers 127.0.0.1:50052,127.0.0.1:50062 && [ -n "$CARGS" ]; then
 	# shellcheck disable=SC2086
