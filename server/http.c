@@ -3,10 +3,12 @@
  * configured host, so DNS rebinding fails; a foreign Origin is refused;
  * state-changing requests must be application/json, which a page cannot
  * send without a preflight; CORS headers only for the origins named in
- * cors_origin), the key (Authorization: Bearer or x-api-key), then the
- * route table's row (server/routes.c) runs, and every answer is counted
- * for /metrics. Refusals and 404/405 go out in the shape of the path's
- * route family (server/respond.c builds them). */
+ * cors_origin), the key (Authorization: Bearer or x-api-key): all from
+ * the request head, before a byte of the body is read (server_admit), so a
+ * client without the key cannot make lemon take in a 32 MiB image body.
+ * Then the route table's row (server/routes.c) runs, and every answer is
+ * counted for /metrics. Refusals and 404/405 go out in the shape of the
+ * path's route family (server/respond.c builds them). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,22 +228,44 @@ void server_send_http_error(struct server_conn *c, unsigned status, const char *
 			   why);
 }
 
+/* the request's route as far as the head says (HEAD is GET without the
+ * body: the writer leaves it out) */
+static void route_of(struct server_conn *c, struct server_call *k, bool *other_method)
+{
+	k->s = c->s;
+	k->c = c;
+	k->path = c->req.target;
+	k->method = c->head_only ? "GET" : c->req.method;
+	k->rt = server_route_find(k->method, k->path, &k->tail, other_method);
+}
+
+bool server_admit(struct server_conn *c)
+{
+	struct server_call k = { 0 };
+	bool other_method = false;
+	char label[SERVER_ROUTE_LABEL_MAX];
+	enum server_shape shape;
+
+	route_of(c, &k, &other_method);
+	shape = k.rt ? k.rt->shape : server_route_shape(k.path);
+	if (admitted(c, k.method, shape, server_ui_open(&k)))
+		return true;
+	server_route_label(k.rt, label, sizeof(label));
+	server_metrics_request(c->s, label, c->resp ? c->status : 500);
+	return false;
+}
+
 void server_dispatch(struct server_conn *c, struct server_req *req)
 {
-	struct server_call k = { .s = c->s, .c = c, .req = req, .path = c->req.target };
+	struct server_call k = { 0 };
 	bool other_method = false;
 	char shown[201], label[SERVER_ROUTE_LABEL_MAX];
 	enum server_shape shape;
 
-	/* HEAD is GET without the body (the writer leaves it out) */
-	k.method = c->head_only ? "GET" : c->req.method;
-	k.rt = server_route_find(k.method, k.path, &k.tail, &other_method);
+	route_of(c, &k, &other_method);
+	k.req = req;
 	shape = k.rt ? k.rt->shape : server_route_shape(k.path);
 	server_route_label(k.rt, label, sizeof(label));
-	if (!admitted(c, k.method, shape, server_ui_open(&k))) {
-		server_metrics_request(c->s, label, c->resp ? c->status : 500);
-		return;
-	}
 	if (k.rt != NULL && !other_method) {
 		k.rt->fn(&k);
 	} else {

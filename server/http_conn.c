@@ -480,16 +480,22 @@ static bool serve_one(struct server_conn *c)
 	int rc;
 
 	b.t0 = server_now_ms();
-	rc = read_body(c, &b);
-	if (rc == -2) {
+	c->head_only = strcmp(c->req.method, "HEAD") == 0;
+	if (!server_admit(c)) {
+		/* refused from the head (no key, a foreign Origin, ...): its
+		 * body is never read, not even the 100 Continue for it is
+		 * sent, and the connection ends with the answer, as unread
+		 * body bytes would otherwise be taken for the next request */
+		if (c->req.chunked || (c->req.has_length && c->req.length > 0))
+			c->keep = false;
+	} else if ((rc = read_body(c, &b)) == -2) {
 		free(b.body);
 		return false;
-	}
-	if (rc == -1) {
+	} else if (rc == -1) {
 		c->keep = false;
+		c->head_only = false;
 		server_send_http_error(c, c->req.status, c->req.why);
 	} else {
-		c->head_only = strcmp(c->req.method, "HEAD") == 0;
 		server_dispatch(c, &b);
 	}
 	pthread_mutex_lock(&c->s->http->mu);

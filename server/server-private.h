@@ -289,8 +289,14 @@ enum server_shape server_route_shape(const char *path);
  * was used, "other" for NULL (so labels stay a bounded set) */
 void server_route_label(const struct server_route *r, char *out, size_t cap);
 
-/* a request whose head and body are in, checked (Host, Origin, key,
- * Content-Type) and routed; a response is queued on c */
+/* the checks a request head alone decides (Host, Origin, an OPTIONS
+ * preflight, the key, Content-Type), made before its body is read: false
+ * when the request is answered already (a refusal, in its route's error
+ * shape, or the preflight's 204) and counted for /metrics; the caller
+ * then never reads the body */
+bool server_admit(struct server_conn *c);
+/* a request that server_admit let through, its body in, routed; a
+ * response is queued on c */
 void server_dispatch(struct server_conn *c, struct server_req *req);
 /* an error of the HTTP layer (parse, deadline, size, caps) as JSON in the
  * shape of the route family the target belongs to */

@@ -11,7 +11,8 @@
 # started with --reranking, and one status for one error code whatever the
 # route's shape (a model too large for the machine: 503 on the OpenAI and
 # the Ollama route). Prints "ok NAME" or "FAIL NAME: why"; exits non-zero
-# on failure.
+# on failure. The key is checked from the request head, before a body is
+# read (a 32 MiB declared body without the key: 401 at once, no memory).
 set -u
 
 LEMON=${LEMON:-build/lemon}
@@ -145,6 +146,129 @@ if [ "$(code "$T/l")" = 200 ] && [ "$(body "$T/l")" = '{"status":"ok"}' ] && [ "
 	ok $name
 else
 	fail $name "/live $(cat "$T/l" | tr '\n' ' '), HEAD $hl; not 401:$bad"
+fi
+
+# the key is checked from the request head: a client without it that
+# declares a 32 MiB image body (the chat routes' limit) is answered 401 in
+# the route's shape at once, before it sends a byte of the body (and never
+# gets a 100 Continue), with Connection: close; 16 such clients each
+# sending 2 MiB of body anyway do not grow lemon's memory. With the key,
+# the same head gets its 100 Continue and a real chat still answers 200.
+cat > "$T/head.py" <<'PY'
+import json, socket, sys, threading, time
+port, pid, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+BIG = 32 << 20
+def rss_kib():
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+def head(path, extra=b"", length=BIG):
+    return (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n%s\r\n" % (path.encode(), length, extra))
+def answer(s, timeout):
+    """the first response (head and its Content-Length body), or what came"""
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        h, _, body = data.partition(b"\r\n\r\n")
+        cl = [l for l in h.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+        n = int(cl[0].split(b":")[1]) if cl else 0
+        while len(body) < n:
+            d = s.recv(65536)
+            if not d:
+                break
+            body += d
+        return h, body
+    except OSError:
+        return data.partition(b"\r\n\r\n")[0], b""
+def refused(path, extra, shape):
+    s = socket.create_connection(("127.0.0.1", port))
+    t0 = time.time()
+    s.sendall(head(path, extra))
+    h, body = answer(s, 3)
+    dt = time.time() - t0
+    s.close()
+    try:
+        j = json.loads(body)
+    except ValueError:
+        j = None
+    shaped = j is not None and shape(j)
+    return (h.startswith(b"HTTP/1.1 401 ") and b"\r\nConnection: close" in h and shaped
+            and dt < 2), "%s %.2fs %r" % (h.split(b"\r\n")[0], dt, body[:120])
+checks = [
+    ("/v1/chat/completions", b"", lambda j: j["error"]["code"] == "invalid_api_key"),
+    ("/api/v1/chat/completions", b"Expect: 100-continue\r\n",
+     lambda j: j["error"]["code"] == "invalid_api_key"),
+    ("/v1/messages", b"Expect: 100-continue\r\n",
+     lambda j: j["type"] == "error" and j["error"]["type"] == "authentication_error"),
+    ("/api/chat", b"", lambda j: isinstance(j["error"], str)),
+]
+res = [refused(*c) for c in checks]
+print("refused", all(r[0] for r in res), "; ".join(r[1] for r in res))
+# many clients without the key, each sending 2 MiB of its declared body
+before = rss_kib()
+socks = []
+def push(s):
+    s.settimeout(3)
+    try:
+        s.sendall(head("/v1/chat/completions"))
+        chunk = b"x" * 65536
+        for _ in range(32):
+            s.sendall(chunk)
+    except OSError:
+        pass
+threads = []
+for i in range(16):
+    s = socket.create_connection(("127.0.0.1", port))
+    socks.append(s)
+    t = threading.Thread(target=push, args=(s,))
+    t.start()
+    threads.append(t)
+for t in threads:
+    t.join()
+time.sleep(0.5)
+grew = rss_kib() - before
+for s in socks:
+    s.close()
+print("rss_growth_kib", grew, grew < 8192)
+# with the key: the same head gets its 100 Continue (the body is wanted)
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(3)
+s.sendall(head("/v1/chat/completions", b"Authorization: Bearer %s\r\nExpect: 100-continue\r\n"
+               % key.encode()))
+try:
+    first = s.recv(4096)
+except OSError:
+    first = b""
+s.close()
+print("keyed_continue", first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"))
+# and a real chat with the key, its body sent after the 100
+body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}],
+                   "max_tokens": 4}).encode()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(head("/v1/chat/completions", b"Authorization: Bearer %s\r\nExpect: 100-continue\r\n"
+               b"Connection: close\r\n" % key.encode(), len(body)))
+h, _ = answer(s, 5)
+ok100 = h.startswith(b"HTTP/1.1 100 Continue")
+s.sendall(body)
+h, b = answer(s, 60)
+s.close()
+print("keyed_chat", ok100 and h.startswith(b"HTTP/1.1 200 ") and b'"choices"' in b)
+PY
+name=key_checked_before_body
+python3 "$T/head.py" "$PORT" "$LPID" "$KEY" > "$T/head.out" 2>&1
+lc=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "$URL/live")
+if grep -q '^refused True ' "$T/head.out" && grep -q '^rss_growth_kib -\?[0-9]* True$' "$T/head.out" &&
+   grep -qx 'keyed_continue True' "$T/head.out" && grep -qx 'keyed_chat True' "$T/head.out" &&
+   [ "$lc" = 200 ] && kill -0 "$LPID" 2>/dev/null; then
+	ok $name
+else
+	fail $name "$(tr '\n' ' ' < "$T/head.out"); /live $lc"
 fi
 
 name=model_by_id
