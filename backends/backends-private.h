@@ -56,6 +56,11 @@ void backends_describe_status(int status, char *out, size_t cap);
 int backends_split_first(const char *dir, char *out, size_t cap,
 			 uint64_t *total);
 
+/* the bytes a load reads for the model at path (backends_model_path's
+ * answer): the file's, or every part's when path is the first part of a
+ * split model; 0 when it cannot be read */
+uint64_t backends_model_file_bytes(const char *path);
+
 /* ---- supervisor state (supervise.c, api.c) ---- */
 #include <pthread.h>
 #include <stdint.h>

@@ -311,6 +311,27 @@ int backends_split_first(const char *dir, char *out, size_t cap,
 	return 0;
 }
 
+uint64_t backends_model_file_bytes(const char *path)
+{
+	char dir[4400], first[4400];
+	const char *slash = strrchr(path, '/');
+	size_t n = strlen(path);
+	struct stat st;
+	uint64_t total;
+
+	if (slash && n > 20 && strcmp(path + n - 5, ".gguf") == 0 &&
+	    strncmp(path + n - 20, "-00001-of-", 10) == 0 &&
+	    (size_t)(slash - path) < sizeof(dir)) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = 0;
+		if (backends_split_first(dir, first, sizeof(first), &total) == 0)
+			return total;
+	}
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	return (uint64_t)st.st_size;
+}
+
 int backends_model_path(const char *data_dir, const char *name, char *out,
 			size_t cap, struct lemon_err *err)
 {

@@ -14,7 +14,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,7 +192,6 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
 	uint64_t model_bytes = 0;
-	struct stat st;
 	int rc, port = 0;
 	bool flm = backends_flm_cand(b, c->cand); /* no GGUF, no plan */
 	struct backends_candidate *cand = &in.cand;
@@ -215,8 +213,9 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (rc == 0 && !flm)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
-	if (rc == 0 && !flm && stat(path, &st) == 0 && st.st_size > 0)
-		model_bytes = (uint64_t)st.st_size;
+	/* every part of a split model: the load reads them all */
+	if (rc == 0 && !flm)
+		model_bytes = backends_model_file_bytes(path);
 	if (rc == 0 && !flm &&
 	    backends_place(b, &in, path, model, BACKENDS_PLACE_FOR_START, &pl,
 			   &err) < 0)

@@ -369,6 +369,11 @@ static void test_publish_split(void **state)
 	}
 	assert_int_equal(backends_model_path(root, "sp", first, sizeof(first), &err), 0);
 	assert_string_equal(first, path);
+	/* the start deadline's size: both parts, not the first alone */
+	assert_int_equal(backends_model_file_bytes(first), 2 * GGUF_SIZE);
+	snprintf(path, sizeof(path), "%s/%s", p.dir, names[1]);
+	assert_int_equal(backends_model_file_bytes(path), GGUF_SIZE);
+	assert_int_equal(backends_model_file_bytes(p.dir), 0);
 	assert_int_equal(backends_delete_model(root, "sp", &err), 0);
 	assert_false(exists(p.dir));
 }
