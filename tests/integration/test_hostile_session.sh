@@ -199,9 +199,12 @@ t1=$(date +%s)
 LPID=
 wait "$IPID"
 last=$(grep '^data: ' "$T/inst" | tail -n 1 | cut -c 7-)
+# 7 s: the stop's flush window for streams is 3 s of its 10 s limit, and
+# this 2-core CI machine runs the ASan build too; waiting out the 10 s
+# limit (what a stuck download did) still fails
 if ! grep -q '"downloading"' "$T/inst"; then
 	fail shutdown_stops_install "no download started: $(head -c 300 "$T/inst")"
-elif [ $((t1 - t0)) -gt 5 ]; then
+elif [ $((t1 - t0)) -gt 7 ]; then
 	fail shutdown_stops_install "lemon took $((t1 - t0)) s to exit during an install"
 elif grep -q "still busy" "$T/lemon.log"; then
 	fail shutdown_stops_install "$(grep "still busy" "$T/lemon.log")"
@@ -286,7 +289,7 @@ last=$(grep '^data: ' "$T/pull_sse" | tail -n 1 | cut -c 7-)
 lastnd=$(tail -n 1 "$T/pull_nd")
 if ! grep -q '"completed"' "$T/pull_sse" || ! grep -q '"completed"' "$T/pull_nd"; then
 	fail shutdown_pull_setup "the pulls did not start: $(tail -c 300 "$T/pull_sse") $(tail -c 300 "$T/pull_nd")"
-elif [ $((t1 - t0)) -gt 5 ] || [ "$lrc" -ne 0 ] || grep -q "still busy" "$T/lemon2.log"; then
+elif [ $((t1 - t0)) -gt 7 ] || [ "$lrc" -ne 0 ] || grep -q "still busy" "$T/lemon2.log"; then
 	fail shutdown_pull_exit "lemon exited with $lrc after $((t1 - t0)) s during two pulls: $(tail -n 2 "$T/lemon2.log")"
 else
 	ok shutdown_pull_exit
