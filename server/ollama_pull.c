@@ -89,17 +89,22 @@ static bool cancelled(struct server *s, const char *model, struct lemon_err *err
 }
 
 /* the last event of a failed pull; lemon's shape carries a code so that
- * a client tells a cancelled pull from a failed one without the text */
-static cJSON *error_event(bool ollama, const struct lemon_err *err, bool cancel)
+ * a client tells a cancelled pull from a failed one without the text. The
+ * message is scrubbed as every error body is (server_clean_message): the
+ * store's messages name files under the data directory */
+static cJSON *error_event(const struct server *s, bool ollama, const struct lemon_err *err,
+			  bool cancel)
 {
 	cJSON *o = cJSON_CreateObject(), *e;
+	char msg[sizeof(err->msg)];
 
+	server_clean_message(s, err->msg, msg, sizeof(msg));
 	if (ollama) {
-		cJSON_AddStringToObject(o, "error", err->msg);
+		cJSON_AddStringToObject(o, "error", msg);
 		return o;
 	}
 	e = cJSON_AddObjectToObject(o, "error");
-	cJSON_AddStringToObject(e, "message", err->msg);
+	cJSON_AddStringToObject(e, "message", msg);
 	cJSON_AddStringToObject(e, "type", "server_error");
 	if (cancel)
 		cJSON_AddStringToObject(e, "code", "cancelled");
@@ -132,7 +137,7 @@ static void *pull_thread(void *arg)
 	if (pull(p->s, p->model, on_progress, p, &err) < 0) {
 		bool cancel = cancelled(p->s, p->model, &err);
 
-		server_events_push(&p->ev, error_event(!p->sse, &err, cancel));
+		server_events_push(&p->ev, error_event(p->s, !p->sse, &err, cancel));
 	}
 	server_metrics_pull(p->s, -1, 0);
 	server_events_end(&p->ev);

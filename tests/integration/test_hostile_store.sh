@@ -16,6 +16,9 @@
 #              error, not a name; `lemon rm -- -rf` removes an entry an
 #              older lemon stored as -rf.gguf; pull --file, a registry pull,
 #              a user's models.json entry and run refuse such a name
+#  pull-stream-error-paths  a server pull's failure in /api/v1/pull's
+#              and /api/pull's streams names the file without the data
+#              directory's absolute path
 #  shutdown    a pull running in `lemon serve` is cancelled when the server
 #              shuts down, its .part kept, and the next pull resumes it
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on any failure.
@@ -181,6 +184,25 @@ for r in 1 2 3; do
 		ok race-http-$r
 	fi
 done
+
+# a pull that fails on a file of the store (a GGUF cut short, checked in
+# the staging directory) says which file in both streams without the data
+# directory's absolute path: "<data>/..." as in every error body
+name=pull-stream-error-paths
+for f in "/api/v1/pull model_name sse" "/api/pull model nd"; do
+	set -- $f
+	curl -s -N -m 60 -H 'Content-Type: application/json' -d "{\"$2\":\"trunc\"}" \
+		"http://127.0.0.1:$SPORT$1" >"$T/perr.$3" 2>&1
+done
+if sed -n 's/^data: //p' "$T/perr.sse" | tail -n 1 |
+	jq -e '.error.message | test("^<data>/models/[.]pull-trunc/trunc[.]gguf: truncated gguf")' >/dev/null &&
+	tail -n 1 "$T/perr.nd" |
+	jq -e '.error | test("^<data>/models/[.]pull-trunc/trunc[.]gguf: truncated gguf")' >/dev/null &&
+	! grep -q -e "$T" -e "$XDG_DATA_HOME" "$T/perr.sse" "$T/perr.nd"; then
+	ok $name
+else
+	fail $name "$(tail -c 300 "$T/perr.sse") / $(tail -c 300 "$T/perr.nd")"
+fi
 
 # 3. shutdown cancels a pull in the server; its .part is resumed later
 "$LEMON" rm big >/dev/null 2>&1
