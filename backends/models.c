@@ -12,33 +12,18 @@
 
 #include "backends/backends-private.h"
 #include "backends/store-private.h"
+#include "compat/compat.h"
 #include "util/fs.h"
 #include "util/str.h"
 
+/* the rule is the registry's (compat/models.c), so an entry it lists is a
+ * name the store takes and the other way round */
+_Static_assert(BACKENDS_NAME_MAX == sizeof(((struct compat_model *)0)->name),
+	       "one length for model names");
+
 bool backends_model_name_valid(const char *name)
 {
-	size_t i, n;
-
-	if (name == NULL)
-		return false;
-	n = strnlen(name, BACKENDS_NAME_MAX);
-	/* a leading '-' reads as an option wherever a name meets argv or a
-	 * shell (`rm -rf`, `--help`); a leading '.' hides the file */
-	if (n == 0 || n >= BACKENDS_NAME_MAX || name[0] == '.' || name[0] == '-' ||
-	    strstr(name, "..") != NULL)
-		return false;
-	/* NAME.mmproj.gguf is NAME's vision projector, never a model */
-	if (n >= 7 && strcmp(name + n - 7, ".mmproj") == 0)
-		return false;
-	for (i = 0; i < n; i++) {
-		char ch = name[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-		      ch == ':' || ch == '-'))
-			return false;
-	}
-	return true;
+	return compat_model_name_valid(name);
 }
 
 int backends_data_dir(const char *data_dir, char *out, size_t cap,

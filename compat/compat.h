@@ -455,6 +455,12 @@ void compat_models_free(struct compat_models *reg);
 int compat_models_parse(struct compat_models *reg, const char *text,
 			const char *what, bool user, struct lemon_err *err);
 
+/* a model name as the store takes it (backends_model_name_valid is this
+ * rule): 1..63 of [A-Za-z0-9._:-], not starting with '-' or '.', without
+ * "..", and not ending in ".mmproj" (NAME.mmproj.gguf is NAME's vision
+ * projector) */
+bool compat_model_name_valid(const char *name);
+
 /* the entry named name; NOT_FOUND "model 'x' is not in the registry" */
 int compat_model_find(const struct compat_models *reg, const char *name,
 		      const struct compat_model **out, struct lemon_err *err);

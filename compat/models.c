@@ -31,13 +31,22 @@ static const struct {
 	{ "vision", COMPAT_MODEL_VISION },
 };
 
-/* backends_model_name_valid's rule (a later layer's, so restated): a
- * registry name is what `lemon pull NAME` takes */
-static bool name_ok(const char *s)
+/* the one rule for model names (backends_model_name_valid calls it: compat
+ * is below backends): a registry name is what `lemon pull NAME` takes, so
+ * an entry the store would refuse is refused when the registry loads */
+bool compat_model_name_valid(const char *s)
 {
-	size_t i, n = strlen(s);
+	size_t i, n;
 
+	if (s == NULL)
+		return false;
+	n = strnlen(s, 64);
+	/* a leading '-' reads as an option wherever a name meets argv or a
+	 * shell (`rm -rf`, `--help`); a leading '.' hides the file */
 	if (n == 0 || n >= 64 || s[0] == '.' || s[0] == '-' || strstr(s, "..") != NULL)
+		return false;
+	/* NAME.mmproj.gguf is NAME's vision projector, never a model */
+	if (n >= 7 && strcmp(s + n - 7, ".mmproj") == 0)
 		return false;
 	for (i = 0; i < n; i++) {
 		char c = s[i];
@@ -276,7 +285,7 @@ static int parse_suggest(const struct compat_ctx *ctx, const cJSON *o,
 				   err) ||
 		    get_u64(ctx, s, "vram_below_mb", &mb, err))
 			return -1;
-		if (!name_ok(g->model) || mb == 0 || mb > UINT32_MAX)
+		if (!compat_model_name_valid(g->model) || mb == 0 || mb > UINT32_MAX)
 			return compat_bad(ctx, err,
 					  "'suggest' needs a valid model and vram_below_mb > 0");
 		g->vram_below_mb = (uint32_t)mb;
@@ -299,7 +308,7 @@ static int parse_flm(const struct compat_ctx *ctx, const cJSON *o,
 				  "an flm model has no repo, files, mmproj or suggest: FastFlowLM fetches it");
 	if (compat_get_str(ctx, o, "gguf", m->gguf, sizeof(m->gguf), err))
 		return -1;
-	if (m->gguf[0] && !name_ok(m->gguf))
+	if (m->gguf[0] && !compat_model_name_valid(m->gguf))
 		return compat_bad(ctx, err, "gguf '%.64s' is not a model name",
 				  m->gguf);
 	return parse_labels(ctx, o, m, err);
@@ -318,9 +327,9 @@ static int parse_entry(struct compat_ctx *ctx, const cJSON *o, int pos,
 	ctx->entry = label;
 	if (!cJSON_IsObject(o) || !cJSON_IsString(name) ||
 	    !lemon_str_copy(m->name, sizeof(m->name), name->valuestring) ||
-	    !name_ok(m->name))
+	    !compat_model_name_valid(m->name))
 		return compat_bad(ctx, err,
-				  "every model needs a 'name' of 1-63 of A-Z a-z 0-9 . _ : - not starting with '-' or '.', without '..' (got '%.64s')",
+				  "every model needs a 'name' of 1-63 of A-Z a-z 0-9 . _ : - not starting with '-' or '.', without '..', not ending in '.mmproj' (got '%.64s')",
 				  cJSON_IsString(name) ? name->valuestring : "");
 	ctx->entry = m->name;
 	if (compat_check_keys(ctx, o, model_fields, NFIELDS(model_fields), err) ||

@@ -3,6 +3,7 @@
  * smaller model for small VRAM, and every malformed entry fails with
  * INVALID_DATA naming what is wrong. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -410,6 +411,45 @@ static void test_mmproj(void **state)
 			"entry 'f': an flm model has no repo, files, mmproj");
 }
 
+/* the registry's name rule is the store's (compat_model_name_valid, which
+ * backends_model_name_valid calls): an entry the store would refuse to
+ * pull, like "foo.mmproj" (NAME.mmproj.gguf is NAME's projector), is
+ * refused when the registry loads, not listed and then failed on pull */
+static void test_name_rule(void **state)
+{
+	static const struct {
+		const char *name;
+		bool ok;
+	} names[] = {
+		{ "tiny", true },         { "qwen2.5:7b", true },  { "a-b_c.d", true },
+		{ "tiny.mmprojx", true }, { "x.mmproj.q4", true }, { "x.MMPROJ", true },
+		{ "", false },            { ".hidden", false },    { "-rf", false },
+		{ "a..b", false },        { "a/b", false },        { "a b", false },
+		{ "foo.mmproj", false },  { ".mmproj", false },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (compat_model_name_valid(names[i].name) != names[i].ok)
+			fail_msg("'%s': want %s", names[i].name,
+				 names[i].ok ? "valid" : "invalid");
+	/* 63 characters, then 64 */
+	assert_true(compat_model_name_valid(
+		"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"));
+	assert_false(compat_model_name_valid(
+		"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl"));
+	assert_false(compat_model_name_valid(NULL));
+	expect_user_bad("{\"schema\":1,\"models\":[{\"name\":\"foo.mmproj\",\"recipe\":\"llamacpp\","
+			"\"repo\":\"me/m\",\"files\":[{\"file\":\"m.gguf\"}],\"labels\":[\"llm\"],"
+			"\"source\":\"mine\"}]}",
+			"(got 'foo.mmproj')");
+	/* a suggestion names a model too */
+	expect_user_bad(USER("[{\"file\":\"m.gguf\"}]",
+			     ",\"suggest\":[{\"model\":\"s.mmproj\",\"vram_below_mb\":1}]"),
+			"entry 'mine': 'suggest' needs a valid model");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_split_and_limits),
 		cmocka_unit_test(test_user_keys_checked),
 		cmocka_unit_test(test_mmproj),
+		cmocka_unit_test(test_name_rule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
