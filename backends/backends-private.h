@@ -215,6 +215,46 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 		      enum backends_place_mode mode,
 		      struct backends_rpc_placement *out, struct lemon_err *err);
 
+/* a worker as a placement sees it (workers_pick.c) */
+struct backends_worker_slot {
+	bool up;            /* reachable at the last probe */
+	uint64_t free_bytes;
+	int holder;         /* the child slot whose --rpc uses it; -1: none */
+	bool idle;          /* that holder may be unloaded: ready, no lease */
+	int64_t last_used;  /* that holder's last release (monotonic ms) */
+};
+
+/* the workers a placement uses (indices into the worker list, in its
+ * order) and the idle holders to unload first */
+struct backends_worker_choice {
+	int n;
+	int w[BACKENDS_MAX_WORKERS];
+	uint64_t total; /* their free bytes */
+	int n_evict;
+	int evict[BACKENDS_MAX_WORKERS]; /* child slots */
+};
+
+/* the choice for a model needing need bytes with local bytes on this
+ * machine: the free workers when they are enough; else also the workers
+ * of idle holders (when even all of them are not enough, the choice has
+ * them all and the caller refuses the model) */
+void backends_workers_choose(const struct backends_worker_slot *s, int n,
+			     uint64_t need, uint64_t local,
+			     struct backends_worker_choice *out);
+
+/* the running child whose --rpc uses worker wi: an rpc-server serves one
+ * client at a time, so a second child on it would hang in its load; NULL
+ * when free. mu is held */
+struct backends_sup_child *backends_workers_holder(struct backends *b, int wi);
+
+/* backends_workers_choose over b's workers as last probed (FOR_PLAN: each
+ * reachable one counted as free); busy gets the workers held by children
+ * that stay, for a message. mu is held */
+void backends_workers_pick(struct backends *b, enum backends_place_mode mode,
+			   uint64_t need, uint64_t local,
+			   struct backends_worker_choice *out, char *busy,
+			   size_t cap);
+
 /* starts the workers' refresher thread when there are workers; stops and
  * joins it (b->stop set first) */
 int backends_workers_start(struct backends *b, struct lemon_err *err);

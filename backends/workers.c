@@ -210,8 +210,6 @@ done:
 }
 
 #define REFRESH_MS 30000 /* the workers are asked this often */
-static struct backends_sup_child *held_by(struct backends *b,
-					  const struct backends_worker_addr *w);
 #define KICK_MIN_MS 2000 /* and on demand at most this often */
 
 void backends_workers_refresh(struct backends *b)
@@ -227,7 +225,7 @@ void backends_workers_refresh(struct backends *b)
 
 		pthread_mutex_lock(&b->mu);
 		stop = b->stop;
-		held = held_by(b, &b->o.workers[i]) != NULL;
+		held = backends_workers_holder(b, i) != NULL;
 		pthread_mutex_unlock(&b->mu);
 		if (stop)
 			return; /* shutting down: no probe holds it up */
@@ -328,74 +326,6 @@ void backends_workers_kick(struct backends *b)
 	pthread_mutex_unlock(&b->mu);
 }
 
-/* the running child whose placement uses w: an rpc-server serves one
- * client at a time, so a second child on it would hang in its load;
- * NULL when free. mu is held */
-static struct backends_sup_child *held_by(struct backends *b,
-					  const struct backends_worker_addr *w)
-{
-	char addr[80];
-	const char *p;
-	int i;
-
-	snprintf(addr, sizeof(addr), "%s:%d,", w->host, w->port);
-	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
-		struct backends_sup_child *c = &b->child[i];
-
-		if (c->proc.pid <= 0 || c->placement[0] == 0)
-			continue;
-		for (p = strstr(c->placement, addr); p; p = strstr(p + 1, addr))
-			if (p > c->placement && (p[-1] == ' ' || p[-1] == ','))
-				return c;
-	}
-	return NULL;
-}
-
-/* the workers a placement may use (mu held) */
-struct pick {
-	int n;
-	uint64_t total;
-	int w[BACKENDS_MAX_WORKERS];
-	char busy[240]; /* held by children that stay, for the message */
-	int n_evict;
-	struct backends_sup_child *evict[BACKENDS_MAX_WORKERS];
-};
-
-/* the reachable workers no child holds; with_idle: also those held by a
- * ready child without requests in flight, which is then to be evicted
- * (as the local LRU unloads an idle model for memory); FOR_PLAN counts
- * every reachable worker */
-static void pick_workers(struct backends *b, enum backends_place_mode mode,
-			 bool with_idle, struct pick *p)
-{
-	struct backends_sup_child *h;
-	size_t bpos = 0;
-	int i, k;
-
-	memset(p, 0, sizeof(*p));
-	for (i = 0; i < b->o.n_workers; i++) {
-		const struct backends_worker_addr *w = &b->o.workers[i];
-
-		if (b->wstate[i].info.error[0] || !b->wstate[i].checked)
-			continue;
-		h = mode == BACKENDS_PLACE_FOR_PLAN ? NULL : held_by(b, w);
-		if (h && !(with_idle && h->state == BACKENDS_SUP_READY &&
-			   h->leases == 0 && !h->unload)) {
-			if (bpos < sizeof(p->busy))
-				bpos += (size_t)snprintf(p->busy + bpos, sizeof(p->busy) - bpos,
-							 "%s%s:%d by '%.40s'", bpos ? ", " : "",
-							 w->host, w->port, h->model);
-			continue;
-		}
-		for (k = 0; h && k < p->n_evict && p->evict[k] != h; k++)
-			;
-		if (h && k == p->n_evict)
-			p->evict[p->n_evict++] = h;
-		p->w[p->n++] = i;
-		p->total += b->wstate[i].info.free_bytes;
-	}
-}
-
 int backends_rpc_default_slots(const struct backends_worker_info *w, int n)
 {
 	uint64_t least = UINT64_MAX;
@@ -416,7 +346,8 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 		      struct backends_rpc_placement *out, struct lemon_err *err)
 {
 	struct backends_fit fit;
-	struct pick p, p2, *use = &p;
+	struct backends_worker_choice ch, *use = &ch;
+	char busy[240];
 	struct backends_worker_info used[BACKENDS_MAX_WORKERS];
 	size_t pos = 0, tpos = 0;
 	int i;
@@ -427,13 +358,8 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 	if (mode == BACKENDS_PLACE_FOR_START)
 		backends_workers_refresh(b);
 	pthread_mutex_lock(&b->mu);
-	pick_workers(b, mode, false, &p);
-	/* the free workers are not enough: with those idle models hold */
-	if (mode == BACKENDS_PLACE_FOR_START && fit.need > p.total + local) {
-		pick_workers(b, mode, true, &p2);
-		if (p2.n_evict > 0)
-			use = &p2; /* evicted only when it fits: else refused */
-	}
+	/* evicted only when it fits: else refused */
+	backends_workers_pick(b, mode, fit.need, local, &ch, busy, sizeof(busy));
 	for (i = 0; i < use->n; i++) {
 		const struct backends_worker_addr *w = &b->o.workers[use->w[i]];
 
@@ -447,15 +373,15 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 	}
 	out->slots = backends_rpc_default_slots(used, use->n);
 	for (i = 0; i < use->n_evict; i++) {
-		out->evict[i] = (int)(use->evict[i] - b->child);
-		out->evict_gen[i] = use->evict[i]->gen;
+		out->evict[i] = use->evict[i];
+		out->evict_gen[i] = b->child[use->evict[i]].gen;
 	}
 	out->n_evict = use->n_evict;
 	pthread_mutex_unlock(&b->mu);
-	if (use->busy[0] && fit.need > use->total + local)
+	if (busy[0] && fit.need > use->total + local)
 		return lemon_err_set(err, LEMON_ERR_BUSY,
 				     "model '%s' needs about %.0f MiB, more than this machine has, and the workers are held: %s (an rpc-server serves one model at a time, and these have requests in flight or are loading)",
-				     model, fit.need / MIB, use->busy);
+				     model, fit.need / MIB, busy);
 	if (use->n == 0)
 		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
 				     "model '%s' needs about %.0f MiB, more than this machine has, and no worker is reachable",
