@@ -194,8 +194,10 @@ int backends_pull_file(const char *data_dir, const char *src,
 int backends_pull_mmproj(const char *data_dir, const char *src,
 			 const char *name, struct lemon_err *err);
 
-/* true when "<model_path less .gguf>.mmproj.gguf" is a regular file, its
- * path then in out; false for a split model */
+/* true when model_path (backends_model_path's answer) has a vision
+ * projector, its path then in out: "<model_path less .gguf>.mmproj.gguf"
+ * for a file model, "NAME.mmproj.gguf" beside the directory for a split
+ * model's first part NAME/x-00001-of-N.gguf */
 bool backends_mmproj_beside(const char *model_path, char *out, size_t cap);
 
 /* true when model name in the store has a vision projector */
@@ -414,6 +416,24 @@ struct backends_candidate_status {
 	bool failed;
 };
 
+/* the bundle installs this process has made through its backends object
+ * (backends/install.c): the first run's, a fallback candidate's bundle
+ * provisioned on demand, and those backends_install was asked for */
+struct backends_install_counts {
+	int in_progress;
+	uint64_t completed; /* installed their bundle */
+	uint64_t failed;    /* failed, or were cancelled */
+	uint64_t bytes;     /* downloaded (a download that starts over counts again) */
+};
+
+/* provision_install of a with opts (opts->on_progress, when set, still
+ * gets every step), counted in b's install counts: in progress while it
+ * runs, then completed or failed, its bytes as they arrive. Fails as
+ * provision_install does. */
+int backends_install(struct backends *b, const struct compat_backend_asset *a,
+		     const struct provision_opts *opts, struct provision_result *res,
+		     struct lemon_err *err);
+
 /* a consistent copy of the supervisor's state (about 50 KiB: allocate it) */
 struct backends_status {
 	int max_loaded;
@@ -429,6 +449,7 @@ struct backends_status {
 	struct backends_worker_addr worker[BACKENDS_MAX_WORKERS];
 	struct backends_worker_info worker_info[BACKENDS_MAX_WORKERS];
 	bool worker_checked[BACKENDS_MAX_WORKERS];
+	struct backends_install_counts installs;
 };
 
 /* probes every worker now (bounded, without the lock held) and records

@@ -13,19 +13,47 @@
 
 #define MMPROJ_EXT ".mmproj.gguf"
 
+static bool regular(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* "*-00001-of-NNNNN.gguf": a split model's first part, which the store
+ * keeps in the directory NAME/ (backends_model_path's answer for it) */
+static bool first_part(const char *path, size_t n)
+{
+	return n > 20 && strncmp(path + n - 20, "-00001-of-", 10) == 0 &&
+	       strspn(path + n - 10, "0123456789") == 5;
+}
+
 bool backends_mmproj_beside(const char *model_path, char *out, size_t cap)
 {
+	const char *slash;
 	size_t n = strlen(model_path);
 	struct stat st;
 	int w;
 
-	/* a split model (a directory of parts) has no projector beside it */
 	if (n <= 5 || strcmp(model_path + n - 5, ".gguf") != 0)
 		return false;
+	/* a file model NAME.gguf: NAME.mmproj.gguf */
 	w = snprintf(out, cap, "%.*s%s", (int)(n - 5), model_path, MMPROJ_EXT);
-	if (w < 0 || (size_t)w >= cap)
+	if (w >= 0 && (size_t)w < cap && regular(out))
+		return true;
+	/* a split model NAME/x-00001-of-N.gguf: its projector is the name's,
+	 * NAME.mmproj.gguf beside the directory (a pull publishes it there:
+	 * the directory is swapped whole, the projector is not one of its
+	 * parts) */
+	slash = strrchr(model_path, '/');
+	if (slash == NULL || slash == model_path || !first_part(model_path, n))
 		return false;
-	return stat(out, &st) == 0 && S_ISREG(st.st_mode);
+	w = snprintf(out, cap, "%.*s", (int)(slash - model_path), model_path);
+	if (w < 0 || (size_t)w >= cap || stat(out, &st) < 0 || !S_ISDIR(st.st_mode))
+		return false;
+	w = snprintf(out, cap, "%.*s%s", (int)(slash - model_path), model_path,
+		     MMPROJ_EXT);
+	return w >= 0 && (size_t)w < cap && regular(out);
 }
 
 bool backends_model_has_mmproj(const char *data_dir, const char *name)

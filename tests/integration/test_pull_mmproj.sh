@@ -6,8 +6,12 @@
 # a wrong projector digest and a projector the server does not have
 # publish nothing (no half-published model), POST /api/v1/pull and
 # /api/pull pull both too, and the real CPU llama-server lemon serve then
-# starts with --mmproj answers an image. The model is the tiny test model,
-# the projector tests/tools/make-tiny-mmproj.py's random one.
+# starts with --mmproj answers an image. A split model (the tiny model in
+# two llama.cpp-style parts, published as the directory NAME/) gets its
+# projector the same way: stored as NAME.mmproj.gguf, found by the name,
+# so /api/show says vision and its child starts with --mmproj. The model
+# is the tiny test model, the projector tests/tools/make-tiny-mmproj.py's
+# random one.
 # Prints "ok NAME" or "FAIL NAME: why"; exits non-zero on any failure.
 set -u
 
@@ -44,8 +48,14 @@ mkdir -p "$REPO"
 cp "$MODEL" "$REPO/eye.gguf"
 python3 tests/tools/make-tiny-mmproj.py --out "$REPO/mmproj-eye-f16.gguf" --png-b64 "$T/img.b64" > /dev/null ||
 	{ echo "FAIL setup: make-tiny-mmproj.py"; exit 1; }
+# the same model split in two loadable parts (hf-mirror.py's split_real)
+python3 tests/tools/hf-mirror.py make "$T/mk" --tiny "$MODEL" > /dev/null ||
+	{ echo "FAIL setup: hf-mirror.py make"; exit 1; }
+cp "$T"/mk/lemon-test/tiny-real-split-GGUF/tiny-real-0000?-of-00002.gguf "$REPO/"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 MSHA=$(sha "$REPO/eye.gguf")
+S1SHA=$(sha "$REPO/tiny-real-00001-of-00002.gguf")
+S2SHA=$(sha "$REPO/tiny-real-00002-of-00002.gguf")
 PSHA=$(sha "$REPO/mmproj-eye-f16.gguf")
 PSIZE=$(stat -c %s "$REPO/mmproj-eye-f16.gguf")
 BAD=0000000000000000000000000000000000000000000000000000000000000000
@@ -53,8 +63,13 @@ entry() { # NAME PROJECTOR-FILE PROJECTOR-SHA
 	printf '{"name":"%s","recipe":"llamacpp","repo":"lemon-test/vision-GGUF","files":[{"file":"eye.gguf","sha256":"%s"}],"mmproj":{"file":"%s","sha256":"%s","size":%s},"labels":["llm","vision"],"source":"test"}' \
 		"$1" "$MSHA" "$2" "$3" "$PSIZE"
 }
-printf '{"schema":1,"models":[%s,%s,%s,%s,%s]}\n' \
+split_entry() { # NAME
+	printf '{"name":"%s","recipe":"llamacpp","repo":"lemon-test/vision-GGUF","files":[{"file":"tiny-real-00001-of-00002.gguf","sha256":"%s"},{"file":"tiny-real-00002-of-00002.gguf","sha256":"%s"}],"mmproj":{"file":"mmproj-eye-f16.gguf","sha256":"%s","size":%s},"labels":["llm","vision"],"source":"test"}' \
+		"$1" "$S1SHA" "$S2SHA" "$PSHA" "$PSIZE"
+}
+printf '{"schema":1,"models":[%s,%s,%s,%s,%s,%s]}\n' \
 	"$(entry eye mmproj-eye-f16.gguf "$PSHA")" \
+	"$(split_entry eye-split)" \
 	"$(entry eye-badsha mmproj-eye-f16.gguf "$BAD")" \
 	"$(entry eye-missing mmproj-not-there.gguf "$PSHA")" \
 	"$(entry eye-api mmproj-eye-f16.gguf "$PSHA")" \
@@ -116,6 +131,20 @@ else
 	ok $name
 fi
 
+# 3b. a split model with a projector: the parts published as the
+# directory eye-split/, the projector as eye-split.mmproj.gguf (by the
+# name: there is no single model file to put it beside)
+name=split_model_pulls_projector
+if ! "$LEMON" pull --progress none eye-split > "$T/p4" 2> "$T/e4"; then
+	fail $name "$(cat "$T/e4")"
+elif [ "$(sha "$M/eye-split/tiny-real-00001-of-00002.gguf" 2>/dev/null)" != "$S1SHA" ] ||
+     [ "$(sha "$M/eye-split/tiny-real-00002-of-00002.gguf" 2>/dev/null)" != "$S2SHA" ] ||
+     [ "$(sha "$M/eye-split.mmproj.gguf" 2>/dev/null)" != "$PSHA" ]; then
+	fail $name "stored: $(ls -a "$M" "$M/eye-split")"
+else
+	ok $name
+fi
+
 start_lemon() { # LOG ARGS...
 	log=$1
 	shift
@@ -173,6 +202,27 @@ if [ "$(code "$T/v0")" = 200 ] && [ "$(code "$T/v1")" = 200 ] &&
 	ok $name
 else
 	fail $name "without $n0, with $n1: $(tail -c 300 "$T/v1")"
+fi
+
+# 6. the split model's projector is used: /api/show says vision, its
+# child runs with --mmproj NAME.mmproj.gguf and counts an image's tokens
+# (before: looked for beside the first part, eye-split/tiny-real-00001-
+# of-00002.mmproj.gguf, so no --mmproj, no vision, images refused)
+name=split_projector_answers_image
+post /api/show '{"model":"eye-split"}' > "$T/s0"
+post /v1/chat/completions '{"model":"eye-split","max_tokens":2,"messages":[{"role":"user","content":"what is this"}]}' > "$T/s1"
+post /v1/chat/completions '{"model":"eye-split","max_tokens":2,"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},'"$PART"']}]}' > "$T/s2"
+n0=$(body "$T/s1" | jq '.usage.prompt_tokens' 2>/dev/null)
+n1=$(body "$T/s2" | jq '.usage.prompt_tokens' 2>/dev/null)
+if [ "$(code "$T/s0")" != 200 ] || ! body "$T/s0" | jq -e '.capabilities | index("vision")' > /dev/null; then
+	fail $name "/api/show: $(body "$T/s0" | jq -c .capabilities 2>/dev/null) ($(code "$T/s0"))"
+elif [ "$(code "$T/s1")" != 200 ] || [ "$(code "$T/s2")" != 200 ] ||
+     [ "${n1:-0}" -le "${n0:-0}" ]; then
+	fail $name "without $n0, with $n1: $(tail -c 300 "$T/s2")"
+elif ! ps -eo args | grep -F -- "--mmproj $M/eye-split.mmproj.gguf" | grep -q llama-server; then
+	fail $name "no child with --mmproj $M/eye-split.mmproj.gguf: $(ps -eo args | grep llama-server | grep -v grep)"
+else
+	ok $name
 fi
 
 [ $FAILS -eq 0 ] || exit 1
