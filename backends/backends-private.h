@@ -236,8 +236,10 @@ struct backends_worker_choice {
 
 /* the choice for a model needing need bytes with local bytes on this
  * machine: the free workers when they are enough; else also the workers
- * of idle holders (when even all of them are not enough, the choice has
- * them all and the caller refuses the model) */
+ * of idle holders, one holder at a time, least recently used first,
+ * until need <= total + local: only those holders are unloaded (when
+ * even all of them are not enough, the choice has them all and the
+ * caller refuses the model) */
 void backends_workers_choose(const struct backends_worker_slot *s, int n,
 			     uint64_t need, uint64_t local,
 			     struct backends_worker_choice *out);

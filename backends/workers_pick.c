@@ -29,40 +29,53 @@ struct backends_sup_child *backends_workers_holder(struct backends *b, int wi) {
   return NULL;
 }
 
-void backends_workers_choose(const struct backends_worker_slot *s, int n,
-                             uint64_t need, uint64_t local,
-                             struct backends_worker_choice *out) {
-  bool use[BACKENDS_MAX_WORKERS] = {false};
-  int i, k;
+/* the idle holder used least recently not yet in out->evict; -1: none */
+static int next_idle(const struct backends_worker_slot *s, int n,
+                     const struct backends_worker_choice *out) {
+  int i, k, best = -1;
 
-  memset(out, 0, sizeof(*out));
-  for (i = 0; i < n && i < BACKENDS_MAX_WORKERS; i++)
-    if (s[i].up && s[i].holder < 0) {
-      use[i] = true;
-      out->total += s[i].free_bytes;
-    }
-  /* the free workers are not enough: with those idle models hold */
-  for (i = 0; need > out->total + local && i < n && i < BACKENDS_MAX_WORKERS;
-       i++) {
+  for (i = 0; i < n; i++) {
     if (!s[i].up || s[i].holder < 0 || !s[i].idle)
       continue;
     for (k = 0; k < out->n_evict && out->evict[k] != s[i].holder; k++)
       ;
-    if (k == out->n_evict)
-      out->evict[out->n_evict++] = s[i].holder;
+    if (k < out->n_evict)
+      continue;
+    if (best < 0 || s[i].last_used < s[best].last_used ||
+        (s[i].last_used == s[best].last_used && s[i].holder < s[best].holder))
+      best = i;
   }
-  for (i = 0; i < n && i < BACKENDS_MAX_WORKERS; i++) {
-    for (k = 0; s[i].up && s[i].holder >= 0 && k < out->n_evict &&
-                out->evict[k] != s[i].holder;
-         k++)
-      ;
-    if (s[i].up && s[i].holder >= 0 && k < out->n_evict) {
+  return best;
+}
+
+void backends_workers_choose(const struct backends_worker_slot *s, int n,
+                             uint64_t need, uint64_t local,
+                             struct backends_worker_choice *out) {
+  bool use[BACKENDS_MAX_WORKERS] = {false};
+  int i, h;
+
+  memset(out, 0, sizeof(*out));
+  if (n > BACKENDS_MAX_WORKERS)
+    n = BACKENDS_MAX_WORKERS;
+  for (i = 0; i < n; i++)
+    if (s[i].up && s[i].holder < 0) {
       use[i] = true;
       out->total += s[i].free_bytes;
     }
+  /* the free workers are not enough: the idle holders' workers, one
+   * holder at a time, least recently used first, until the model fits
+   * (each one unloaded reloads over RPC at its next request) */
+  while (need > out->total + local && (h = next_idle(s, n, out)) >= 0) {
+    out->evict[out->n_evict++] = s[h].holder;
+    for (i = 0; i < n; i++)
+      if (s[i].up && s[i].holder == s[h].holder) {
+        use[i] = true;
+        out->total += s[i].free_bytes;
+      }
+  }
+  for (i = 0; i < n; i++)
     if (use[i])
       out->w[out->n++] = i;
-  }
 }
 
 void backends_workers_pick(struct backends *b, enum backends_place_mode mode,
