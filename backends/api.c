@@ -79,7 +79,7 @@ int backends_prepare(struct backends *b, struct lemon_err *err)
 		c = b->o.cand[i];
 		pthread_mutex_unlock(&b->mu);
 		lemon_err_clear(&e);
-		if (backends_resolve_exe(&b->o, &c, &e) == 0) {
+		if (backends_resolve_exe(b, &c, &e) == 0) {
 			pthread_mutex_lock(&b->mu);
 			b->o.cand[i] = c;
 			pthread_mutex_unlock(&b->mu);
@@ -602,6 +602,7 @@ void backends_snapshot(struct backends *b, struct backends_status *out)
 		out->worker_info[i] = b->wstate[i].info;
 		out->worker_checked[i] = b->wstate[i].checked;
 	}
+	out->installs = b->installs;
 	pthread_mutex_unlock(&b->mu);
 }
 

@@ -43,9 +43,10 @@ int backends_free_port(int *port, struct lemon_err *err);
 /* GET /health on 127.0.0.1:port: the HTTP status, or -1 when unreachable */
 int backends_http_status(int port, const char *path, int timeout_ms);
 
-/* the installed llama-server of a candidate, provisioning it when missing */
-int backends_resolve_exe(const struct backends_opts *o,
-			 struct backends_candidate *c, struct lemon_err *err);
+/* the installed llama-server of a candidate, provisioning it when missing
+ * (counted in b's install counts); called without b->mu held */
+int backends_resolve_exe(struct backends *b, struct backends_candidate *c,
+			 struct lemon_err *err);
 
 /* "exited with status N" / "killed by signal N" */
 void backends_describe_status(int status, char *out, size_t cap);
@@ -172,6 +173,8 @@ struct backends {
 	bool wkick;         /* a refresh is asked for */
 	bool wbusy;         /* a refresh is running */
 	int64_t wlast;      /* monotonic ms of the last refresh's end */
+	/* every bundle install made through b (install.c), under mu */
+	struct backends_install_counts installs;
 };
 
 /* how a placement is made (place.c) */

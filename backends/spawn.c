@@ -289,10 +289,10 @@ static bool executable(const char *p)
 	return p[0] == '/' && access(p, X_OK) == 0;
 }
 
-static int provision_candidate(const struct backends_opts *o,
-			       struct backends_candidate *c,
+static int provision_candidate(struct backends *b, struct backends_candidate *c,
 			       struct lemon_err *err)
 {
+	const struct backends_opts *o = &b->o;
 	struct provision_opts po = { .mirror = o->mirror,
 				     .data_dir = o->data_dir };
 	const struct compat_backend_asset *a = NULL;
@@ -311,7 +311,7 @@ static int provision_candidate(const struct backends_opts *o,
 		snprintf(name, sizeof(name), "llamacpp:%s", c->kind);
 	if (compat_backends_load(o->compat_dir, &bm, err) == 0 &&
 	    provision_find(bm, name, &a, &needs_target, err) == 0 &&
-	    provision_install(a, &po, res, err) == 0) {
+	    backends_install(b, a, &po, res, err) == 0) {
 		lemon_str_copy(c->exe, sizeof(c->exe), res->exe);
 		rc = 0;
 	} else if (needs_target) {
@@ -324,9 +324,10 @@ static int provision_candidate(const struct backends_opts *o,
 	return rc;
 }
 
-int backends_resolve_exe(const struct backends_opts *o,
-			 struct backends_candidate *c, struct lemon_err *err)
+int backends_resolve_exe(struct backends *b, struct backends_candidate *c,
+			 struct lemon_err *err)
 {
+	const struct backends_opts *o = &b->o;
 	struct provision_installed *inst;
 	int n = 0, i;
 
@@ -355,5 +356,5 @@ int backends_resolve_exe(const struct backends_opts *o,
 		}
 	}
 	free(inst);
-	return provision_candidate(o, c, err);
+	return provision_candidate(b, c, err);
 }

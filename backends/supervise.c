@@ -209,7 +209,7 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	lemon_str_copy(model, sizeof(model), c->model);
 	backends_place_snapshot(b, c->cand, c, model, false, &in);
 	pthread_mutex_unlock(&b->mu);
-	rc = backends_resolve_exe(&b->o, cand, &err);
+	rc = backends_resolve_exe(b, cand, &err);
 	if (rc == 0 && !flm)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);

@@ -26,7 +26,6 @@ struct inst {
 	struct server_events ev;
 	bool thread_started;
 	atomic_bool cancel; /* set when the server drains */
-	uint64_t bytes_seen; /* what /metrics has been told of */
 };
 
 /* while the reader or inst_free waits: a server that drains cancels the
@@ -56,10 +55,6 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 	cJSON_AddNumberToObject(o, "completed", (double)done);
 	cJSON_AddNumberToObject(o, "total", (double)total);
 	server_events_push(&p->ev, o);
-	/* done counts the current download from its start: a retry that
-	 * starts over reports less than before, and is counted afresh */
-	server_metrics_install(p->s, 0, false, done >= p->bytes_seen ? done - p->bytes_seen : done);
-	p->bytes_seen = done;
 }
 
 static void *install_thread(void *arg)
@@ -76,12 +71,11 @@ static void *install_thread(void *arg)
 	struct lemon_err err = { 0 };
 	cJSON *o, *e;
 	char msg[sizeof(err.msg)];
-	bool ok = false;
 
 	if (res == NULL)
 		lemon_err_set(&err, LEMON_ERR_INTERNAL, "out of memory");
-	if (res && provision_install(p->a, &po, res, &err) == 0) {
-		ok = true;
+	/* counted for /metrics with every other install of the process */
+	if (res && backends_install(p->s->b, p->a, &po, res, &err) == 0) {
 		o = step(p, "success");
 		cJSON_AddStringToObject(o, "version", res->version);
 		cJSON_AddStringToObject(o, "path", res->exe);
@@ -110,7 +104,6 @@ static void *install_thread(void *arg)
 	}
 	server_events_push(&p->ev, o);
 	free(res);
-	server_metrics_install(p->s, -1, ok, 0);
 	atomic_store(&p->s->installing, false);
 	server_events_end(&p->ev);
 	return NULL;
@@ -197,10 +190,7 @@ enum server_result server_backends_install(const struct server_call *k)
 		return server_send_error(k->s, k->c, 409, "invalid_request_error", "busy",
 					 "another backend install is running");
 	}
-	/* counted before the thread can end it */
-	server_metrics_install(k->s, 1, false, 0);
 	if (pthread_create(&p->th, NULL, install_thread, p) != 0) {
-		server_metrics_install(k->s, -1, false, 0);
 		atomic_store(&k->s->installing, false);
 		inst_free(p);
 		lemon_err_set(&err, LEMON_ERR_INTERNAL, "cannot start the install");

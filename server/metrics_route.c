@@ -128,18 +128,25 @@ static void own(struct server_prom_text *t, const struct server_metrics *m)
 	sample(t, "lemon_pulls_total", NULL, 0, (double)m->pulls_total);
 	head(t, "lemon_pull_bytes_total", "counter", "Bytes received by model pulls over the API.");
 	sample(t, "lemon_pull_bytes_total", NULL, 0, (double)m->pull_bytes);
+}
+
+/* every bundle install of the process: the first run's, a fallback
+ * candidate's on demand, and POST /api/v1/backends/install's (counted by
+ * backends/install.c) */
+static void installs(struct server_prom_text *t, const struct backends_install_counts *n)
+{
 	head(t, "lemon_backend_installs_in_progress", "gauge",
-	     "Backend installs over POST /api/v1/backends/install running now.");
-	sample(t, "lemon_backend_installs_in_progress", NULL, 0, m->installs_active);
+	     "Backend bundle installs running now (first run, fallback on demand, or the API).");
+	sample(t, "lemon_backend_installs_in_progress", NULL, 0, n->in_progress);
 	head(t, "lemon_backend_installs_completed_total", "counter",
-	     "Backend installs over the API that installed their bundle.");
-	sample(t, "lemon_backend_installs_completed_total", NULL, 0, (double)m->installs_completed);
+	     "Backend bundle installs that installed their bundle.");
+	sample(t, "lemon_backend_installs_completed_total", NULL, 0, (double)n->completed);
 	head(t, "lemon_backend_installs_failed_total", "counter",
-	     "Backend installs over the API that failed or were cancelled.");
-	sample(t, "lemon_backend_installs_failed_total", NULL, 0, (double)m->installs_failed);
+	     "Backend bundle installs that failed or were cancelled.");
+	sample(t, "lemon_backend_installs_failed_total", NULL, 0, (double)n->failed);
 	head(t, "lemon_backend_install_bytes_total", "counter",
-	     "Bytes downloaded by backend installs over the API.");
-	sample(t, "lemon_backend_install_bytes_total", NULL, 0, (double)m->install_bytes);
+	     "Bytes downloaded by backend bundle installs.");
+	sample(t, "lemon_backend_install_bytes_total", NULL, 0, (double)n->bytes);
 }
 
 static const char *role_name(enum backends_role r)
@@ -235,6 +242,7 @@ enum server_result server_metrics_route(const struct server_call *k)
 		pthread_mutex_unlock(&k->s->mu);
 		backends_snapshot(k->s->b, st);
 		own(&t, m);
+		installs(&t, &st->installs);
 		supervisor(&t, st);
 		children(&t, st);
 	}

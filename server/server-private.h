@@ -144,10 +144,8 @@ struct server_metrics {
 	int pulls_active;
 	uint64_t pulls_total;
 	uint64_t pull_bytes;
-	/* backend installs over POST /api/v1/backends/install */
-	int installs_active;
-	uint64_t installs_completed, installs_failed;
-	uint64_t install_bytes;
+	/* backend installs are counted by backends/ (every install the
+	 * process makes, not only the API's): backends_snapshot's installs */
 };
 
 struct server {
@@ -529,9 +527,6 @@ void server_stats_record(struct server *s, const struct server_stats *st);
 void server_metrics_request(struct server *s, const char *route, unsigned code);
 /* a pull started (delta 1) or ended (-1); bytes received so far added */
 void server_metrics_pull(struct server *s, int delta, uint64_t bytes);
-/* a backend install started (delta 1) or ended (-1, ok: completed or
- * failed); bytes downloaded since the last call added */
-void server_metrics_install(struct server *s, int delta, bool ok, uint64_t bytes);
 /* the histogram bucket bounds of ttft (seconds) and tps (tokens/s) */
 extern const double server_metrics_ttft_le[SERVER_METRICS_BUCKETS - 1];
 extern const double server_metrics_tps_le[SERVER_METRICS_BUCKETS - 1];

@@ -82,18 +82,6 @@ void server_metrics_request(struct server *s, const char *route, unsigned code)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void server_metrics_install(struct server *s, int delta, bool ok, uint64_t bytes)
-{
-	pthread_mutex_lock(&s->mu);
-	s->metrics.installs_active += delta;
-	if (delta < 0 && ok)
-		s->metrics.installs_completed++;
-	else if (delta < 0)
-		s->metrics.installs_failed++;
-	s->metrics.install_bytes += bytes;
-	pthread_mutex_unlock(&s->mu);
-}
-
 void server_metrics_pull(struct server *s, int delta, uint64_t bytes)
 {
 	pthread_mutex_lock(&s->mu);

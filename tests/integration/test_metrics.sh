@@ -6,9 +6,11 @@
 # every Lemonade prefix, named by the route), tokens and latency histograms
 # per model, the loaded children, a killed child counted as a restart, and
 # each child's own llama-server metrics
-# re-exported with model and role labels, and a real backend install
-# through POST /api/v1/backends/install from the loopback mirror counted
-# (in progress while it runs, completed, failed, bytes). Prints "ok NAME" or "FAIL NAME:
+# re-exported with model and role labels, and every backend install the
+# server makes counted: the first run's, a real install through POST
+# /api/v1/backends/install from the loopback mirror (in progress while it
+# runs, completed, failed, bytes), and a fallback candidate's bundle the
+# supervisor installs on the first request. Prints "ok NAME" or "FAIL NAME:
 # why"; exits non-zero on failure.
 set -u
 
@@ -141,6 +143,8 @@ install() { # NAME OUT
 name=backend_installs_counted
 ASSET=$(jq -r '.assets | keys[] | select(test("vulkan"))' "$T/mirror/manifest.json")
 SIZE=$(jq --arg a "$ASSET" '.assets[$a].size' "$T/mirror/manifest.json")
+CPU_ASSET=$(jq -r '.assets | keys[] | select(test("vulkan") | not)' "$T/mirror/manifest.json")
+CPU_SIZE=$(jq --arg a "$CPU_ASSET" '.assets[$a].size' "$T/mirror/manifest.json")
 scrape > "$T/m4"
 echo '{"rate": 3000000}' > "$T/mctl"
 install llamacpp:vulkan "$T/inst1" &
@@ -158,17 +162,58 @@ g=lemon_backend_installs_in_progress
 c=lemon_backend_installs_completed_total
 f=lemon_backend_installs_failed_total
 by=lemon_backend_install_bytes_total
-if [ "$(value $g "$T/m4")" = 0 ] && [ "$(value $c "$T/m4")" = 0 ] && [ "$(value $f "$T/m4")" = 0 ] &&
-   [ "$(value $by "$T/m4")" = 0 ] && [ "$(value $g "$T/m5")" = 1 ] &&
+# the first run's install of llamacpp:cpu (nothing was installed in the
+# fresh data directory) counts too: one completed, the CPU asset's bytes
+if [ "$(value $g "$T/m4")" = 0 ] && [ "$(value $c "$T/m4")" = 1 ] && [ "$(value $f "$T/m4")" = 0 ] &&
+   [ "$(value $by "$T/m4")" = "$CPU_SIZE" ] && [ "$(value $g "$T/m5")" = 1 ] &&
    sed -n 's/^data: //p' "$T/inst1" | tail -n 1 | jq -e '.status == "success"' > /dev/null &&
-   [ "$(value $g "$T/m6")" = 0 ] && [ "$(value $c "$T/m6")" = 1 ] && [ "$(value $f "$T/m6")" = 0 ] &&
-   [ "$(value $by "$T/m6")" = "$SIZE" ] &&
+   [ "$(value $g "$T/m6")" = 0 ] && [ "$(value $c "$T/m6")" = 2 ] && [ "$(value $f "$T/m6")" = 0 ] &&
+   [ "$(value $by "$T/m6")" = $((CPU_SIZE + SIZE)) ] &&
    sed -n 's/^data: //p' "$T/inst2" | tail -n 1 | jq -e '.error.message | test("sha256|digest|checksum"; "i")' > /dev/null &&
-   [ "$(value $g "$T/m7")" = 0 ] && [ "$(value $c "$T/m7")" = 1 ] && [ "$(value $f "$T/m7")" = 1 ] &&
+   [ "$(value $g "$T/m7")" = 0 ] && [ "$(value $c "$T/m7")" = 2 ] && [ "$(value $f "$T/m7")" = 1 ] &&
    promtool check metrics < "$T/m7" > /dev/null 2>&1; then
 	ok $name
 else
 	fail $name "before $(grep '^lemon_backend_install' "$T/m4" | tr '\n' ' '); running $(grep '^lemon_backend_install' "$T/m5" | tr '\n' ' '); done $(grep '^lemon_backend_install' "$T/m6" | tr '\n' ' ') (size $SIZE); tampered $(grep '^lemon_backend_install' "$T/m7" | tr '\n' ' '): $(tail -c 300 "$T/inst2")"
+fi
+
+# a fallback candidate's bundle provisioned by the supervisor on the first
+# request: a second lemon serve on a fresh data directory whose GPU
+# candidates (ROCm, and Vulkan where this machine has it: a stand-in that
+# exits at once) need no install, so
+# llamacpp:cpu, not installed, is installed from the mirror when the chat
+# falls back to it; that install moves completed by 1 and bytes by the
+# CPU asset's size
+name=fallback_install_counted
+kill "$LPID" 2>/dev/null
+wait "$LPID" 2>/dev/null
+LPID=
+mkdir -p "$T/fake-rocm"
+printf '#!/bin/sh\necho "error: failed to load model"\nexit 1\n' > "$T/fake-rocm/llama-server"
+chmod +x "$T/fake-rocm/llama-server"
+XDG_DATA_HOME=$T/data2 "$LEMON" pull --file "$MODEL" tiny > /dev/null
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+XDG_DATA_HOME=$T/data2 LEMON_LLAMA_SERVER_ROCM=$T/fake-rocm/llama-server \
+	LEMON_LLAMA_SERVER_VULKAN=$T/fake-rocm/llama-server "$LEMON" serve --port "$PORT" \
+	--backend rocm --mirror "$MIRROR" --api-key "$KEY" > "$T/lemon2.log" 2>&1 &
+LPID=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q "listening on" "$T/lemon2.log" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+scrape > "$T/m8"
+cc=$(chat /v1/chat/completions)
+scrape > "$T/m9"
+if [ "$(value $c "$T/m8")" = 0 ] && [ "$(value $by "$T/m8")" = 0 ] && [ "$cc" = 200 ] &&
+   [ -d "$T/data2/lemon/backends" ] && grep -q '"llamacpp:cpu"' "$T/data2/lemon/backends/installed.json" &&
+   grep -q "falling back to" "$T/lemon2.log" &&
+   [ "$(value $g "$T/m9")" = 0 ] && [ "$(value $c "$T/m9")" = 1 ] && [ "$(value $f "$T/m9")" = 0 ] &&
+   [ "$(value $by "$T/m9")" = "$CPU_SIZE" ] && promtool check metrics < "$T/m9" > /dev/null 2>&1; then
+	ok $name
+else
+	fail $name "chat $cc; before $(grep '^lemon_backend_install' "$T/m8" | tr '\n' ' '); after $(grep '^lemon_backend_install' "$T/m9" | tr '\n' ' ') (cpu size $CPU_SIZE); $(tail -n 3 "$T/lemon2.log")"
 fi
 
 [ "$FAILS" -eq 0 ]
