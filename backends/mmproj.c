@@ -3,12 +3,14 @@
  * `lemon pull --file PATH --mmproj PROJ NAME` or pulled with a registry
  * entry that names one (pull.c); its presence is what makes
  * the chat child start with --mmproj and what /api/show calls "vision" */
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/backends-private.h"
 #include "backends/store-private.h"
+#include "util/fs.h"
 #include "util/str.h"
 
 #define MMPROJ_EXT ".mmproj.gguf"
@@ -135,22 +137,54 @@ int backends_mmproj_check(int fd, const char *label, struct lemon_err *err)
 	return 0;
 }
 
-int backends_mmproj_publish(const struct backends_store_paths *p, int fd,
-			    const char *staged, struct lemon_err *err)
+/* r: the paths a verified projector is staged under before the model is
+ * published: publish_file links it to .pull-NAME.mmproj.new and renames
+ * that to .pull-NAME.mmproj.ready, invisible to listing; its dir
+ * NAME.mmproj and staging .pull-NAME.mmproj name nothing (NAME.mmproj is
+ * no valid model name), so removing them removes nothing */
+static int ready_paths(const struct backends_store_paths *p,
+		       struct backends_store_paths *r, struct lemon_err *err)
 {
-	struct backends_store_paths q;
+	int n;
 
-	if (mmproj_paths(p, &q, err) < 0)
+	if (mmproj_paths(p, r, err) < 0)
 		return -1;
-	/* q's staging is not p's: publish_file removes q.staging (nothing)
-	 * and the staged link, and the model's publication removes the rest */
-	return backends_store_publish_file(&q, fd, staged, err);
+	n = snprintf(r->file, sizeof(r->file), "%s/.pull-%s.mmproj.ready",
+		     p->models, p->name);
+	if (n < 0 || (size_t)n >= sizeof(r->file))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "model store path too long");
+	return 0;
 }
 
-void backends_mmproj_unpublish(const struct backends_store_paths *p)
+int backends_mmproj_stage(const struct backends_store_paths *p, int fd,
+			  const char *staged, struct lemon_err *err)
 {
-	struct backends_store_paths q;
+	struct backends_store_paths r;
 
-	if (mmproj_paths(p, &q, NULL) == 0)
-		unlink(q.file);
+	if (ready_paths(p, &r, err) < 0)
+		return -1;
+	/* durable and linked (the inode verified, never a path looked up
+	 * again), but nothing a reader sees changes yet */
+	return backends_store_publish_file(&r, fd, staged, err);
+}
+
+int backends_mmproj_commit(const struct backends_store_paths *p,
+			   struct lemon_err *err)
+{
+	struct backends_store_paths q, r;
+
+	if (mmproj_paths(p, &q, err) < 0 || ready_paths(p, &r, err) < 0)
+		return -1;
+	if (rename(r.file, q.file) < 0)
+		return lemon_err_errno_path(err, errno, "publishing", q.file);
+	return lemon_fsync_dir(p->models, err);
+}
+
+void backends_mmproj_unstage(const struct backends_store_paths *p)
+{
+	struct backends_store_paths r;
+
+	if (ready_paths(p, &r, NULL) == 0)
+		unlink(r.file);
 }

@@ -8,11 +8,14 @@
  * so a reader sees the old model or the new, never a mix, and never a file
  * other than the one verified. A vision projector the registry names is
  * one more part of the same pull (staging/+mmproj.part: '+' is in no
- * registry file name), checked as a GGUF of architecture clip and
- * published as <name>.mmproj.gguf just before the model, under the same
- * lock: a projector that fails to download or verify publishes nothing. */
+ * registry file name), checked as a GGUF of architecture clip, staged
+ * before the model is published and renamed into place as
+ * <name>.mmproj.gguf just after it, under the same lock: a projector that
+ * fails to download or verify publishes nothing, and a model that fails to
+ * publish leaves the old model with its old projector. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/backends-private.h"
@@ -100,23 +103,51 @@ static int check_parts(const struct compat_model *m,
 	return 0;
 }
 
-/* the projector first, then the model: a model is never published
- * without the projector its entry names; a model that then fails to
- * publish takes the new projector back out */
+/* true when the model's first file in the store is fd's inode: what a
+ * publication that reported a failure after its rename did put in place */
+static bool in_place(const struct compat_model *m,
+		     const struct backends_store_paths *p,
+		     const struct pull_parts *pp)
+{
+	char path[BACKENDS_STORE_PATH_MAX + 320];
+	struct stat a, b;
+
+	if (m->n_files == 1)
+		snprintf(path, sizeof(path), "%s", p->file);
+	else
+		snprintf(path, sizeof(path), "%s/%s", p->dir, pp->names[0]);
+	return fstat(pp->fds[0], &a) == 0 && stat(path, &b) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+/* the model first, then its projector: the projector is staged (verified,
+ * durable, invisible) before the model is published and renamed into
+ * place after it, so a model that fails to publish leaves the old model
+ * with its old projector untouched, and the old model is never paired
+ * with the new projector (a reader between the two renames sees the new
+ * model with the old projector, for the length of one rename) */
 static int publish(const struct compat_model *m,
 		   const struct backends_store_paths *p,
 		   const struct pull_parts *pp, struct lemon_err *err)
 {
 	int n = m->n_files, rc;
+	bool mm = m->mmproj.file[0] != 0;
 
-	if (m->mmproj.file[0] &&
-	    backends_mmproj_publish(p, pp->fds[n], pp->paths[n], err) < 0)
+	if (mm && backends_mmproj_stage(p, pp->fds[n], pp->paths[n], err) < 0)
 		return -1;
 	rc = n == 1 ? backends_store_publish_file(p, pp->fds[0], pp->paths[0], err) :
 		      backends_store_publish_split(p, n, pp->fds, pp->path_ptr,
 						   pp->names, err);
-	if (rc < 0 && m->mmproj.file[0])
-		backends_mmproj_unpublish(p);
+	if (!mm)
+		return rc;
+	if (rc < 0 && !in_place(m, p, pp)) {
+		backends_mmproj_unstage(p);
+		return -1;
+	}
+	/* the model is in place (a failure after its rename still put it
+	 * there): its projector goes with it */
+	if (backends_mmproj_commit(p, rc < 0 ? NULL : err) < 0)
+		return -1;
 	return rc;
 }
 

@@ -86,13 +86,18 @@ int backends_store_publish_split(const struct backends_store_paths *p, int n,
 
 /* vision projectors (mmproj.c), for a registry pull holding p's lock:
  * check that fd is a whole GGUF of architecture clip (INVALID_DATA
- * otherwise); publish it as <models>/NAME.mmproj.gguf like
- * backends_store_publish_file (staged stays in p's staging until the model
- * is published); unpublish removes it again */
+ * otherwise). A projector is published after its model, so a model that
+ * fails to publish leaves the old model with its old projector: stage
+ * makes the verified fd durable as .pull-NAME.mmproj.ready (like
+ * backends_store_publish_file; staged is unlinked, what a reader sees is
+ * unchanged), commit renames that over <models>/NAME.mmproj.gguf once the
+ * model is in place, unstage removes it when the model was not published */
 int backends_mmproj_check(int fd, const char *label, struct lemon_err *err);
-int backends_mmproj_publish(const struct backends_store_paths *p, int fd,
-			    const char *staged, struct lemon_err *err);
-void backends_mmproj_unpublish(const struct backends_store_paths *p);
+int backends_mmproj_stage(const struct backends_store_paths *p, int fd,
+			  const char *staged, struct lemon_err *err);
+int backends_mmproj_commit(const struct backends_store_paths *p,
+			   struct lemon_err *err);
+void backends_mmproj_unstage(const struct backends_store_paths *p);
 
 /* removes staging (a pull that must start afresh). The lock is held. */
 int backends_store_discard(const struct backends_store_paths *p,

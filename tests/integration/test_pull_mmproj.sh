@@ -27,6 +27,7 @@ LPID=
 . tests/integration/lib.sh
 
 cleanup() {
+	[ -n "${M:-}" ] && chattr -i "$M/eye.gguf" "$M/eye-split" 2>/dev/null
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
 	[ -n "$HPID" ] && kill "$HPID" 2>/dev/null
@@ -48,6 +49,9 @@ mkdir -p "$REPO"
 cp "$MODEL" "$REPO/eye.gguf"
 python3 tests/tools/make-tiny-mmproj.py --out "$REPO/mmproj-eye-f16.gguf" --png-b64 "$T/img.b64" > /dev/null ||
 	{ echo "FAIL setup: make-tiny-mmproj.py"; exit 1; }
+# a second projector (another seed): what a re-pull brings
+python3 tests/tools/make-tiny-mmproj.py --out "$REPO/mmproj-eye-v2.gguf" --seed 7 > /dev/null ||
+	{ echo "FAIL setup: make-tiny-mmproj.py"; exit 1; }
 # the same model split in two loadable parts (hf-mirror.py's split_real)
 python3 tests/tools/hf-mirror.py make "$T/mk" --tiny "$MODEL" > /dev/null ||
 	{ echo "FAIL setup: hf-mirror.py make"; exit 1; }
@@ -58,14 +62,15 @@ S1SHA=$(sha "$REPO/tiny-real-00001-of-00002.gguf")
 S2SHA=$(sha "$REPO/tiny-real-00002-of-00002.gguf")
 PSHA=$(sha "$REPO/mmproj-eye-f16.gguf")
 PSIZE=$(stat -c %s "$REPO/mmproj-eye-f16.gguf")
+P2SHA=$(sha "$REPO/mmproj-eye-v2.gguf")
 BAD=0000000000000000000000000000000000000000000000000000000000000000
 entry() { # NAME PROJECTOR-FILE PROJECTOR-SHA
 	printf '{"name":"%s","recipe":"llamacpp","repo":"lemon-test/vision-GGUF","files":[{"file":"eye.gguf","sha256":"%s"}],"mmproj":{"file":"%s","sha256":"%s","size":%s},"labels":["llm","vision"],"source":"test"}' \
 		"$1" "$MSHA" "$2" "$3" "$PSIZE"
 }
-split_entry() { # NAME
-	printf '{"name":"%s","recipe":"llamacpp","repo":"lemon-test/vision-GGUF","files":[{"file":"tiny-real-00001-of-00002.gguf","sha256":"%s"},{"file":"tiny-real-00002-of-00002.gguf","sha256":"%s"}],"mmproj":{"file":"mmproj-eye-f16.gguf","sha256":"%s","size":%s},"labels":["llm","vision"],"source":"test"}' \
-		"$1" "$S1SHA" "$S2SHA" "$PSHA" "$PSIZE"
+split_entry() { # NAME [PROJECTOR-FILE PROJECTOR-SHA]
+	printf '{"name":"%s","recipe":"llamacpp","repo":"lemon-test/vision-GGUF","files":[{"file":"tiny-real-00001-of-00002.gguf","sha256":"%s"},{"file":"tiny-real-00002-of-00002.gguf","sha256":"%s"}],"mmproj":{"file":"%s","sha256":"%s"},"labels":["llm","vision"],"source":"test"}' \
+		"$1" "$S1SHA" "$S2SHA" "${2:-mmproj-eye-f16.gguf}" "${3:-$PSHA}"
 }
 printf '{"schema":1,"models":[%s,%s,%s,%s,%s,%s]}\n' \
 	"$(entry eye mmproj-eye-f16.gguf "$PSHA")" \
@@ -74,6 +79,10 @@ printf '{"schema":1,"models":[%s,%s,%s,%s,%s,%s]}\n' \
 	"$(entry eye-missing mmproj-not-there.gguf "$PSHA")" \
 	"$(entry eye-api mmproj-eye-f16.gguf "$PSHA")" \
 	"$(entry eye-ollama mmproj-eye-f16.gguf "$PSHA")" > "$T/models.json"
+# the registry of a re-pull: eye and eye-split with the second projector
+printf '{"schema":1,"models":[%s,%s]}\n' \
+	"$(entry eye mmproj-eye-v2.gguf "$P2SHA" | sed 's/,"size":[0-9]*//')" \
+	"$(split_entry eye-split mmproj-eye-v2.gguf "$P2SHA")" > "$T/models2.json"
 
 python3 tests/tools/hf-mirror.py serve "$T/hub" --log "$T/hlog" > "$T/hport" 2> "$T/hub.err" &
 HPID=$!
@@ -143,6 +152,46 @@ elif [ "$(sha "$M/eye-split/tiny-real-00001-of-00002.gguf" 2>/dev/null)" != "$S1
 	fail $name "stored: $(ls -a "$M" "$M/eye-split")"
 else
 	ok $name
+fi
+
+# 3c. a re-pull whose model cannot be published (the old model made
+# immutable: its rename, or the split directory's swap, fails after both
+# new files were downloaded and verified) leaves the old model with its
+# old projector, byte for byte: the store's rule is the old state or the
+# complete new one (before: the new projector was renamed over the old
+# first and, the model failing, removed, so the old model had none). The
+# same re-pull once the model can be replaced publishes the new pair.
+name=failed_repull_keeps_old_pair
+if [ "$(id -u)" != 0 ] || ! chattr +i "$M/eye.gguf" "$M/eye-split" 2> "$T/chattr"; then
+	echo "skip $name: needs root and chattr +i on $M ($(cat "$T/chattr" 2>/dev/null))"
+else
+	r1=0
+	r2=0
+	LEMON_MODELS_JSON=$T/models2.json "$LEMON" pull --progress none eye > "$T/p5" 2> "$T/e5" && r1=1
+	LEMON_MODELS_JSON=$T/models2.json "$LEMON" pull --progress none eye-split > "$T/p6" 2> "$T/e6" && r2=1
+	chattr -i "$M/eye.gguf" "$M/eye-split"
+	if [ $r1 = 1 ] || [ $r2 = 1 ]; then
+		fail $name "a re-pull over an immutable model succeeded ($r1 $r2)"
+	elif [ "$(sha "$M/eye.gguf" 2>/dev/null)" != "$MSHA" ] ||
+	     [ "$(sha "$M/eye.mmproj.gguf" 2>/dev/null)" != "$PSHA" ]; then
+		fail $name "eye: $(ls -a "$M") ($(cat "$T/e5"))"
+	elif [ "$(sha "$M/eye-split/tiny-real-00001-of-00002.gguf" 2>/dev/null)" != "$S1SHA" ] ||
+	     [ "$(sha "$M/eye-split/tiny-real-00002-of-00002.gguf" 2>/dev/null)" != "$S2SHA" ] ||
+	     [ "$(sha "$M/eye-split.mmproj.gguf" 2>/dev/null)" != "$PSHA" ]; then
+		fail $name "eye-split: $(ls -a "$M" "$M/eye-split") ($(cat "$T/e6"))"
+	elif ! LEMON_MODELS_JSON=$T/models2.json "$LEMON" pull --progress none eye > "$T/p7" 2> "$T/e7" ||
+	     ! LEMON_MODELS_JSON=$T/models2.json "$LEMON" pull --progress none eye-split > "$T/p8" 2> "$T/e8"; then
+		fail $name "the re-pull then failed: $(cat "$T/e7" "$T/e8")"
+	elif [ "$(sha "$M/eye.mmproj.gguf" 2>/dev/null)" != "$P2SHA" ] ||
+	     [ "$(sha "$M/eye-split.mmproj.gguf" 2>/dev/null)" != "$P2SHA" ] ||
+	     [ "$(sha "$M/eye.gguf" 2>/dev/null)" != "$MSHA" ] ||
+	     [ "$(sha "$M/eye-split/tiny-real-00002-of-00002.gguf" 2>/dev/null)" != "$S2SHA" ]; then
+		fail $name "the re-pull published: $(ls -a "$M")"
+	elif ls -a "$M" | grep -q 'mmproj[.]new'; then
+		fail $name "left behind: $(ls -a "$M")"
+	else
+		ok $name
+	fi
 fi
 
 start_lemon() { # LOG ARGS...
