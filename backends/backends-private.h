@@ -107,6 +107,10 @@ struct backends_sup_child {
 	 * candidate's own device; cand.gpus order when it spans several) */
 	uint64_t gpu_used[BACKENDS_MAX_SPLIT_GPUS];
 	bool rpc_wait;      /* WANT: waits for the workers' holders it evicted */
+	/* bit i: b->o.workers[i] is in its --rpc list (an rpc-server serves
+	 * one client at a time); never read back from placement, which is
+	 * display text and cut short for long lists */
+	unsigned workers;
 	char placement[400]; /* across workers or GPUs: what the plan said */
 	struct backends_proc proc;
 	char reason[400];
@@ -200,6 +204,7 @@ struct backends_rpc_placement {
 	char rpc[BACKENDS_MAX_WORKERS * 72];
 	char tensor_split[BACKENDS_MAX_WORKERS * 24];
 	char placement[400];
+	unsigned workers; /* bit i: b->o.workers[i] is in rpc */
 	int slots; /* backends_rpc_default_slots of the workers used */
 	/* FOR_START: the idle children (slot, start generation) holding
 	 * workers of this placement, to be unloaded before it starts */

@@ -175,8 +175,7 @@ bool backends_place_rpc_stopping(const struct backends *b)
 
 	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++)
 		if (b->child[i].state == BACKENDS_SUP_STOPPING &&
-		    b->child[i].proc.pid > 0 &&
-		    strncmp(b->child[i].placement, "rpc ", 4) == 0)
+		    b->child[i].proc.pid > 0 && b->child[i].workers != 0)
 			return true;
 	return false;
 }
@@ -195,6 +194,7 @@ void backends_place_apply(struct backends *b, struct backends_sup_child *c,
 	c->n_gpu_layers = pl->fit.n_gpu_layers;
 	memcpy(c->gpu_used, pl->used, sizeof(c->gpu_used));
 	lemon_str_copy(c->placement, sizeof(c->placement), pl->text);
+	c->workers = pl->rp.n_workers > 0 ? pl->rp.workers : 0;
 	if (pl->fit.partial && !pl->on_gpus)
 		backends_sup_log(b, "%s needs about %.0f MiB, more than the %.0f MiB of VRAM free: %d of its layers on %s, the rest in RAM",
 			c->model, pl->fit.need / 1048576.0, in->vram / 1048576.0,

@@ -370,6 +370,7 @@ int backends_rpc_plan(struct backends *b, const struct backends_gguf_info *m,
 					 i ? "," : "",
 					 (unsigned long long)(b->wstate[use->w[i]].info.free_bytes >> 20) + 1);
 		used[i] = b->wstate[use->w[i]].info;
+		out->workers |= 1u << use->w[i];
 	}
 	out->slots = backends_rpc_default_slots(used, use->n);
 	for (i = 0; i < use->n_evict; i++) {
