@@ -103,6 +103,8 @@ struct backends_sup_child {
 	int n_gpu_layers;   /* of the running child, -1: all/default */
 	int slots;          /* the running child's --parallel */
 	int crashes;        /* exits while ready since the slot was taken */
+	int hold;           /* STARTING: its pair lock's fd + 1 (store-private.h:
+			     * no pull publishes while it loads); 0: none */
 	/* its planned share of each of its candidate's GPUs (index 0: the
 	 * candidate's own device; cand.gpus order when it spans several) */
 	uint64_t gpu_used[BACKENDS_MAX_SPLIT_GPUS];

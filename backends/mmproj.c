@@ -4,7 +4,9 @@
  * entry that names one (pull.c); its presence is what makes
  * the chat child start with --mmproj and what /api/show calls "vision" */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -187,4 +189,86 @@ void backends_mmproj_unstage(const struct backends_store_paths *p)
 
 	if (ready_paths(p, &r, NULL) == 0)
 		unlink(r.file);
+}
+
+/* ---- the pair lock: a start never loads half of a publication ----------
+ * A child opens the model and its projector by path while it loads, some
+ * time after lemon chose them; a publication in between could give it the
+ * old model with the new projector, or a split model's parts of two pulls.
+ * So a start holds .pull-NAME.pair shared from before it resolves the
+ * model until its child is ready or gone, and a pull's publication (its
+ * renames only: every byte is synced before) holds it exclusive. It is
+ * not the name's lock, which a pull holds for its whole download. */
+
+static int pair_open(const struct backends_store_paths *p, struct lemon_err *err)
+{
+	char path[BACKENDS_STORE_PATH_MAX];
+	int n, fd;
+
+	n = snprintf(path, sizeof(path), "%s/.pull-%s.pair", p->models, p->name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return lemon_err_set(err, LEMON_ERR_TOO_LARGE,
+				     "model store path too long");
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return lemon_err_errno_path(err, errno, "opening", path);
+	return fd;
+}
+
+int backends_pair_hold(const char *data_dir, const char *name, int *fd)
+{
+	struct backends_store_paths p;
+	int l, i;
+
+	*fd = -1;
+	if (backends_store_paths(data_dir, name, &p, NULL) < 0 ||
+	    (l = pair_open(&p, NULL)) < 0)
+		return -1;
+	/* a publication is a few renames: bounded, so a publisher that is
+	 * stopped (^Z) delays a start, never blocks it */
+	for (i = 0; i < BACKENDS_PAIR_WAIT_MS / 10; i++) {
+		if (flock(l, LOCK_SH | LOCK_NB) == 0) {
+			*fd = l;
+			return 0;
+		}
+		if (errno != EWOULDBLOCK)
+			break;
+		usleep(10000);
+	}
+	close(l);
+	return -1;
+}
+
+void backends_pair_release(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+int backends_pair_lock(const struct backends_store_paths *p,
+		       const atomic_bool *cancel, int *fd, struct lemon_err *err)
+{
+	int l = pair_open(p, err);
+
+	*fd = -1;
+	if (l < 0)
+		return -1;
+	/* waits for the starts that are loading this model (each ends at its
+	 * start deadline at the latest); a shutdown cancels the wait */
+	while (flock(l, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			lemon_err_errno(err, errno, "locking the model's files");
+			close(l);
+			return -1;
+		}
+		if (cancel && atomic_load(cancel)) {
+			close(l);
+			return lemon_err_set(err, LEMON_ERR_BUSY,
+					     "pull of '%s' cancelled: lemon is shutting down",
+					     p->name);
+		}
+		usleep(20000);
+	}
+	*fd = l;
+	return 0;
 }

@@ -13,6 +13,7 @@
  * <name>.mmproj.gguf just after it, under the same lock: a projector that
  * fails to download or verify publishes nothing, and a model that fails to
  * publish leaves the old model with its old projector. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -126,9 +127,9 @@ static bool in_place(const struct compat_model *m,
  * with its old projector untouched, and the old model is never paired
  * with the new projector (a reader between the two renames sees the new
  * model with the old projector, for the length of one rename) */
-static int publish(const struct compat_model *m,
-		   const struct backends_store_paths *p,
-		   const struct pull_parts *pp, struct lemon_err *err)
+static int publish_held(const struct compat_model *m,
+			const struct backends_store_paths *p,
+			const struct pull_parts *pp, struct lemon_err *err)
 {
 	int n = m->n_files, rc;
 	bool mm = m->mmproj.file[0] != 0;
@@ -148,6 +149,26 @@ static int publish(const struct compat_model *m,
 	 * there): its projector goes with it */
 	if (backends_mmproj_commit(p, rc < 0 ? NULL : err) < 0)
 		return -1;
+	return rc;
+}
+
+/* under the pair lock (mmproj.c), so no start loads a mix of the old
+ * files and the new; every byte synced first, so the starts it waits for
+ * and that wait for it are held up by renames only */
+static int publish(const struct compat_model *m,
+		   const struct backends_store_paths *p,
+		   const struct pull_parts *pp, const atomic_bool *cancel,
+		   struct lemon_err *err)
+{
+	int i, fd, rc;
+
+	for (i = 0; i < pp->n; i++)
+		if (fsync(pp->fds[i]) < 0)
+			return lemon_err_errno_path(err, errno, "syncing", pp->paths[i]);
+	if (backends_pair_lock(p, cancel, &fd, err) < 0)
+		return -1;
+	rc = publish_held(m, p, pp, err);
+	backends_pair_release(fd);
 	return rc;
 }
 
@@ -180,7 +201,7 @@ static int pull_locked(const struct compat_model *m,
 	}
 	if (rc == 0) {
 		report(cb, ctx, m, "writing manifest");
-		rc = publish(m, p, pp, err);
+		rc = publish(m, p, pp, cancel, err);
 	}
 	close_parts(pp);
 	free(pp);

@@ -12,11 +12,19 @@
  *   .pull-NAME.new       what is being published (a link of the verified
  *                        file, or a directory of the verified parts)
  *   .pull-NAME.import    the copy an import writes and checks
+ *   .pull-NAME.mmproj.ready  a pull's verified projector, renamed to
+ *                        NAME.mmproj.gguf once the model is published
+ *   .pull-NAME.pair      held shared by a start from before it resolves
+ *                        the model until its child is ready or gone, and
+ *                        exclusive by a pull's publication (mmproj.c), so
+ *                        no child loads half of a publication; never
+ *                        unlinked, like the lock
  * Every name starting with '.' is invisible to listing (model names never
  * start with '.'). */
 #ifndef LEMON_BACKENDS_STORE_PRIVATE_H
 #define LEMON_BACKENDS_STORE_PRIVATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -98,6 +106,17 @@ int backends_mmproj_stage(const struct backends_store_paths *p, int fd,
 int backends_mmproj_commit(const struct backends_store_paths *p,
 			   struct lemon_err *err);
 void backends_mmproj_unstage(const struct backends_store_paths *p);
+
+/* the pair lock (mmproj.c). hold: shared, for a start of name (data_dir
+ * NULL: the default), waiting at most BACKENDS_PAIR_WAIT_MS for a
+ * publication to end; -1 (no lock, *fd -1) when it could not be had.
+ * lock: exclusive, for a pull's publication holding p's lock, waiting for
+ * the starts loading the model until cancel is set (BUSY then). */
+#define BACKENDS_PAIR_WAIT_MS 5000
+int backends_pair_hold(const char *data_dir, const char *name, int *fd);
+int backends_pair_lock(const struct backends_store_paths *p,
+		       const atomic_bool *cancel, int *fd, struct lemon_err *err);
+void backends_pair_release(int fd);
 
 /* removes staging (a pull that must start afresh). The lock is held. */
 int backends_store_discard(const struct backends_store_paths *p,

@@ -20,6 +20,7 @@
 
 #include "backends/backends-private.h"
 #include "backends/flm-private.h"
+#include "backends/store-private.h"
 #include "util/str.h"
 
 #define BACKENDS_SUP_FAST_MS 10  /* loop period while a child starts or stops */
@@ -167,10 +168,28 @@ static void kill_child(struct backends_sup_child *c, int sig)
 		kill(-c->proc.pid, sig);
 }
 
+/* a start's pair lock (backends_pair_hold) is let go once the child is
+ * ready or gone: c's, or (c NULL) those of every child past STARTING */
+static void release_holds(struct backends *b, struct backends_sup_child *c)
+{
+	int i;
+
+	for (i = 0; i < BACKENDS_SUP_MAX_CHILDREN; i++) {
+		struct backends_sup_child *h = &b->child[i];
+
+		if (h->hold > 0 && (h == c || (c == NULL &&
+					     h->state != BACKENDS_SUP_STARTING))) {
+			backends_pair_release(h->hold - 1);
+			h->hold = 0;
+		}
+	}
+}
+
 void backends_sup_stop_child(struct backends *b, struct backends_sup_child *c,
 			     bool unload)
 {
 	if (c->proc.pid <= 0) {
+		release_holds(b, c);
 		c->state = unload ? BACKENDS_SUP_UNUSED : BACKENDS_SUP_IDLE;
 		return;
 	}
@@ -192,10 +211,11 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	struct lemon_err err = { 0 };
 	char path[4200], model[BACKENDS_NAME_MAX];
 	uint64_t model_bytes = 0;
-	int rc, port = 0;
+	int rc, port = 0, hold = -1;
 	bool flm = backends_flm_cand(b, c->cand); /* no GGUF, no plan */
 	struct backends_candidate *cand = &in.cand;
 
+	release_holds(b, c); /* an earlier start's, when it was evicting */
 	path[0] = '\0';
 	memset(&pl, 0, sizeof(pl));
 	pl.fit.n_gpu_layers = -1;
@@ -210,6 +230,11 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	backends_place_snapshot(b, c->cand, c, model, false, &in);
 	pthread_mutex_unlock(&b->mu);
 	rc = backends_resolve_exe(b, cand, &err);
+	/* held until the child is ready or gone (release_holds): a pull does
+	 * not publish while it loads; not had (a publication that does not
+	 * end): started all the same */
+	if (rc == 0 && !flm)
+		backends_pair_hold(b->o.data_dir, model, &hold);
 	if (rc == 0 && !flm)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);
@@ -223,8 +248,11 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	if (rc == 0)
 		rc = backends_free_port(&port, &err);
 	pthread_mutex_lock(&b->mu);
-	if (c->state != BACKENDS_SUP_STARTING)
+	if (c->state != BACKENDS_SUP_STARTING) {
+		backends_pair_release(hold);
 		return; /* unloaded meanwhile */
+	}
+	c->hold = hold + 1;
 	if (rc == -2) {
 		/* the model, not the backend, is at fault: no fallback */
 		snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
@@ -283,6 +311,7 @@ static void child_exited(struct backends *b, struct backends_sup_child *c, int s
 	char why[64], reason[400];
 
 	backends_describe_status(status, why, sizeof(why));
+	release_holds(b, c); /* its load is over */
 	drain_log(b, c);
 	if (c->proc.log_fd >= 0)
 		close(c->proc.log_fd);
@@ -458,6 +487,7 @@ static void *backends_sup_main(void *arg)
 			if (c->state == BACKENDS_SUP_STARTING && c->proc.pid > 0)
 				probe(b, c);
 		}
+		release_holds(b, NULL);
 	}
 	pthread_mutex_unlock(&b->mu);
 	return NULL;
@@ -539,6 +569,7 @@ void backends_sup_stop_all(struct backends *b)
 		if (c->state != BACKENDS_SUP_UNUSED)
 			c->state = BACKENDS_SUP_IDLE;
 	}
+	release_holds(b, NULL);
 	pthread_mutex_unlock(&b->mu);
 }
 

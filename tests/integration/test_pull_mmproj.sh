@@ -274,4 +274,47 @@ else
 	ok $name
 fi
 
+# 7. a re-pull does not publish while a start of the model is loading:
+# the child opens the model and its projector some time after lemon chose
+# them, and a publication in between could pair the old model with the
+# new projector. The real llama-server is started through a wrapper that
+# waits 3 s before exec'ing it (a start that loads slowly); a re-pull
+# made meanwhile returns only once the child is ready, and the child
+# runs on the model that was there when it started (its mapping of
+# eye.gguf is of the replaced file). Before: the pull published at once,
+# while the child had not opened anything yet.
+name=repull_waits_for_loading_start
+kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+LPID=
+LS=$(find "$XDG_DATA_HOME" -name llama-server -type f | head -n 1)
+printf '#!/bin/sh\ncase " $* " in *" --version "*) ;; *) sleep 3 ;; esac\nexec "%s" "$@"\n' "$LS" > "$T/slow-llama-server"
+chmod +x "$T/slow-llama-server"
+export LEMON_LLAMA_SERVER_CPU=$T/slow-llama-server
+start_lemon "$T/l2.log" --idle-timeout 300
+unset LEMON_LLAMA_SERVER_CPU
+post /v1/chat/completions '{"model":"eye","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}' > "$T/w1" &
+CPID=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q "starting eye (chat)" "$T/l2.log"; do sleep 0.1; i=$((i + 1)); done
+t0=$(date +%s%N)
+LEMON_MODELS_JSON=$T/models.json "$LEMON" pull --progress none eye > "$T/p9" 2> "$T/e9"
+rp=$?
+t1=$(date +%s%N)
+ready_then=$(grep -c "eye (chat) ready" "$T/l2.log")
+wait "$CPID"
+cpid=$(ps -eo pid,args | grep -F -- "--mmproj $M/eye.mmproj.gguf" | grep -v grep | grep llama-server | awk '{print $1}' | head -n 1)
+if [ $i -ge 100 ]; then
+	fail $name "no start: $(tail -n 3 "$T/l2.log")"
+elif [ $rp != 0 ] || [ "$(sha "$M/eye.mmproj.gguf" 2>/dev/null)" != "$PSHA" ]; then
+	fail $name "the re-pull: $(cat "$T/e9")"
+elif [ "$ready_then" = 0 ]; then
+	fail $name "published while the start was loading (pull took $(( (t1 - t0) / 1000000 )) ms, the child not ready yet)"
+elif [ "$(code "$T/w1")" != 200 ]; then
+	fail $name "the chat: $(tail -c 300 "$T/w1")"
+elif [ -z "$cpid" ] || ! grep -q "$M/eye.gguf (deleted)" "/proc/$cpid/maps"; then
+	fail $name "the child ($cpid) did not load the model of its start: $(grep eye "/proc/$cpid/maps" 2>/dev/null | head -n 2)"
+else
+	ok $name
+fi
+
 [ $FAILS -eq 0 ] || exit 1
