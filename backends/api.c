@@ -14,6 +14,7 @@
 
 #include "backends/backends-private.h"
 #include "backends/flm-private.h"
+#include "util/cond.h"
 #include "util/str.h"
 
 #define RETRY_FAILED_MS 5000 /* a failed model may be retried after this */
@@ -54,9 +55,10 @@ int backends_new(const struct backends_opts *opts, struct backends **out,
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_mutex_init(&b->qmu, NULL);
 	pthread_cond_init(&b->qcv, NULL);
-	pthread_cond_init(&b->qdone, NULL);
-	pthread_cond_init(&b->cv, NULL);
-	pthread_cond_init(&b->wcv, NULL);
+	/* waited on with timeouts: on the monotonic clock */
+	lemon_cond_init(&b->qdone);
+	lemon_cond_init(&b->cv);
+	lemon_cond_init(&b->wcv);
 	if (backends_sup_log_start(b, err) < 0 ||
 	    backends_sup_start_thread(b, err) < 0 ||
 	    backends_workers_start(b, err) < 0) {
@@ -164,15 +166,7 @@ static bool evicting(struct backends *b, enum backends_role role)
 /* the lock is held; woken by any state change or after 200 ms */
 static void wait_a_little(struct backends *b)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 200 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+	lemon_cond_wait_ms(&b->cv, &b->mu, 200);
 }
 
 static int wait_ready(struct backends *b, struct backends_sup_child *c,

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "backends/backends-private.h"
+#include "util/cond.h"
 
 /* the history a log reader sees: every line, even one the writer's queue
  * dropped; the oldest bytes are overwritten. Called under qmu. */
@@ -130,17 +131,11 @@ void backends_sup_log_flush(struct backends *b, int wait_ms)
 	struct timespec ts;
 	uint64_t want;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += wait_ms / 1000;
-	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	lemon_cond_deadline(&ts, wait_ms); /* qdone is on the monotonic clock */
 	pthread_mutex_lock(&b->qmu);
 	want = b->logq_in;
 	while (b->logthr_started && b->logq_out < want)
-		if (pthread_cond_timedwait(&b->qdone, &b->qmu, &ts) == ETIMEDOUT)
+		if (lemon_cond_wait_until(&b->qdone, &b->qmu, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&b->qmu);
 }
@@ -155,9 +150,8 @@ bool backends_sup_log_stop(struct backends *b)
 	b->log_stop = true;
 	pthread_cond_signal(&b->qcv);
 	pthread_mutex_unlock(&b->qmu);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 2;
-	if (pthread_timedjoin_np(b->logthr, NULL, &ts) != 0)
+	lemon_cond_deadline(&ts, 2000);
+	if (pthread_clockjoin_np(b->logthr, NULL, CLOCK_MONOTONIC, &ts) != 0)
 		return false; /* stuck writing to a log nobody reads */
 	b->logthr_started = false;
 	return true;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backends/backends-private.h"
+#include "util/cond.h"
 #include "util/http1.h"
 #include "util/str.h"
 
@@ -262,21 +263,15 @@ void backends_workers_refresh(struct backends *b)
 static void *refresher(void *arg)
 {
 	struct backends *b = arg;
-	struct timespec ts;
 	int64_t left;
 
 	pthread_mutex_lock(&b->mu);
 	while (!b->stop) {
 		left = b->wlast + REFRESH_MS - mono_ms();
 		if (!b->wkick && left > 0) {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += (time_t)(left / 1000);
-			ts.tv_nsec += (long)(left % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&b->wcv, &b->mu, &ts);
+			/* wcv is on the monotonic clock, as left is: a wall
+			 * clock stepped back does not stall the refresh */
+			lemon_cond_wait_ms(&b->wcv, &b->mu, left);
 			continue;
 		}
 		b->wkick = false;
