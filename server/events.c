@@ -6,13 +6,14 @@
 #include <time.h>
 
 #include "server/events.h"
+#include "util/cond.h"
 
 void server_events_init(struct server_events *q, bool sse)
 {
 	memset(q, 0, sizeof(*q));
 	q->sse = sse;
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
+	lemon_cond_init(&q->cv); /* waited on with a timeout */
 }
 
 void server_events_destroy(struct server_events *q)
@@ -71,15 +72,7 @@ void server_events_end(struct server_events *q)
 static void wait_locked(struct server_events *q, void (*idle)(void *ctx),
 			void *ctx)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 200 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+	lemon_cond_wait_ms(&q->cv, &q->mu, 200);
 	if (idle) {
 		pthread_mutex_unlock(&q->mu);
 		idle(ctx);

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "server/server-private.h"
+#include "util/cond.h"
 #include "util/str.h"
 
 #define STOP_WAIT_MS 10000
@@ -235,7 +236,7 @@ int server_start(const struct server_config *c, struct backends *b, const char *
 	s->sysinfo = strdup(system_info ? system_info : "null");
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->cv, NULL);
+	lemon_cond_init(&h->cv); /* waited on with a timeout */
 	if (s->sysinfo == NULL || listen_on(c, &h->lfd, err) < 0 ||
 	    pipe2(h->wake, O_CLOEXEC) < 0 ||
 	    pthread_create(&h->accept_thread, NULL, accept_thread, s) != 0) {
@@ -280,17 +281,8 @@ void server_quiesce(struct server *s)
  * of server_now_ms) passes */
 static void wait_conns(struct server_http *h, int64_t deadline)
 {
-	while (h->n_conns > 0 && server_now_ms() < deadline) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-	}
+	while (h->n_conns > 0 && server_now_ms() < deadline)
+		lemon_cond_wait_ms(&h->cv, &h->mu, 100);
 }
 
 /* true when every connection thread ended before the deadline. First
