@@ -31,6 +31,12 @@ git ls-files '*.c' '*.h' | grep -v -e '^detect/root.c$' -e '^tests/' |
 git ls-files '*.c' '*.h' | xargs grep -n -E '\b(atoi|atol|sscanf|strtok|strcpy|strcat|sprintf|vsprintf|gets)\s*\(' &&
 	fail "banned function used"
 
+# timed waits go through util/cond.c (the monotonic clock): a deadline on
+# CLOCK_REALTIME stalls the wait when the wall clock is stepped back
+git ls-files '*.c' | grep -v -e '^util/cond.c$' -e '^tests/' |
+	xargs grep -n -E '\b(pthread_cond_timedwait|pthread_timedjoin_np|sem_timedwait|pthread_mutex_timedlock)\s*\(' &&
+	fail "timed wait outside util/cond.c (lemon_cond_wait_ms on a cond made by lemon_cond_init)"
+
 # functions stay short: a body (from "{" to "}" in column 0) over 150 lines
 for f in $(git ls-files '*.c' | grep -v '^tests/'); do
 	awk -v f="$f" '/^\{/ { s = NR } /^\}/ { if (s && NR - s > 150) print f ":" s ": function body of " NR - s " lines"; s = 0 }' "$f"
