@@ -17,12 +17,25 @@ struct counted {
 	uint64_t seen; /* what the counts have been told of this download */
 };
 
+/* a resumed download's done starts at the .part an earlier attempt (or
+ * an earlier process, stopped mid-download) kept: those bytes were not
+ * downloaded by this install and are not counted again */
+static void on_resume(void *ctx, uint64_t kept)
+{
+	struct counted *k = ctx;
+
+	k->seen = kept;
+	if (k->caller->on_resume)
+		k->caller->on_resume(k->caller->progress_ctx, kept);
+}
+
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	struct counted *k = ctx;
 
-	/* done counts the current download from its start: a retry that
-	 * starts over reports less than before, and is counted afresh */
+	/* done counts the current download from its start (a resumed .part
+	 * included, which on_resume took as seen): a retry that starts over
+	 * reports less than before, and is counted afresh */
 	pthread_mutex_lock(&k->b->mu);
 	k->b->installs.bytes += done >= k->seen ? done - k->seen : done;
 	pthread_mutex_unlock(&k->b->mu);
@@ -40,6 +53,7 @@ int backends_install(struct backends *b, const struct compat_backend_asset *a,
 	int rc;
 
 	po.on_progress = on_progress;
+	po.on_resume = on_resume;
 	po.progress_ctx = &k;
 	pthread_mutex_lock(&b->mu);
 	b->installs.in_progress++;

@@ -403,10 +403,8 @@ int provision_fetch_open(const struct provision_fetch_opts *o, struct provision_
 		f->part_len = 0;
 	}
 	f->have = f->part_len;
-	if (f->part_len > 0 && f->progress) {
-		f->progress->start_bytes = f->part_len;
-		provision_progress_event(f->progress, "resume", o->part_path);
-	}
+	if (f->part_len > 0)
+		provision_progress_resume(f->progress, f->part_len, o->part_path);
 	f->buf = malloc(FETCH_BUF_SIZE);
 	if (f->buf == NULL)
 		return lemon_err_set(err, LEMON_ERR_INTERNAL, "out of memory");

@@ -271,6 +271,7 @@ static int stage_bundle(struct job *j, struct lemon_err *err)
 		return provision_err_errno(err, errno, "opening", j->staging);
 	provision_progress_init(&j->progress, j->o->progress, j->plan.asset, j->plan.size);
 	j->progress.on_progress = j->o->on_progress;
+	j->progress.on_resume = j->o->on_resume;
 	j->progress.progress_ctx = j->o->progress_ctx;
 	rc = fetch_and_unpack(j, sfd, err);
 	if (rc == 0)

@@ -139,3 +139,16 @@ void provision_progress_finish(struct provision_meter *p, uint64_t done)
 		return;
 	draw(p, done, now_s(), true);
 }
+
+void provision_progress_resume(struct provision_meter *p, uint64_t kept,
+			  const char *part_path)
+{
+	if (p == NULL)
+		return;
+	/* the kept bytes are neither part of the rate nor, for a caller
+	 * that counts what it downloads, bytes this attempt received */
+	p->start_bytes = kept;
+	if (p->on_resume)
+		p->on_resume(p->progress_ctx, kept);
+	provision_progress_event(p, "resume", part_path);
+}

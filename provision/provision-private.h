@@ -43,6 +43,7 @@ struct provision_meter {
 	double cb_last;               /* last on_progress call */
 	bool drawn;
 	void (*on_progress)(void *ctx, uint64_t done, uint64_t total);
+	void (*on_resume)(void *ctx, uint64_t kept);
 	void *progress_ctx;
 };
 
@@ -52,6 +53,9 @@ void provision_progress_update(struct provision_meter *p, uint64_t done);
 void provision_progress_event(struct provision_meter *p, const char *event,
 			 const char *detail);
 void provision_progress_finish(struct provision_meter *p, uint64_t done);
+/* the download goes on from kept bytes already on disk (a .part) */
+void provision_progress_resume(struct provision_meter *p, uint64_t kept,
+			  const char *part_path);
 
 /* ---- download (fetch.c) ----------------------------------------------- */
 

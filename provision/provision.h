@@ -40,6 +40,11 @@ struct provision_opts {
 	 * progress says, so a server can relay them; NULL: not called */
 	void (*on_progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
+	/* told (with progress_ctx) when the download resumes a .part an
+	 * earlier attempt kept, before any on_progress of that download:
+	 * done then includes those bytes, which this attempt did not
+	 * download; NULL: not called */
+	void (*on_resume)(void *ctx, uint64_t kept);
 	/* NULL, or set to end the download within about a second (BUSY; the
 	 * previous bundle stays current), e.g. when a server shuts down */
 	const atomic_bool *cancel;

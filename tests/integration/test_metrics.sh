@@ -9,7 +9,8 @@
 # re-exported with model and role labels, and every backend install the
 # server makes counted: the first run's, a real install through POST
 # /api/v1/backends/install from the loopback mirror (in progress while it
-# runs, completed, failed, bytes), and a fallback candidate's bundle the
+# runs, completed, failed, bytes), an install resumed by a new process
+# (only the bytes it downloaded), and a fallback candidate's bundle the
 # supervisor installs on the first request. Prints "ok NAME" or "FAIL NAME:
 # why"; exits non-zero on failure.
 set -u
@@ -175,6 +176,49 @@ if [ "$(value $g "$T/m4")" = 0 ] && [ "$(value $c "$T/m4")" = 1 ] && [ "$(value 
 	ok $name
 else
 	fail $name "before $(grep '^lemon_backend_install' "$T/m4" | tr '\n' ' '); running $(grep '^lemon_backend_install' "$T/m5" | tr '\n' ' '); done $(grep '^lemon_backend_install' "$T/m6" | tr '\n' ' ') (size $SIZE); tampered $(grep '^lemon_backend_install' "$T/m7" | tr '\n' ' '): $(tail -c 300 "$T/inst2")"
+fi
+
+# an install that resumes a download an earlier process left: the first
+# lemon serve is stopped (SIGTERM) while it installs llamacpp:vulkan from
+# the slowed mirror, which keeps the .part; a new lemon serve on the same
+# data directory installs it again, resuming from the .part, and counts
+# only the bytes it downloaded itself: the asset's size less the .part's
+name=resumed_install_bytes_counted_once
+PART=$T/data/lemon/backends/.downloads/$ASSET.part
+echo '{"rate": 1000000}' > "$T/mctl"
+install llamacpp:vulkan "$T/inst3" &
+IPID=$!
+i=0
+while [ $i -lt 100 ] && [ "$(stat -c %s "$PART" 2>/dev/null || echo 0)" -lt 500000 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -TERM "$LPID" 2>/dev/null
+wait "$LPID"
+LPID=
+wait "$IPID"
+rm -f "$T/mctl"
+KEPT=$(stat -c %s "$PART" 2>/dev/null || echo 0)
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$LEMON" serve --port "$PORT" --backend cpu --mirror "$MIRROR" --api-key "$KEY" > "$T/lemon3.log" 2>&1 &
+LPID=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q "listening on" "$T/lemon3.log" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+scrape > "$T/m10"
+install llamacpp:vulkan "$T/inst4"
+scrape > "$T/m11"
+if [ "$KEPT" -gt 0 ] && [ "$KEPT" -lt "$SIZE" ] && [ "$(value $by "$T/m10")" = 0 ] &&
+   sed -n 's/^data: //p' "$T/inst4" | tail -n 1 | jq -e '.status == "success"' > /dev/null &&
+   [ ! -e "$PART" ] && [ "$(value $g "$T/m11")" = 0 ] && [ "$(value $c "$T/m11")" = 1 ] &&
+   [ "$(value $f "$T/m11")" = 0 ] && [ "$(value $by "$T/m11")" = $((SIZE - KEPT)) ] &&
+   promtool check metrics < "$T/m11" > /dev/null 2>&1; then
+	ok $name
+else
+	fail $name "kept $KEPT of $SIZE bytes; before $(grep '^lemon_backend_install' "$T/m10" | tr '\n' ' '); after $(grep '^lemon_backend_install' "$T/m11" | tr '\n' ' ') (want bytes $((SIZE - KEPT))): $(tail -c 300 "$T/inst4")"
 fi
 
 # a fallback candidate's bundle provisioned by the supervisor on the first
