@@ -59,6 +59,14 @@ int backends_workers_parse_list(const char *s, struct backends_opts *o,
 					     "workers: bad host '%s'", w->host);
 		w->port = (int)port;
 		w->api_port = (int)port + 1;
+		/* one rpc-server listed twice would count its memory twice
+		 * and be given two shares of one model */
+		for (int k = 0; k < o->n_workers - 1; k++)
+			if (o->workers[k].port == w->port &&
+			    strcmp(o->workers[k].host, w->host) == 0)
+				return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+						     "workers: %s:%d is listed twice",
+						     w->host, w->port);
 		p += len;
 		if (*p == ',')
 			p++;

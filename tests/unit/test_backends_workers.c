@@ -80,6 +80,11 @@ static void test_list(void **state)
 	assert_int_equal(backends_workers_parse_list("a/b:5", &o, &err), -1);
 	assert_int_equal(backends_workers_parse_list("h:5x", &o, &err), -1);
 	assert_int_equal(backends_workers_parse_list("a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9", &o, &err), -1);
+	/* the same worker twice: refused, a second port of one host is not */
+	assert_int_equal(backends_workers_parse_list("10.0.0.2:50052,10.0.0.2:50052", &o, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+	assert_int_equal(backends_workers_parse_list("10.0.0.2:50052,10.0.0.2:50062", &o, &err), 0);
+	assert_int_equal(o.n_workers, 2);
 }
 
 /* the config file's and LEMON_WORKERS' key reaches serve */
