@@ -152,6 +152,11 @@ def main():
                 row["last_receipt_ms"] = (max(rt) - s0) * 1000 if rt else None
             rows.append(row)
             time.sleep(0.3)
+    if traced:
+        try:
+            os.rmdir(TRACE)  # the instance and its buffer go away
+        except OSError:
+            pass
     out = {"streams": streams, "max_tokens": max_tokens, "reps": reps, "traced": traced,
            "rows": rows}
     for who in ("lemon", "direct"):
