@@ -253,6 +253,12 @@ spawn:
 		free(envp);
 		return lemon_err_errno(err, errno, "pipe");
 	}
+	/* the supervisor drains the child's log every 250 ms, not on each
+	 * line; a 64 KiB pipe holds about 600 lines, and llama-server's
+	 * logger blocks its callers (HTTP threads, main loop) once 512 more
+	 * are queued: 1 MiB (an unprivileged process's default maximum)
+	 * holds 16 times more. Best effort: the default size still works */
+	(void)fcntl(logp[0], F_SETPIPE_SZ, 1 << 20);
 	if (pipe2(inp, O_CLOEXEC) < 0) {
 		lemon_err_errno(err, errno, "pipe");
 		goto fail_log;

@@ -280,6 +280,19 @@ else
 	fail $name "unload=$r1 left=$n1 load=$r2 state=$st"
 fi
 
+# the child's log pipe holds 1 MiB, not the default 64 KiB (between two
+# 250 ms drains a busy child would otherwise block on its own logging)
+name=child_log_pipe_1mib
+pid=$(req GET /api/v1/health | sed '$d' | jq '.loaded[0].pid')
+psz=$(python3 -c 'import fcntl, os, sys
+fd = os.open("/proc/%s/fd/2" % sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
+print(fcntl.fcntl(fd, 1032))' "$pid" 2>&1)  # F_GETPIPE_SZ
+if [ "$psz" = 1048576 ]; then
+	ok $name
+else
+	fail $name "pid=$pid pipe size $psz"
+fi
+
 name=sigterm_stops_children
 pids=$(req GET /api/v1/health | sed '$d' | jq '.loaded[].pid')
 if stop_lemon; then
