@@ -30,7 +30,8 @@
 # loader .debs in .gl/ (the device README's recipe).
 #
 # Knobs for a shorter run: BUILDS (default "cuda vulkan"), BACKENDS, SHAPES,
-# LEVELS (stream counts, default "1 4 16 64"), FIRST_RUN=0 (every backend
+# LEVELS (stream counts, default "1 4 16 64"), PASSES (per side and level,
+# default 2; the "warm" column is the median after each side's first), FIRST_RUN=0 (every backend
 # forced with --backend, no first-run provisioning), SCENARIOS=0 (no
 # fallback and memory-fit runs; or a list of "fallback fit").
 #
@@ -271,10 +272,19 @@ PY
 		jline "{\"kind\":\"decode\",\"backend\":\"$b\",\"model\":\"$m\",\"tokens\":$tok,\"r\":$r}"
 	log "$b $m decode: $r"
 	for n in $LEVELS; do
-		for who in lemon direct direct lemon; do
-			[ $who = lemon ] && u=http://127.0.0.1:$LP || u=http://127.0.0.1:$DP
-			r=$(python3 bench/gpu-client.py concurrent "$u" "$m" $n $ctok) &&
-				jline "{\"kind\":\"concurrent\",\"backend\":\"$b\",\"model\":\"$m\",\"who\":\"$who\",\"tokens\":$ctok,\"r\":$r}"
+		# PASSES per side, alternating (lemon, direct, direct, lemon...):
+		# the report takes the median of each side's passes after its
+		# first (a burst enters the engine in one step or two by chance:
+		# bench/burst.sh), so several are needed for a slow engine step
+		p=0
+		while [ $p -lt "${PASSES:-2}" ]; do
+			[ $((p % 2)) = 0 ] && order="lemon direct" || order="direct lemon"
+			for who in $order; do
+				[ $who = lemon ] && u=http://127.0.0.1:$LP || u=http://127.0.0.1:$DP
+				r=$(python3 bench/gpu-client.py concurrent "$u" "$m" $n $ctok) &&
+					jline "{\"kind\":\"concurrent\",\"backend\":\"$b\",\"model\":\"$m\",\"who\":\"$who\",\"tokens\":$ctok,\"r\":$r}"
+			done
+			p=$((p + 1))
 		done
 		log "$b $m $n streams done"
 	done
