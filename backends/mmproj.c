@@ -183,6 +183,20 @@ int backends_mmproj_commit(const struct backends_store_paths *p,
 	return lemon_fsync_dir(p->models, err);
 }
 
+int backends_mmproj_drop(const struct backends_store_paths *p,
+			 struct lemon_err *err)
+{
+	struct backends_store_paths q;
+
+	if (mmproj_paths(p, &q, err) < 0)
+		return -1;
+	if (unlink(q.file) == 0)
+		return lemon_fsync_dir(p->models, err);
+	if (errno == ENOENT)
+		return 0;
+	return lemon_err_errno_path(err, errno, "removing", q.file);
+}
+
 void backends_mmproj_unstage(const struct backends_store_paths *p)
 {
 	struct backends_store_paths r;

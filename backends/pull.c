@@ -139,8 +139,15 @@ static int publish_held(const struct compat_model *m,
 	rc = n == 1 ? backends_store_publish_file(p, pp->fds[0], pp->paths[0], err) :
 		      backends_store_publish_split(p, n, pp->fds, pp->path_ptr,
 						   pp->names, err);
-	if (!mm)
+	/* an entry that names no projector (any more): the old one is not
+	 * the new model's, so it goes once the model is in place */
+	if (!mm) {
+		if (rc < 0 && !in_place(m, p, pp))
+			return -1;
+		if (backends_mmproj_drop(p, rc < 0 ? NULL : err) < 0)
+			return -1;
 		return rc;
+	}
 	if (rc < 0 && !in_place(m, p, pp)) {
 		backends_mmproj_unstage(p);
 		return -1;

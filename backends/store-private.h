@@ -106,6 +106,10 @@ int backends_mmproj_stage(const struct backends_store_paths *p, int fd,
 int backends_mmproj_commit(const struct backends_store_paths *p,
 			   struct lemon_err *err);
 void backends_mmproj_unstage(const struct backends_store_paths *p);
+/* removes NAME.mmproj.gguf (none: 0): a re-pull whose entry names no
+ * projector, once its model is published, under the pair lock */
+int backends_mmproj_drop(const struct backends_store_paths *p,
+			 struct lemon_err *err);
 
 /* the pair lock (mmproj.c). hold: shared, for a start of name (data_dir
  * NULL: the default), waiting at most BACKENDS_PAIR_WAIT_MS for a

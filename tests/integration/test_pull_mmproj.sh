@@ -83,6 +83,9 @@ printf '{"schema":1,"models":[%s,%s,%s,%s,%s,%s]}\n' \
 printf '{"schema":1,"models":[%s,%s]}\n' \
 	"$(entry eye mmproj-eye-v2.gguf "$P2SHA" | sed 's/,"size":[0-9]*//')" \
 	"$(split_entry eye-split mmproj-eye-v2.gguf "$P2SHA")" > "$T/models2.json"
+# the registry of a later re-pull: eye names no projector any more
+printf '{"schema":1,"models":[%s]}\n' \
+	"$(entry eye x x | sed 's/,"mmproj":{[^}]*}//; s/,"vision"//')" > "$T/models3.json"
 
 python3 tests/tools/hf-mirror.py serve "$T/hub" --log "$T/hlog" > "$T/hport" 2> "$T/hub.err" &
 HPID=$!
@@ -313,6 +316,22 @@ elif [ "$(code "$T/w1")" != 200 ]; then
 	fail $name "the chat: $(tail -c 300 "$T/w1")"
 elif [ -z "$cpid" ] || ! grep -q "$M/eye.gguf (deleted)" "/proc/$cpid/maps"; then
 	fail $name "the child ($cpid) did not load the model of its start: $(grep eye "/proc/$cpid/maps" 2>/dev/null | head -n 2)"
+else
+	ok $name
+fi
+
+# 8. a re-pull whose entry names no projector any more removes the old
+# one: the new model must not start with a projector that is not its own
+# (before: eye.mmproj.gguf stayed beside the new model)
+name=repull_without_projector_removes_old
+if ! LEMON_MODELS_JSON=$T/models3.json "$LEMON" pull --progress none eye > "$T/p10" 2> "$T/e10"; then
+	fail $name "$(cat "$T/e10")"
+elif [ "$(sha "$M/eye.gguf" 2>/dev/null)" != "$MSHA" ]; then
+	fail $name "model: $(ls -a "$M")"
+elif [ -e "$M/eye.mmproj.gguf" ]; then
+	fail $name "the old projector stayed: $(ls -a "$M")"
+elif ls -a "$M" | grep -q '^[.]pull-eye[.]mmproj'; then
+	fail $name "left behind: $(ls -a "$M")"
 else
 	ok $name
 fi
