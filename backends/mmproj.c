@@ -197,6 +197,51 @@ int backends_mmproj_drop(const struct backends_store_paths *p,
 	return lemon_err_errno_path(err, errno, "removing", q.file);
 }
 
+static bool ctime_before(const struct stat *a, const struct stat *b)
+{
+	return a->st_ctim.tv_sec < b->st_ctim.tv_sec ||
+	       (a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+		a->st_ctim.tv_nsec < b->st_ctim.tv_nsec);
+}
+
+/* A .ready outside an exclusive pair-lock section is what an interrupted
+ * publication (SIGKILL, power loss, a failed commit) left: it is made
+ * only under that lock (publish_held) and renamed or removed before the
+ * lock is let go. Whether the model of that publication was published is
+ * told by the change times: staging links the projector (its ctime), and
+ * the model published after it is linked and renamed later still, so a
+ * model whose ctime is not older than the .ready's is that publication's
+ * (the projector goes with it); an older one is the model from before,
+ * which keeps its old projector. The caller holds the pair lock
+ * exclusive. */
+void backends_mmproj_recover(const struct backends_store_paths *p)
+{
+	struct backends_store_paths q, r;
+	struct stat rs, f, d;
+	bool hf, hd;
+
+	if (mmproj_paths(p, &q, NULL) < 0 || ready_paths(p, &r, NULL) < 0 ||
+	    lstat(r.file, &rs) < 0)
+		return;
+	hf = stat(p->file, &f) == 0;
+	hd = stat(p->dir, &d) == 0;
+	if ((hf && !ctime_before(&f, &rs)) || (hd && !ctime_before(&d, &rs))) {
+		if (rename(r.file, q.file) < 0)
+			unlink(r.file);
+	} else {
+		unlink(r.file);
+	}
+	lemon_fsync_dir(p->models, NULL);
+}
+
+bool backends_mmproj_leftover(const struct backends_store_paths *p)
+{
+	struct backends_store_paths r;
+	struct stat st;
+
+	return ready_paths(p, &r, NULL) == 0 && lstat(r.file, &st) == 0;
+}
+
 void backends_mmproj_unstage(const struct backends_store_paths *p)
 {
 	struct backends_store_paths r;
@@ -229,6 +274,22 @@ static int pair_open(const struct backends_store_paths *p, struct lemon_err *err
 	return fd;
 }
 
+/* A start that finds a leftover .ready (an interrupted publication,
+ * backends_mmproj_recover) tries once, without waiting, to take the pair
+ * lock exclusive and put the pair right; it never waits for exclusive,
+ * and never takes the name's lock, so it cannot deadlock with a pull
+ * (which holds the name's lock and waits for the pair lock) nor with the
+ * starts loading (which hold it shared): when it cannot have it, the pair
+ * is put right by the next start, pull or delete that can. The name's lock
+ * is not needed: a .ready is only made under the pair lock exclusive. */
+static void pair_recover(const struct backends_store_paths *p, int l)
+{
+	if (!backends_mmproj_leftover(p) || flock(l, LOCK_EX | LOCK_NB) < 0)
+		return;
+	backends_mmproj_recover(p);
+	flock(l, LOCK_UN);
+}
+
 int backends_pair_hold(const char *data_dir, const char *name, int *fd)
 {
 	struct backends_store_paths p;
@@ -238,6 +299,7 @@ int backends_pair_hold(const char *data_dir, const char *name, int *fd)
 	if (backends_store_paths(data_dir, name, &p, NULL) < 0 ||
 	    (l = pair_open(&p, NULL)) < 0)
 		return -1;
+	pair_recover(&p, l);
 	/* a publication is a few renames: bounded, so a publisher that is
 	 * stopped (^Z) delays a start, never blocks it */
 	for (i = 0; i < BACKENDS_PAIR_WAIT_MS / 10; i++) {

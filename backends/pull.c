@@ -174,6 +174,7 @@ static int publish(const struct compat_model *m,
 			return lemon_err_errno_path(err, errno, "syncing", pp->paths[i]);
 	if (backends_pair_lock(p, cancel, &fd, err) < 0)
 		return -1;
+	backends_mmproj_recover(p); /* an interrupted publication's */
 	rc = publish_held(m, p, pp, err);
 	backends_pair_release(fd);
 	return rc;

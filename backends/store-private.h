@@ -13,7 +13,11 @@
  *                        file, or a directory of the verified parts)
  *   .pull-NAME.import    the copy an import writes and checks
  *   .pull-NAME.mmproj.ready  a pull's verified projector, renamed to
- *                        NAME.mmproj.gguf once the model is published
+ *                        NAME.mmproj.gguf once the model is published;
+ *                        made only under the pair lock exclusive, so one
+ *                        seen by a holder of the pair lock is an
+ *                        interrupted publication's (backends_mmproj_recover:
+ *                        starts, pulls; a delete removes it)
  *   .pull-NAME.pair      held shared by a start from before it resolves
  *                        the model until its child is ready or gone, and
  *                        exclusive by a pull's publication (mmproj.c), so
@@ -110,6 +114,12 @@ void backends_mmproj_unstage(const struct backends_store_paths *p);
  * projector, once its model is published, under the pair lock */
 int backends_mmproj_drop(const struct backends_store_paths *p,
 			 struct lemon_err *err);
+/* an interrupted publication's leftover .pull-NAME.mmproj.ready: there
+ * (leftover), and put right holding the pair lock exclusive (recover:
+ * renamed into place when the model in place is that publication's,
+ * removed otherwise) */
+bool backends_mmproj_leftover(const struct backends_store_paths *p);
+void backends_mmproj_recover(const struct backends_store_paths *p);
 
 /* the pair lock (mmproj.c). hold: shared, for a start of name (data_dir
  * NULL: the default), waiting at most BACKENDS_PAIR_WAIT_MS for a

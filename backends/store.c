@@ -450,6 +450,7 @@ int backends_delete_model(const char *data_dir, const char *name,
 	    lemon_rm_tree(p.staging, err) < 0 || lemon_rm_tree(p.next, err) < 0 ||
 	    lemon_rm_tree(p.import, err) < 0)
 		rc = -1;
+	backends_mmproj_unstage(&p); /* an interrupted publication's .ready */
 	if (rc == 0 && !found)
 		rc = lemon_err_set(err, LEMON_ERR_NOT_FOUND,
 				   "model '%s' not found in %s", name, p.models);
