@@ -299,8 +299,13 @@ static int provision_candidate(struct backends *b, struct backends_candidate *c,
 			       struct lemon_err *err)
 {
 	const struct backends_opts *o = &b->o;
+	/* cancelled with the pulls at shutdown: the supervisor's own
+	 * install of a fallback's bundle would otherwise hold the
+	 * supervisor thread, and the server's stop, until the download
+	 * ended (the .part stays for the next one) */
 	struct provision_opts po = { .mirror = o->mirror,
-				     .data_dir = o->data_dir };
+				     .data_dir = o->data_dir,
+				     .cancel = &b->pulls_cancelled };
 	const struct compat_backend_asset *a = NULL;
 	struct compat_backends *bm = NULL;
 	struct provision_result *res;

@@ -25,7 +25,8 @@ int provision_mkdirs(const char *dir, struct lemon_err *err)
 	return 0;
 }
 
-int provision_lock(const char *backends_dir, int *fd, struct lemon_err *err)
+int provision_lock(const char *backends_dir, const atomic_bool *cancel,
+		   int *fd, struct lemon_err *err)
 {
 	char path[4096];
 
@@ -46,9 +47,21 @@ int provision_lock(const char *backends_dir, int *fd, struct lemon_err *err)
 	}
 	fprintf(stderr, "lemon: another install holds %s; waiting for it to finish\n",
 		path);
-	while (flock(*fd, LOCK_EX) < 0) {
+	/* polled when it can be cancelled: flock has no timeout */
+	while (flock(*fd, cancel ? LOCK_EX | LOCK_NB : LOCK_EX) < 0) {
 		if (errno == EINTR)
 			continue;
+		if (cancel && errno == EWOULDBLOCK) {
+			if (!atomic_load(cancel)) {
+				usleep(100 * 1000);
+				continue;
+			}
+			close(*fd);
+			*fd = -1;
+			return lemon_err_set(err, LEMON_ERR_BUSY,
+					     "cancelled while another install held %s",
+					     path);
+		}
 		provision_err_errno(err, errno, "locking", path);
 		close(*fd);
 		*fd = -1;

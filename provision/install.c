@@ -436,7 +436,7 @@ int provision_install(const struct compat_backend_asset *a,
 	if (rc == 0)
 		rc = provision_mkdirs(j->bdir, err);
 	if (rc == 0)
-		rc = provision_lock(j->bdir, &lock, err);
+		rc = provision_lock(j->bdir, opts->cancel, &lock, err);
 	if (rc == 0)
 		rc = clear_staging(j->bdir, true, err);
 	if (rc == 0) {

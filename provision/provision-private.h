@@ -292,7 +292,11 @@ int provision_plan_from_manifest(const struct compat_backend_asset *a,
  * util/fs.h's */
 int provision_mkdirs(const char *dir, struct lemon_err *err);
 /* takes the exclusive install lock (blocking, saying so when it waits) */
-int provision_lock(const char *backends_dir, int *fd, struct lemon_err *err);
+/* the backends directory's install lock, waited for while another
+ * install holds it; cancel (NULL: none) ends the wait with BUSY, so a
+ * server shutting down is not held by another process's install */
+int provision_lock(const char *backends_dir, const atomic_bool *cancel,
+		   int *fd, struct lemon_err *err);
 void provision_unlock(int fd);
 
 /* libcurl and libarchive are opened on first use (lazy_curl.c,

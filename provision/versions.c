@@ -184,7 +184,7 @@ int provision_rollback(const char *data_dir, const char *name,
 	from[0] = 0;
 	memset(now, 0, sizeof(*now));
 	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0 ||
-	    provision_mkdirs(bdir, err) < 0 || provision_lock(bdir, &lock, err) < 0)
+	    provision_mkdirs(bdir, err) < 0 || provision_lock(bdir, NULL, &lock, err) < 0)
 		return -1;
 	rc = rollback_locked(bdir, name, now, from, from_cap, err);
 	provision_unlock(lock);
@@ -200,7 +200,7 @@ int provision_uninstall(const char *data_dir, const char *name,
 	int lock = -1, n = 0, i, k = 0, nv = 0, rc;
 
 	if (provision_backends_dir(data_dir, bdir, sizeof(bdir), err) < 0 ||
-	    provision_mkdirs(bdir, err) < 0 || provision_lock(bdir, &lock, err) < 0)
+	    provision_mkdirs(bdir, err) < 0 || provision_lock(bdir, NULL, &lock, err) < 0)
 		return -1;
 	rc = provision_state_load(bdir, true, list, PROVISION_MAX_INSTALLED, &n,
 				  err);
