@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,19 @@
 
 #define MIB (1024.0 * 1024.0)
 #define ANSWER_MAX 8192
+
+/* the same host: equal IP addresses, else (not a literal) equal names
+ * ignoring case */
+static bool same_host(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+
+	if (inet_pton(AF_INET, a, x) == 1)
+		return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
+	if (inet_pton(AF_INET6, a, x) == 1)
+		return inet_pton(AF_INET6, b, y) == 1 && memcmp(x, y, 16) == 0;
+	return strcasecmp(a, b) == 0;
+}
 
 int backends_workers_parse_list(const char *s, struct backends_opts *o,
 				struct lemon_err *err)
@@ -60,13 +74,24 @@ int backends_workers_parse_list(const char *s, struct backends_opts *o,
 		w->port = (int)port;
 		w->api_port = (int)port + 1;
 		/* one rpc-server listed twice would count its memory twice
-		 * and be given two shares of one model */
-		for (int k = 0; k < o->n_workers - 1; k++)
-			if (o->workers[k].port == w->port &&
-			    strcmp(o->workers[k].host, w->host) == 0)
+		 * and be given two shares of one model; and a worker's lemon
+		 * endpoint is its port + 1, so ports next to each other on
+		 * one host mix one worker's endpoint with the other's
+		 * rpc-server. Hosts compared as addresses ("::A" is "::a") */
+		for (int k = 0; k < o->n_workers - 1; k++) {
+			const struct backends_worker_addr *v = &o->workers[k];
+
+			if (!same_host(v->host, w->host))
+				continue;
+			if (v->port == w->port)
 				return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
 						     "workers: %s:%d is listed twice",
 						     w->host, w->port);
+			if (v->port == w->port + 1 || w->port == v->port + 1)
+				return lemon_err_set(err, LEMON_ERR_INVALID_ARG,
+						     "workers: %s:%d and %s:%d: a worker's lemon endpoint is its port + 1, so ports of one host must be at least 2 apart",
+						     v->host, v->port, w->host, w->port);
+		}
 		p += len;
 		if (*p == ',')
 			p++;

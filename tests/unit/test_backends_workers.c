@@ -85,6 +85,11 @@ static void test_list(void **state)
 	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
 	assert_int_equal(backends_workers_parse_list("10.0.0.2:50052,10.0.0.2:50062", &o, &err), 0);
 	assert_int_equal(o.n_workers, 2);
+	/* one address written two ways; ports 1 apart on one host */
+	assert_int_equal(backends_workers_parse_list("::A:6000,::a:6000", &o, &err), -1);
+	assert_int_equal(backends_workers_parse_list("10.0.0.2:50052,10.0.0.2:50053", &o, &err), -1);
+	assert_int_equal(err.code, LEMON_ERR_INVALID_ARG);
+	assert_int_equal(backends_workers_parse_list("10.0.0.2:50052,10.0.0.3:50053", &o, &err), 0);
 }
 
 /* the config file's and LEMON_WORKERS' key reaches serve */
