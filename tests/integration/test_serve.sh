@@ -289,6 +289,8 @@ fd = os.open("/proc/%s/fd/2" % sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
 print(fcntl.fcntl(fd, 1032))' "$pid" 2>&1)  # F_GETPIPE_SZ
 if [ "$psz" = 1048576 ]; then
 	ok $name
+elif [ "$(id -u)" != 0 ] && [ "$(cat /proc/sys/fs/pipe-max-size 2>/dev/null || echo 0)" -lt 1048576 ]; then
+	echo "skip $name: pipe-max-size below 1 MiB for a non-root user (best effort there)"
 else
 	fail $name "pid=$pid pipe size $psz"
 fi
