@@ -193,6 +193,14 @@ int backends_pull_file(const char *data_dir, const char *src,
  * INVALID_DATA for a GGUF that is not a projector */
 int backends_pull_mmproj(const char *data_dir, const char *src,
 			 const char *name, struct lemon_err *err);
+/* both at once (`lemon pull --file PATH --mmproj PROJ NAME`): under one
+ * hold of the name's lock, both copies checked before either is
+ * published, and published together (the model first) while no start of
+ * name is loading, so no child opens the new model with the old projector */
+int backends_pull_file_mmproj(const char *data_dir, const char *src,
+			      const char *mmsrc, const char *name,
+			      struct backends_gguf_info *info,
+			      struct lemon_err *err);
 
 /* true when model_path (backends_model_path's answer) has a vision
  * projector, its path then in out: "<model_path less .gguf>.mmproj.gguf"

@@ -101,31 +101,33 @@ static int not_clip(const char *src, const char *arch, struct lemon_err *err)
 			     src, arch);
 }
 
-int backends_pull_mmproj(const char *data_dir, const char *src,
-			 const char *name, struct lemon_err *err)
+int backends_pull_file_mmproj(const char *data_dir, const char *src,
+			      const char *mmsrc, const char *name,
+			      struct backends_gguf_info *info,
+			      struct lemon_err *err)
 {
 	struct backends_store_paths p, q;
-	struct backends_gguf_info info;
+	struct backends_gguf_info mm;
 	struct stat st;
 
 	if (backends_store_paths(data_dir, name, &p, err) < 0 ||
 	    mmproj_paths(&p, &q, err) < 0)
 		return -1;
 	/* a projector is a GGUF of architecture "clip": a text model given
-	 * by mistake would only fail later, inside the child (the source is
-	 * looked at first only when it is a regular file: a FIFO would block) */
-	if (stat(src, &st) == 0 && S_ISREG(st.st_mode) &&
-	    backends_gguf_read_file(src, &info, NULL) == 0 &&
-	    strcmp(info.arch, "clip") != 0)
-		return not_clip(src, info.arch, err);
-	if (backends_store_import(&p, &q, src, &info, err) < 0)
-		return -1;
-	/* the copy is what counts: it changed since it was looked at */
-	if (strcmp(info.arch, "clip") != 0) {
-		unlink(q.file);
-		return not_clip(src, info.arch, err);
-	}
-	return 0;
+	 * by mistake is refused before any copy (the source is looked at
+	 * first only when it is a regular file: a FIFO would block); the
+	 * copy is what counts, checked as a projector before it is published */
+	if (stat(mmsrc, &st) == 0 && S_ISREG(st.st_mode) &&
+	    backends_gguf_read_file(mmsrc, &mm, NULL) == 0 &&
+	    strcmp(mm.arch, "clip") != 0)
+		return not_clip(mmsrc, mm.arch, err);
+	return backends_store_import(&p, src, &q, mmsrc, info, err);
+}
+
+int backends_pull_mmproj(const char *data_dir, const char *src,
+			 const char *name, struct lemon_err *err)
+{
+	return backends_pull_file_mmproj(data_dir, NULL, src, name, NULL, err);
 }
 
 int backends_mmproj_check(int fd, const char *label, struct lemon_err *err)

@@ -184,44 +184,85 @@ static int copy_fd(int in, int out, const char *src, const char *dst,
 	return 0;
 }
 
-static int import_locked(const struct backends_store_paths *p, int in,
-			 const char *src, struct backends_gguf_info *info,
-			 struct lemon_err *err)
-{
-	int fd, rc;
+/* one file of an import: its source, open, and its copy in the store */
+struct import_file {
+	const struct backends_store_paths *dst;
+	const char *src;
+	bool clip; /* a vision projector (mmproj.c) */
+	int in, fd;
+};
 
-	unlink(p->import); /* a crashed import's leftover; the lock is ours */
-	fd = open(p->import, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  0644);
-	if (fd < 0)
-		return lemon_err_errno_path(err, errno, "creating", p->import);
-	rc = copy_fd(in, fd, src, p->import, err);
+static int import_copy(struct import_file *f, struct backends_gguf_info *info,
+		       struct lemon_err *err)
+{
+	const char *path = f->dst->import;
+	int rc;
+
+	unlink(path); /* a crashed import's leftover; the lock is ours */
+	f->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     0644);
+	if (f->fd < 0)
+		return lemon_err_errno_path(err, errno, "creating", path);
+	rc = copy_fd(f->in, f->fd, f->src, path, err);
 	if (rc == 0)
-		rc = backends_store_check(fd, src, info, err);
-	if (rc == 0)
-		rc = backends_store_publish_file(p, fd, p->import, err);
-	close(fd);
-	if (rc < 0)
-		unlink(p->import);
+		rc = f->clip ? backends_mmproj_check(f->fd, f->src, err) :
+			       backends_store_check(f->fd, f->src, info, err);
 	return rc;
 }
 
-int backends_store_import(const struct backends_store_paths *lk,
-			  const struct backends_store_paths *dst,
-			  const char *src, struct backends_gguf_info *info,
+/* every copy checked first, then all published under the pair lock
+ * exclusive (mmproj.c), the model before its projector: a start loading
+ * the model holds that lock shared, so it never opens the new model with
+ * the old projector, and the renames wait for it */
+static int import_locked(const struct backends_store_paths *p,
+			 struct import_file *f, int n,
+			 struct backends_gguf_info *info, struct lemon_err *err)
+{
+	int i, pair, rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++)
+		rc = import_copy(&f[i], f[i].clip ? NULL : info, err);
+	if (rc == 0 && backends_pair_lock(p, NULL, &pair, err) < 0)
+		rc = -1;
+	else if (rc == 0) {
+		backends_mmproj_recover(p); /* an interrupted publication's */
+		for (i = 0; i < n && rc == 0; i++)
+			rc = backends_store_publish_file(f[i].dst, f[i].fd,
+							 f[i].dst->import, err);
+		backends_pair_release(pair);
+	}
+	for (i = 0; i < n; i++) {
+		if (f[i].fd >= 0)
+			close(f[i].fd);
+		if (rc < 0)
+			unlink(f[i].dst->import);
+	}
+	return rc;
+}
+
+int backends_store_import(const struct backends_store_paths *p,
+			  const char *src, const struct backends_store_paths *q,
+			  const char *mmsrc, struct backends_gguf_info *info,
 			  struct lemon_err *err)
 {
-	int in, lock, rc;
+	struct import_file f[2];
+	int n = 0, i, lock, rc = -1;
 
-	if (open_source(src, &in, err) < 0)
-		return -1;
-	if (backends_store_lock(lk, &lock, err) < 0) {
-		close(in);
-		return -1;
-	}
-	rc = import_locked(dst, in, src, info, err);
+	if (src != NULL)
+		f[n++] = (struct import_file){ p, src, false, -1, -1 };
+	if (mmsrc != NULL)
+		f[n++] = (struct import_file){ q, mmsrc, true, -1, -1 };
+	for (i = 0; i < n; i++)
+		if (open_source(f[i].src, &f[i].in, err) < 0)
+			goto out;
+	if (backends_store_lock(p, &lock, err) < 0)
+		goto out;
+	rc = import_locked(p, f, n, info, err);
 	backends_store_unlock(lock);
-	close(in);
+out:
+	for (i = 0; i < n; i++)
+		if (f[i].in >= 0)
+			close(f[i].in);
 	return rc;
 }
 
@@ -233,7 +274,7 @@ int backends_pull_file(const char *data_dir, const char *src,
 
 	if (backends_store_paths(data_dir, name, &p, err) < 0)
 		return -1;
-	return backends_store_import(&p, &p, src, info, err);
+	return backends_store_import(&p, src, NULL, NULL, info, err);
 }
 
 /* asked by the server after a failed pull (backends.h) */

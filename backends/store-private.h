@@ -52,11 +52,14 @@ struct backends_store_paths {
 int backends_store_paths(const char *data_dir, const char *name,
 			 struct backends_store_paths *p, struct lemon_err *err);
 
-/* copies the regular file src into the store as dst's file (checked as a
- * whole GGUF, published), under the lock of lk (the model's own name) */
-int backends_store_import(const struct backends_store_paths *lk,
-			  const struct backends_store_paths *dst,
-			  const char *src, struct backends_gguf_info *info,
+/* copies the regular file src into the store as p's file and mmsrc as
+ * q's (a vision projector, checked as one: mmproj.c), either NULL for
+ * none, under p's lock (the model's own name); every copy is checked as a
+ * whole GGUF before any is published, and they are published together
+ * under the pair lock exclusive, the model first */
+int backends_store_import(const struct backends_store_paths *p,
+			  const char *src, const struct backends_store_paths *q,
+			  const char *mmsrc, struct backends_gguf_info *info,
 			  struct lemon_err *err);
 
 /* creates the models directory and takes name's lock without waiting:

@@ -152,16 +152,16 @@ static int pull_file(const struct model_args *a)
 	struct backends_gguf_info info;
 	struct lemon_err err = { 0 };
 
-	if (backends_pull_file(a->data_dir, a->file, a->name, &info, &err) < 0)
+	if (a->mmproj ? backends_pull_file_mmproj(a->data_dir, a->file, a->mmproj,
+						  a->name, &info, &err) < 0 :
+			backends_pull_file(a->data_dir, a->file, a->name, &info,
+					   &err) < 0)
 		return cli_fail(&err);
 	printf("%s: GGUF v%u, %s, %llu tensors\n", a->name, info.version,
 	       info.arch[0] ? info.arch : "unknown architecture",
 	       (unsigned long long)info.n_tensors);
-	if (a->mmproj) {
-		if (backends_pull_mmproj(a->data_dir, a->mmproj, a->name, &err) < 0)
-			return cli_fail(&err);
+	if (a->mmproj)
 		printf("%s: vision projector imported\n", a->name);
-	}
 	return CLI_EXIT_OK;
 }
 

@@ -381,4 +381,46 @@ else
 	ok $name
 fi
 
+# 10. an import of a model and its projector (`lemon pull --file PATH
+# --mmproj PROJ NAME`) publishes both together, under the pair lock, like
+# a registry pull: made while a start of NAME is loading (3 s, the slow
+# wrapper), it returns only once the child is ready, and the child runs
+# on the model and projector of its start. Before: the import published
+# at once, so the loading child could open the new model with the old
+# projector.
+name=import_waits_for_loading_start
+"$LEMON" pull --file "$REPO/eye.gguf" --mmproj "$REPO/mmproj-eye-f16.gguf" eye-imp > "$T/i0" 2>&1 ||
+	fail $name "first import: $(cat "$T/i0")"
+post /v1/chat/completions '{"model":"eye-imp","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}' > "$T/w2" &
+CPID=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q "starting eye-imp (chat)" "$T/l2.log"; do sleep 0.1; i=$((i + 1)); done
+"$LEMON" pull --file "$REPO/eye.gguf" --mmproj "$REPO/mmproj-eye-v2.gguf" eye-imp > "$T/i1" 2>&1
+ri=$?
+ready_then=$(grep -c "eye-imp (chat) ready" "$T/l2.log")
+wait "$CPID"
+cpid=$(ps -eo pid,args | grep -F -- "--mmproj $M/eye-imp.mmproj.gguf" | grep -v grep | grep llama-server | awk '{print $1}' | head -n 1)
+if [ $i -ge 100 ]; then
+	fail $name "no start: $(tail -n 3 "$T/l2.log")"
+elif [ $ri != 0 ] || [ "$(sha "$M/eye-imp.mmproj.gguf" 2>/dev/null)" != "$P2SHA" ]; then
+	fail $name "the import: $(cat "$T/i1")"
+elif [ "$ready_then" = 0 ]; then
+	fail $name "published while the start was loading"
+elif [ "$(code "$T/w2")" != 200 ]; then
+	fail $name "the chat: $(tail -c 300 "$T/w2")"
+elif [ -z "$cpid" ] || ! grep -q "$M/eye-imp.gguf (deleted)" "/proc/$cpid/maps"; then
+	fail $name "the child ($cpid) did not load the model of its start"
+elif ls -a "$M" | grep -q '^[.]pull-eye-imp[.].*import'; then
+	fail $name "left behind: $(ls -a "$M")"
+else
+	ok $name
+fi
+name=import_refuses_text_model_as_projector
+"$LEMON" pull --file "$REPO/eye.gguf" --mmproj "$REPO/eye.gguf" eye-imp2 > "$T/i2" 2>&1
+if ! grep -q "not a vision projector" "$T/i2" || [ -e "$M/eye-imp2.gguf" ] || [ -e "$M/eye-imp2.mmproj.gguf" ]; then
+	fail $name "$(cat "$T/i2"); $(ls -a "$M")"
+else
+	ok $name
+fi
+
 [ $FAILS -eq 0 ] || exit 1
