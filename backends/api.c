@@ -604,6 +604,8 @@ void backends_shutdown(struct backends *b)
 {
 	if (b == NULL)
 		return;
+	/* also ends a start's wait for the pair lock (mmproj.c) */
+	atomic_store(&b->pulls_cancelled, true);
 	pthread_mutex_lock(&b->mu);
 	b->stop = true;
 	pthread_cond_broadcast(&b->cv);

@@ -292,7 +292,8 @@ static void pair_recover(const struct backends_store_paths *p, int l)
 	flock(l, LOCK_UN);
 }
 
-int backends_pair_hold(const char *data_dir, const char *name, int *fd)
+int backends_pair_hold(const char *data_dir, const char *name,
+		       const atomic_bool *stop, int *fd)
 {
 	struct backends_store_paths p;
 	int l, i;
@@ -309,8 +310,8 @@ int backends_pair_hold(const char *data_dir, const char *name, int *fd)
 			*fd = l;
 			return 0;
 		}
-		if (errno != EWOULDBLOCK)
-			break;
+		if (errno != EWOULDBLOCK || (stop && atomic_load(stop)))
+			break; /* a shutdown does not wait for it */
 		usleep(10000);
 	}
 	close(l);

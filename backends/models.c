@@ -222,7 +222,8 @@ static int import_locked(const struct backends_store_paths *p,
 
 	for (i = 0; i < n && rc == 0; i++)
 		rc = import_copy(&f[i], f[i].clip ? NULL : info, err);
-	if (rc == 0 && backends_pair_lock(p, NULL, &pair, err) < 0)
+	if (rc == 0 && (backends_store_sweep(p, err) < 0 ||
+			backends_pair_lock(p, NULL, &pair, err) < 0))
 		rc = -1;
 	else if (rc == 0) {
 		backends_mmproj_recover(p); /* an interrupted publication's */
@@ -230,6 +231,9 @@ static int import_locked(const struct backends_store_paths *p,
 			rc = backends_store_publish_file(f[i].dst, f[i].fd,
 							 f[i].dst->import, err);
 		backends_pair_release(pair);
+		/* a replaced split tree, deleted outside the pair lock */
+		if (backends_store_sweep(p, rc < 0 ? NULL : err) < 0 && rc == 0)
+			rc = -1;
 	}
 	for (i = 0; i < n; i++) {
 		if (f[i].fd >= 0)

@@ -172,11 +172,16 @@ static int publish(const struct compat_model *m,
 	for (i = 0; i < pp->n; i++)
 		if (fsync(pp->fds[i]) < 0)
 			return lemon_err_errno_path(err, errno, "syncing", pp->paths[i]);
-	if (backends_pair_lock(p, cancel, &fd, err) < 0)
+	/* a crashed publication's leftover, removed before the lock */
+	if (backends_store_sweep(p, err) < 0 ||
+	    backends_pair_lock(p, cancel, &fd, err) < 0)
 		return -1;
 	backends_mmproj_recover(p); /* an interrupted publication's */
 	rc = publish_held(m, p, pp, err);
 	backends_pair_release(fd);
+	/* the replaced split tree, deleted once no start waits for it */
+	if (backends_store_sweep(p, rc < 0 ? NULL : err) < 0 && rc == 0)
+		rc = -1;
 	return rc;
 }
 

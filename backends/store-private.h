@@ -93,7 +93,10 @@ int backends_store_publish_file(const struct backends_store_paths *p, int fd,
 				const char *staged, struct lemon_err *err);
 
 /* the same for the n verified parts of a split model: fds[i], written
- * under staged[i], become NAME/names[i], the directory swapped in whole */
+ * under staged[i], become NAME/names[i], the directory swapped in whole.
+ * Both leave the model they replaced, when it was a split one, at next:
+ * the caller removes it with backends_store_sweep once it has let go of
+ * the pair lock, so a start never waits for a large tree to be deleted */
 int backends_store_publish_split(const struct backends_store_paths *p, int n,
 				 const int *fds, const char *const *staged,
 				 const char *const *names,
@@ -126,14 +129,21 @@ void backends_mmproj_recover(const struct backends_store_paths *p);
 
 /* the pair lock (mmproj.c). hold: shared, for a start of name (data_dir
  * NULL: the default), waiting at most BACKENDS_PAIR_WAIT_MS for a
- * publication to end; -1 (no lock, *fd -1) when it could not be had.
+ * publication to end, and not once stop is set (a shutdown); -1 (no
+ * lock, *fd -1) when it could not be had.
  * lock: exclusive, for a pull's publication holding p's lock, waiting for
  * the starts loading the model until cancel is set (BUSY then). */
 #define BACKENDS_PAIR_WAIT_MS 5000
-int backends_pair_hold(const char *data_dir, const char *name, int *fd);
+int backends_pair_hold(const char *data_dir, const char *name,
+		       const atomic_bool *stop, int *fd);
 int backends_pair_lock(const struct backends_store_paths *p,
 		       const atomic_bool *cancel, int *fd, struct lemon_err *err);
 void backends_pair_release(int fd);
+
+/* removes next (a replaced split tree, a crashed publication's); the
+ * name's lock is held, the pair lock need not be */
+int backends_store_sweep(const struct backends_store_paths *p,
+			 struct lemon_err *err);
 
 /* removes staging (a pull that must start afresh). The lock is held. */
 int backends_store_discard(const struct backends_store_paths *p,

@@ -217,8 +217,12 @@ int backends_store_publish_file(const struct backends_store_paths *p, int fd,
 	}
 	if (lemon_fsync_dir(p->models, err) < 0)
 		return -1;
-	/* a split model of the same name is replaced too */
-	if (lemon_rm_tree(p->dir, err) < 0 || lemon_rm_tree(p->staging, err) < 0)
+	/* a split model of the same name is replaced too: renamed aside to
+	 * next (free again), removed by backends_store_sweep once the pair
+	 * lock is let go (a large tree takes a while to delete) */
+	if (rename(p->dir, p->next) < 0 && errno != ENOENT)
+		return lemon_err_errno_path(err, errno, "removing", p->dir);
+	if (lemon_rm_tree(p->staging, err) < 0)
 		return -1;
 	unlink(staged); /* the fallback's rename already moved it */
 	return lemon_fsync_dir(p->models, err);
@@ -262,12 +266,24 @@ int backends_store_publish_split(const struct backends_store_paths *p, int n,
 	}
 	if (lemon_fsync_dir(p->models, err) < 0)
 		return -1;
-	/* the old tree, when there was one, is now at next */
-	if ((swapped && lemon_rm_tree(p->next, err) < 0) ||
-	    lemon_rm_tree(p->staging, err) < 0)
+	/* the old tree, when there was one, is now at next: removed by
+	 * backends_store_sweep once the pair lock is let go */
+	if (lemon_rm_tree(p->staging, err) < 0)
 		return -1;
 	if (unlink(p->file) < 0 && errno != ENOENT)
 		return lemon_err_errno_path(err, errno, "removing", p->file);
+	return lemon_fsync_dir(p->models, err);
+}
+
+int backends_store_sweep(const struct backends_store_paths *p,
+			 struct lemon_err *err)
+{
+	struct stat st;
+
+	if (lstat(p->next, &st) < 0)
+		return 0;
+	if (lemon_rm_tree(p->next, err) < 0)
+		return -1;
 	return lemon_fsync_dir(p->models, err);
 }
 

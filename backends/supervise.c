@@ -232,9 +232,12 @@ static void start_child(struct backends *b, struct backends_sup_child *c)
 	rc = backends_resolve_exe(b, cand, &err);
 	/* held until the child is ready or gone (release_holds): a pull does
 	 * not publish while it loads; not had (a publication that does not
-	 * end): started all the same */
+	 * end): started all the same; the wait ends at shutdown
+	 * (pulls_cancelled: set by backends_shutdown and lemon serve's
+	 * signal handling, before the supervisor is joined) */
 	if (rc == 0 && !flm)
-		backends_pair_hold(b->o.data_dir, model, &hold);
+		backends_pair_hold(b->o.data_dir, model, &b->pulls_cancelled,
+				   &hold);
 	if (rc == 0 && !flm)
 		rc = backends_model_path(b->o.data_dir, model, path,
 					 sizeof(path), &err);

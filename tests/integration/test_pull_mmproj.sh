@@ -423,4 +423,30 @@ else
 	ok $name
 fi
 
+# 11. a start waiting for the pair lock (a publication holds it: here a
+# flock(1) on .pull-NAME.pair) does not hold up a shutdown: lemon serve
+# exits promptly on SIGTERM. Before: the supervisor slept through up to
+# 5 s of that wait before it could be joined.
+name=shutdown_ends_pair_wait
+"$LEMON" pull --file "$REPO/eye.gguf" eye-stop > "$T/i3" 2>&1 || fail $name "import: $(cat "$T/i3")"
+flock -x "$M/.pull-eye-stop.pair" sleep 30 &
+FPID=$!
+sleep 0.3
+post /v1/chat/completions '{"model":"eye-stop","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}' > "$T/w3" 2>&1 &
+CPID=$!
+sleep 0.5
+t0=$(date +%s%N)
+kill -TERM "$LPID"
+wait "$LPID"
+t1=$(date +%s%N)
+LPID=
+kill "$FPID" 2>/dev/null
+wait "$CPID" 2>/dev/null
+ms=$(( (t1 - t0) / 1000000 ))
+if [ "$ms" -ge 3000 ]; then
+	fail $name "lemon serve took $ms ms to stop"
+else
+	ok $name
+fi
+
 [ $FAILS -eq 0 ] || exit 1

@@ -357,6 +357,10 @@ static void test_publish_split(void **state)
 							      &err), 0);
 		for (i = 0; i < 2; i++)
 			close(fds[i]);
+		/* the replaced split tree (the second round's) is left aside
+		 * for the sweep, after the pair lock is let go */
+		assert_int_equal(exists(p.next), round == 1);
+		assert_int_equal(backends_store_sweep(&p, &err), 0);
 		backends_store_unlock(lock);
 		assert_false(exists(p.file));
 		assert_false(exists(p.staging));
