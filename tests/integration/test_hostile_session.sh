@@ -145,8 +145,12 @@ else
 fi
 
 # --- the worker endpoint against a client that drips its request head
+# both ports picked free (the endpoint's default, port + 1, was not
+# checked: once it was taken, 'Address already in use')
 WP=$(free_port)
-"$LEMON" worker --port "$WP" --backend cpu > "$T/worker.log" 2>&1 &
+AP=$(free_port)
+while [ "$AP" = "$WP" ]; do AP=$(free_port); done
+"$LEMON" worker --port "$WP" --api-port "$AP" --backend cpu > "$T/worker.log" 2>&1 &
 WPID=$!
 i=0
 while [ $i -lt 200 ] && ! grep -q "worker on" "$T/worker.log" 2>/dev/null; do
@@ -156,7 +160,6 @@ done
 if ! grep -q "worker on" "$T/worker.log"; then
 	fail worker_started "$(tail -n 3 "$T/worker.log")"
 else
-	AP=$((WP + 1))
 	# one byte a second, never ending the head, for 10 s
 	python3 - "$AP" <<'PY' &
 import socket, sys, time
