@@ -57,6 +57,10 @@ void backends_describe_status(int status, char *out, size_t cap);
 int backends_split_first(const char *dir, char *out, size_t cap,
 			 uint64_t *total);
 
+/* name (n bytes, a file name or a path) ends like a split model's first
+ * part, "-00001-of-NNNNN.gguf" (llama.cpp's naming; backends/store.c) */
+bool backends_split_is_first(const char *name, size_t n);
+
 /* the bytes a load reads for the model at path (backends_model_path's
  * answer): the file's, or every part's when path is the first part of a
  * split model; 0 when it cannot be read */

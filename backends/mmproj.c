@@ -24,14 +24,6 @@ static bool regular(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* "*-00001-of-NNNNN.gguf": a split model's first part, which the store
- * keeps in the directory NAME/ (backends_model_path's answer for it) */
-static bool first_part(const char *path, size_t n)
-{
-	return n > 20 && strncmp(path + n - 20, "-00001-of-", 10) == 0 &&
-	       strspn(path + n - 10, "0123456789") == 5;
-}
-
 bool backends_mmproj_beside(const char *model_path, char *out, size_t cap)
 {
 	const char *slash;
@@ -50,7 +42,7 @@ bool backends_mmproj_beside(const char *model_path, char *out, size_t cap)
 	 * the directory is swapped whole, the projector is not one of its
 	 * parts) */
 	slash = strrchr(model_path, '/');
-	if (slash == NULL || slash == model_path || !first_part(model_path, n))
+	if (slash == NULL || slash == model_path || !backends_split_is_first(model_path, n))
 		return false;
 	w = snprintf(out, cap, "%.*s", (int)(slash - model_path), model_path);
 	if (w < 0 || (size_t)w >= cap || stat(out, &st) < 0 || !S_ISDIR(st.st_mode))

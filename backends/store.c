@@ -295,6 +295,13 @@ int backends_store_discard(const struct backends_store_paths *p,
 
 /* ---- lookup, listing and deletion ----------------------------------------- */
 
+bool backends_split_is_first(const char *name, size_t n)
+{
+	return n > 20 && strncmp(name + n - 20, "-00001-of-", 10) == 0 &&
+	       strspn(name + n - 10, "0123456789") == 5 &&
+	       strcmp(name + n - 5, ".gguf") == 0;
+}
+
 int backends_split_first(const char *dir, char *out, size_t cap,
 			 uint64_t *total)
 {
@@ -318,7 +325,7 @@ int backends_split_first(const char *dir, char *out, size_t cap,
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		*total += (uint64_t)st.st_size;
-		if (strncmp(de->d_name + n - 20, "-00001-of-", 10) == 0)
+		if (backends_split_is_first(de->d_name, n))
 			lemon_str_copy(best, sizeof(best), path);
 	}
 	closedir(d);
@@ -335,8 +342,7 @@ uint64_t backends_model_file_bytes(const char *path)
 	struct stat st;
 	uint64_t total;
 
-	if (slash && n > 20 && strcmp(path + n - 5, ".gguf") == 0 &&
-	    strncmp(path + n - 20, "-00001-of-", 10) == 0 &&
+	if (slash && backends_split_is_first(path, n) &&
 	    (size_t)(slash - path) < sizeof(dir)) {
 		memcpy(dir, path, (size_t)(slash - path));
 		dir[slash - path] = 0;
