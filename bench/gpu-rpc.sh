@@ -60,13 +60,7 @@ direct_down() {
 
 # the child's arguments, its port dropped (direct_up adds one)
 child_args() { # PID -> shell words
-	python3 - "$1" <<'PY'
-import shlex, sys
-a = [x.decode() for x in open("/proc/%s/cmdline" % sys.argv[1], "rb").read().split(b"\0")[1:-1]]
-i = a.index("--port")
-del a[i:i + 2]
-print(shlex.join(a))
-PY
+	python3 bench/child-args.py "$1"
 }
 child_pid() {
 	health | python3 -c 'import json,sys; h=json.load(sys.stdin); print(next((c["pid"] for c in h["loaded"] if c["model"]==sys.argv[1] and c["state"]=="ready"), ""))' "$M5"

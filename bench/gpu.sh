@@ -249,13 +249,7 @@ measure() { # BACKEND SHAPE
 	log "$b $m: loaded through lemon in $(($(date +%s) - s))s (pid $cpid)"
 	DP=$(free_port)
 	exe=$(readlink "/proc/$cpid/exe")
-	args=$(python3 - "$cpid" "$DP" <<'PY'
-import shlex, sys
-a = [x.decode() for x in open("/proc/%s/cmdline" % sys.argv[1], "rb").read().split(b"\0")[1:-1]]
-a[a.index("--port") + 1] = sys.argv[2]
-print(shlex.join(a))
-PY
-)
+	args=$(python3 bench/child-args.py "$cpid" "$DP")
 	cenv=$(tr '\0' '\n' < "/proc/$cpid/environ" | grep -E '^(GGML_VK_VISIBLE_DEVICES|CUDA_VISIBLE_DEVICES)=' | tr '\n' ' ')
 	jline "{\"kind\":\"args\",\"backend\":\"$b\",\"model\":\"$m\",\"exe\":\"$exe\",\"args\":$(printf '%s' "$args" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))'),\"env\":\"$cenv\"}"
 	eval "set -- $args"
@@ -356,13 +350,7 @@ time.sleep(900)' > "$R/hold.log" 2>&1 &
 		fexe= fargs=
 		if [ -n "$fpid" ]; then
 			fexe=$(readlink "/proc/$fpid/exe")
-			fargs=$(python3 - "$fpid" "$(free_port)" <<'PY'
-import shlex, sys
-a = [x.decode() for x in open("/proc/%s/cmdline" % sys.argv[1], "rb").read().split(b"\0")[1:-1]]
-a[a.index("--port") + 1] = sys.argv[2]
-print(shlex.join(a))
-PY
-)
+			fargs=$(python3 bench/child-args.py "$fpid" "$(free_port)")
 			log "fit: lemon's child: $fargs"
 		fi
 		stop_lemon

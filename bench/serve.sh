@@ -59,13 +59,7 @@ DP=$(free_port)
 # (read from the child's /proc cmdline), only the port differs
 CPID=$(pgrep -P "$LPID" -f llama-server | head -n 1)
 [ -n "$CPID" ] || { echo "serve.sh: lemon's llama-server child not found" >&2; exit 1; }
-CHILD_ARGS=$(python3 - "$CPID" "$DP" <<'PY'
-import shlex, sys
-a = [x.decode() for x in open("/proc/%s/cmdline" % sys.argv[1], "rb").read().split(b"\0")[1:-1]]
-a[a.index("--port") + 1] = sys.argv[2]
-print(shlex.join(a))
-PY
-)
+CHILD_ARGS=$(python3 bench/child-args.py "$CPID" "$DP")
 echo "direct llama-server arguments: $CHILD_ARGS" >&2
 eval "set -- $CHILD_ARGS"
 "$EXE" "$@" > "$T/direct.log" 2>&1 &
